@@ -1,0 +1,2 @@
+// OpenBLAS's CBLAS interface and its thread-count controls.
+#include <cblas.h>

@@ -1,0 +1,59 @@
+import Testing
+@testable import GLMJSON
+
+@Suite struct JSONTests {
+    @Test func pythonFloatRepr() {
+        let cases: [(Double, String)] = [
+            (1.0, "1.0"), (0.1, "0.1"), (1e-7, "1e-07"), (1e21, "1e+21"), (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"), (123456789.0, "123456789.0"), (0.0001, "0.0001"), (0.00001, "1e-05"),
+            (-2.5, "-2.5"), (-0.0, "-0.0"), (0.0, "0.0"), (1.5e300, "1.5e+300"), (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"), (3.14159, "3.14159"), (100000.0, "100000.0"),
+            (1.2345e-5, "1.2345e-05"), (12345678901234567.0, "1.2345678901234568e+16"), (0.3, "0.3"),
+        ]
+        for (x, expected) in cases { #expect(PythonFloat.repr(x) == expected, "\(x)") }
+        #expect(PythonFloat.repr(.nan) == "nan")
+        #expect(PythonFloat.jsonRepr(-.infinity) == "-Infinity")
+    }
+
+    @Test func roundTripKeepsOrderAndNumberSpelling() throws {
+        let text = #"{"b": 1, "a": [1.0, 1e5, -0, 12345678901234567890123, true, null], "c": {"z": "x\ny\u00e9\ud83d\ude00"}}"#
+        let v = try JSONValue.parse(text)
+        #expect(v.pythonJSON == #"{"b": 1, "a": [1.0, 100000.0, 0, 12345678901234567890123, true, null], "c": {"z": "x\nyé😀"}}"#)
+        #expect(JSONWriter(ensureASCII: true).string(v).hasSuffix(#""x\ny\u00e9\ud83d\ude00"}}"#))
+        #expect(v.compactJSON == #"{"b":1,"a":[1.0,100000.0,0,12345678901234567890123,true,null],"c":{"z":"x\nyé😀"}}"#)
+    }
+
+    @Test func indentMatchesPython() throws {
+        let v = try JSONValue.parse(#"{"a": [1, {"b": []}], "c": {}}"#)
+        #expect(JSONWriter(indent: "  ").string(v) == "{\n  \"a\": [\n    1,\n    {\n      \"b\": []\n    }\n  ],\n  \"c\": {}\n}")
+    }
+
+    @Test func duplicateKeysKeepFirstPositionLastValue() throws {
+        let v = try JSONValue.parse(#"{"a": 1, "b": 2, "a": 3}"#)
+        #expect(v.pythonJSON == #"{"a": 3, "b": 2}"#)
+    }
+
+    @Test func malformedInputIsAnErrorWithPosition() {
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"abc", "01", "tru", "{\"a\":1}x", "\"\\x\"", "[\"\u{01}\"]"] {
+            #expect(throws: GLMErrorProbe.self) { try GLMErrorProbe.wrap { try JSONValue.parse(bad) } }
+        }
+        do {
+            _ = try JSONValue.parse("{\n  \"a\": tru\n}")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message.contains("line 2"))
+        }
+    }
+
+    @Test func deepNestingIsRejectedNotACrash() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: GLMErrorProbe.self) { try GLMErrorProbe.wrap { try JSONValue.parse(deep) } }
+    }
+}
+
+/// Lets `#expect(throws:)` check for any GLMError from a typed-throws call.
+struct GLMErrorProbe: Error {
+    static func wrap(_ body: () throws -> JSONValue) throws {
+        do { _ = try body() } catch { throw GLMErrorProbe() }
+    }
+}
