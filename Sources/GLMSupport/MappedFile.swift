@@ -1,0 +1,93 @@
+import Glibc
+
+/// A read-only memory map of a whole file. Weights are computed on in place from such maps (no copy), so a
+/// model larger than RAM still opens; the kernel pages it in on use.
+///
+/// Bytes are reached only through `bytes` (bounds known) or `slice(offset:count:)` (bounds checked), so a
+/// corrupt length or offset in a file becomes an error, never an out-of-bounds read.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let count: Int
+    private let base: UnsafeRawPointer?
+
+    /// Maps `path` read-only. Throws `.io` naming the path and the system's reason.
+    public init(path: String) throws(GLMError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw .io("cannot open '\(path)': \(MappedFile.errnoText())") }
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) != 0 { throw .io("cannot stat '\(path)': \(MappedFile.errnoText())") }
+        if (info.st_mode & S_IFMT) == S_IFDIR { throw .io("'\(path)' is a directory, not a file") }
+        count = Int(info.st_size)
+        if count == 0 {
+            base = nil
+            return
+        }
+        let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        if p == MAP_FAILED || p == nil { throw .io("cannot map '\(path)': \(MappedFile.errnoText())") }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    }
+
+    /// All bytes of the file.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// `count` bytes at `offset`, or an error naming the file if that range is not inside it.
+    public func slice(offset: Int, count length: Int) throws(GLMError) -> UnsafeRawBufferPointer {
+        guard offset >= 0, length >= 0, offset <= count, length <= count - offset else {
+            throw .format("'\(path)': byte range \(offset)..<\(offset &+ length) is outside the file (\(count) bytes)")
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
+    }
+
+    /// Tells the kernel the whole file will be read soon (used before a load-time scan).
+    public func adviseWillNeed() {
+        if let base { madvise(UnsafeMutableRawPointer(mutating: base), count, MADV_WILLNEED) }
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+/// Small file-system helpers shared by the loaders.
+public enum FileSystem {
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
+    /// Reads a whole (small) file as UTF-8 text; invalid UTF-8 is an error naming the file.
+    public static func readText(_ path: String) throws(GLMError) -> String {
+        let file = try MappedFile(path: path)
+        guard let text = String(validating: file.bytes, as: UTF8.self) else {
+            throw .format("'\(path)' is not valid UTF-8 text")
+        }
+        return text
+    }
+
+    /// Names of the entries of a directory (not `.`/`..`), sorted.
+    public static func listDirectory(_ path: String) throws(GLMError) -> [String] {
+        guard let dir = opendir(path) else { throw .io("cannot list '\(path)': \(MappedFile.errnoText())") }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    public static func join(_ a: String, _ b: String) -> String {
+        a.hasSuffix("/") ? a + b : a + "/" + b
+    }
+}
