@@ -1,1 +1,94 @@
-#pragma once
+/*
+ * glm.h: the C interface of libglm, an embeddable inference library for Z.ai's GLM-4.x MoE models
+ * (GLM-4.7, GLM-4.6, GLM-4.5, GLM-4.5-Air: HF architecture Glm4MoeForCausalLM).
+ *
+ * This header is the contract. Every function below is implemented in Swift with `@c @implementation`, so the
+ * compiler rejects an implementation whose signature drifts from this file, and libglm.so exports exactly the
+ * glm_* symbols.
+ *
+ * Conventions, for every function unless its comment says otherwise:
+ *  - Status: fallible calls return glm_status; GLM_OK (0) is success. On failure glm_last_error() returns a
+ *    message naming what was wrong, and every out-parameter is left untouched.
+ *  - Strings in are NUL-terminated UTF-8; invalid UTF-8 is GLM_ERR_INVALID_ARGUMENT. A NULL pointer where a
+ *    value is required is GLM_ERR_INVALID_ARGUMENT, never a crash.
+ *  - Ownership: the caller owns every pointer it passes; the library never keeps one after the call returns.
+ *    Strings the library returns through `char **` are the caller's and are freed with glm_string_free();
+ *    arrays returned through other pointer-to-pointer parameters are freed with glm_free(). Handles are freed
+ *    with their own *_free function; passing NULL to any free function is a no-op.
+ *  - Structured data (messages, tools, options, parse results, events) crosses as UTF-8 JSON in the OpenAI
+ *    chat-completions shape; token ids and logits cross as plain arrays.
+ *  - Threads: functions without a handle are safe to call from any thread. A handle's comment says whether it
+ *    may be shared between threads.
+ */
+#ifndef GLM_H
+#define GLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version this header describes. glm_api_version() returns the version of the loaded library; a
+ * caller built against a different GLM_API_VERSION should refuse to run. */
+#define GLM_API_VERSION 1
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Status codes and errors                                                                          */
+/* ------------------------------------------------------------------------------------------------ */
+
+typedef enum glm_status {
+    GLM_OK = 0,
+    GLM_ERR_INVALID_ARGUMENT = 1, /* a NULL, out-of-range or malformed argument (bad JSON, bad token id) */
+    GLM_ERR_IO = 2,               /* a file could not be opened, read or mapped */
+    GLM_ERR_FORMAT = 3,           /* a file or document is malformed (truncated, corrupt header, bad JSON) */
+    GLM_ERR_UNSUPPORTED = 4,      /* well-formed but not supported (another architecture, an unknown dtype) */
+    GLM_ERR_OUT_OF_MEMORY = 5,    /* an allocation the call needed failed */
+    GLM_ERR_CANCELLED = 6,        /* a callback returned false */
+    GLM_ERR_CONTEXT_FULL = 7,     /* the tokens do not fit in the session's context */
+    GLM_ERR_TEMPLATE = 8,         /* a chat template failed to parse or render (the message has line/column) */
+    GLM_ERR_LIMIT_EXCEEDED = 9,   /* an input exceeded a safety bound (nesting depth, output size, loop count) */
+    GLM_ERR_INTERNAL = 10         /* a bug in libglm: please report it with the message */
+} glm_status;
+
+/* The message of the last failed call on the calling thread, or "" if none failed yet. The pointer stays
+ * valid until the next libglm call on the same thread; do not free it. Never NULL. */
+const char *glm_last_error(void);
+
+/* A static, human-readable name for a status ("GLM_ERR_IO", ...); "GLM_UNKNOWN_STATUS" for other values. */
+const char *glm_status_name(glm_status status);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Version and memory                                                                               */
+/* ------------------------------------------------------------------------------------------------ */
+
+/* The library version as "MAJOR.MINOR.PATCH". Static storage; do not free. */
+const char *glm_version(void);
+
+/* GLM_API_VERSION of the loaded library. */
+int32_t glm_api_version(void);
+
+/* Frees a string returned by libglm through a `char **` parameter. NULL is a no-op. */
+void glm_string_free(char *string);
+
+/* Frees an array returned by libglm (token ids, logits). NULL is a no-op. */
+void glm_free(void *pointer);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Threads                                                                                          */
+/* ------------------------------------------------------------------------------------------------ */
+
+/* The number of threads used where a params struct leaves `threads` at 0: initially the number of online
+ * CPUs. libglm runs its own small pthread pool (safe across fork(): a forked child starts fresh workers on
+ * first use) and sets OpenBLAS's thread count explicitly so the two never compete.
+ * `threads` must be 1..1024. */
+glm_status glm_set_default_threads(int32_t threads);
+int32_t glm_default_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GLM_H */

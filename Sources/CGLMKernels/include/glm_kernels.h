@@ -1,0 +1,57 @@
+// Hot loops of the forward pass, written with AVX2/FMA/F16C intrinsics and compiled with -O3 even in debug
+// builds (see Package.swift), so that the Swift side stays readable and the machine code is known.
+//
+// Conventions: every length is a count of elements; matrices are row-major with an explicit leading dimension
+// (elements between consecutive rows); weights are [out, in] as on disk, so a projection is a set of dot
+// products of weight rows with input rows. bf16 is the top half of an IEEE f32; f16 is IEEE half.
+#ifndef GLM_KERNELS_H
+#define GLM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// y[t*ldy + r] = dot(w[r*ldw ...], x[t*ldx ...]) over `columns`, for r < rows, t < tokens.
+// The weight row is read from memory once per group of tokens and converted to f32 in registers.
+void glm_matmul_rows_f32(const float *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                         const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+void glm_matmul_rows_bf16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                          const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+void glm_matmul_rows_f16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                         const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+
+// dst[i] = f32(src[i]).
+void glm_convert_bf16_to_f32(const uint16_t *src, float *dst, ptrdiff_t count);
+void glm_convert_f16_to_f32(const uint16_t *src, float *dst, ptrdiff_t count);
+
+// y = w ⊙ x / sqrt(mean(x²) + eps); y may alias x. Statistics in f32.
+void glm_rms_norm(const float *x, const float *w, float *y, ptrdiff_t count, float eps);
+
+// out[i] = silu(gate[i]) * up[i], silu(z) = z / (1 + exp(-z)). out may alias gate or up.
+void glm_silu_mul(const float *gate, const float *up, float *out, ptrdiff_t count);
+
+// In-place softmax over x[0..count): exp(x - max) / sum. Entries equal to -INFINITY get probability 0.
+void glm_softmax(float *x, ptrdiff_t count);
+
+// Partial NeoX rotary embedding of one head vector: for i < half, with c = cos_sin[2i], s = cos_sin[2i+1],
+//   (x[i], x[i+half]) <- (x[i]·c − x[i+half]·s, x[i+half]·c + x[i]·s). Entries from 2·half on are untouched.
+void glm_rope_neox(float *x, const float *cos_sin, ptrdiff_t half);
+
+// y[i] += a * x[i];  y[i] += x[i];  sum of x[i]·y[i].
+void glm_axpy(float a, const float *x, float *y, ptrdiff_t count);
+void glm_add(const float *x, float *y, ptrdiff_t count);
+float glm_dot_f32(const float *x, const float *y, ptrdiff_t count);
+
+// Memory-bandwidth probes for the benchmark: a streaming read (returns a sum so it cannot be elided) and the
+// STREAM triad a[i] = b[i] + s·c[i].
+float glm_stream_read(const float *x, ptrdiff_t count);
+void glm_stream_triad(float *a, const float *b, const float *c, float s, ptrdiff_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,38 @@
+"""libglm: run Z.ai's GLM-4.x MoE models (GLM-4.7, 4.6, 4.5, 4.5-Air) in-process.
+
+Thin ctypes bindings over libglm.so's C ABI (include/glm.h).
+"""
+from ._native import (GLMError, InvalidArgumentError, GLMIOError, FormatError, UnsupportedError,
+                      GLMMemoryError, CancelledError, ContextFullError, TemplateError,
+                      LimitExceededError, InternalError)
+from . import _native
+
+__all__ = [
+    "version", "api_version", "set_default_threads", "default_threads",
+    "GLMError", "InvalidArgumentError", "GLMIOError", "FormatError", "UnsupportedError", "GLMMemoryError",
+    "CancelledError", "ContextFullError", "TemplateError", "LimitExceededError", "InternalError",
+]
+
+API_VERSION = 1
+
+if _native.lib.glm_api_version() != API_VERSION:
+    raise ImportError("libglm.so has API version %d, these bindings expect %d"
+                      % (_native.lib.glm_api_version(), API_VERSION))
+
+
+def version():
+    """The library version string."""
+    return _native.lib.glm_version().decode()
+
+
+def api_version():
+    return _native.lib.glm_api_version()
+
+
+def set_default_threads(threads):
+    """Threads used where a call does not say (initially the CPU count)."""
+    _native.check(_native.lib.glm_set_default_threads(int(threads)))
+
+
+def default_threads():
+    return _native.lib.glm_default_threads()
