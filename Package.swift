@@ -36,10 +36,14 @@ let package = Package(
         // The GLM-4 MoE forward pass, KV cache, MTP.
         .target(name: "GLMModel", dependencies: ["GLMSupport", "GLMJSON", "GLMFormats", "GLMNumerics"],
                 swiftSettings: simdFlags),
+        // Sampling, stop rules, chat sessions with prefix reuse, streaming events, the OpenAI request/response shape.
+        .target(name: "GLMGeneration",
+                dependencies: ["GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers", "GLMTokenizer", "GLMModel"],
+                swiftSettings: simdFlags),
         // The C ABI: argument checks, error codes, ownership. No logic of its own.
         .target(name: "GLM",
                 dependencies: ["CGLMHeader", "GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers",
-                               "GLMTokenizer", "GLMFormats", "GLMModel"],
+                               "GLMTokenizer", "GLMFormats", "GLMModel", "GLMGeneration"],
                 exclude: ["exports.map"],
                 swiftSettings: simdFlags,
                 linkerSettings: [
