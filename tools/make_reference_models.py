@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tiny random GLM-4 MoE checkpoints + reference outputs for the Swift forward pass (Tests/Fixtures/models/).
 
-Regenerate (about a minute on 2 CPU cores; fully deterministic: every model has a fixed seed, tokens included):
+Regenerate (about 10 s on 2 CPU cores; fully deterministic: every model has a fixed seed, tokens included):
 
     python3 tools/make_reference_models.py            # writes Tests/Fixtures/models/<name>/
 
@@ -160,7 +160,7 @@ def compare(hf, npy):
     }
 
 
-def build_model(name, spec, opts, model_dir):
+def build_model(spec, opts, model_dir):
     """Writes the checkpoint (without MTP) and returns the parsed config."""
     from transformers import Glm4MoeForCausalLM
 
@@ -186,9 +186,17 @@ def build_model(name, spec, opts, model_dir):
         return ref.parse_config(json.load(f))
 
 
+def add_mtp(model_dir, cfg, opts):
+    """Appends a random MTP layer model.layers.{L}.* (file dtype as the rest of the model) to the last weight file."""
+    mtp = ref.random_mtp_tensors(cfg, opts["seed"] + 1)
+    if opts["dtype"] != "float32":
+        mtp = ref.convert_dtype(mtp, opts["dtype"], opts.get("keep_f32", ()))
+    ref.add_tensors_to_last_shard(model_dir, mtp)
+
+
 def make(name, spec, opts):
     model_dir = os.path.join(OUT, name)
-    cfg = build_model(name, spec, opts, model_dir)
+    cfg = build_model(spec, opts, model_dir)
     tokens = fixed_tokens(cfg["V"], opts["seed"])
     out = {"tokens": torch.tensor(tokens, dtype=torch.int32)}
     report = {"model": name, "covers": opts["covers"], "weight_dtype": opts["dtype"], "shards": opts["shards"],
@@ -216,10 +224,7 @@ def make(name, spec, opts):
         }
 
     if opts.get("mtp"):
-        mtp = ref.random_mtp_tensors(cfg, opts["seed"] + 1)
-        if opts["dtype"] != "float32":
-            mtp = ref.convert_dtype(mtp, opts["dtype"], opts.get("keep_f32", ()))
-        ref.add_tensors_to_last_shard(model_dir, mtp)
+        add_mtp(model_dir, cfg, opts)
 
     cfg64, W = ref.load_float64(model_dir)
     npy = ref.numpy_forward(cfg64, W, tokens)

@@ -7,14 +7,19 @@ import GLMSupport
 struct ConfigFields {
     let object: JSONObject
     let source: String
+    /// Prepended to field names in messages, for nested objects (`"rope_parameters."`).
+    let keyPrefix: String
 
-    init(_ json: JSONValue, source: String) throws(GLMError) {
+    init(_ json: JSONValue, source: String, keyPrefix: String = "") throws(GLMError) {
         guard case .object(let object) = json else { throw .format("'\(source)': expected a JSON object") }
         self.object = object
         self.source = source
+        self.keyPrefix = keyPrefix
     }
 
-    func error(_ key: String, _ what: String) -> GLMError { .format("'\(source)': field \"\(key)\" \(what)") }
+    func error(_ key: String, _ what: String) -> GLMError {
+        .format("'\(source)': field \"\(keyPrefix)\(key)\" \(what)")
+    }
 
     /// The value of the first of `keys` that is present and not null, with the key that held it.
     func value(_ keys: [String]) -> (key: String, value: JSONValue)? {

@@ -88,7 +88,7 @@ public final class SafetensorsFile: Sendable {
                 metadata = m
                 continue
             }
-            entries.append(try parseEntry(name: name, value: value, fail: fail))
+            entries.append(try parseEntry(name: name, value: value, path: path, fail: fail))
         }
 
         // The tensors must tile [0, dataSize) exactly: sort by offset, then each must begin where the previous ended.
@@ -132,8 +132,8 @@ public final class SafetensorsFile: Sendable {
         return (metadata, tensors, entries.map(\.name))
     }
 
-    private static func parseEntry(name: String, value: JSONValue, fail: (String) -> GLMError) throws(GLMError)
-        -> Entry {
+    private static func parseEntry(name: String, value: JSONValue, path: String, fail: (String) -> GLMError)
+        throws(GLMError) -> Entry {
         guard case .object(let info) = value else { throw fail("tensor '\(name)': entry is not a JSON object") }
 
         guard let dtypeValue = info["dtype"] else { throw fail("tensor '\(name)': missing \"dtype\"") }
@@ -143,7 +143,7 @@ public final class SafetensorsFile: Sendable {
         guard let dtype = TensorDType(rawValue: dtypeName) else {
             let supported = TensorDType.allCases.map(\.rawValue).joined(separator: ", ")
             if TensorDType.knownUnsupported.contains(dtypeName) {
-                throw GLMError.unsupported("safetensors tensor '\(name)': dtype \(dtypeName) is not supported"
+                throw GLMError.unsupported("safetensors file '\(path)': tensor '\(name)': dtype \(dtypeName) is not supported"
                     + " (supported: \(supported))")
             }
             throw fail("tensor '\(name)': unknown dtype \"\(dtypeName)\" (expected one of \(supported))")
