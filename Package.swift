@@ -53,6 +53,8 @@ let package = Package(
 
         .testTarget(name: "GLMSupportTests", dependencies: ["GLMSupport"], swiftSettings: simdFlags),
         .testTarget(name: "GLMJSONTests", dependencies: ["GLMJSON"], swiftSettings: simdFlags),
+        .testTarget(name: "GLMParsersTests", dependencies: ["GLMParsers", "GLMJSON", "GLMSupport"],
+                    swiftSettings: simdFlags),
         .testTarget(name: "GLMFormatsTests", dependencies: ["GLMFormats", "GLMSupport", "GLMJSON"],
                     swiftSettings: simdFlags),
     ],

@@ -87,6 +87,49 @@ void glm_free(void *pointer);
 glm_status glm_set_default_threads(int32_t threads);
 int32_t glm_default_threads(void);
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Output parsing: GLM-4.7 reasoning and tool calls                                                 */
+/* ------------------------------------------------------------------------------------------------ */
+/*
+ * What vLLM's `--reasoning-parser glm45 --tool-call-parser glm47` (0.33) return, with the deliberate differences
+ * documented in Sources/GLMParsers/OutputParser.swift (tags are matched as text wherever a chunk was cut; batch
+ * and streaming always agree; streamed arguments are always valid JSON).
+ *
+ * options_json (NULL or "" for the defaults) is an object with the keys:
+ *   "tools"                 the request's OpenAI tools array (or null): declares the callable names and the JSON
+ *                           schemas that type each argument value
+ *   "tool_choice"           "auto" (default) or "none" (no tool calls are parsed)
+ *   "thinking"              true (default) when the prompt ended in <think>: the output starts in reasoning
+ *   "keep_undeclared_tools" false (default): calls to tools the request did not declare are dropped
+ *   "tool_call_id_seed"     an integer: makes the generated call ids ("call_" + 24 hex digits) reproducible
+ *
+ * A message is the OpenAI assistant message {"role": "assistant", "content": string|null,
+ * "reasoning_content": string|null, "tool_calls": [{"id", "type": "function", "function": {"name", "arguments"}}]}
+ * where "arguments" is a JSON text. An event is an OpenAI chat-completion chunk's "delta":
+ * {"reasoning_content": "..."}, {"content": "..."}, {"tool_calls": [{"index", "id", "type", "function": {"name"}}]}
+ * when a call starts, {"tool_calls": [{"index", "function": {"arguments": "..."}}]} for argument text.
+ */
+
+/* Parses a whole model output (the text generated after the prompt) into a message (JSON, glm_string_free). */
+glm_status glm_parse_output(const char *text, const char *options_json, char **out_message_json);
+
+/* An incremental parser for one response. Not thread-safe: one thread at a time. */
+typedef struct glm_stream_parser glm_stream_parser;
+
+/* Creates a parser; free it with glm_stream_parser_free(). */
+glm_status glm_stream_parser_new(const char *options_json, glm_stream_parser **out_parser);
+
+/* Feeds the next chunk of output text (any split, even inside a tag). *out_events_json receives a JSON array of
+ * the events this chunk completes (often []); text that could still be the start of a tag is withheld. */
+glm_status glm_stream_parser_feed(glm_stream_parser *parser, const char *chunk, char **out_events_json);
+
+/* Ends the response: *out_events_json receives the events for withheld text (may be NULL if not wanted) and
+ * *out_message_json the final message, equal to glm_parse_output() of everything fed. Feeding after finish is
+ * ignored; finishing again returns the same message. */
+glm_status glm_stream_parser_finish(glm_stream_parser *parser, char **out_events_json, char **out_message_json);
+
+void glm_stream_parser_free(glm_stream_parser *parser);
+
 #ifdef __cplusplus
 }
 #endif

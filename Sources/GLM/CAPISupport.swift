@@ -105,6 +105,27 @@ func mallocArray<T>(_ values: [T]) throws(GLMError) -> UnsafeMutablePointer<T> {
 }
 
 /// Writes a result string to a required out-parameter.
-func output(_ s: String, to out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) throws(GLMError) {
+func writeResult(_ s: String, to out: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) throws(GLMError) {
     out.pointee = try mallocString(s)
+}
+
+/// Opaque C handles are retained Swift objects. A handle of the wrong kind (or garbage that happens to be a
+/// Swift object) is caught by the type check where possible; a freed or forged pointer cannot be detected, as
+/// with any C API.
+enum Handle {
+    static func retain(_ object: AnyObject) -> OpaquePointer {
+        OpaquePointer(Unmanaged.passRetained(object).toOpaque())
+    }
+
+    static func get<T: AnyObject>(_ handle: OpaquePointer?, _ name: String) throws(GLMError) -> T {
+        guard let handle else { throw .invalidArgument("\(name) must not be NULL") }
+        let object = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+        guard let typed = object as? T else { throw .invalidArgument("\(name) is not a \(T.self) handle") }
+        return typed
+    }
+
+    static func release<T: AnyObject>(_ handle: OpaquePointer?, as type: T.Type) {
+        guard let handle else { return }
+        Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(handle)).release()
+    }
 }

@@ -6,8 +6,10 @@ from ._native import (GLMError, InvalidArgumentError, GLMIOError, FormatError, U
                       GLMMemoryError, CancelledError, ContextFullError, TemplateError,
                       LimitExceededError, InternalError)
 from . import _native
+from ._parsers import parse_output, StreamParser
 
 __all__ = [
+    "parse_output", "StreamParser",
     "version", "api_version", "set_default_threads", "default_threads",
     "GLMError", "InvalidArgumentError", "GLMIOError", "FormatError", "UnsupportedError", "GLMMemoryError",
     "CancelledError", "ContextFullError", "TemplateError", "LimitExceededError", "InternalError",

@@ -129,3 +129,9 @@ def encode(text, name):
     if not isinstance(text, str):
         raise TypeError("%s must be a str, not %s" % (name, type(text).__name__))
     return text.encode("utf-8", "surrogatepass")
+
+
+def dumps(value):
+    """JSON for the library: UTF-8, no ASCII escaping (lone surrogates pass through to be rejected there)."""
+    import json
+    return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
