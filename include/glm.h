@@ -130,6 +130,49 @@ glm_status glm_stream_parser_finish(glm_stream_parser *parser, char **out_events
 
 void glm_stream_parser_free(glm_stream_parser *parser);
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Tokenizer                                                                                        */
+/* ------------------------------------------------------------------------------------------------ */
+/*
+ * Byte-level BPE as HF `tokenizers` runs it (ids identical), loaded from a tokenizer.json (with its
+ * tokenizer_config.json beside it), a model directory holding one, or a GGUF file's tokenizer metadata. Added
+ * tokens (special or not, e.g. <think>, <tool_call>) always match as single tokens. Nothing GLM-specific is
+ * built in: every id comes from the file.
+ */
+
+/* Immutable after load: one tokenizer may be used from many threads at once. */
+typedef struct glm_tokenizer glm_tokenizer;
+
+/* Loads a tokenizer from `path`: a tokenizer.json, a directory holding tokenizer.json, or a .gguf file. */
+glm_status glm_tokenizer_load(const char *path, glm_tokenizer **out_tokenizer);
+
+void glm_tokenizer_free(glm_tokenizer *tokenizer);
+
+/* Encodes `length` bytes of UTF-8 `text` (need not be NUL-terminated; may contain NUL). With
+ * `add_special_tokens` the post-processor's tokens (a BOS, for tokenizers that add one) are added; GLM's adds
+ * none. *out_ids receives `*out_count` ids (free with glm_free; a valid pointer even when the count is 0). */
+glm_status glm_tokenize(const glm_tokenizer *tokenizer, const char *text, size_t length, bool add_special_tokens,
+                        int32_t **out_ids, size_t *out_count);
+
+/* Decodes `count` ids to UTF-8 text (*out_text NUL-terminated, free with glm_string_free; *out_length is its
+ * length in bytes without the NUL, and may be NULL). Invalid UTF-8 becomes U+FFFD; `skip_special_tokens` leaves
+ * out the added tokens marked special. An id outside the vocabulary is GLM_ERR_INVALID_ARGUMENT. */
+glm_status glm_detokenize(const glm_tokenizer *tokenizer, const int32_t *ids, size_t count, bool skip_special_tokens,
+                          char **out_text, size_t *out_length);
+
+/* The raw bytes token `id` stands for (may be part of a UTF-8 character), NUL-terminated for convenience;
+ * *out_length is the byte count. Free with glm_string_free. */
+glm_status glm_token_to_piece(const glm_tokenizer *tokenizer, int32_t id, char **out_piece, size_t *out_length);
+
+/* The number of ids (BPE vocabulary and added tokens). */
+glm_status glm_tokenizer_vocab_size(const glm_tokenizer *tokenizer, int32_t *out_size);
+
+/* The id of a vocabulary entry written as in tokenizer.json ("<think>", "Ġthe"); -1 if there is none. */
+glm_status glm_tokenizer_token_to_id(const glm_tokenizer *tokenizer, const char *token, int32_t *out_id);
+
+/* Whether `id` is an added token marked special (what skip_special_tokens removes). */
+glm_status glm_tokenizer_is_special(const glm_tokenizer *tokenizer, int32_t id, bool *out_is_special);
+
 #ifdef __cplusplus
 }
 #endif

@@ -114,11 +114,23 @@ public struct GGUFArray: Sendable {
     /// Calls `body` with the raw UTF-8 bytes of each string element, in order (no copies).
     public func forEachStringBytes(_ body: (Int, UnsafeRawBufferPointer) throws(GLMError) -> Void) throws(GLMError) {
         guard elementType == .string else { throw typeError(expected: "string") }
-        var reader = GGUFReader(file: file, position: offset)
+        // The extent was validated when the file was opened; the checks here only guard that invariant.
+        let bytes = file.bytes
+        let end = offset + byteCount
+        var position = offset
         for i in 0..<count {
-            let bytes = try reader.readStringBytes(what: "\(key)[\(i)]")
-            try body(i, bytes)
+            guard position + 8 <= end else { throw truncated(i) }
+            let length = bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self).littleEndian
+            position += 8
+            guard length <= UInt64(end - position) else { throw truncated(i) }
+            let next = position + Int(length)
+            try body(i, UnsafeRawBufferPointer(rebasing: bytes[position..<next]))
+            position = next
         }
+    }
+
+    private func truncated(_ i: Int) -> GLMError {
+        .format("'\(file.path)': GGUF string \(key)[\(i)] runs past the end of its array")
     }
 
     /// The elements as Swift strings (invalid UTF-8 is an error naming the element).
@@ -136,21 +148,26 @@ public struct GGUFArray: Sendable {
 
     /// Integer elements (any of the eight integer types) as Int; a uint64 above Int.max is an error.
     public func integers() throws(GLMError) -> [Int] {
+        let bytes = try file.slice(offset: offset, count: byteCount)
+        func load<T: FixedWidthInteger>(_: T.Type) -> [Int] {
+            (0..<count).map { Int(truncatingIfNeeded: T(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self))) }
+        }
         switch elementType {
-        case .uint8, .int8, .uint16, .int16, .uint32, .int32, .uint64, .int64: break
+        case .uint8: return load(UInt8.self)
+        case .int8: return load(Int8.self)
+        case .uint16: return load(UInt16.self)
+        case .int16: return load(Int16.self)
+        case .uint32: return load(UInt32.self)
+        case .int32: return load(Int32.self)
+        case .int64: return load(Int64.self)
+        case .uint64:
+            let values = load(UInt64.self)
+            if let bad = values.firstIndex(where: { $0 < 0 }) {
+                throw .format("'\(file.path)': GGUF integer \(key)[\(bad)] does not fit in 64-bit signed range")
+            }
+            return values
         default: throw typeError(expected: "integer")
         }
-        var result: [Int] = []
-        result.reserveCapacity(count)
-        var reader = GGUFReader(file: file, position: offset)
-        for i in 0..<count {
-            let value = try reader.readScalar(elementType, what: "\(key)[\(i)]")
-            guard let v = value.intValue else {
-                throw .format("'\(file.path)': GGUF integer \(key)[\(i)] does not fit in 64-bit signed range")
-            }
-            result.append(v)
-        }
-        return result
     }
 
     /// Float elements (float32/float64) as Double.
@@ -189,82 +206,82 @@ struct GGUFReader {
     /// Nested arrays deeper than this are rejected (real files nest at most once).
     static let maxArrayDepth = 8
 
-    func error(_ what: String) -> GLMError {
-        .format("'\(file.path)': GGUF \(what) at byte \(position)")
+    func error(_ what: @autoclosure () -> String) -> GLMError {
+        .format("'\(file.path)': GGUF \(what()) at byte \(position)")
     }
 
-    mutating func take(_ length: Int, what: String) throws(GLMError) -> UnsafeRawBufferPointer {
+    mutating func take(_ length: Int, what: @autoclosure () -> String) throws(GLMError) -> UnsafeRawBufferPointer {
         guard length >= 0, length <= file.count - position else {
-            throw error("truncated: \(what) needs \(length) bytes but only \(file.count - position) remain")
+            throw error("truncated: \(what()) needs \(length) bytes but only \(file.count - position) remain")
         }
         let bytes = try file.slice(offset: position, count: length)
         position += length
         return bytes
     }
 
-    mutating func readU32(what: String) throws(GLMError) -> UInt32 {
-        let b = try take(4, what: what)
+    mutating func readU32(what: @autoclosure () -> String) throws(GLMError) -> UInt32 {
+        let b = try take(4, what: what())
         return b.loadUnaligned(as: UInt32.self).littleEndian
     }
 
-    mutating func readU64(what: String) throws(GLMError) -> UInt64 {
-        let b = try take(8, what: what)
+    mutating func readU64(what: @autoclosure () -> String) throws(GLMError) -> UInt64 {
+        let b = try take(8, what: what())
         return b.loadUnaligned(as: UInt64.self).littleEndian
     }
 
     /// A u64 count checked against the bytes left: `count` elements of at least `minimumSize` bytes each
     /// must fit in the rest of the file, so a hostile count fails here instead of looping or allocating.
-    mutating func readCount(minimumSize: Int, what: String) throws(GLMError) -> Int {
-        let raw = try readU64(what: "\(what) count")
+    mutating func readCount(minimumSize: Int, what: @autoclosure () -> String) throws(GLMError) -> Int {
+        let raw = try readU64(what: "\(what()) count")
         let remaining = file.count - position
         guard raw <= UInt64(remaining / max(minimumSize, 1)) else {
-            throw error("\(what) claims \(raw) elements, more than the \(remaining) bytes left can hold")
+            throw error("\(what()) claims \(raw) elements, more than the \(remaining) bytes left can hold")
         }
         return Int(raw)
     }
 
-    mutating func readStringBytes(what: String) throws(GLMError) -> UnsafeRawBufferPointer {
-        let length = try readU64(what: "\(what) length")
+    mutating func readStringBytes(what: @autoclosure () -> String) throws(GLMError) -> UnsafeRawBufferPointer {
+        let length = try readU64(what: "\(what()) length")
         guard length <= UInt64(file.count - position) else {
-            throw error("truncated: \(what) claims \(length) bytes but only \(file.count - position) remain")
+            throw error("truncated: \(what()) claims \(length) bytes but only \(file.count - position) remain")
         }
-        return try take(Int(length), what: what)
+        return try take(Int(length), what: what())
     }
 
-    mutating func readString(what: String) throws(GLMError) -> String {
+    mutating func readString(what: @autoclosure () -> String) throws(GLMError) -> String {
         let start = position
-        let bytes = try readStringBytes(what: what)
+        let bytes = try readStringBytes(what: what())
         guard let s = String(validating: bytes, as: UTF8.self) else {
             position = start
-            throw error("\(what) is not valid UTF-8")
+            throw error("\(what()) is not valid UTF-8")
         }
         return s
     }
 
-    mutating func readType(what: String) throws(GLMError) -> GGUFValueType {
-        let raw = try readU32(what: "\(what) type")
-        guard let type = GGUFValueType(rawValue: raw) else { throw error("\(what) has unknown value type \(raw)") }
+    mutating func readType(what: @autoclosure () -> String) throws(GLMError) -> GGUFValueType {
+        let raw = try readU32(what: "\(what()) type")
+        guard let type = GGUFValueType(rawValue: raw) else { throw error("\(what()) has unknown value type \(raw)") }
         return type
     }
 
-    mutating func readScalar(_ type: GGUFValueType, what: String) throws(GLMError) -> GGUFValue {
+    mutating func readScalar(_ type: GGUFValueType, what: @autoclosure () -> String) throws(GLMError) -> GGUFValue {
         switch type {
-        case .uint8: return .uint8(try take(1, what: what)[0])
-        case .int8: return .int8(Int8(bitPattern: try take(1, what: what)[0]))
-        case .uint16: return .uint16(try take(2, what: what).loadUnaligned(as: UInt16.self).littleEndian)
-        case .int16: return .int16(try take(2, what: what).loadUnaligned(as: Int16.self).littleEndian)
-        case .uint32: return .uint32(try readU32(what: what))
-        case .int32: return .int32(Int32(bitPattern: try readU32(what: what)))
-        case .uint64: return .uint64(try readU64(what: what))
-        case .int64: return .int64(Int64(bitPattern: try readU64(what: what)))
-        case .float32: return .float32(Float(bitPattern: try readU32(what: what)))
-        case .float64: return .float64(Double(bitPattern: try readU64(what: what)))
+        case .uint8: return .uint8(try take(1, what: what())[0])
+        case .int8: return .int8(Int8(bitPattern: try take(1, what: what())[0]))
+        case .uint16: return .uint16(try take(2, what: what()).loadUnaligned(as: UInt16.self).littleEndian)
+        case .int16: return .int16(try take(2, what: what()).loadUnaligned(as: Int16.self).littleEndian)
+        case .uint32: return .uint32(try readU32(what: what()))
+        case .int32: return .int32(Int32(bitPattern: try readU32(what: what())))
+        case .uint64: return .uint64(try readU64(what: what()))
+        case .int64: return .int64(Int64(bitPattern: try readU64(what: what())))
+        case .float32: return .float32(Float(bitPattern: try readU32(what: what())))
+        case .float64: return .float64(Double(bitPattern: try readU64(what: what())))
         case .bool:
-            let b = try take(1, what: what)[0]
-            guard b <= 1 else { position -= 1; throw error("\(what) is a bool with byte value \(b)") }
+            let b = try take(1, what: what())[0]
+            guard b <= 1 else { position -= 1; throw error("\(what()) is a bool with byte value \(b)") }
             return .bool(b == 1)
-        case .string: return .string(try readString(what: what))
-        case .array: throw error("\(what): an array is not a scalar")
+        case .string: return .string(try readString(what: what()))
+        case .array: throw error("\(what()): an array is not a scalar")
         }
     }
 

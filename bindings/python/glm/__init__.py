@@ -7,9 +7,10 @@ from ._native import (GLMError, InvalidArgumentError, GLMIOError, FormatError, U
                       LimitExceededError, InternalError)
 from . import _native
 from ._parsers import parse_output, StreamParser
+from ._tokenizer import Tokenizer
 
 __all__ = [
-    "parse_output", "StreamParser",
+    "parse_output", "StreamParser", "Tokenizer",
     "version", "api_version", "set_default_threads", "default_threads",
     "GLMError", "InvalidArgumentError", "GLMIOError", "FormatError", "UnsupportedError", "GLMMemoryError",
     "CancelledError", "ContextFullError", "TemplateError", "LimitExceededError", "InternalError",

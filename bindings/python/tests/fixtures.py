@@ -7,4 +7,4 @@ FIXTURES = pathlib.Path(__file__).resolve().parents[3] / "Tests" / "Fixtures"
 
 def jsonl(*parts):
     path = FIXTURES.joinpath(*parts)
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
