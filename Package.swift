@@ -51,11 +51,25 @@ let package = Package(
                     .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/GLM/exports.map"]),
                 ]),
 
+        // Benchmarks (release builds only; our executables use jemalloc, libglm.so must not).
+        .executableTarget(name: "glm-bench",
+                          dependencies: ["GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers", "GLMTokenizer",
+                                         "GLMFormats", "GLMNumerics", "GLMModel", "GLMGeneration"],
+                          swiftSettings: simdFlags,
+                          linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed", "-Xlinker", "-ljemalloc"])]),
+
         .testTarget(name: "GLMSupportTests", dependencies: ["GLMSupport"], swiftSettings: simdFlags),
         .testTarget(name: "GLMJSONTests", dependencies: ["GLMJSON"], swiftSettings: simdFlags),
         .testTarget(name: "GLMParsersTests", dependencies: ["GLMParsers", "GLMJSON", "GLMSupport"],
                     swiftSettings: simdFlags),
         .testTarget(name: "GLMFormatsTests", dependencies: ["GLMFormats", "GLMSupport", "GLMJSON"],
+                    swiftSettings: simdFlags),
+        .testTarget(name: "GLMTemplateTests", dependencies: ["GLMTemplate", "GLMJSON", "GLMSupport"],
+                    swiftSettings: simdFlags),
+        .testTarget(name: "GLMTokenizerTests", dependencies: ["GLMTokenizer", "GLMFormats", "GLMJSON", "GLMSupport"],
+                    swiftSettings: simdFlags),
+        .testTarget(name: "GLMNumericsTests", dependencies: ["GLMNumerics"], swiftSettings: simdFlags),
+        .testTarget(name: "GLMModelTests", dependencies: ["GLMModel", "GLMFormats", "GLMNumerics", "GLMSupport"],
                     swiftSettings: simdFlags),
     ],
     swiftLanguageModes: [.v5]

@@ -88,6 +88,40 @@ glm_status glm_set_default_threads(int32_t threads);
 int32_t glm_default_threads(void);
 
 /* ------------------------------------------------------------------------------------------------ */
+/* Chat templates                                                                                   */
+/* ------------------------------------------------------------------------------------------------ */
+/*
+ * A Jinja2 engine that renders Hugging Face chat templates exactly as transformers' apply_chat_template does
+ * (trim_blocks, lstrip_blocks, loopcontrols, its tojson, raise_exception, strftime_now; message keys whose value
+ * is null dropped; reasoning/thinking copied to reasoning_content). Rendering needs no weights. Hostile templates
+ * (deep recursion, huge loops or output, unterminated tags) fail with GLM_ERR_TEMPLATE or GLM_ERR_LIMIT_EXCEEDED
+ * and a message with the template line and column, in bounded time and memory.
+ */
+
+/* A parsed template: immutable, may be used from many threads at once. */
+typedef struct glm_chat_template glm_chat_template;
+
+/* Parses Jinja `source`; NULL means GLM-4.7's official template (built in). `special_tokens_json` (may be NULL)
+ * is an object of the variables transformers passes to every template: {"bos_token": "...", "eos_token": ...}. */
+glm_status glm_chat_template_new(const char *source, const char *special_tokens_json,
+                                 glm_chat_template **out_template);
+
+/* Reads a template from `path`: a model directory (chat_template.jinja, additional_chat_templates/<name>.jinja,
+ * or tokenizer_config.json's chat_template: a string, or a list picked by `name`, else "default"), a
+ * tokenizer_config.json file, a .jinja file, or a .gguf file (tokenizer.chat_template, or
+ * tokenizer.chat_template.<name>). `name` may be NULL. No template there is GLM_ERR_IO. */
+glm_status glm_chat_template_load(const char *path, const char *name, glm_chat_template **out_template);
+
+void glm_chat_template_free(glm_chat_template *chat_template);
+
+/* Renders a chat. `chat_template` NULL means GLM-4.7's built-in template. request_json:
+ *   {"messages": [...OpenAI messages...], "tools": [...] or null, "documents": [...] (optional),
+ *    "add_generation_prompt": true (default), "chat_template_kwargs": {"enable_thinking": false, ...}}
+ * Each chat_template_kwargs entry becomes a template variable; a variable not given stays undefined (an explicit
+ * null is a defined None, as in transformers). The prompt is returned in *out_prompt (glm_string_free). */
+glm_status glm_chat_render(const glm_chat_template *chat_template, const char *request_json, char **out_prompt);
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Output parsing: GLM-4.7 reasoning and tool calls                                                 */
 /* ------------------------------------------------------------------------------------------------ */
 /*
@@ -172,6 +206,78 @@ glm_status glm_tokenizer_token_to_id(const glm_tokenizer *tokenizer, const char 
 
 /* Whether `id` is an added token marked special (what skip_special_tokens removes). */
 glm_status glm_tokenizer_is_special(const glm_tokenizer *tokenizer, int32_t id, bool *out_is_special);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Models and sessions                                                                              */
+/* ------------------------------------------------------------------------------------------------ */
+/*
+ * A model is a Glm4MoeForCausalLM checkpoint directory as published on Hugging Face: config.json,
+ * generation_config.json (optional), model.safetensors or model-*-of-*.safetensors + model.safetensors.index.json,
+ * tokenizer files beside them. Weights (F32, BF16, F16) are memory-mapped and computed on in place, so a model
+ * larger than RAM still opens. Everything is validated at load: a missing or unexpected tensor, a wrong shape or
+ * dtype, a truncated shard or a hostile header is a status and a message naming the file and tensor.
+ */
+
+/* Immutable after load: one model may be shared by any number of sessions on any threads. */
+typedef struct glm_model glm_model;
+
+typedef struct glm_model_params {
+    int32_t threads; /* threads for sessions that do not say; 0 = glm_default_threads() */
+} glm_model_params;
+
+glm_model_params glm_model_default_params(void);
+
+/* Loads the model in directory `path`. `params` may be NULL (defaults). */
+glm_status glm_model_load(const char *path, const glm_model_params *params, glm_model **out_model);
+
+/* Releases the caller's reference. Sessions hold their own reference: a model freed while sessions use it stays
+ * alive until the last of them is freed. */
+void glm_model_free(glm_model *model);
+
+/* JSON: {"config": {...HF keys...}, "parameter_count", "bytes_mapped", "dtype", "has_mtp", ...}. */
+glm_status glm_model_info(const glm_model *model, char **out_info_json);
+
+/* Rows of the logits: the config's vocab_size. */
+glm_status glm_model_vocab_size(const glm_model *model, int32_t *out_vocab_size);
+
+/* One sequence's state: the KV cache of every layer (and of the MTP layer), activation buffers, logits. All memory
+ * is allocated when the session is created; decoding a token allocates nothing. One thread at a time. */
+typedef struct glm_session glm_session;
+
+typedef struct glm_session_params {
+    int32_t context_length; /* positions the KV cache holds; 0 = min(4096, max_position_embeddings) */
+    int32_t threads;        /* 0 = the model's thread count */
+    int32_t batch_size;     /* tokens per forward chunk when evaluating many; 0 = min(256, context_length) */
+    bool mtp;               /* keep what MTP drafting needs (ignored when the model has no MTP layer) */
+} glm_session_params;
+
+glm_session_params glm_session_default_params(void);
+
+/* Creates a session on `model`; `params` may be NULL (defaults). */
+glm_status glm_session_new(const glm_model *model, const glm_session_params *params, glm_session **out_session);
+
+void glm_session_free(glm_session *session);
+
+/* Evaluates `count` tokens at the next positions, appending them to the cache. Logits are written to
+ * `out_logits` (may be NULL when not wanted): all `count` rows (row-major [count, vocab]) if `out_capacity`
+ * (in floats) holds count*vocab, else the last token's row if it holds vocab; a smaller non-zero capacity is
+ * GLM_ERR_INVALID_ARGUMENT. A token id outside the vocabulary is GLM_ERR_INVALID_ARGUMENT; tokens that do not
+ * fit in the context are GLM_ERR_CONTEXT_FULL. On error the session is unchanged. */
+glm_status glm_session_eval(glm_session *session, const int32_t *tokens, size_t count, float *out_logits,
+                            size_t out_capacity);
+
+/* Forgets every position from `n_tokens` on (prefix reuse: the first n tokens' cache is kept). */
+glm_status glm_session_truncate(glm_session *session, size_t n_tokens);
+
+/* Tokens in the cache (the position the next evaluated token gets). */
+glm_status glm_session_position(const glm_session *session, size_t *out_position);
+
+/* MTP draft logits for the next `count` positions p = m, m+1, ... where m is where the MTP layer's cache ends
+ * (0 on a fresh session): row i uses next_tokens[i], the token at position p+1, and predicts the token after it.
+ * After evaluating x[0..T) on a fresh session, passing x[1..T) gives the drafts of positions 0..T-2. The main
+ * model must already have evaluated every position used. `out_logits`/`out_capacity` as in glm_session_eval. */
+glm_status glm_session_mtp_logits(glm_session *session, const int32_t *next_tokens, size_t count, float *out_logits,
+                                  size_t out_capacity);
 
 #ifdef __cplusplus
 }

@@ -177,7 +177,7 @@ void glm_convert_f16_to_f32(const uint16_t *src, float *dst, ptrdiff_t count) { 
 // exp(x) for 8 lanes: x = n·ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial (relative error about
 // 2 ulp), 2^n through the exponent bits. Below the f32 underflow threshold (and for -inf) the result is 0.
 ALWAYS_INLINE __m256 exp8(__m256 x) {
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f);
+    const __m256 hi = _mm256_set1_ps(88.0f);  // keeps 2^n finite
     const __m256 lo = _mm256_set1_ps(-87.3365447505531f);
     __m256 keep = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
     x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
@@ -285,15 +285,6 @@ void glm_add(const float *x, float *y, ptrdiff_t count) {
     for (; i < count; i++) y[i] += x[i];
 }
 
-float glm_dot_f32(const float *x, const float *y, ptrdiff_t count) {
-    __m256 acc = _mm256_setzero_ps();
-    ptrdiff_t i = 0;
-    for (; i + 8 <= count; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc);
-    float sum = hsum(acc);
-    for (; i < count; i++) sum += x[i] * y[i];
-    return sum;
-}
-
 // MARK: bandwidth probes
 
 float glm_stream_read(const float *x, ptrdiff_t count) {
@@ -316,4 +307,243 @@ void glm_stream_triad(float *a, const float *b, const float *c, float s, ptrdiff
     for (; i + 8 <= count; i += 8)
         _mm256_storeu_ps(a + i, _mm256_fmadd_ps(sv, _mm256_loadu_ps(c + i), _mm256_loadu_ps(b + i)));
     for (; i < count; i++) a[i] = b[i] + s * c[i];
+}
+
+// MARK: packed GEMM for prefill
+//
+// y[t, n] = Σ_k x[t, k] · w[n, k]. Blocking (BLIS-style): for each block of KC columns, the weight rows of the call
+// (<= GLM_GEMM_MAX_ROWS) are packed k-major into f32 panels [KC][NR] (the bf16/f16 conversion happens here); then blocks of MC
+// input rows are packed into panels [KC][MR], and a micro-kernel keeps an MR×NR block of y in registers while it
+// streams both panels. Padding rows/columns of the panels are zero and never stored. Two micro-kernels: 6×16 with
+// AVX2 (12 ymm accumulators) and, where the CPU has it (checked at run time), 12×32 with AVX-512 (24 zmm). Both
+// sum each output in the same order (k ascending, one FMA chain per KC block), so they give identical results.
+
+enum { GEMM_KC = 256, GEMM_MC = 96 };  // MC is a multiple of both MRs
+
+ptrdiff_t glm_gemm_scratch_floats(void) {
+    return (ptrdiff_t)GEMM_KC * GLM_GEMM_MAX_ROWS + (ptrdiff_t)GEMM_KC * GEMM_MC + 16;  // + 64 bytes to align
+}
+
+// Transposes the 8×8 block r[0..8) in place: r[i][j] <- r[j][i].
+ALWAYS_INLINE void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// packed[k * nr + j] = w[j, k0 + k] for the panel's rows (zero beyond `rows`), converting 8×8 blocks in registers.
+// Also prefetches the same rows' next KC block, which the following call packs: the micro-kernels in between
+// give the loads time to arrive (each row is a separate stream the hardware prefetcher loses track of).
+ALWAYS_INLINE void pack_weight_panel(const void *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t k0, ptrdiff_t kc,
+                                     ptrdiff_t columns, ptrdiff_t nr, float *packed, enum storage_kind kind) {
+    const ptrdiff_t size = kind == KIND_F32 ? 4 : 2;
+    const ptrdiff_t valid = rows < nr ? rows : nr;
+    const ptrdiff_t next = k0 + kc, next_end = next + GEMM_KC < columns ? next + GEMM_KC : columns;
+    for (ptrdiff_t j = 0; j < valid && next < columns; j++) {
+        const char *row = (const char *)row_at(w, j, ldw, kind);
+        for (ptrdiff_t k = next; k < next_end; k += 64 / size) _mm_prefetch(row + k * size, _MM_HINT_T0);
+    }
+    const ptrdiff_t vector_end = kc & ~(ptrdiff_t)7;
+    for (ptrdiff_t half = 0; half < nr; half += 8) {
+        const void *r[8];
+        for (ptrdiff_t i = 0; i < 8; i++) r[i] = half + i < valid ? row_at(w, half + i, ldw, kind) : NULL;
+        for (ptrdiff_t k = 0; k < vector_end; k += 8) {
+            __m256 block[8];
+            for (ptrdiff_t i = 0; i < 8; i++) block[i] = r[i] ? load8(r[i], k0 + k, kind) : _mm256_setzero_ps();
+            transpose8(block);
+            for (ptrdiff_t i = 0; i < 8; i++) _mm256_store_ps(packed + (k + i) * nr + half, block[i]);
+        }
+        for (ptrdiff_t k = vector_end; k < kc; k++) {
+            for (ptrdiff_t i = 0; i < 8; i++) packed[k * nr + half + i] = r[i] ? load1(r[i], k0 + k, kind) : 0;
+        }
+    }
+}
+
+// packed[k * mr + i] = x[i, k0 + k] (zero beyond `tokens`), in 8×8 register transposes: groups of up to 8 rows,
+// each transposed column stored with a masked store of the group's width.
+static void pack_input_panel(const float *x, ptrdiff_t ldx, ptrdiff_t tokens, ptrdiff_t k0, ptrdiff_t kc,
+                             ptrdiff_t mr, float *packed) {
+    const ptrdiff_t vector_end = kc & ~(ptrdiff_t)7;
+    for (ptrdiff_t g = 0; g < mr; g += 8) {
+        const ptrdiff_t width = mr - g < 8 ? mr - g : 8;
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const float *r[8];
+        for (ptrdiff_t i = 0; i < 8; i++) r[i] = i < width && g + i < tokens ? x + (g + i) * ldx + k0 : NULL;
+        for (ptrdiff_t k = 0; k < vector_end; k += 8) {
+            __m256 block[8];
+            for (ptrdiff_t i = 0; i < 8; i++) block[i] = r[i] ? _mm256_loadu_ps(r[i] + k) : _mm256_setzero_ps();
+            transpose8(block);
+            for (ptrdiff_t i = 0; i < 8; i++) _mm256_maskstore_ps(packed + (k + i) * mr + g, mask, block[i]);
+        }
+        for (ptrdiff_t k = vector_end; k < kc; k++) {
+            for (ptrdiff_t i = 0; i < width; i++) packed[k * mr + g + i] = r[i] ? r[i][k] : 0;
+        }
+    }
+}
+
+// y[0..m, 0..n] (+)= block[0..m, 0..n] (row stride nr).
+static void store_block(const float *block, ptrdiff_t nr, float *y, ptrdiff_t ldy, int accumulate, ptrdiff_t m,
+                        ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < m; i++) {
+        float *out = y + i * ldy;
+        const float *in = block + i * nr;
+        ptrdiff_t j = 0;
+        for (; j + 8 <= n; j += 8) {
+            __m256 v = _mm256_loadu_ps(in + j);
+            if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(out + j));
+            _mm256_storeu_ps(out + j, v);
+        }
+        for (; j < n; j++) out[j] = accumulate ? out[j] + in[j] : in[j];
+    }
+}
+
+typedef void (*micro_kernel)(ptrdiff_t kc, const float *a, const float *b, float *y, ptrdiff_t ldy,
+                             int accumulate, ptrdiff_t m, ptrdiff_t n);
+
+static void micro_kernel_6x16(ptrdiff_t kc, const float *a, const float *b, float *y, ptrdiff_t ldy,
+                              int accumulate, ptrdiff_t m, ptrdiff_t n) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (ptrdiff_t k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __m256 a0 = _mm256_broadcast_ss(a), a1 = _mm256_broadcast_ss(a + 1);
+        c00 = _mm256_fmadd_ps(a0, b0, c00); c01 = _mm256_fmadd_ps(a0, b1, c01);
+        c10 = _mm256_fmadd_ps(a1, b0, c10); c11 = _mm256_fmadd_ps(a1, b1, c11);
+        a0 = _mm256_broadcast_ss(a + 2); a1 = _mm256_broadcast_ss(a + 3);
+        c20 = _mm256_fmadd_ps(a0, b0, c20); c21 = _mm256_fmadd_ps(a0, b1, c21);
+        c30 = _mm256_fmadd_ps(a1, b0, c30); c31 = _mm256_fmadd_ps(a1, b1, c31);
+        a0 = _mm256_broadcast_ss(a + 4); a1 = _mm256_broadcast_ss(a + 5);
+        c40 = _mm256_fmadd_ps(a0, b0, c40); c41 = _mm256_fmadd_ps(a0, b1, c41);
+        c50 = _mm256_fmadd_ps(a1, b0, c50); c51 = _mm256_fmadd_ps(a1, b1, c51);
+        a += 6;
+        b += 16;
+    }
+    float block[6 * 16];
+    _mm256_storeu_ps(block + 0, c00); _mm256_storeu_ps(block + 8, c01);
+    _mm256_storeu_ps(block + 16, c10); _mm256_storeu_ps(block + 24, c11);
+    _mm256_storeu_ps(block + 32, c20); _mm256_storeu_ps(block + 40, c21);
+    _mm256_storeu_ps(block + 48, c30); _mm256_storeu_ps(block + 56, c31);
+    _mm256_storeu_ps(block + 64, c40); _mm256_storeu_ps(block + 72, c41);
+    _mm256_storeu_ps(block + 80, c50); _mm256_storeu_ps(block + 88, c51);
+    store_block(block, 16, y, ldy, accumulate, m, n);
+}
+
+__attribute__((target("avx512f")))
+static void micro_kernel_12x32(ptrdiff_t kc, const float *a, const float *b, float *y, ptrdiff_t ldy,
+                               int accumulate, ptrdiff_t m, ptrdiff_t n) {
+    __m512 lo[12], hi[12];
+    for (int i = 0; i < 12; i++) { lo[i] = _mm512_setzero_ps(); hi[i] = _mm512_setzero_ps(); }
+    for (ptrdiff_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        for (int i = 0; i < 12; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
+            hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
+        }
+        a += 12;
+        b += 32;
+    }
+    float block[12 * 32] __attribute__((aligned(64)));
+    for (int i = 0; i < 12; i++) {
+        _mm512_store_ps(block + i * 32, lo[i]);
+        _mm512_store_ps(block + i * 32 + 16, hi[i]);
+    }
+    store_block(block, 32, y, ldy, accumulate, m, n);
+}
+
+static int use_avx512 = -1;  // -1: not yet checked
+
+int glm_gemm_select_avx512(int enabled) {
+    if (use_avx512 < 0) { __builtin_cpu_init(); use_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    int previous = use_avx512;
+    if (enabled == 0) use_avx512 = 0;
+    else if (enabled > 0) { __builtin_cpu_init(); use_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    return previous;
+}
+
+// packed[k * nr + j] = b[(k0 + k) * ldb + j] for j < n (zero beyond): a panel of a [K][N] matrix (the attention
+// values), already k-major, so packing is a copy.
+static void pack_kn_panel(const float *b, ptrdiff_t ldb, ptrdiff_t n, ptrdiff_t k0, ptrdiff_t kc, ptrdiff_t nr,
+                          float *packed) {
+    const ptrdiff_t valid = n < nr ? n : nr;
+    for (ptrdiff_t k = 0; k < kc; k++) {
+        const float *row = b + (k0 + k) * ldb;
+        float *out = packed + k * nr;
+        ptrdiff_t j = 0;
+        for (; j < valid; j++) out[j] = row[j];
+        for (; j < nr; j++) out[j] = 0;
+    }
+}
+
+// weights_kn = 0: w is [rows][columns] (row stride ldw), the projection layout; y = x · wᵀ.
+// weights_kn = 1: w is [columns][rows] (row stride ldw), f32 only; y = x · w.
+ALWAYS_INLINE void gemm(const void *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                        const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy,
+                        float *scratch, enum storage_kind kind, int weights_kn) {
+    if (use_avx512 < 0) glm_gemm_select_avx512(-1);
+    const int wide = use_avx512 > 0;
+    const ptrdiff_t mr = wide ? 12 : 6, nr = wide ? 32 : 16;
+    const micro_kernel kernel = wide ? micro_kernel_12x32 : micro_kernel_6x16;
+    if (rows > GLM_GEMM_MAX_ROWS) rows = GLM_GEMM_MAX_ROWS;   // contract: callers tile; never write past it
+    // The panels are read with aligned vector loads: start them on a 64-byte boundary (the slack is in the size).
+    scratch = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *packed_w = scratch;                                   // [panels][KC][nr]
+    float *packed_x = scratch + (ptrdiff_t)GEMM_KC * GLM_GEMM_MAX_ROWS;  // [MC / mr][KC][mr]
+    const ptrdiff_t panels = (rows + nr - 1) / nr;
+    for (ptrdiff_t k0 = 0; k0 < columns; k0 += GEMM_KC) {
+        const ptrdiff_t kc = columns - k0 < GEMM_KC ? columns - k0 : GEMM_KC;
+        for (ptrdiff_t p = 0; p < panels; p++) {
+            if (weights_kn) {
+                pack_kn_panel((const float *)w + p * nr, ldw, rows - p * nr, k0, kc, nr, packed_w + p * GEMM_KC * nr);
+            } else {
+                pack_weight_panel(row_at(w, p * nr, ldw, kind), ldw, rows - p * nr, k0, kc, columns, nr,
+                                  packed_w + p * GEMM_KC * nr, kind);
+            }
+        }
+        for (ptrdiff_t m0 = 0; m0 < tokens; m0 += GEMM_MC) {
+            const ptrdiff_t mc = tokens - m0 < GEMM_MC ? tokens - m0 : GEMM_MC;
+            const ptrdiff_t strips = (mc + mr - 1) / mr;
+            for (ptrdiff_t s = 0; s < strips; s++) {
+                pack_input_panel(x + (m0 + s * mr) * ldx, ldx, mc - s * mr, k0, kc, mr, packed_x + s * GEMM_KC * mr);
+            }
+            for (ptrdiff_t s = 0; s < strips; s++) {
+                const ptrdiff_t m = mc - s * mr < mr ? mc - s * mr : mr;
+                for (ptrdiff_t p = 0; p < panels; p++) {
+                    const ptrdiff_t n = rows - p * nr < nr ? rows - p * nr : nr;
+                    kernel(kc, packed_x + s * GEMM_KC * mr, packed_w + p * GEMM_KC * nr,
+                           y + (m0 + s * mr) * ldy + p * nr, ldy, k0 > 0, m, n);
+                }
+            }
+        }
+    }
+}
+
+void glm_gemm_f32(const float *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch) {
+    gemm(w, ldw, rows, columns, x, ldx, tokens, y, ldy, scratch, KIND_F32, 0);
+}
+
+void glm_gemm_bf16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                   const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch) {
+    gemm(w, ldw, rows, columns, x, ldx, tokens, y, ldy, scratch, KIND_BF16, 0);
+}
+
+void glm_gemm_f16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch) {
+    gemm(w, ldw, rows, columns, x, ldx, tokens, y, ldy, scratch, KIND_F16, 0);
+}
+
+void glm_gemm_f32_kn(const float *w, ptrdiff_t ldw, ptrdiff_t columns_out, ptrdiff_t depth,
+                     const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch) {
+    gemm(w, ldw, columns_out, depth, x, ldx, tokens, y, ldy, scratch, KIND_F32, 1);
 }

@@ -18,6 +18,16 @@ private func temporaryFile(_ bytes: [UInt8], _ name: String) throws -> String {
     return path
 }
 
+/// The message of the error opening `path` fails with, or nil if it opens.
+private func openingError(_ path: String) -> String? {
+    do {
+        _ = try GGUFFile(path: path)
+        return nil
+    } catch {
+        return error.message
+    }
+}
+
 private func readBytes(_ path: String) throws -> [UInt8] {
     let file = try MappedFile(path: path)
     return Array(file.bytes)
@@ -146,12 +156,8 @@ private func syntheticFile(alignment: UInt32 = 64) -> [UInt8] {
     base.string("x")
     let path = try temporaryFile(base.bytes, "hostile")
     defer { unlink(path) }
-    do {
-        _ = try GGUFFile(path: path)
-        Issue.record("a 2^60-element string array was accepted")
-    } catch let error as GLMError {
-        #expect(error.message.contains("claims 1152921504606846976 elements"))
-    }
+    let message = openingError(path)
+    #expect(message?.contains("claims 1152921504606846976 elements") == true, "\(message ?? "accepted")")
 
     // A string claiming 2^63 bytes, a tensor count of 2^62, nesting 100 deep, a bad value type, a bad bool.
     var longString = GGUFBuilder()

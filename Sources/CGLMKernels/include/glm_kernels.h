@@ -23,6 +23,27 @@ void glm_matmul_rows_bf16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrd
 void glm_matmul_rows_f16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
                          const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
 
+// The same product for many input rows (prefill): a packed, register-blocked GEMM. Weight panels are converted
+// to f32 while packing, so bf16/f16 weights never exist as f32 outside a small cache-resident block.
+// `scratch` must hold glm_gemm_scratch_floats() floats; rows <= GLM_GEMM_MAX_ROWS per call (callers tile).
+#define GLM_GEMM_MAX_ROWS 256
+ptrdiff_t glm_gemm_scratch_floats(void);
+void glm_gemm_f32(const float *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch);
+void glm_gemm_bf16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                   const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch);
+void glm_gemm_f16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
+                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch);
+
+// y[t*ldy + n] = Σ_k x[t*ldx + k] · w[k*ldw + n] for n < columns_out (<= GLM_GEMM_MAX_ROWS), k < depth: the same
+// GEMM with the right-hand matrix stored [K][N] (attention: probabilities × values).
+void glm_gemm_f32_kn(const float *w, ptrdiff_t ldw, ptrdiff_t columns_out, ptrdiff_t depth,
+                     const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch);
+
+// The GEMM's micro-kernel: AVX-512 (12×32) where the CPU supports it, else AVX2 (6×16); both give identical
+// results. enabled = 0 forces AVX2, 1 uses AVX-512 if supported, -1 only queries. Returns the previous choice.
+int glm_gemm_select_avx512(int enabled);
+
 // dst[i] = f32(src[i]).
 void glm_convert_bf16_to_f32(const uint16_t *src, float *dst, ptrdiff_t count);
 void glm_convert_f16_to_f32(const uint16_t *src, float *dst, ptrdiff_t count);
@@ -40,10 +61,9 @@ void glm_softmax(float *x, ptrdiff_t count);
 //   (x[i], x[i+half]) <- (x[i]·c − x[i+half]·s, x[i+half]·c + x[i]·s). Entries from 2·half on are untouched.
 void glm_rope_neox(float *x, const float *cos_sin, ptrdiff_t half);
 
-// y[i] += a * x[i];  y[i] += x[i];  sum of x[i]·y[i].
+// y[i] += a * x[i];  y[i] += x[i].
 void glm_axpy(float a, const float *x, float *y, ptrdiff_t count);
 void glm_add(const float *x, float *y, ptrdiff_t count);
-float glm_dot_f32(const float *x, const float *y, ptrdiff_t count);
 
 // Memory-bandwidth probes for the benchmark: a streaming read (returns a sum so it cannot be elided) and the
 // STREAM triad a[i] = b[i] + s·c[i].

@@ -8,9 +8,11 @@ from ._native import (GLMError, InvalidArgumentError, GLMIOError, FormatError, U
 from . import _native
 from ._parsers import parse_output, StreamParser
 from ._tokenizer import Tokenizer
+from ._model import Model, Session
+from ._template import render_chat, ChatTemplate
 
 __all__ = [
-    "parse_output", "StreamParser", "Tokenizer",
+    "render_chat", "ChatTemplate", "parse_output", "StreamParser", "Tokenizer", "Model", "Session",
     "version", "api_version", "set_default_threads", "default_threads",
     "GLMError", "InvalidArgumentError", "GLMIOError", "FormatError", "UnsupportedError", "GLMMemoryError",
     "CancelledError", "ContextFullError", "TemplateError", "LimitExceededError", "InternalError",

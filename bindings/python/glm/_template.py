@@ -9,7 +9,7 @@ _P = _c.c_void_p
 _OUT_STR = _c.POINTER(_c.c_void_p)
 
 lib.glm_chat_template_new.restype = _c.c_int
-lib.glm_chat_template_new.argtypes = [_c.c_char_p, _c.POINTER(_P)]
+lib.glm_chat_template_new.argtypes = [_c.c_char_p, _c.c_char_p, _c.POINTER(_P)]
 lib.glm_chat_template_load.restype = _c.c_int
 lib.glm_chat_template_load.argtypes = [_c.c_char_p, _c.c_char_p, _c.POINTER(_P)]
 lib.glm_chat_template_free.restype = None
@@ -21,13 +21,15 @@ lib.glm_chat_render.argtypes = [_P, _c.c_char_p, _OUT_STR]
 class ChatTemplate:
     """A parsed chat template (Jinja source), reusable and thread-safe.
 
-    `ChatTemplate()` is GLM-4.7's official template; `ChatTemplate(source)` parses Jinja text;
+    `ChatTemplate()` is GLM-4.7's official template; `ChatTemplate(source)` parses Jinja text; `special_tokens`
+    ({"bos_token": ..., "eos_token": ...}) are the variables transformers passes to every template.
     `ChatTemplate.from_path(path, name=None)` reads a model directory, tokenizer_config.json, a .jinja file or a .gguf.
     """
 
-    def __init__(self, source=None):
+    def __init__(self, source=None, *, special_tokens=None):
         handle = _P()
-        check(lib.glm_chat_template_new(None if source is None else encode(source, "source"), _c.byref(handle)))
+        check(lib.glm_chat_template_new(None if source is None else encode(source, "source"),
+                                        None if special_tokens is None else dumps(special_tokens), _c.byref(handle)))
         self._handle = handle
 
     @classmethod

@@ -1,0 +1,134 @@
+import CGLMHeader
+import GLMSupport
+import GLMJSON
+import GLMModel
+import Glibc
+
+// The glm_model and glm_session handles.
+
+@c @implementation
+public func glm_model_default_params() -> glm_model_params {
+    glm_model_params(threads: 0)
+}
+
+@c @implementation
+public func glm_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<glm_model_params>?,
+                           _ out_model: UnsafeMutablePointer<OpaquePointer?>?) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let out = try required(out_model, "out_model")
+        let p = params?.pointee ?? glm_model_default_params()
+        guard p.threads >= 0 && p.threads <= 1024 else {
+            throw .invalidArgument("params.threads must be 0...1024, got \(p.threads)")
+        }
+        out.pointee = Handle.retain(try Model.load(directory: try string(path, "path"), threads: Int(p.threads)))
+    }
+}
+
+@c @implementation
+public func glm_model_free(_ model: OpaquePointer?) {
+    Handle.release(model, as: Model.self)
+}
+
+@c @implementation
+public func glm_model_info(_ model: OpaquePointer?, _ out_info_json: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?)
+    -> glm_status {
+    withStatus { () throws(GLMError) in
+        let m: Model = try Handle.get(model, "model")
+        try writeResult(m.info.compactJSON, to: try required(out_info_json, "out_info_json"))
+    }
+}
+
+@c @implementation
+public func glm_model_vocab_size(_ model: OpaquePointer?, _ out_vocab_size: UnsafeMutablePointer<Int32>?) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let m: Model = try Handle.get(model, "model")
+        try required(out_vocab_size, "out_vocab_size").pointee = Int32(clamping: m.config.vocabSize)
+    }
+}
+
+@c @implementation
+public func glm_session_default_params() -> glm_session_params {
+    glm_session_params(context_length: 0, threads: 0, batch_size: 0, mtp: true)
+}
+
+@c @implementation
+public func glm_session_new(_ model: OpaquePointer?, _ params: UnsafePointer<glm_session_params>?,
+                            _ out_session: UnsafeMutablePointer<OpaquePointer?>?) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let m: Model = try Handle.get(model, "model")
+        let out = try required(out_session, "out_session")
+        let p = params?.pointee ?? glm_session_default_params()
+        guard p.context_length >= 0, p.threads >= 0, p.threads <= 1024, p.batch_size >= 0 else {
+            throw .invalidArgument("session params must not be negative (context_length \(p.context_length),"
+                + " threads \(p.threads), batch_size \(p.batch_size)); threads at most 1024")
+        }
+        let context = p.context_length > 0 ? Int(p.context_length) : min(4096, m.config.maxPositionEmbeddings)
+        let session = try Session(model: m, contextLength: context, threads: Int(p.threads),
+                                  batchSize: Int(p.batch_size), mtp: p.mtp)
+        out.pointee = Handle.retain(session)
+    }
+}
+
+@c @implementation
+public func glm_session_free(_ session: OpaquePointer?) {
+    Handle.release(session, as: Session.self)
+}
+
+/// Which logit rows fit in the caller's buffer (nil: none wanted).
+private func logitRows(count: Int, vocab: Int, buffer: UnsafeMutablePointer<Float>?, capacity: Int)
+    throws(GLMError) -> Session.LogitRows? {
+    guard buffer != nil, capacity != 0 else { return nil }
+    guard capacity > 0 else { throw .invalidArgument("out_capacity is too large") }
+    if capacity / vocab >= count { return .all }
+    if capacity >= vocab { return .last }
+    throw .invalidArgument("out_capacity \(capacity) holds less than one row of logits (vocabulary \(vocab))")
+}
+
+private func copyLogits(_ logits: UnsafeBufferPointer<Float>, to out: UnsafeMutablePointer<Float>?) {
+    guard let out, let base = logits.baseAddress else { return }
+    out.update(from: base, count: logits.count)
+}
+
+@c @implementation
+public func glm_session_eval(_ session: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ count: Int,
+                             _ out_logits: UnsafeMutablePointer<Float>?, _ out_capacity: Int) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let s: Session = try Handle.get(session, "session")
+        guard count >= 0 else { throw .invalidArgument("count is too large") }
+        let input = count == 0 ? UnsafeBufferPointer<Int32>(start: nil, count: 0)
+                               : UnsafeBufferPointer(start: try required(tokens, "tokens"), count: count)
+        let rows = try logitRows(count: count, vocab: s.model.config.vocabSize, buffer: out_logits, capacity: out_capacity)
+        let logits = try s.evaluate(tokens: input, logits: rows ?? .last)
+        if rows != nil, count > 0 { copyLogits(logits, to: out_logits) }
+    }
+}
+
+@c @implementation
+public func glm_session_truncate(_ session: OpaquePointer?, _ n_tokens: Int) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let s: Session = try Handle.get(session, "session")
+        try s.truncate(to: n_tokens)
+    }
+}
+
+@c @implementation
+public func glm_session_position(_ session: OpaquePointer?, _ out_position: UnsafeMutablePointer<Int>?) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let s: Session = try Handle.get(session, "session")
+        try required(out_position, "out_position").pointee = s.position
+    }
+}
+
+@c @implementation
+public func glm_session_mtp_logits(_ session: OpaquePointer?, _ next_tokens: UnsafePointer<Int32>?, _ count: Int,
+                                   _ out_logits: UnsafeMutablePointer<Float>?, _ out_capacity: Int) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let s: Session = try Handle.get(session, "session")
+        guard count >= 0 else { throw .invalidArgument("count is too large") }
+        let input = count == 0 ? UnsafeBufferPointer<Int32>(start: nil, count: 0)
+                               : UnsafeBufferPointer(start: try required(next_tokens, "next_tokens"), count: count)
+        let rows = try logitRows(count: count, vocab: s.model.config.vocabSize, buffer: out_logits, capacity: out_capacity)
+        let logits = try s.mtpLogits(nextTokens: input, logits: rows ?? .last)
+        if rows != nil, count > 0 { copyLogits(logits, to: out_logits) }
+    }
+}

@@ -1,0 +1,195 @@
+import Glibc
+import GLMNumerics
+
+extension Session {
+    /// §3.5  Dense SwiGLU MLP of the normed rows `workspace.normed` into `workspace.blockOutput`:
+    ///   MLP(m) = Lin(silu(Lin(m; Wgate)) ⊙ Lin(m; Wup); Wdown)
+    func denseMLP(_ mlp: MLPWeights, rows: Int) {
+        swiGLU(mlp, input: workspace.normed.pointer, rows: rows, output: workspace.blockOutput.pointer)
+    }
+
+    /// The SwiGLU MLP `mlp` on `rows` rows of `input` (width H) into `output` (width H), using the shared
+    /// gate/up buffers.
+    func swiGLU(_ mlp: MLPWeights, input: UnsafeMutablePointer<Float>, rows: Int, output: UnsafeMutablePointer<Float>) {
+        let H = model.config.hiddenSize, width = mlp.width
+        let gate = workspace.gate.pointer, up = workspace.up.pointer
+        projections.append(Projection(mlp.gate, input: input, inputStride: H, tokens: rows, output: gate, outputStride: width))
+        projections.append(Projection(mlp.up, input: input, inputStride: H, tokens: rows, output: up, outputStride: width))
+        projections.run()
+        siluMultiplyRows(gate: gate, up: up, rows: rows, width: width)
+        projections.append(Projection(mlp.down, input: gate, inputStride: width, tokens: rows, output: output, outputStride: H))
+        projections.run()
+    }
+
+    /// §3.6  MoE block of the normed rows `workspace.normed` into `workspace.blockOutput`:
+    ///   s = sigmoid(m · W_routerᵀ) (f32); experts chosen by s + e_score_correction_bias (group-limited top-k);
+    ///   weights = s of the chosen, renormalised if norm_topk_prob, × routed_scaling_factor;
+    ///   MoE(m) = Σ_e w_e · MLP_e(m) + MLP_shared(m)
+    /// Each expert runs once over all the rows routed to it (gathered contiguously), as on-disk per-expert matrices.
+    func mixtureOfExperts(_ moe: MoEWeights, layer: Int, rows: Int) {
+        let c = model.config
+        let H = c.hiddenSize, I = c.moeIntermediateSize, K = c.numExpertsPerTok, E = c.nRoutedExperts
+        let m = workspace.normed.pointer, out = workspace.blockOutput.pointer
+        let table = workspace.routing
+
+        // Router logits z = m · W_routerᵀ, then the routing table.
+        let z = workspace.routerLogits.pointer
+        projections.append(Projection(moe.router, input: m, inputStride: H, tokens: rows, output: z, outputStride: E))
+        projections.run()
+        route(z, bias: moe.correctionBias.pointer, rows: rows, into: table)
+        trace?.recordExperts(layer: layer, table, rows: rows)
+
+        // Gather each (token, expert) pair's input row, grouped by expert.
+        let x = workspace.expertInput.pointer
+        workers.run(tasks: rows * K, elementsPerTask: H) { _, slot in
+            (x + slot * H).update(from: m + table.slotToken[slot] * H, count: H)
+        }
+
+        // gate and up of every routed expert over its rows, and of the shared expert over all rows.
+        let gate = workspace.expertGate.pointer, up = workspace.expertUp.pointer
+        for e in 0..<E {
+            let first = table.expertStart[e], count = table.expertStart[e + 1] - first
+            if count == 0 { continue }
+            let expert = moe.experts[e]
+            projections.append(Projection(expert.gate, input: x + first * H, inputStride: H, tokens: count,
+                                          output: gate + first * I, outputStride: I))
+            projections.append(Projection(expert.up, input: x + first * H, inputStride: H, tokens: count,
+                                          output: up + first * I, outputStride: I))
+        }
+        let sharedGate = workspace.gate.pointer, sharedUp = workspace.up.pointer
+        let sharedWidth = moe.shared?.width ?? 0
+        if let shared = moe.shared {
+            projections.append(Projection(shared.gate, input: m, inputStride: H, tokens: rows,
+                                          output: sharedGate, outputStride: sharedWidth))
+            projections.append(Projection(shared.up, input: m, inputStride: H, tokens: rows,
+                                          output: sharedUp, outputStride: sharedWidth))
+        }
+        projections.run()
+        siluMultiplyRows(gate: gate, up: up, rows: rows * K, width: I)
+        siluMultiplyRows(gate: sharedGate, up: sharedUp, rows: moe.shared == nil ? 0 : rows, width: sharedWidth)
+
+        // down of every routed expert, and of the shared expert into the block output.
+        let y = workspace.expertOutput.pointer
+        for e in 0..<E {
+            let first = table.expertStart[e], count = table.expertStart[e + 1] - first
+            if count == 0 { continue }
+            projections.append(Projection(moe.experts[e].down, input: gate + first * I, inputStride: I, tokens: count,
+                                          output: y + first * H, outputStride: H))
+        }
+        if let shared = moe.shared {
+            projections.append(Projection(shared.down, input: sharedGate, inputStride: sharedWidth, tokens: rows,
+                                          output: out, outputStride: H))
+        }
+        projections.run()
+
+        // Per token: Σ_e w_e · y_e in ascending expert id, plus the unscaled shared expert.
+        let hasShared = moe.shared != nil
+        workers.run(tasks: rows, elementsPerTask: (K + 2) * H) { _, t in
+            let sum = x + t * H     // the gathered inputs are no longer needed: row t is free scratch
+            sum.update(repeating: 0, count: H)
+            for k in 0..<K {
+                let pair = t * K + k
+                VectorKernels.addScaled(y + table.pairSlot[pair] * H, times: table.pairWeight[pair], to: sum, count: H)
+            }
+            if hasShared { VectorKernels.add(out + t * H, to: sum, count: H) }
+            (out + t * H).update(from: sum, count: H)
+        }
+    }
+
+    /// Fills `table` from the router logits `z` [rows, E] (overwritten with the sigmoid scores):
+    ///   s = sigmoid(z); c = s + bias
+    ///   n_group > 1: keep the topk_group groups with the largest sum of their two best c, c = -inf elsewhere
+    ///   S = the K largest c (ties: the lower expert id); w_e = s_e (/ (Σ_S s + 1e-20)) × routed_scaling_factor
+    func route(_ z: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, into table: RoutingTable) {
+        let c = model.config
+        let E = c.nRoutedExperts, K = c.numExpertsPerTok, groups = c.nGroup
+        let groupSize = E / groups
+        let scaling = Float(c.routedScalingFactor)
+        let choice = table.choice
+
+        for e in 0...E { table.expertStart[e] = 0 }
+        for t in 0..<rows {
+            let s = z + t * E
+            for e in 0..<E {
+                s[e] = 1 / (1 + expf(-s[e]))
+                choice[e] = s[e] + bias[e]
+            }
+            if groups > 1 { keepBestGroups(choice, groups: groups, groupSize: groupSize, keep: c.topkGroup, table: table) }
+
+            // The K best choices, by repeated selection (K is small); then in ascending expert id.
+            let chosen = table.pairExpert + t * K
+            for k in 0..<K {
+                var best = 0
+                for e in 1..<max(E, 1) where choice[e] > choice[best] { best = e }
+                chosen[k] = best
+                choice[best] = -Float.infinity
+            }
+            insertionSort(chosen, count: K)
+
+            var total: Float = 0
+            for k in 0..<K { total += s[chosen[k]] }
+            let denominator: Float = c.normTopkProb ? total + 1e-20 : 1
+            for k in 0..<K {
+                table.pairWeight[t * K + k] = s[chosen[k]] / denominator * scaling
+                table.expertStart[chosen[k] + 1] += 1
+            }
+        }
+
+        // Group the pairs by expert: expert e's rows are expertStart[e] ..< expertStart[e + 1], tokens ascending.
+        for e in 0..<E {
+            table.expertStart[e + 1] += table.expertStart[e]
+            table.fill[e] = table.expertStart[e]
+        }
+        for t in 0..<rows {
+            for k in 0..<K {
+                let e = table.pairExpert[t * K + k]
+                let slot = table.fill[e]
+                table.fill[e] = slot + 1
+                table.pairSlot[t * K + k] = slot
+                table.slotToken[slot] = t
+            }
+        }
+    }
+
+    /// Group-limited routing: sets `choice` to -inf outside the `keep` groups with the largest sum of their two
+    /// best choices (ties: the lower group index).
+    private func keepBestGroups(_ choice: UnsafeMutablePointer<Float>, groups: Int, groupSize: Int, keep: Int,
+                                table: RoutingTable) {
+        for g in 0..<groups {
+            var first = -Float.infinity, second = -Float.infinity
+            for e in (g * groupSize)..<((g + 1) * groupSize) {
+                let v = choice[e]
+                if v > first { second = first; first = v } else if v > second { second = v }
+            }
+            table.groupScore[g] = first + second
+            table.groupKept[g] = false
+        }
+        for _ in 0..<keep {
+            var best = -1
+            for g in 0..<groups where !table.groupKept[g] {
+                if best < 0 || table.groupScore[g] > table.groupScore[best] { best = g }
+            }
+            table.groupKept[best] = true
+        }
+        for g in 0..<groups where !table.groupKept[g] {
+            (choice + g * groupSize).update(repeating: -Float.infinity, count: groupSize)
+        }
+    }
+
+    private func insertionSort(_ x: UnsafeMutablePointer<Int>, count: Int) {
+        if count < 2 { return }
+        for i in 1..<count {
+            let v = x[i]
+            var j = i
+            while j > 0 && x[j - 1] > v { x[j] = x[j - 1]; j -= 1 }
+            x[j] = v
+        }
+    }
+
+    /// `gate[r] = silu(gate[r]) ⊙ up[r]` for `rows` rows of `width`.
+    func siluMultiplyRows(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, rows: Int, width: Int) {
+        workers.run(tasks: rows, elementsPerTask: 2 * width) { _, r in
+            VectorKernels.siluMultiply(gate: gate + r * width, up: up + r * width, into: gate + r * width, count: width)
+        }
+    }
+}

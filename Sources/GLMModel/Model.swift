@@ -1,0 +1,110 @@
+import GLMFormats
+import GLMJSON
+import GLMNumerics
+import GLMSupport
+
+/// A loaded GLM-4 MoE checkpoint (`Glm4MoeForCausalLM`: GLM-4.5, 4.5-Air, 4.6, 4.7), immutable after `load`, so any
+/// number of `Session`s on any threads may share it.
+///
+/// Weights stay in the memory-mapped safetensors files and are computed on in place (f32, bf16 or f16), experts
+/// one tensor per expert as on disk; loading reads only the headers and the small vectors (norms, biases), so a
+/// checkpoint larger than RAM opens and pages in as it is used.
+public final class Model: @unchecked Sendable {
+    // @unchecked: every stored property is immutable after init; the maps are read-only.
+    public let directory: String
+    public let config: ModelConfig
+    /// Threads a `Session` uses when it is not told otherwise.
+    public let threads: Int
+    /// Parameters of the tensors in use (main model and MTP layer; a tied lm_head counts once).
+    public let parameterCount: Int
+    /// Bytes of all mapped checkpoint files (address space, not resident memory).
+    public let bytesMapped: Int
+    /// Parameters per on-disk dtype.
+    public let parametersByType: [TensorDType: Int]
+
+    let embedTokens: WeightMatrix
+    let layers: [DecoderLayerWeights]
+    let finalNorm: FloatBuffer
+    let lmHead: WeightMatrix
+    let mtp: MTPWeights?
+    private let store: TensorStore  // owns the maps the weights point into
+
+    /// True if the checkpoint has the multi-token-prediction layer (`Session.mtpLogits`).
+    public var hasMTP: Bool { mtp != nil }
+
+    /// Opens `directory` (config.json + safetensors, sharded or not) and checks every tensor against the config:
+    /// a missing tensor, a wrong shape or dtype, or a tensor that is not part of the architecture is a `GLMError`
+    /// naming the file, the tensor and what was expected. `threads` <= 0 means `Threads.defaultCount`.
+    public static func load(directory: String, threads: Int = 0) throws(GLMError) -> Model {
+        let config = try ModelConfig(contentsOf: FileSystem.join(directory, "config.json"))
+        let store = try TensorStore(directory: directory)
+        return try Model(directory: directory, config: config, store: store, threads: Threads.resolve(threads))
+    }
+
+    private init(directory: String, config c: ModelConfig, store: TensorStore, threads: Int) throws(GLMError) {
+        let loader = WeightLoader(store: store, config: c)
+        embedTokens = try loader.matrix("model.embed_tokens.weight", rows: c.vocabSize, columns: c.hiddenSize)
+        var layers: [DecoderLayerWeights] = []
+        for l in 0..<c.numHiddenLayers { layers.append(try loader.decoderLayer(l)) }
+        self.layers = layers
+        finalNorm = try loader.vector("model.norm.weight", count: c.hiddenSize)
+        if c.tieWordEmbeddings {
+            lmHead = embedTokens
+        } else {
+            lmHead = try loader.matrix("lm_head.weight", rows: c.vocabSize, columns: c.hiddenSize)
+        }
+        mtp = try loader.multiTokenPrediction(embedTokens: embedTokens, lmHead: lmHead)
+        try loader.checkNoUnexpectedTensors()
+
+        self.directory = directory
+        self.config = c
+        self.threads = threads
+        self.store = store
+        self.parametersByType = loader.parameters
+        self.parameterCount = loader.parameters.values.reduce(0, +)
+        self.bytesMapped = store.bytesMapped
+    }
+
+    /// The dtype holding most parameters ("bfloat16", "float32", "float16").
+    public var weightType: String {
+        let names: [TensorDType: String] = [.f32: "float32", .bf16: "bfloat16", .f16: "float16"]
+        let top = parametersByType.max { a, b in a.value != b.value ? a.value < b.value : a.key.rawValue > b.key.rawValue }
+        return top.flatMap { names[$0.key] ?? $0.key.rawValue } ?? "none"
+    }
+
+    /// Weight bytes one decoded token reads in the main model: every attention and dense matrix, the router, the
+    /// shared expert and `num_experts_per_tok` routed experts per MoE layer, and lm_head (the embedding row is
+    /// negligible). The memory traffic that bounds decode speed.
+    public var weightBytesPerDecodedToken: Int {
+        var bytes = lmHead.byteCount
+        for layer in layers {
+            let a = layer.attention
+            bytes += a.query.byteCount + a.key.byteCount + a.value.byteCount + a.output.byteCount
+            switch layer.feedForward {
+            case .dense(let mlp):
+                bytes += mlp.byteCount
+            case .mixtureOfExperts(let moe):
+                bytes += moe.router.byteCount + (moe.shared?.byteCount ?? 0)
+                if let expert = moe.experts.first { bytes += config.numExpertsPerTok * expert.byteCount }
+            }
+        }
+        return bytes
+    }
+
+    /// What `glm_model_info` reports: the normalised config, parameter count, bytes mapped, weight dtype, MTP.
+    public var info: JSONValue {
+        var o = JSONObject()
+        o["config"] = config.json
+        o["parameter_count"] = JSONValue(parameterCount)
+        o["bytes_mapped"] = JSONValue(bytesMapped)
+        o["dtype"] = .string(weightType)
+        o["has_mtp"] = .bool(hasMTP)
+        o["weight_bytes_per_decoded_token"] = JSONValue(weightBytesPerDecodedToken)
+        o["threads"] = JSONValue(threads)
+        return .object(o)
+    }
+}
+
+extension MLPWeights {
+    var byteCount: Int { gate.byteCount + up.byteCount + down.byteCount }
+}

@@ -1,0 +1,194 @@
+import GLMFormats
+import GLMNumerics
+import GLMSupport
+
+/// One conversation on a shared `Model`: the KV cache of every layer, the activation buffers, the logits. Used
+/// by one thread at a time; any number of sessions may share a model.
+///
+/// Everything is allocated when the session is created (sized by `contextLength` and `batchSize`), so
+/// `evaluate` of one token allocates nothing. Longer inputs are processed in chunks of `batchSize` tokens.
+public final class Session {
+    /// Which logits `evaluate` returns.
+    public enum LogitRows: Sendable {
+        /// Only the last evaluated token's row (`[vocab]`), the decode case.
+        case last
+        /// One row per evaluated token (`[tokens, vocab]`).
+        case all
+    }
+
+    public let model: Model
+    public let contextLength: Int
+    /// Tokens per forward chunk (activation buffers hold this many rows).
+    public let batchSize: Int
+    public let threads: Int
+    /// Tokens in the cache: the position the next evaluated token gets.
+    public private(set) var position = 0
+    /// Positions the MTP layer's own KV cache holds (always <= `position`).
+    public private(set) var mtpPosition = 0
+    /// True if the session keeps what MTP drafting needs (the model has an MTP layer and it was asked for).
+    public let drafts: Bool
+
+    let workers: Workers
+    let projections: ProjectionBatch
+    let workspace: Workspace
+    let caches: [KVCache]
+    let mtpCache: KVCache?
+    let rope: RotaryTable
+    /// [contextLength, H] the main model's final-normed hidden state per position: MTP's input (MODEL.md §3.9).
+    let finalHiddenHistory: FloatBuffer?
+    /// Logits of the last call; grows (once) when a caller asks for more rows than it holds.
+    var logits: FloatBuffer
+    /// When set, the forward pass records per-layer hidden states and expert choices (tests and diagnostics).
+    var trace: ForwardTrace?
+
+    /// `contextLength`: positions the KV cache holds (the caller's maximum conversation length).
+    /// `threads` <= 0: the model's thread count. `batchSize` <= 0: min(256, contextLength).
+    /// `mtp`: keep the state for `mtpLogits` (ignored if the model has no MTP layer).
+    public init(model: Model, contextLength: Int, threads: Int = 0, batchSize: Int = 0, mtp: Bool = true)
+        throws(GLMError) {
+        let c = model.config
+        let limit = 1 << 24
+        guard contextLength >= 1, contextLength <= limit else {
+            throw .invalidArgument("context length \(contextLength) is outside 1...\(limit)")
+        }
+        guard batchSize <= limit else { throw .invalidArgument("batch size \(batchSize) is larger than \(limit)") }
+        self.model = model
+        self.contextLength = contextLength
+        self.threads = threads > 0 ? threads : model.threads
+        self.batchSize = batchSize > 0 ? min(batchSize, contextLength) : min(256, contextLength)
+        self.drafts = mtp && model.hasMTP
+
+        workers = Workers(threads: self.threads)
+        projections = try ProjectionBatch(workers: workers)
+        workspace = try Workspace(config: c, rows: self.batchSize, contextLength: contextLength,
+                                  threads: self.threads, mtp: drafts)
+        let kvWidth = c.numKeyValueHeads * c.headDim
+        var caches: [KVCache] = []
+        for l in 0..<c.numHiddenLayers {
+            caches.append(try KVCache(contextLength: contextLength, width: kvWidth, layer: "layer \(l)"))
+        }
+        self.caches = caches
+        if drafts {
+            mtpCache = try KVCache(contextLength: contextLength, width: kvWidth, layer: "the MTP layer")
+            finalHiddenHistory = try FloatBuffer(count: checkedProduct(contextLength, c.hiddenSize),
+                                                 purpose: "MTP hidden states")
+        } else {
+            mtpCache = nil
+            finalHiddenHistory = nil
+        }
+        rope = try RotaryTable(config: c, contextLength: contextLength)
+        logits = try FloatBuffer(count: c.vocabSize, purpose: "logits")
+    }
+
+    // MARK: evaluation
+
+    /// Runs `tokens` at positions `position ..< position + tokens.count`, appends their keys and values to the
+    /// cache and returns the logits (`rows`: the last token's, or one row per token). The buffer stays valid until
+    /// the next call on this session. On error nothing changes.
+    @discardableResult
+    public func evaluate(tokens: UnsafeBufferPointer<Int32>, logits rows: LogitRows = .last) throws(GLMError)
+        -> UnsafeBufferPointer<Float> {
+        try checkTokens(tokens, what: "token")
+        guard tokens.count <= contextLength - position else {
+            throw GLMError(.contextFull, "evaluating \(tokens.count) tokens at position \(position) needs"
+                + " \(position + tokens.count) positions; the session's context length is \(contextLength)")
+        }
+        let vocab = model.config.vocabSize
+        let rowCount = rows == .all ? tokens.count : 1
+        try reserveLogits(rows: rowCount)
+        var done = 0
+        while done < tokens.count {
+            let count = min(batchSize, tokens.count - done)
+            let chunk = UnsafeBufferPointer(rebasing: tokens[done..<(done + count)])
+            let isLast = done + count == tokens.count
+            switch rows {
+            case .all:
+                forward(tokens: chunk, start: position, logitRows: 0..<count, logits: logits.pointer + done * vocab)
+            case .last:
+                forward(tokens: chunk, start: position, logitRows: isLast ? (count - 1)..<count : 0..<0,
+                        logits: logits.pointer)
+            }
+            position += count
+            done += count
+        }
+        return UnsafeBufferPointer(start: logits.pointer, count: rowCount * vocab)
+    }
+
+    @discardableResult
+    public func evaluate(tokens: [Int32], logits rows: LogitRows = .last) throws(GLMError) -> [Float] {
+        let result = try tokens.withUnsafeBufferPointer { (p) throws(GLMError) in try evaluate(tokens: p, logits: rows) }
+        return Array(result)
+    }
+
+    /// Forgets every position from `n` on (prefix reuse: keep the first `n` tokens' cache).
+    public func truncate(to n: Int) throws(GLMError) {
+        guard n >= 0, n <= position else {
+            throw .invalidArgument("cannot truncate to \(n) tokens: the session holds \(position)")
+        }
+        position = n
+        mtpPosition = min(mtpPosition, n)
+    }
+
+    // MARK: multi-token prediction
+
+    /// MTP draft logits (MODEL.md §3.9) for positions `mtpPosition ..< mtpPosition + nextTokens.count`: row i
+    /// combines the token at position `mtpPosition + i + 1` (`nextTokens[i]`) with the main model's final-normed
+    /// hidden state at position `mtpPosition + i`, runs the MTP decoder layer there (appending to its own KV
+    /// cache) and predicts the token after `nextTokens[i]`.
+    ///
+    /// After `evaluate(tokens: x)` on a fresh session, `mtpLogits(nextTokens: x[1...])` gives the drafts of every
+    /// position but the last; when decoding, pass the tokens evaluated since the last call plus the token just
+    /// sampled. The main model must have evaluated every position used: `mtpPosition + nextTokens.count <= position`.
+    @discardableResult
+    public func mtpLogits(nextTokens: UnsafeBufferPointer<Int32>, logits rows: LogitRows = .all) throws(GLMError)
+        -> UnsafeBufferPointer<Float> {
+        guard let mtp = model.mtp, let mtpCache, drafts else {
+            throw .invalidArgument(model.hasMTP ? "this session was created without MTP drafting"
+                                                : "model '\(model.directory)' has no MTP layer")
+        }
+        try checkTokens(nextTokens, what: "next token")
+        guard nextTokens.count <= position - mtpPosition else {
+            throw .invalidArgument("MTP drafts for positions \(mtpPosition)..<\(mtpPosition + nextTokens.count) need"
+                + " the main model's hidden states there, but only \(position) positions have been evaluated")
+        }
+        let vocab = model.config.vocabSize
+        let rowCount = rows == .all ? nextTokens.count : 1
+        try reserveLogits(rows: rowCount)
+        var done = 0
+        while done < nextTokens.count {
+            let count = min(batchSize, nextTokens.count - done)
+            let chunk = UnsafeBufferPointer(rebasing: nextTokens[done..<(done + count)])
+            let isLast = done + count == nextTokens.count
+            let logitRows = rows == .all ? 0..<count : (isLast ? (count - 1)..<count : 0..<0)
+            draft(mtp, cache: mtpCache, nextTokens: chunk, start: mtpPosition, logitRows: logitRows,
+                  logits: logits.pointer + (rows == .all ? done * vocab : 0))
+            mtpPosition += count
+            done += count
+        }
+        return UnsafeBufferPointer(start: logits.pointer, count: rowCount * vocab)
+    }
+
+    @discardableResult
+    public func mtpLogits(nextTokens: [Int32], logits rows: LogitRows = .all) throws(GLMError) -> [Float] {
+        let result = try nextTokens.withUnsafeBufferPointer { (p) throws(GLMError) in
+            try mtpLogits(nextTokens: p, logits: rows)
+        }
+        return Array(result)
+    }
+
+    // MARK: checks and buffers
+
+    private func checkTokens(_ tokens: UnsafeBufferPointer<Int32>, what: String) throws(GLMError) {
+        guard !tokens.isEmpty else { throw .invalidArgument("no \(what)s given") }
+        let vocab = model.config.vocabSize
+        for (i, token) in tokens.enumerated() where token < 0 || Int(token) >= vocab {
+            throw .invalidArgument("\(what) \(i) is \(token), outside the vocabulary 0..<\(vocab)")
+        }
+    }
+
+    private func reserveLogits(rows: Int) throws(GLMError) {
+        let (needed, overflow) = rows.multipliedReportingOverflow(by: model.config.vocabSize)
+        guard !overflow else { throw GLMError(.outOfMemory, "logits for \(rows) rows do not fit in memory") }
+        if needed > logits.count { logits = try FloatBuffer(count: needed, purpose: "logits of \(rows) rows") }
+    }
+}

@@ -1,0 +1,153 @@
+import GLMFormats
+import GLMNumerics
+import GLMSupport
+
+/// Reads the tensors of a checkpoint into `LayerWeights` values, checking each against the shape the config
+/// implies, and records which tensors it used so that anything left over can be reported as unexpected.
+final class WeightLoader {
+    static let matrixTypes: Set<TensorDType> = [.f32, .bf16, .f16]
+    static let vectorTypes: Set<TensorDType> = [.f32, .bf16, .f16]
+
+    let store: TensorStore
+    let config: ModelConfig
+    private(set) var used: Set<String> = []
+    /// Parameters per dtype of the tensors used (a tied lm_head counts once).
+    private(set) var parameters: [TensorDType: Int] = [:]
+
+    init(store: TensorStore, config: ModelConfig) {
+        self.store = store
+        self.config = config
+    }
+
+    // MARK: whole model
+
+    func decoderLayer(_ index: Int) throws(GLMError) -> DecoderLayerWeights {
+        let c = config
+        let p = "model.layers.\(index)."
+        let qWidth = c.numAttentionHeads * c.headDim, kvWidth = c.numKeyValueHeads * c.headDim
+        let attention = AttentionWeights(
+            inputNorm: try vector(p + "input_layernorm.weight", count: c.hiddenSize),
+            query: try matrix(p + "self_attn.q_proj.weight", rows: qWidth, columns: c.hiddenSize),
+            key: try matrix(p + "self_attn.k_proj.weight", rows: kvWidth, columns: c.hiddenSize),
+            value: try matrix(p + "self_attn.v_proj.weight", rows: kvWidth, columns: c.hiddenSize),
+            output: try matrix(p + "self_attn.o_proj.weight", rows: c.hiddenSize, columns: qWidth),
+            queryBias: try vector(p + "self_attn.q_proj.bias", count: qWidth, if: c.attentionBias),
+            keyBias: try vector(p + "self_attn.k_proj.bias", count: kvWidth, if: c.attentionBias),
+            valueBias: try vector(p + "self_attn.v_proj.bias", count: kvWidth, if: c.attentionBias),
+            queryNorm: try vector(p + "self_attn.q_norm.weight", count: c.headDim, if: c.useQKNorm),
+            keyNorm: try vector(p + "self_attn.k_norm.weight", count: c.headDim, if: c.useQKNorm))
+        let feedForward: FeedForwardWeights
+        // The MTP layer (index == num_hidden_layers) is always a MoE layer.
+        if index < c.firstKDenseReplace {
+            feedForward = .dense(try mlp(p + "mlp.", width: c.intermediateSize))
+        } else {
+            var experts: [MLPWeights] = []
+            experts.reserveCapacity(c.nRoutedExperts)
+            for e in 0..<c.nRoutedExperts {
+                experts.append(try mlp(p + "mlp.experts.\(e).", width: c.moeIntermediateSize))
+            }
+            feedForward = .mixtureOfExperts(MoEWeights(
+                router: try matrix(p + "mlp.gate.weight", rows: c.nRoutedExperts, columns: c.hiddenSize),
+                correctionBias: try vector(p + "mlp.gate.e_score_correction_bias", count: c.nRoutedExperts),
+                experts: experts,
+                shared: try sharedExpert(p + "mlp.shared_experts.")))
+        }
+        return DecoderLayerWeights(attention: attention,
+                                   postAttentionNorm: try vector(p + "post_attention_layernorm.weight",
+                                                                 count: c.hiddenSize),
+                                   feedForward: feedForward)
+    }
+
+    /// The MTP layer, if the checkpoint has any `model.layers.{num_hidden_layers}.*` tensor (then it must be
+    /// complete). Its `embed_tokens` and `shared_head.head` fall back to the main model's when absent.
+    func multiTokenPrediction(embedTokens: WeightMatrix, lmHead: WeightMatrix) throws(GLMError) -> MTPWeights? {
+        let c = config
+        let p = "model.layers.\(c.numHiddenLayers)."
+        guard store.names.contains(where: { $0.hasPrefix(p) }) else { return nil }
+        let embed = try matrixIfPresent(p + "embed_tokens.weight", rows: c.vocabSize, columns: c.hiddenSize)
+        let head = try matrixIfPresent(p + "shared_head.head.weight", rows: c.vocabSize, columns: c.hiddenSize)
+        return MTPWeights(
+            embedTokens: embed ?? embedTokens,
+            embeddingNorm: try vector(p + "enorm.weight", count: c.hiddenSize),
+            hiddenNorm: try vector(p + "hnorm.weight", count: c.hiddenSize),
+            combine: try matrix(p + "eh_proj.weight", rows: c.hiddenSize, columns: 2 * c.hiddenSize),
+            layer: try decoderLayer(c.numHiddenLayers),
+            headNorm: try vector(p + "shared_head.norm.weight", count: c.hiddenSize),
+            head: head ?? lmHead)
+    }
+
+    /// Throws if the checkpoint holds a tensor that is not part of the architecture the config describes.
+    func checkNoUnexpectedTensors() throws(GLMError) {
+        for name in store.names where !used.contains(name) {
+            guard let info = store.tensor(name) else { continue }
+            // A tied checkpoint may still carry a copy of lm_head; it is ignored, as transformers ties over it.
+            if name == "lm_head.weight" && config.tieWordEmbeddings { continue }
+            throw .format("tensor '\(name)' (\(info.typeDescription)) in '\(info.file)' is not part of a"
+                + " \(ModelConfig.supportedArchitecture) with \(config.numHiddenLayers) layers,"
+                + " first_k_dense_replace \(config.firstKDenseReplace), \(config.nRoutedExperts) routed experts,"
+                + " n_shared_experts \(config.nSharedExperts), attention_bias \(config.attentionBias),"
+                + " use_qk_norm \(config.useQKNorm) (MTP layer index \(config.numHiddenLayers))")
+        }
+    }
+
+    // MARK: single tensors
+
+    func mlp(_ prefix: String, width: Int) throws(GLMError) -> MLPWeights {
+        MLPWeights(gate: try matrix(prefix + "gate_proj.weight", rows: width, columns: config.hiddenSize),
+                   up: try matrix(prefix + "up_proj.weight", rows: width, columns: config.hiddenSize),
+                   down: try matrix(prefix + "down_proj.weight", rows: config.hiddenSize, columns: width))
+    }
+
+    /// The shared expert (width moe_intermediate_size × n_shared_experts), nil when n_shared_experts is 0.
+    func sharedExpert(_ prefix: String) throws(GLMError) -> MLPWeights? {
+        if config.nSharedExperts == 0 { return nil }
+        return try mlp(prefix, width: config.moeIntermediateSize * config.nSharedExperts)
+    }
+
+    func matrixIfPresent(_ name: String, rows: Int, columns: Int) throws(GLMError) -> WeightMatrix? {
+        if store.tensor(name) == nil { return nil }
+        return try matrix(name, rows: rows, columns: columns)
+    }
+
+    /// A `[rows, columns]` matrix, read in place.
+    func matrix(_ name: String, rows: Int, columns: Int) throws(GLMError) -> WeightMatrix {
+        let info = try store.require(name, shape: [rows, columns], dtypes: WeightLoader.matrixTypes)
+        guard let base = info.bytes.baseAddress else {
+            throw .format("tensor '\(name)' in '\(info.file)' has no data")
+        }
+        record(info)
+        let storage: WeightMatrix.Storage
+        switch info.dtype {
+        case .f32: storage = .f32(base.assumingMemoryBound(to: Float.self))
+        case .bf16: storage = .bf16(base.assumingMemoryBound(to: UInt16.self))
+        default: storage = .f16(base.assumingMemoryBound(to: UInt16.self))
+        }
+        return WeightMatrix(rows: rows, columns: columns, storage: storage)
+    }
+
+    /// The vector `name` if `present` (a config flag says the architecture has it), else nil.
+    func vector(_ name: String, count: Int, if present: Bool) throws(GLMError) -> FloatBuffer? {
+        if !present { return nil }
+        return try vector(name, count: count)
+    }
+
+    /// A `[count]` vector, copied to f32.
+    func vector(_ name: String, count: Int) throws(GLMError) -> FloatBuffer {
+        let info = try store.require(name, shape: [count], dtypes: WeightLoader.vectorTypes)
+        record(info)
+        let out = try FloatBuffer(count: count, purpose: "tensor '\(name)'")
+        let raw = info.bytes
+        for i in 0..<count {
+            switch info.dtype {
+            case .f32: out.pointer[i] = raw.load(fromByteOffset: 4 * i, as: Float.self)
+            case .bf16: out.pointer[i] = HalfPrecision.bf16ToFloat(raw.load(fromByteOffset: 2 * i, as: UInt16.self))
+            default: out.pointer[i] = HalfPrecision.f16ToFloat(raw.load(fromByteOffset: 2 * i, as: UInt16.self))
+            }
+        }
+        return out
+    }
+
+    private func record(_ info: TensorInfo) {
+        if used.insert(info.name).inserted { parameters[info.dtype, default: 0] += info.elementCount }
+    }
+}

@@ -1,0 +1,163 @@
+import Glibc
+import GLMFormats
+import GLMNumerics
+import GLMSupport
+
+/// Every buffer one forward chunk of up to `rows` tokens needs, allocated once per session so that decoding
+/// allocates nothing. Row-major; "rows" are token rows of the chunk.
+struct Workspace {
+    let rows: Int
+    let hidden: FloatBuffer          // [rows, H] the residual stream h
+    let normed: FloatBuffer          // [rows, H] RMSNorm(h) feeding attention or the MLP
+    let query: FloatBuffer           // [rows, nH·D]
+    let attention: FloatBuffer       // [rows, nH·D] per-head attention outputs, concatenated
+    let blockOutput: FloatBuffer     // [rows, H] what a block adds to h
+    let gate: FloatBuffer            // [rows, max(FF, I·n_shared)] dense / shared-expert gate, then silu(gate)⊙up
+    let up: FloatBuffer              // [rows, max(FF, I·n_shared)]
+    let routerLogits: FloatBuffer    // [rows, E] router logits, then sigmoid scores
+    let expertInput: FloatBuffer     // [rows·K, H] each (token, expert) pair's input, grouped by expert
+    let expertGate: FloatBuffer      // [rows·K, I]
+    let expertUp: FloatBuffer        // [rows·K, I]
+    let expertOutput: FloatBuffer    // [rows·K, H]
+    let finalHidden: FloatBuffer     // [rows, H] RMSNorm(h; model.norm) (or shared_head.norm for MTP)
+    let mtpInput: FloatBuffer?       // [rows, 2H] concat(enorm(e), hnorm(h)) when the session drafts with MTP
+    /// Per worker slot: attention scores of one block of query rows against every cached key.
+    let scores: [FloatBuffer]
+    /// Per worker slot: packing space of the attention's matrix products.
+    let gemmScratch: [FloatBuffer]
+    let routing: RoutingTable
+
+    /// Query rows per attention task (the scores scratch holds this many rows of `contextLength` keys).
+    static let queryBlock = 32
+
+    init(config c: ModelConfig, rows: Int, contextLength: Int, threads: Int, mtp: Bool) throws(GLMError) {
+        self.rows = rows
+        let H = c.hiddenSize, qWidth = c.numAttentionHeads * c.headDim
+        let mlpWidth = max(c.intermediateSize, c.moeIntermediateSize * c.nSharedExperts)
+        let pairs = try checkedProduct(rows, c.numExpertsPerTok)
+        func buffer(_ count: Int, _ purpose: String) throws(GLMError) -> FloatBuffer {
+            try FloatBuffer(count: count, purpose: purpose)
+        }
+        hidden = try buffer(checkedProduct(rows, H), "hidden states")
+        normed = try buffer(checkedProduct(rows, H), "normed hidden states")
+        query = try buffer(checkedProduct(rows, qWidth), "queries")
+        attention = try buffer(checkedProduct(rows, qWidth), "attention outputs")
+        blockOutput = try buffer(checkedProduct(rows, H), "block outputs")
+        gate = try buffer(checkedProduct(rows, mlpWidth), "MLP gate activations")
+        up = try buffer(checkedProduct(rows, mlpWidth), "MLP up activations")
+        routerLogits = try buffer(checkedProduct(rows, c.nRoutedExperts), "router logits")
+        expertInput = try buffer(checkedProduct(pairs, H), "expert inputs")
+        expertGate = try buffer(checkedProduct(pairs, c.moeIntermediateSize), "expert gate activations")
+        expertUp = try buffer(checkedProduct(pairs, c.moeIntermediateSize), "expert up activations")
+        expertOutput = try buffer(checkedProduct(pairs, H), "expert outputs")
+        finalHidden = try buffer(checkedProduct(rows, H), "final hidden states")
+        if mtp {
+            mtpInput = try buffer(checkedProduct(rows, 2, H), "MTP inputs")
+        } else {
+            mtpInput = nil
+        }
+        var scores: [FloatBuffer] = []
+        for _ in 0..<threads {
+            scores.append(try buffer(checkedProduct(min(rows, Workspace.queryBlock), contextLength), "attention scores"))
+        }
+        self.scores = scores
+        var gemmScratch: [FloatBuffer] = []
+        for _ in 0..<threads { gemmScratch.append(try buffer(MatrixProducts.scratchCount, "attention GEMM panels")) }
+        self.gemmScratch = gemmScratch
+        routing = try RoutingTable(rows: rows, config: c)
+    }
+}
+
+/// The routing decisions of one MoE layer for one chunk: which experts each token uses with which weights, and
+/// the (token, expert) pairs grouped by expert so that each expert runs once over all of its rows.
+final class RoutingTable {
+    let topK: Int
+    /// [rows·K] expert of pair (t, k), the K of a token in ascending expert id (the reference's summation order).
+    let pairExpert: UnsafeMutablePointer<Int>
+    /// [rows·K] weight of pair (t, k).
+    let pairWeight: UnsafeMutablePointer<Float>
+    /// [rows·K] row of pair (t, k) in the grouped order.
+    let pairSlot: UnsafeMutablePointer<Int>
+    /// [rows·K] token of each grouped row.
+    let slotToken: UnsafeMutablePointer<Int>
+    /// [E + 1] first grouped row of each expert (`expertStart[e] ..< expertStart[e + 1]`).
+    let expertStart: UnsafeMutablePointer<Int>
+    /// [E] scratch: choice scores s + bias of one token, and a fill counter per expert.
+    let choice: UnsafeMutablePointer<Float>
+    let fill: UnsafeMutablePointer<Int>
+    /// [n_group] scratch: group scores and whether a group is kept.
+    let groupScore: UnsafeMutablePointer<Float>
+    let groupKept: UnsafeMutablePointer<Bool>
+
+    init(rows: Int, config c: ModelConfig) throws(GLMError) {
+        topK = c.numExpertsPerTok
+        let experts = c.nRoutedExperts
+        let pairs = rows * topK
+        pairExpert = .allocate(capacity: pairs)
+        pairWeight = .allocate(capacity: pairs)
+        pairSlot = .allocate(capacity: pairs)
+        slotToken = .allocate(capacity: pairs)
+        expertStart = .allocate(capacity: experts + 1)
+        choice = .allocate(capacity: experts)
+        fill = .allocate(capacity: experts)
+        groupScore = .allocate(capacity: c.nGroup)
+        groupKept = .allocate(capacity: c.nGroup)
+    }
+
+    deinit {
+        pairExpert.deallocate(); pairWeight.deallocate(); pairSlot.deallocate(); slotToken.deallocate()
+        expertStart.deallocate(); choice.deallocate(); fill.deallocate()
+        groupScore.deallocate(); groupKept.deallocate()
+    }
+}
+
+/// Keys and values of one attention layer for every position of the session: `[contextLength, nKV·D]` each.
+/// Keys are stored after the bias, QK-norm and RoPE (MODEL.md §3.3), values as projected.
+struct KVCache {
+    let keys: FloatBuffer
+    let values: FloatBuffer
+
+    init(contextLength: Int, width: Int, layer: String) throws(GLMError) {
+        keys = try FloatBuffer(count: checkedProduct(contextLength, width), purpose: "key cache of \(layer)")
+        values = try FloatBuffer(count: checkedProduct(contextLength, width), purpose: "value cache of \(layer)")
+    }
+}
+
+/// cos and sin of every (position, frequency) pair, as HF computes them: `inv_freq[j] = θ^(−2j/R)` in f32,
+/// angle = f32(position · inv_freq[j]), then cos/sin. Row p holds R/2 interleaved (cos, sin) pairs.
+struct RotaryTable {
+    let half: Int
+    let table: FloatBuffer
+
+    init(config c: ModelConfig, contextLength: Int) throws(GLMError) {
+        let rotary = c.rotaryDim
+        half = rotary / 2
+        table = try FloatBuffer(count: checkedProduct(contextLength, rotary), purpose: "RoPE table")
+        var inverseFrequency: [Float] = []
+        for j in 0..<half {
+            let exponent = Float(2 * j) / Float(rotary)
+            inverseFrequency.append(1 / Float(pow(Double(Float(c.ropeTheta)), Double(exponent))))
+        }
+        for p in 0..<contextLength {
+            for j in 0..<half {
+                let angle = Double(Float(p) * inverseFrequency[j])
+                table.pointer[p * rotary + 2 * j] = Float(cos(angle))
+                table.pointer[p * rotary + 2 * j + 1] = Float(sin(angle))
+            }
+        }
+    }
+
+    /// The (cos, sin) pairs of `position`.
+    func pairs(at position: Int) -> UnsafePointer<Float> { UnsafePointer(table.pointer + position * 2 * half) }
+}
+
+/// The product of buffer dimensions, or `.outOfMemory` if it does not fit in an `Int`.
+func checkedProduct(_ factors: Int...) throws(GLMError) -> Int {
+    var product = 1
+    for factor in factors {
+        let (next, overflow) = product.multipliedReportingOverflow(by: factor)
+        guard !overflow, factor >= 0 else { throw GLMError(.outOfMemory, "a buffer of \(factors) floats is too large") }
+        product = next
+    }
+    return product
+}

@@ -1,0 +1,106 @@
+import CGLMKernels
+
+/// A weight matrix `[rows = out, columns = in]` as stored in the checkpoint, read in place (no copy).
+///
+/// `storage` says how the elements are encoded; every kernel switches on it, so a new encoding (FP8 E4M3 with
+/// per-channel or per-block scales, block-quantised integer formats) is a new case plus its row kernel and its
+/// tile conversion, without touching the forward pass. Rows are contiguous (`columns` elements apart).
+public struct WeightMatrix: @unchecked Sendable {
+    // @unchecked: the pointers reach read-only memory maps that the owning model keeps alive.
+    public enum Storage {
+        case f32(UnsafePointer<Float>)
+        /// bfloat16: the top 16 bits of an f32.
+        case bf16(UnsafePointer<UInt16>)
+        /// IEEE half precision.
+        case f16(UnsafePointer<UInt16>)
+    }
+
+    public let rows: Int
+    public let columns: Int
+    public let storage: Storage
+
+    public init(rows: Int, columns: Int, storage: Storage) {
+        self.rows = rows
+        self.columns = columns
+        self.storage = storage
+    }
+
+    /// Bytes of the stored elements (what one pass over the matrix reads from memory).
+    public var byteCount: Int {
+        switch storage {
+        case .f32: return rows * columns * 4
+        case .bf16, .f16: return rows * columns * 2
+        }
+    }
+
+    /// `output[t * outputStride + (r - rowRange.lowerBound)] = Σ_c W[r, c] · input[t * inputStride + c]` for every
+    /// `r` in `rowRange` and `t < tokens`, converting the weights in registers (the decode and small-batch path).
+    public func multiply(rows rowRange: Range<Int>, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                         output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        let first = rowRange.lowerBound * columns
+        switch storage {
+        case .f32(let w):
+            glm_matmul_rows_f32(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
+                                output, outputStride)
+        case .bf16(let w):
+            glm_matmul_rows_bf16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
+                                 output, outputStride)
+        case .f16(let w):
+            glm_matmul_rows_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
+                                output, outputStride)
+        }
+    }
+
+    /// The same product as `multiply` for many input rows (prefill): a packed, register-blocked GEMM that converts
+    /// weight panels to f32 while packing them. At most `packedRowLimit` rows per call; `scratch` holds
+    /// `packedScratchCount` floats.
+    public func multiplyPacked(rows rowRange: Range<Int>, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                               output: UnsafeMutablePointer<Float>, outputStride: Int,
+                               scratch: UnsafeMutablePointer<Float>) {
+        let first = rowRange.lowerBound * columns
+        switch storage {
+        case .f32(let w):
+            glm_gemm_f32(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
+                         output, outputStride, scratch)
+        case .bf16(let w):
+            glm_gemm_bf16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
+                          output, outputStride, scratch)
+        case .f16(let w):
+            glm_gemm_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
+                         output, outputStride, scratch)
+        }
+    }
+
+    public static let packedRowLimit = Int(GLM_GEMM_MAX_ROWS)
+
+    /// Whether the packed GEMM runs its AVX-512 micro-kernel (default: where the CPU has AVX-512) instead of the
+    /// AVX2 one. Both sum in the same order, so results are bit-identical; the switch exists to test both.
+    public static var packedUsesAVX512: Bool {
+        get { glm_gemm_select_avx512(-1) > 0 }
+        set { _ = glm_gemm_select_avx512(newValue ? 1 : 0) }
+    }
+    public static var packedScratchCount: Int { glm_gemm_scratch_floats() }
+
+    /// The rows `rowRange` as f32 with row stride `columns`: in place when stored as f32, otherwise converted into
+    /// `scratch` (which must hold `rowRange.count * columns` floats). GEMM tiles and embedding lookups use this.
+    public func f32Rows(_ rowRange: Range<Int>, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let first = rowRange.lowerBound * columns
+        let count = rowRange.count * columns
+        switch storage {
+        case .f32(let w):
+            return w + first
+        case .bf16(let w):
+            glm_convert_bf16_to_f32(w + first, scratch, count)
+            return UnsafePointer(scratch)
+        case .f16(let w):
+            glm_convert_f16_to_f32(w + first, scratch, count)
+            return UnsafePointer(scratch)
+        }
+    }
+
+    /// Copies row `row` into `destination` as f32 (an embedding lookup).
+    public func copyRow(_ row: Int, to destination: UnsafeMutablePointer<Float>) {
+        let source = f32Rows(row..<(row + 1), scratch: destination)
+        if source != UnsafePointer(destination) { destination.update(from: source, count: columns) }
+    }
+}

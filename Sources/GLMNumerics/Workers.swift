@@ -1,0 +1,46 @@
+import GLMSupport
+import Synchronization
+
+/// Runs a job of many small tasks on up to `threadCount` threads of a `ThreadPool`, telling each task which
+/// worker slot (0 ..< threadCount) runs it, so tasks can use per-slot scratch memory without locks.
+///
+/// Who computes what: every parallel loop of the forward pass goes through this one pool, and every kernel a
+/// task calls is single-threaded (CGLMKernels; no BLAS library with threads of its own), so the thread count a
+/// caller asked for is the number of busy cores.
+///
+/// Tasks are handed out dynamically (an atomic counter), so uneven tasks (experts with many or few rows) balance.
+/// If the underlying pool is busy (another session computing at the same time) the job runs on the calling
+/// thread alone: slot 0 takes every task.
+public final class Workers: @unchecked Sendable {
+    public let threadCount: Int
+    private let pool: ThreadPool
+    private let nextTask = Atomic<Int>(0)
+
+    public init(threads: Int, pool: ThreadPool = .shared) {
+        threadCount = max(1, threads)
+        self.pool = pool
+    }
+
+    /// Below this many elements a job runs on the calling thread: waking the pool costs more than it saves.
+    public static let serialElements = 1 << 15
+
+    /// Calls `body(slot, task)` once for every task in `0 ..< tasks`. A slot runs one task at a time.
+    /// `elementsPerTask` (the floats a task touches) lets small jobs skip the pool.
+    public func run(tasks: Int, elementsPerTask: Int = Int.max, _ body: (_ slot: Int, _ task: Int) -> Void) {
+        if tasks <= 0 { return }
+        let small = elementsPerTask < Workers.serialElements / tasks
+        let slots = small ? 1 : min(threadCount, tasks)
+        if slots == 1 {
+            for task in 0..<tasks { body(0, task) }
+            return
+        }
+        nextTask.store(0, ordering: .relaxed)
+        pool.parallelFor(slots, threads: slots) { slot in
+            while true {
+                let task = nextTask.add(1, ordering: .relaxed).oldValue
+                if task >= tasks { return }
+                body(slot, task)
+            }
+        }
+    }
+}

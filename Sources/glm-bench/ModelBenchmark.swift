@@ -1,0 +1,108 @@
+import Glibc
+import GLMModel
+import GLMNumerics
+import GLMSupport
+
+/// `glm-bench model <model dir> <threads> <prompt tokens> <decode tokens>`: prefill and decode speed of the forward
+/// pass, the weight bytes one decoded token reads, and the machine's memory bandwidth measured in the same run
+/// (the bound decode works against), so the fraction of it that decode reaches is known.
+func modelBenchmark(arguments: [String]) throws {
+    guard arguments.count == 4, let threads = Int(arguments[1]), let promptLength = Int(arguments[2]),
+          let decodeCount = Int(arguments[3]), threads >= 1, promptLength >= 1, decodeCount >= 1 else {
+        throw GLMError.invalidArgument("usage: model <model dir> <threads> <prompt tokens> <decode tokens>")
+    }
+    let directory = arguments[0]
+
+    var start = monotonicSeconds()
+    let model = try Model.load(directory: directory, threads: threads)
+    print("model: \(directory)  \(model.weightType)  \(model.parameterCount) parameters  threads \(threads)")
+    print("load: \(fixed(monotonicSeconds() - start, 2)) s")
+
+    let bandwidth = try measureBandwidth(threads: threads)
+    print("memory bandwidth (\(threads) threads): read \(fixed(bandwidth.read / 1e9, 2)) GB/s,"
+        + " triad \(fixed(bandwidth.triad / 1e9, 2)) GB/s")
+
+    let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads)
+    let vocab = model.config.vocabSize
+    var state: UInt64 = 0x9E3779B97F4A7C15
+    let prompt: [Int32] = (0..<promptLength).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int32(truncatingIfNeeded: (state >> 33) % UInt64(vocab))
+    }
+
+    start = monotonicSeconds()
+    let promptLogits = try session.evaluate(tokens: prompt)
+    let prefillSeconds = monotonicSeconds() - start
+    print("prefill: \(promptLength) tokens in \(fixed(prefillSeconds, 3)) s ="
+        + " \(fixed(Double(promptLength) / prefillSeconds, 2)) tokens/s")
+
+    // Greedy decode through the no-copy API (the library allocates nothing per token; neither does this loop).
+    let next = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    defer { next.deallocate() }
+    next[0] = argmax(promptLogits)
+    start = monotonicSeconds()
+    for _ in 0..<decodeCount {
+        next[0] = argmax(try session.evaluate(tokens: UnsafeBufferPointer(start: next, count: 1)))
+    }
+    let decodeSeconds = monotonicSeconds() - start
+    let decodeRate = Double(decodeCount) / decodeSeconds
+    let weightBytes = model.weightBytesPerDecodedToken
+    let c = model.config
+    // The KV cache read per token at the average decode position (f32 keys and values of every layer).
+    let averagePosition = promptLength + decodeCount / 2
+    let cacheBytes = averagePosition * 2 * c.numKeyValueHeads * c.headDim * 4 * c.numHiddenLayers
+    let bytesPerToken = Double(weightBytes + cacheBytes)
+    print("decode: \(decodeCount) tokens in \(fixed(decodeSeconds, 3)) s = \(fixed(decodeRate, 2)) tokens/s")
+    print("bytes per decoded token: \(fixed(Double(weightBytes) / 1e6, 1)) MB weights"
+        + " + \(fixed(Double(cacheBytes) / 1e6, 1)) MB KV cache")
+    print("decode reads \(fixed(bytesPerToken * decodeRate / 1e9, 2)) GB/s ="
+        + " \(fixed(100 * bytesPerToken * decodeRate / bandwidth.read, 1))% of the measured read bandwidth")
+}
+
+private func argmax(_ x: some RandomAccessCollection<Float>) -> Int32 {
+    var best = 0, bestValue = -Float.infinity
+    for (i, value) in x.enumerated() where value > bestValue { best = i; bestValue = value }
+    return Int32(best)
+}
+
+/// `x` with `decimals` digits after the point (printf's %.Nf).
+private func fixed(_ x: Double, _ decimals: Int) -> String {
+    var buffer = [CChar](repeating: 0, count: 64)
+    _ = withVaList([x]) { vsnprintf(&buffer, buffer.count, "%.\(decimals)f", $0) }
+    return String(cString: buffer)
+}
+
+private func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+/// Streaming read and STREAM-triad bandwidth over buffers much larger than the last-level cache, split over
+/// `threads` threads; best of three passes.
+private func measureBandwidth(threads: Int) throws -> (read: Double, triad: Double) {
+    let count = 128 << 20    // 512 MiB per buffer
+    let a = try FloatBuffer(count: count, purpose: "bandwidth probe"), b = try FloatBuffer(count: count, purpose: "bandwidth probe")
+    let c = try FloatBuffer(count: count, purpose: "bandwidth probe")
+    let workers = Workers(threads: threads)
+    let parts = threads * 8, part = count / parts
+    workers.run(tasks: parts) { _, i in
+        for j in (i * part)..<((i + 1) * part) { a.pointer[j] = 1; b.pointer[j] = 2; c.pointer[j] = 3 }
+    }
+    var read = 0.0, triad = 0.0
+    var sink: Float = 0
+    let sums = try FloatBuffer(count: parts, purpose: "bandwidth probe")
+    for _ in 0..<3 {
+        var start = monotonicSeconds()
+        workers.run(tasks: parts) { _, i in sums.pointer[i] = BandwidthProbe.read(b.pointer + i * part, count: part) }
+        read = max(read, Double(parts * part * 4) / (monotonicSeconds() - start))
+        sink += sums.pointer[0]
+        start = monotonicSeconds()
+        workers.run(tasks: parts) { _, i in
+            BandwidthProbe.triad(a.pointer + i * part, b.pointer + i * part, c.pointer + i * part, scale: 0.5, count: part)
+        }
+        triad = max(triad, Double(3 * parts * part * 4) / (monotonicSeconds() - start))
+    }
+    if sink.isNaN { print("") }
+    return (read, triad)
+}

@@ -1,0 +1,34 @@
+// glm-bench: libglm's benchmark programs, one subcommand per component. Numbers go to BENCHMARKS.md; the
+// tools/bench_*.py drivers run the reference implementation in the same run and print ratios.
+import Glibc
+
+let usage = """
+usage: glm-bench <component> [arguments]
+  model MODEL_DIR THREADS PROMPT_TOKENS DECODE_TOKENS   prefill/decode tokens/s, bytes per token, memory bandwidth
+  chat ...                                              time to first token and second-turn speed with/without prefix reuse
+  tokenizer ...                                         encoding throughput and vocabulary load time
+  template ...                                          chat-template rendering
+  parser [SECONDS] [batch|streaming]                    output parsing throughput
+"""
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let component = arguments.first else {
+    fputs(usage, stderr)
+    exit(2)
+}
+let rest = Array(arguments.dropFirst())
+do {
+    switch component {
+    case "model": try modelBenchmark(arguments: rest)
+    case "chat": try chatBenchmark(arguments: rest)
+    case "tokenizer": try tokenizerBenchmark(arguments: rest)
+    case "template": try templateBenchmark(arguments: rest)
+    case "parser": try parserBenchmark(arguments: rest)
+    default:
+        fputs(usage, stderr)
+        exit(2)
+    }
+} catch {
+    fputs("glm-bench \(component): \(error)\n", stderr)
+    exit(1)
+}

@@ -1,0 +1,184 @@
+"""glm.Model and glm.Session: load a GLM-4.x MoE checkpoint and compute logits."""
+import ctypes
+import json
+import os
+
+from ._native import lib, check, take_string, encode
+from ._tokenizer import Tokenizer, id_array
+
+try:
+    import numpy as _np
+except ImportError:  # numpy is optional: logits then come back as lists of lists
+    _np = None
+
+_c = ctypes
+_P = _c.c_void_p
+_OUT_STR = _c.POINTER(_c.c_void_p)
+_FLOATS = _c.POINTER(_c.c_float)
+
+
+class _ModelParams(_c.Structure):
+    _fields_ = [("threads", _c.c_int32)]
+
+
+class _SessionParams(_c.Structure):
+    _fields_ = [("context_length", _c.c_int32), ("threads", _c.c_int32), ("batch_size", _c.c_int32),
+                ("mtp", _c.c_bool)]
+
+
+lib.glm_model_default_params.restype = _ModelParams
+lib.glm_model_default_params.argtypes = []
+lib.glm_model_load.restype = _c.c_int
+lib.glm_model_load.argtypes = [_c.c_char_p, _c.POINTER(_ModelParams), _c.POINTER(_P)]
+lib.glm_model_free.restype = None
+lib.glm_model_free.argtypes = [_P]
+lib.glm_model_info.restype = _c.c_int
+lib.glm_model_info.argtypes = [_P, _OUT_STR]
+lib.glm_model_vocab_size.restype = _c.c_int
+lib.glm_model_vocab_size.argtypes = [_P, _c.POINTER(_c.c_int32)]
+lib.glm_session_default_params.restype = _SessionParams
+lib.glm_session_default_params.argtypes = []
+lib.glm_session_new.restype = _c.c_int
+lib.glm_session_new.argtypes = [_P, _c.POINTER(_SessionParams), _c.POINTER(_P)]
+lib.glm_session_free.restype = None
+lib.glm_session_free.argtypes = [_P]
+lib.glm_session_eval.restype = _c.c_int
+lib.glm_session_eval.argtypes = [_P, _c.POINTER(_c.c_int32), _c.c_size_t, _FLOATS, _c.c_size_t]
+lib.glm_session_truncate.restype = _c.c_int
+lib.glm_session_truncate.argtypes = [_P, _c.c_size_t]
+lib.glm_session_position.restype = _c.c_int
+lib.glm_session_position.argtypes = [_P, _c.POINTER(_c.c_size_t)]
+lib.glm_session_mtp_logits.restype = _c.c_int
+lib.glm_session_mtp_logits.argtypes = [_P, _c.POINTER(_c.c_int32), _c.c_size_t, _FLOATS, _c.c_size_t]
+
+
+def _matrix(rows, vocab):
+    """A zeroed float32 buffer of rows×vocab: (ctypes pointer, object to return)."""
+    if _np is not None:
+        array = _np.zeros((rows, vocab), dtype=_np.float32)
+        return array.ctypes.data_as(_FLOATS), array
+    buffer = (_c.c_float * (rows * vocab))()
+    return _c.cast(buffer, _FLOATS), buffer
+
+
+def _finish(holder, rows, vocab):
+    if _np is not None:
+        return holder
+    flat = list(holder)
+    return [flat[r * vocab:(r + 1) * vocab] for r in range(rows)]
+
+
+def _threads(threads):
+    if threads is None:
+        return 0
+    threads = int(threads)
+    if threads < 1:
+        raise ValueError("threads must be at least 1")
+    return threads
+
+
+class Model:
+    """A loaded Glm4MoeForCausalLM checkpoint directory (weights memory-mapped, shared by its sessions)."""
+
+    def __init__(self, path, *, threads=None):
+        params = lib.glm_model_default_params()
+        params.threads = _threads(threads)
+        handle = _P()
+        check(lib.glm_model_load(encode(os.fspath(path), "path"), _c.byref(params), _c.byref(handle)))
+        self._handle = handle
+        self.path = os.fspath(path)
+        self._tokenizer = None
+        size = _c.c_int32()
+        check(lib.glm_model_vocab_size(handle, _c.byref(size)))
+        self.vocab_size = size.value
+
+    def info(self):
+        """{"config": {...}, "parameter_count", "bytes_mapped", "dtype", "has_mtp", ...}"""
+        out = _c.c_void_p()
+        check(lib.glm_model_info(self._handle, _c.byref(out)))
+        return json.loads(take_string(out))
+
+    @property
+    def tokenizer(self):
+        """The tokenizer stored beside the weights (tokenizer.json)."""
+        if self._tokenizer is None:
+            self._tokenizer = Tokenizer.from_file(self.path)
+        return self._tokenizer
+
+    def session(self, context_length=None, *, threads=None, batch_size=None, mtp=True):
+        """A new session (KV cache) on this model. `context_length` None: min(4096, max_position_embeddings)."""
+        return Session(self, context_length=context_length, threads=threads, batch_size=batch_size, mtp=mtp)
+
+    def logits(self, tokens):
+        """Logits [len(tokens), vocab] of one fresh forward pass over `tokens`."""
+        tokens = list(tokens)
+        return self.session(max(1, len(tokens)), mtp=False).eval(tokens, all_logits=True)
+
+    def mtp_logits(self, tokens):
+        """MTP draft logits [len(tokens) - 1, vocab]: row i predicts tokens[i+2] from the main model's state at
+        position i and the token tokens[i+1]."""
+        tokens = list(tokens)
+        if len(tokens) < 2:
+            raise ValueError("mtp_logits needs at least 2 tokens")
+        session = self.session(len(tokens), mtp=True)
+        session.eval(tokens, want_logits=False)
+        return session.mtp_logits(tokens[1:])
+
+    def __del__(self):
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle:
+            lib.glm_model_free(handle)
+
+
+class Session:
+    """One sequence's KV cache on a Model. Use from one thread at a time."""
+
+    def __init__(self, model, *, context_length=None, threads=None, batch_size=None, mtp=True):
+        params = lib.glm_session_default_params()
+        params.context_length = int(context_length or 0)
+        params.threads = _threads(threads)
+        params.batch_size = int(batch_size or 0)
+        params.mtp = bool(mtp)
+        handle = _P()
+        check(lib.glm_session_new(model._handle, _c.byref(params), _c.byref(handle)))
+        self._handle = handle
+        self.model = model
+
+    def eval(self, tokens, *, all_logits=False, want_logits=True):
+        """Appends `tokens` to the cache; returns the last token's logits [vocab] (or [len, vocab] with
+        all_logits=True; None with want_logits=False)."""
+        array, count = id_array(tokens)
+        vocab = self.model.vocab_size
+        if not want_logits:
+            check(lib.glm_session_eval(self._handle, array, count, None, 0))
+            return None
+        rows = count if all_logits else 1
+        pointer, holder = _matrix(rows, vocab)
+        check(lib.glm_session_eval(self._handle, array, count, pointer, rows * vocab))
+        result = _finish(holder, rows, vocab)
+        return result if all_logits else result[0]
+
+    def mtp_logits(self, next_tokens):
+        """MTP drafts for the next len(next_tokens) positions of the MTP cache ([len, vocab])."""
+        array, count = id_array(next_tokens)
+        vocab = self.model.vocab_size
+        pointer, holder = _matrix(count, vocab)
+        check(lib.glm_session_mtp_logits(self._handle, array, count, pointer, count * vocab))
+        return _finish(holder, count, vocab)
+
+    def truncate(self, n_tokens):
+        """Keeps the first n_tokens positions of the cache (prefix reuse)."""
+        if n_tokens < 0:
+            raise ValueError("n_tokens must not be negative")
+        check(lib.glm_session_truncate(self._handle, int(n_tokens)))
+
+    @property
+    def position(self):
+        out = _c.c_size_t()
+        check(lib.glm_session_position(self._handle, _c.byref(out)))
+        return out.value
+
+    def __del__(self):
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle:
+            lib.glm_session_free(handle)

@@ -1,0 +1,97 @@
+"""glm.Model against the committed transformers references (Tests/Fixtures/models)."""
+import json
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+
+import glm
+from fixtures import FIXTURES
+
+MODELS = FIXTURES / "models"
+NAMES = sorted(p.name for p in MODELS.iterdir() if (p / "reference.safetensors").exists())
+
+
+def reference(name):
+    """Reads reference.safetensors with plain numpy (the format is a JSON header + raw little-endian data)."""
+    data = (MODELS / name / "reference.safetensors").read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        dtype = {"F32": np.float32, "I32": np.int32}[info["dtype"]]
+        begin, end = info["data_offsets"]
+        out[key] = np.frombuffer(data[8 + n + begin:8 + n + end], dtype=dtype).reshape(info["shape"])
+    return out
+
+
+def close(actual, expected, rel=1e-4):
+    scale = max(1.0, float(np.abs(expected).max()))
+    return float(np.abs(actual - expected).max()) <= rel * scale
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_logits_match_transformers(name):
+    ref = reference(name)
+    model = glm.Model(MODELS / name)
+    logits = model.logits(ref["tokens"].tolist())
+    assert logits.shape == ref["logits"].shape
+    assert close(logits, ref["logits"])
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if "mtp_logits" in reference(n)])
+def test_mtp_drafts_match_reference(name):
+    ref = reference(name)
+    drafts = glm.Model(MODELS / name).mtp_logits(ref["tokens"].tolist())
+    assert drafts.shape == ref["mtp_logits"].shape
+    assert close(drafts, ref["mtp_logits"])
+
+
+def test_cached_decode_equals_prefill():
+    ref = reference("glm47")
+    tokens = ref["tokens"].tolist()
+    model = glm.Model(MODELS / "glm47", threads=2)
+    session = model.session(64)
+    rows = [session.eval([t]) for t in tokens]
+    assert close(np.stack(rows), ref["logits"])
+    assert session.position == len(tokens)
+    session.truncate(5)
+    assert close(session.eval(tokens[5:], all_logits=True), ref["logits"][5:])
+
+
+def test_info_and_errors():
+    model = glm.Model(MODELS / "glm47")
+    info = model.info()
+    assert info["config"]["num_hidden_layers"] == 5
+    assert info["parameter_count"] > 0
+    session = model.session(4)
+    with pytest.raises(glm.InvalidArgumentError, match="outside the vocabulary"):
+        session.eval([model.vocab_size])
+    with pytest.raises(glm.ContextFullError):
+        session.eval([1, 2, 3, 4, 5])
+    assert session.position == 0
+    assert session.eval([1, 2]).shape == (model.vocab_size,)
+    with pytest.raises(glm.GLMIOError):
+        glm.Model(MODELS / "does-not-exist")
+
+
+def _child_logits(path, tokens, queue):
+    queue.put(glm.Model(path, threads=2).logits(tokens).tolist())
+
+
+def test_fork_after_use():
+    """A forked child (multiprocessing's fork start method) works after the parent used the thread pool."""
+    ref = reference("glm47")
+    tokens = ref["tokens"].tolist()
+    parent = glm.Model(MODELS / "glm47", threads=2).logits(tokens)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_logits, args=(str(MODELS / "glm47"), tokens, queue))
+    child.start()
+    result = queue.get(timeout=60)  # before join: a child blocks on exit until its queue data is read
+    child.join(60)
+    assert child.exitcode == 0
+    assert np.array_equal(np.array(result, dtype=np.float32), parent)

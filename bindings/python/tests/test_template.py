@@ -1,0 +1,96 @@
+"""glm.render_chat byte-exact with transformers' apply_chat_template (committed reference renders)."""
+import pytest
+
+import glm
+from fixtures import FIXTURES, jsonl
+
+TEMPLATES = FIXTURES / "templates"
+GLM47 = jsonl("templates", "glm47_cases.jsonl")
+GLM46 = jsonl("templates", "glm46_cases.jsonl")
+CHAT = [c for c in jsonl("templates", "chat_cases.jsonl") if "name" in c]
+
+
+def render(case, template=None):
+    return glm.render_chat(case["messages"], case["tools"], template=template,
+                           add_generation_prompt=case["add_generation_prompt"], **case["kwargs"])
+
+
+@pytest.mark.parametrize("case", GLM47, ids=[c["name"] for c in GLM47])
+def test_glm47_builtin_template(case):
+    if case["expected"] is None:
+        with pytest.raises(glm.TemplateError, match="items"):
+            render(case)
+    else:
+        assert render(case) == case["expected"]
+
+
+@pytest.mark.parametrize("case", GLM46, ids=[c["name"] for c in GLM46])
+def test_glm45_46_template(case):
+    source = (TEMPLATES / "glm-4.5.jinja").read_text(encoding="utf-8")
+    if case["expected"] is None:
+        with pytest.raises(glm.TemplateError):
+            render(case, source)
+    else:
+        assert render(case, source) == case["expected"]
+
+
+def test_builtin_is_the_official_glm47_template():
+    source = (TEMPLATES / "glm-4.7.jinja").read_text(encoding="utf-8")
+    messages = [{"role": "user", "content": "Hi"}]
+    assert glm.render_chat(messages) == glm.render_chat(messages, template=source)
+
+
+def test_other_real_templates():
+    assert len(CHAT) > 300
+    failures = []
+    by_template = {}
+    for case in CHAT:
+        tmpl = by_template.get(case["template"])
+        if tmpl is None:
+            source = (TEMPLATES / "chat" / case["template"]).read_text(encoding="utf-8")
+            tmpl = by_template[case["template"]] = glm.ChatTemplate(source, special_tokens=case["special"])
+        try:
+            got = tmpl.render(case["messages"], case["tools"], add_generation_prompt=case["add_generation_prompt"],
+                              **case["kwargs"])
+        except glm.GLMError as error:
+            got = error
+        expected = case.get("expected")
+        if expected is None:
+            if not isinstance(got, glm.GLMError):
+                failures.append(case["name"])
+        elif got != expected:
+            failures.append(case["name"])
+    assert failures == []
+
+
+def test_undefined_versus_explicit_none():
+    messages = [{"role": "user", "content": "Hi"}]
+    assert glm.render_chat(messages).endswith("<|assistant|><think>")
+    # transformers: an explicitly passed None is a *defined* falsy variable.
+    assert glm.render_chat(messages, enable_thinking=None).endswith("<|assistant|></think>")
+
+
+@pytest.mark.parametrize("source,error", [
+    ("{% for x in range(10**9) %}{{ x }}{% endfor %}", glm.TemplateError),  # jinja2's sandbox MAX_RANGE
+    ("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", glm.LimitExceededError),
+    ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", glm.GLMError),
+    ("{{ " + "(" * 20000 + "1" + ")" * 20000 + " }}", glm.GLMError),
+    ("{% if x %}unterminated", glm.TemplateError),
+    ("{{ 'a' | no_such_filter }}", glm.TemplateError),
+    ("{{ 'x' * 100000000 }}{{ 'x' * 100000000 }}", glm.GLMError),
+])
+def test_hostile_templates_fail_cleanly(source, error):
+    with pytest.raises(error):
+        glm.render_chat([{"role": "user", "content": "x"}], template=source)
+
+
+def test_error_names_line_and_column():
+    with pytest.raises(glm.TemplateError, match="line 2"):
+        glm.render_chat([{"role": "user", "content": "x"}], template="ok\n{{ messages[0].content.items() }}")
+
+
+def test_model_directory_template():
+    tmpl = glm.ChatTemplate.from_path(FIXTURES / "tokenizers" / "glm-tiny")
+    assert tmpl.render([{"role": "user", "content": "Hi"}]) == "[gMASK]<sop><|user|>Hi<|assistant|><think>"
+    with pytest.raises(glm.GLMIOError):
+        glm.ChatTemplate.from_path(FIXTURES / "models" / "glm47")
