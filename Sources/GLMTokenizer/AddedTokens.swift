@@ -34,8 +34,6 @@ struct AddedTokenMatcher: Sendable {
     /// Bytes that start some token: most text positions are rejected by one table lookup.
     private var firstByte = [Bool](repeating: false, count: 256)
 
-    var isEmpty: Bool { tokens.isEmpty }
-
     init(_ tokens: [AddedToken]) {
         for t in tokens where !t.content.isEmpty {
             var node = 0

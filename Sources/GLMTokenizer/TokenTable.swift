@@ -42,15 +42,6 @@ struct TokenTable: Sendable {
         return nil
     }
 
-    /// Points `bytes` at a different id (used when a later duplicate must win, as in a JSON object).
-    mutating func reindex(_ bytes: UnsafeRawBufferPointer, to id: Int32) {
-        var i = TokenTable.hash(bytes) & mask
-        while slots[i] != 0 {
-            if self.bytes(of: slots[i] - 1).elementsEqual(bytes) { slots[i] = id + 1; return }
-            i = (i + 1) & mask
-        }
-    }
-
     private mutating func insert(id: Int32, hash: Int) {
         var i = hash & mask
         while slots[i] != 0 { i = (i + 1) & mask }
