@@ -36,7 +36,8 @@ bench:
 	cp "$$($(SWIFT) build -c release --show-bin-path)/glm-bench" $(BUILD)/bin/
 
 demo: setup all
-	$(BUILD)/bin/demo
+	$(BUILD)/bin/chat Tests/Fixtures/models/glm-tiny-chat
+	$(PYTHON) examples/tool_calling.py
 
 # Installs the Python package with libglm.so inside it.
 python: lib

@@ -38,7 +38,8 @@ let package = Package(
                 swiftSettings: simdFlags),
         // Sampling, stop rules, chat sessions with prefix reuse, streaming events, the OpenAI request/response shape.
         .target(name: "GLMGeneration",
-                dependencies: ["GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers", "GLMTokenizer", "GLMModel"],
+                dependencies: ["GLMSupport", "GLMJSON", "GLMFormats", "GLMNumerics", "GLMTemplate", "GLMParsers",
+                               "GLMTokenizer", "GLMModel"],
                 swiftSettings: simdFlags),
         // The C ABI: argument checks, error codes, ownership. No logic of its own.
         .target(name: "GLM",
@@ -67,6 +68,10 @@ let package = Package(
         .testTarget(name: "GLMTemplateTests", dependencies: ["GLMTemplate", "GLMJSON", "GLMSupport"],
                     swiftSettings: simdFlags),
         .testTarget(name: "GLMTokenizerTests", dependencies: ["GLMTokenizer", "GLMFormats", "GLMJSON", "GLMSupport"],
+                    swiftSettings: simdFlags),
+        .testTarget(name: "GLMGenerationTests",
+                    dependencies: ["GLMGeneration", "GLMJSON", "GLMSupport", "GLMFormats", "GLMTemplate", "GLMParsers",
+                                   "GLMTokenizer", "GLMModel"],
                     swiftSettings: simdFlags),
         .testTarget(name: "GLMNumericsTests", dependencies: ["GLMNumerics"], swiftSettings: simdFlags),
         .testTarget(name: "GLMModelTests", dependencies: ["GLMModel", "GLMFormats", "GLMNumerics", "GLMSupport"],

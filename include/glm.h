@@ -279,6 +279,75 @@ glm_status glm_session_position(const glm_session *session, size_t *out_position
 glm_status glm_session_mtp_logits(glm_session *session, const int32_t *next_tokens, size_t count, float *out_logits,
                                   size_t out_capacity);
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Chat: OpenAI chat completions in-process                                                         */
+/* ------------------------------------------------------------------------------------------------ */
+/*
+ * A chat session keeps its KV cache across requests. Each request re-renders the prompt with the model's chat
+ * template, keeps the longest common token prefix with what the cache holds and evaluates only the rest
+ * (Preserved Thinking keeps the prefix stable; usage.prompt_tokens_details.cached_tokens reports the reuse).
+ *
+ * request_json is an OpenAI chat-completions request: "messages", "tools", "tool_choice" ("auto" | "none"),
+ * "temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty",
+ * "logit_bias", "seed", "max_tokens" / "max_completion_tokens", "stop" (string or list),
+ * "chat_template_kwargs" ({"enable_thinking": false, "clear_thinking": false, ...}: thinking is set per
+ * request), "stream_options" ({"include_usage": true}). Sampling defaults come from generation_config.json.
+ * Tool-call "arguments" may be JSON text (as OpenAI clients send them) or an object. Generation stops at the
+ * eos ids of generation_config.json (GLM-4.7: <|endoftext|>, <|user|>, <|observation|>), at a stop string,
+ * at max_tokens or at the end of the context.
+ *
+ * The response is a "chat.completion" object: choices[0].message with "content", "reasoning_content" and
+ * "tool_calls" (function.arguments as JSON text), choices[0].finish_reason ("stop", "length", "tool_calls",
+ * "cancelled"), and "usage" (prompt_tokens, completion_tokens, total_tokens,
+ * prompt_tokens_details.cached_tokens).
+ */
+
+/* A chat session: a session plus the model directory's tokenizer, chat template and generation defaults.
+ * One thread at a time; many chat sessions may share one model. */
+typedef struct glm_chat glm_chat;
+
+typedef struct glm_chat_params {
+    int32_t context_length; /* 0 = min(4096, max_position_embeddings) */
+    int32_t threads;        /* 0 = the model's thread count */
+} glm_chat_params;
+
+glm_chat_params glm_chat_default_params(void);
+
+/* Creates a chat session on `model`, reading tokenizer.json, the chat template (chat_template.jinja or
+ * tokenizer_config.json; GLM-4.7's built-in one if the directory has none) and generation_config.json from the
+ * model's directory. `params` may be NULL (defaults). */
+glm_status glm_chat_new(const glm_model *model, const glm_chat_params *params, glm_chat **out_chat);
+
+void glm_chat_free(glm_chat *chat);
+
+typedef enum glm_event_kind {
+    GLM_EVENT_ROLE = 0,   /* the first chunk: delta {"role": "assistant", "content": ""} */
+    GLM_EVENT_DELTA = 1,  /* reasoning or content text, a tool call's start, or a piece of its arguments */
+    GLM_EVENT_FINISH = 2, /* the last choice chunk: empty delta and the finish_reason */
+    GLM_EVENT_USAGE = 3   /* a chunk without choices carrying usage (when stream_options.include_usage) */
+} glm_event_kind;
+
+/* One streamed piece. Both strings are valid only during the callback. Text never splits a UTF-8 character. */
+typedef struct glm_event {
+    glm_event_kind kind;
+    const char *chunk_json; /* the OpenAI "chat.completion.chunk" object a server would send */
+    const char *delta_json; /* the chunk's choices[0].delta ("{}" for USAGE) */
+} glm_event;
+
+/* Called for each event; return false to cancel the request. */
+typedef bool (*glm_event_callback)(const glm_event *event, void *user_data);
+
+/* Runs one request. `callback` (may be NULL) receives the stream. The final response is returned in
+ * *out_response_json (glm_string_free). If the callback cancels, the call returns GLM_ERR_CANCELLED and, as the
+ * one exception to the out-parameter rule, still sets *out_response_json to the partial response (finish_reason
+ * "cancelled"); the session stays usable. A bad request, a template failure or a prompt longer than the context
+ * is an error that leaves the session as it was. */
+glm_status glm_chat_complete(glm_chat *chat, const char *request_json, glm_event_callback callback, void *user_data,
+                             char **out_response_json);
+
+/* Forgets the KV cache (the next request evaluates its whole prompt). */
+glm_status glm_chat_reset(glm_chat *chat);
+
 #ifdef __cplusplus
 }
 #endif

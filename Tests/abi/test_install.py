@@ -14,8 +14,8 @@ def test_install_and_build_with_pkg_config(tmp_path):
     flags = run(["pkg-config", "--cflags", "--libs", "glm"], env=env)
     assert flags.returncode == 0, flags.stderr
     assert str(prefix) in flags.stdout
-    exe = tmp_path / "demo"
-    build = run(["cc", str(ROOT / "examples" / "demo.c"), "-o", str(exe)] + flags.stdout.split(),
+    exe = tmp_path / "hello"
+    build = run(["cc", str(ROOT / "examples" / "hello.c"), "-o", str(exe)] + flags.stdout.split(),
                 cwd=tmp_path, env=env)
     assert build.returncode == 0, build.stderr
     out = run([str(exe)], cwd=tmp_path)

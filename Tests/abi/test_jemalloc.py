@@ -5,7 +5,7 @@ from abi_support import ROOT, run
 
 
 def test_examples_use_jemalloc():
-    demo = ROOT / "build" / "bin" / "demo"
+    demo = ROOT / "build" / "bin" / "hello"
     # jemalloc prints its statistics at exit when asked through MALLOC_CONF; glibc malloc ignores the variable.
     result = run([str(demo)], env={**os.environ, "MALLOC_CONF": "stats_print:true"})
     assert result.returncode == 0, result.stderr

@@ -39,7 +39,7 @@ def test_c_example_and_python_tests_without_swift_runtime():
     script = (
         f"{mounts} && "
         f"test -z \"$(ls -A {shlex.quote(hidden)})\" && "
-        f"./build/bin/demo && "
+        f"./build/bin/hello && ./build/bin/chat Tests/Fixtures/models/glm-tiny-chat && "
         f"{shlex.quote(sys.executable)} -m pytest -q -p no:cacheprovider bindings/python/tests"
     )
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}

@@ -5,6 +5,7 @@ import os
 
 from ._native import lib, check, take_string, encode
 from ._tokenizer import Tokenizer, id_array
+from ._chat import Chat
 
 try:
     import numpy as _np
@@ -88,6 +89,8 @@ class Model:
         self._handle = handle
         self.path = os.fspath(path)
         self._tokenizer = None
+        self._chat = None
+        self._threads = threads
         size = _c.c_int32()
         check(lib.glm_model_vocab_size(handle, _c.byref(size)))
         self.vocab_size = size.value
@@ -108,6 +111,16 @@ class Model:
     def session(self, context_length=None, *, threads=None, batch_size=None, mtp=True):
         """A new session (KV cache) on this model. `context_length` None: min(4096, max_position_embeddings)."""
         return Session(self, context_length=context_length, threads=threads, batch_size=batch_size, mtp=mtp)
+
+    def chat(self, messages, *, tools=None, stream=False, **options):
+        """An OpenAI chat completion: returns the `chat.completion` dict, or with stream=True an iterator of
+        `chat.completion.chunk` dicts. `options` are request fields: temperature, top_p, top_k, min_p, seed,
+        max_tokens, stop, tool_choice, presence_penalty, frequency_penalty, repetition_penalty, logit_bias,
+        chat_template_kwargs={"enable_thinking": False}, ... The model keeps one default chat session, so a
+        follow-up request reuses the cached prefix; use .session() for independent conversations."""
+        if self._chat is None:
+            self._chat = Chat(self, threads=self._threads)
+        return _run_chat(self._chat, messages, tools, stream, options)
 
     def logits(self, tokens):
         """Logits [len(tokens), vocab] of one fresh forward pass over `tokens`."""
@@ -143,6 +156,16 @@ class Session:
         check(lib.glm_session_new(model._handle, _c.byref(params), _c.byref(handle)))
         self._handle = handle
         self.model = model
+        self._context_length = context_length
+        self._threads = threads
+        self._chat = None
+
+    def chat(self, messages, *, tools=None, stream=False, **options):
+        """As Model.chat, on this session's own chat cache (created on first use; it is separate from the
+        cache eval() uses)."""
+        if self._chat is None:
+            self._chat = Chat(self.model, context_length=self._context_length, threads=self._threads)
+        return _run_chat(self._chat, messages, tools, stream, options)
 
     def eval(self, tokens, *, all_logits=False, want_logits=True):
         """Appends `tokens` to the cache; returns the last token's logits [vocab] (or [len, vocab] with
@@ -182,3 +205,9 @@ class Session:
         handle, self._handle = getattr(self, "_handle", None), None
         if handle:
             lib.glm_session_free(handle)
+
+
+def _run_chat(chat, messages, tools, stream, options):
+    if stream:
+        return chat.stream(messages, tools, options)
+    return chat.complete(messages, tools, options)

@@ -1,0 +1,95 @@
+import CGLMHeader
+import GLMSupport
+import GLMJSON
+import GLMFormats
+import GLMModel
+import GLMTemplate
+import GLMTokenizer
+import GLMGeneration
+
+// The glm_chat handle: OpenAI chat completions on a model directory's tokenizer, template and defaults.
+
+@c @implementation
+public func glm_chat_default_params() -> glm_chat_params {
+    glm_chat_params(context_length: 0, threads: 0)
+}
+
+@c @implementation
+public func glm_chat_new(_ model: OpaquePointer?, _ params: UnsafePointer<glm_chat_params>?,
+                         _ out_chat: UnsafeMutablePointer<OpaquePointer?>?) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let m: Model = try Handle.get(model, "model")
+        let out = try required(out_chat, "out_chat")
+        let p = params?.pointee ?? glm_chat_default_params()
+        guard p.context_length >= 0, p.threads >= 0, p.threads <= 1024 else {
+            throw .invalidArgument("chat params must not be negative (context_length \(p.context_length),"
+                + " threads \(p.threads)); threads at most 1024")
+        }
+        let directory = m.directory
+        let tokenizer = try Tokenizer.load(path: directory)
+        var template = try defaultChatTemplate()
+        if let own = try ChatTemplate.load(modelDirectory: directory) { template = own }
+        let generationPath = FileSystem.join(directory, "generation_config.json")
+        let generation = FileSystem.exists(generationPath) ? try GenerationConfig(contentsOf: generationPath) : nil
+        let context = p.context_length > 0 ? Int(p.context_length) : min(4096, m.config.maxPositionEmbeddings)
+        let chat = try ChatSession(model: m, tokenizer: tokenizer, template: template, generationConfig: generation,
+                                   contextLength: context, threads: Int(p.threads))
+        out.pointee = Handle.retain(chat)
+    }
+}
+
+@c @implementation
+public func glm_chat_free(_ chat: OpaquePointer?) {
+    Handle.release(chat, as: ChatSession.self)
+}
+
+private extension ChatEvent.Kind {
+    var cKind: glm_event_kind {
+        switch self {
+        case .role: return GLM_EVENT_ROLE
+        case .delta: return GLM_EVENT_DELTA
+        case .finish: return GLM_EVENT_FINISH
+        case .usage: return GLM_EVENT_USAGE
+        }
+    }
+}
+
+@c @implementation
+public func glm_chat_complete(_ chat: OpaquePointer?, _ request_json: UnsafePointer<CChar>?,
+                              _ callback: glm_event_callback?, _ user_data: UnsafeMutableRawPointer?,
+                              _ out_response_json: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> glm_status {
+    var cancelled = false
+    let status = withStatus { () throws(GLMError) in
+        let session: ChatSession = try Handle.get(chat, "chat")
+        let out = try required(out_response_json, "out_response_json")
+        let request = try requiredJSON(request_json, "request_json")
+        let onEvent: ((ChatEvent) -> Bool)? = callback.map { callback in
+            { event in
+                let delta = event.chunk["choices"]?.arrayValue?.first?["delta"] ?? .object(JSONObject())
+                let keepGoing = event.chunk.compactJSON.withCString { chunk in
+                    delta.compactJSON.withCString { deltaText in
+                        var e = glm_event(kind: event.kind.cKind, chunk_json: chunk, delta_json: deltaText)
+                        return callback(&e, user_data)
+                    }
+                }
+                if !keepGoing { cancelled = true }
+                return keepGoing
+            }
+        }
+        let response = try session.complete(request: request, onEvent: onEvent)
+        try writeResult(response.compactJSON, to: out)
+    }
+    if status == GLM_OK && cancelled {
+        LastError.set("the event callback cancelled the request; the partial response is in out_response_json")
+        return GLM_ERR_CANCELLED
+    }
+    return status
+}
+
+@c @implementation
+public func glm_chat_reset(_ chat: OpaquePointer?) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let session: ChatSession = try Handle.get(chat, "chat")
+        try session.reset()
+    }
+}
