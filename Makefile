@@ -22,7 +22,8 @@ setup:
 lib:
 	$(SWIFT) build $(SWIFT_RELEASE) --product glm
 	@mkdir -p $(BUILD)/lib
-	cp "$$($(SWIFT) build $(SWIFT_RELEASE) --show-bin-path)/libglm.so" $(LIB)
+	@# A new file renamed into place: processes that have the old libglm.so mapped keep their copy intact.
+	cp "$$($(SWIFT) build $(SWIFT_RELEASE) --show-bin-path)/libglm.so" $(LIB).tmp && mv -f $(LIB).tmp $(LIB)
 
 examples: $(EXAMPLES)
 
@@ -41,7 +42,7 @@ demo: setup all
 
 # Installs the Python package with libglm.so inside it.
 python: lib
-	cp $(LIB) bindings/python/glm/libglm.so
+	cp $(LIB) bindings/python/glm/libglm.so.tmp && mv -f bindings/python/glm/libglm.so.tmp bindings/python/glm/libglm.so
 	$(PYTHON) -m pip install -q ./bindings/python
 
 swift-test:
