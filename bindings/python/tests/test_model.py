@@ -95,3 +95,18 @@ def test_fork_after_use():
     child.join(60)
     assert child.exitcode == 0
     assert np.array_equal(np.array(result, dtype=np.float32), parent)
+
+
+def test_random_unseen_configs_match_transformers():
+    """tools/check_model.py: fresh random configs through glm.Model vs transformers (needs torch; skipped in CI)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import pathlib
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root / "bindings" / "python")}
+    result = subprocess.run([sys.executable, str(root / "tools" / "check_model.py"), "--random", "2", "--seed", "99"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "all candidates within tolerance" in result.stdout
