@@ -221,8 +221,19 @@ glm_status glm_tokenizer_is_special(const glm_tokenizer *tokenizer, int32_t id, 
 /* Immutable after load: one model may be shared by any number of sessions on any threads. */
 typedef struct glm_model glm_model;
 
+/* How prefill's matrix products run (decode always uses libglm's own row kernels). GLM_GEMM_PACKED, libglm's
+ * packed GEMM that converts bf16/f16 weights while packing, is the default: on the machines measured it was
+ * 1.5-6x faster than Debian's OpenBLAS (see BENCHMARKS.md). The environment variable GLM_GEMM=packed|openblas
+ * overrides this field. OpenBLAS only picks a good kernel for an unrecognised CPU if OPENBLAS_CORETYPE is set
+ * before the process starts. */
+typedef enum glm_gemm_backend {
+    GLM_GEMM_PACKED = 0,
+    GLM_GEMM_OPENBLAS = 1
+} glm_gemm_backend;
+
 typedef struct glm_model_params {
-    int32_t threads; /* threads for sessions that do not say; 0 = glm_default_threads() */
+    int32_t threads;          /* threads for sessions that do not say; 0 = glm_default_threads() */
+    glm_gemm_backend gemm;    /* GLM_GEMM_PACKED (default) or GLM_GEMM_OPENBLAS */
 } glm_model_params;
 
 glm_model_params glm_model_default_params(void);

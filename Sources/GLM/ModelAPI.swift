@@ -2,13 +2,14 @@ import CGLMHeader
 import GLMSupport
 import GLMJSON
 import GLMModel
+import GLMNumerics
 import Glibc
 
 // The glm_model and glm_session handles.
 
 @c @implementation
 public func glm_model_default_params() -> glm_model_params {
-    glm_model_params(threads: 0)
+    glm_model_params(threads: 0, gemm: GLM_GEMM_PACKED)
 }
 
 @c @implementation
@@ -20,7 +21,14 @@ public func glm_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointe
         guard p.threads >= 0 && p.threads <= 1024 else {
             throw .invalidArgument("params.threads must be 0...1024, got \(p.threads)")
         }
-        out.pointee = Handle.retain(try Model.load(directory: try string(path, "path"), threads: Int(p.threads)))
+        let gemm: GEMMBackend
+        switch p.gemm {
+        case GLM_GEMM_PACKED: gemm = .packed
+        case GLM_GEMM_OPENBLAS: gemm = .openBLAS
+        default: throw .invalidArgument("params.gemm must be GLM_GEMM_PACKED or GLM_GEMM_OPENBLAS, got \(p.gemm.rawValue)")
+        }
+        out.pointee = Handle.retain(try Model.load(directory: try string(path, "path"), threads: Int(p.threads),
+                                                   gemm: gemm))
     }
 }
 

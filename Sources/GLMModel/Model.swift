@@ -15,6 +15,8 @@ public final class Model: @unchecked Sendable {
     public let config: ModelConfig
     /// Threads a `Session` uses when it is not told otherwise.
     public let threads: Int
+    /// What computes the projections of many tokens (prefill) in this model's sessions.
+    public let gemmBackend: GEMMBackend
     /// Parameters of the tensors in use (main model and MTP layer; a tied lm_head counts once).
     public let parameterCount: Int
     /// Bytes of all mapped checkpoint files (address space, not resident memory).
@@ -35,13 +37,18 @@ public final class Model: @unchecked Sendable {
     /// Opens `directory` (config.json + safetensors, sharded or not) and checks every tensor against the config:
     /// a missing tensor, a wrong shape or dtype, or a tensor that is not part of the architecture is a `GLMError`
     /// naming the file, the tensor and what was expected. `threads` <= 0 means `Threads.defaultCount`.
-    public static func load(directory: String, threads: Int = 0) throws(GLMError) -> Model {
+    /// `gemm`: the prefill GEMM backend; the environment variable GLM_GEMM (`packed` or `openblas`) overrides it.
+    public static func load(directory: String, threads: Int = 0, gemm: GEMMBackend = .packed) throws(GLMError)
+        -> Model {
+        let backend = try GEMMBackend.resolve(gemm)
         let config = try ModelConfig(contentsOf: FileSystem.join(directory, "config.json"))
         let store = try TensorStore(directory: directory)
-        return try Model(directory: directory, config: config, store: store, threads: Threads.resolve(threads))
+        return try Model(directory: directory, config: config, store: store, threads: Threads.resolve(threads),
+                         gemmBackend: backend)
     }
 
-    private init(directory: String, config c: ModelConfig, store: TensorStore, threads: Int) throws(GLMError) {
+    private init(directory: String, config c: ModelConfig, store: TensorStore, threads: Int,
+                 gemmBackend: GEMMBackend) throws(GLMError) {
         let loader = WeightLoader(store: store, config: c)
         embedTokens = try loader.matrix("model.embed_tokens.weight", rows: c.vocabSize, columns: c.hiddenSize)
         var layers: [DecoderLayerWeights] = []
@@ -59,6 +66,7 @@ public final class Model: @unchecked Sendable {
         self.directory = directory
         self.config = c
         self.threads = threads
+        self.gemmBackend = gemmBackend
         self.store = store
         self.parametersByType = loader.parameters
         self.parameterCount = loader.parameters.values.reduce(0, +)

@@ -26,28 +26,33 @@ public struct Projection {
 /// Per tile, by the number of input rows:
 /// - few rows (decode, experts that received few tokens): the row kernel converts weights in registers
 ///   (`WeightMatrix.multiply`); this is memory-bound and reads each weight once;
-/// - many rows (prefill): the packed GEMM of CGLMKernels (`WeightMatrix.multiplyPacked`), which converts weight
-///   panels to f32 while packing them. Not OpenBLAS: OpenBLAS 0.3.21 (Debian 12) picks its kernel by CPU model when
-///   it is loaded and falls back to its SSE3 "Prescott" kernel on CPUs it does not know (this machine's Xeon,
-///   family 6 model 207: prefill 6x slower than with its SkylakeX kernel); a library cannot choose for its host
-///   (OPENBLAS_CORETYPE must be set before the process loads it). The packed GEMM picks AVX-512 or AVX2 itself.
+/// - many rows (prefill), `.packed` backend: the packed GEMM of CGLMKernels (`WeightMatrix.multiplyPacked`), which
+///   converts weight panels to f32 while packing them and picks AVX-512 or AVX2 itself.
+/// With the `.openBLAS` backend the projections with many rows are not tiled: after the pool has run the others,
+/// each goes through `cblas_sgemm` on the calling thread with OpenBLAS's threads (`OpenBLASProjector`), so the two
+/// thread pools never compute at the same time. Why `.packed` is the default: `GEMMBackend`.
 ///
 /// Storage for the projection list is kept between runs, so a steady decode loop allocates nothing.
 public final class ProjectionBatch {
-    /// Input rows from which a tile goes through sgemm instead of the row kernel (measured by glm-bench).
+    /// Input rows from which a projection goes through a GEMM instead of the row kernel (measured by glm-bench).
     public static let gemmMinimumTokens = 8
     /// Weight rows per tile: the packed GEMM's limit (its f32 panels stay in L2); the row kernel's tile is smaller
     /// so that decode has enough tiles to balance.
     static let gemmTileRows = WeightMatrix.packedRowLimit
     static let rowKernelTileRows = 32
 
+    public let backend: GEMMBackend
     private let workers: Workers
+    private let openBLAS: OpenBLASProjector?
     private let tileScratch: [FloatBuffer]
     private var projections: [Projection] = []
     private var tiles: [(projection: Int, rows: Range<Int>)] = []
 
-    public init(workers: Workers) throws(GLMError) {
+    public init(workers: Workers, backend: GEMMBackend = .packed) throws(GLMError) {
+        OpenBLASThreads.configure()
+        self.backend = backend
         self.workers = workers
+        openBLAS = backend == .openBLAS ? try OpenBLASProjector(workers: workers) : nil
         var scratch: [FloatBuffer] = []
         for _ in 0..<workers.threadCount {
             scratch.append(try FloatBuffer(count: WeightMatrix.packedScratchCount, purpose: "GEMM panels"))
@@ -67,7 +72,7 @@ public final class ProjectionBatch {
             projections.removeAll(keepingCapacity: true)
             tiles.removeAll(keepingCapacity: true)
         }
-        for (index, projection) in projections.enumerated() {
+        for (index, projection) in projections.enumerated() where openBLAS?.computes(projection) != true {
             let rows = projection.weight.rows
             let step = projection.tokens >= ProjectionBatch.gemmMinimumTokens
                 ? ProjectionBatch.gemmTileRows : ProjectionBatch.rowKernelTileRows
@@ -86,6 +91,9 @@ public final class ProjectionBatch {
                 }
             }
         }
+        guard let openBLAS, projections.contains(where: openBLAS.computes) else { return }
+        openBLAS.prepareThreads()
+        for projection in projections where openBLAS.computes(projection) { openBLAS.multiply(projection) }
     }
 
     private func compute(_ p: Projection, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {

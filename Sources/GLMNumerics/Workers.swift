@@ -5,8 +5,9 @@ import Synchronization
 /// worker slot (0 ..< threadCount) runs it, so tasks can use per-slot scratch memory without locks.
 ///
 /// Who computes what: every parallel loop of the forward pass goes through this one pool, and every kernel a
-/// task calls is single-threaded (CGLMKernels; no BLAS library with threads of its own), so the thread count a
-/// caller asked for is the number of busy cores.
+/// task calls is single-threaded (CGLMKernels), so the thread count a caller asked for is the number of busy
+/// cores. The one exception, the `.openBLAS` GEMM backend, runs OpenBLAS's threads between jobs of this pool,
+/// never during one (`OpenBLASProjector`).
 ///
 /// Tasks are handed out dynamically (an atomic counter), so uneven tasks (experts with many or few rows) balance.
 /// If the underlying pool is busy (another session computing at the same time) the job runs on the calling

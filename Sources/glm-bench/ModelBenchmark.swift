@@ -3,38 +3,77 @@ import GLMModel
 import GLMNumerics
 import GLMSupport
 
-/// `glm-bench model <model dir> <threads> <prompt tokens> <decode tokens>`: prefill and decode speed of the forward
-/// pass, the weight bytes one decoded token reads, and the machine's memory bandwidth measured in the same run
-/// (the bound decode works against), so the fraction of it that decode reaches is known.
+/// `glm-bench model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]`: prefill
+/// and decode speed of the forward pass, the weight bytes one decoded token reads, and the machine's memory
+/// bandwidth measured in the same run (the bound decode works against), so the fraction of it that decode reaches
+/// is known. `--gemm` picks the prefill GEMM backend (default packed; GLM_GEMM overrides it); `both`
+/// runs each on the same prompt and prints their prefill ratio. An untimed prefill first pages the weights in.
 func modelBenchmark(arguments: [String]) throws {
-    guard arguments.count == 4, let threads = Int(arguments[1]), let promptLength = Int(arguments[2]),
-          let decodeCount = Int(arguments[3]), threads >= 1, promptLength >= 1, decodeCount >= 1 else {
-        throw GLMError.invalidArgument("usage: model <model dir> <threads> <prompt tokens> <decode tokens>")
+    let usage = "usage: model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]"
+    var backends: [GEMMBackend] = [.packed]
+    var positional = arguments
+    if positional.count == 6, positional[4] == "--gemm" {
+        let choice = positional[5]
+        if choice == "both" {
+            backends = GEMMBackend.allCases
+        } else if let backend = GEMMBackend(rawValue: choice) {
+            backends = [backend]
+        } else {
+            throw GLMError.invalidArgument(usage)
+        }
+        positional.removeLast(2)
     }
-    let directory = arguments[0]
+    guard positional.count == 4, let threads = Int(positional[1]), let promptLength = Int(positional[2]),
+          let decodeCount = Int(positional[3]), threads >= 1, promptLength >= 1, decodeCount >= 1 else {
+        throw GLMError.invalidArgument(usage)
+    }
+    if backends.count > 1, let forced = GEMMBackend.environmentValue, !forced.isEmpty {
+        throw GLMError.invalidArgument("--gemm both compares the backends, but GLM_GEMM=\(forced) forces one: unset it")
+    }
+    let directory = positional[0]
 
-    var start = monotonicSeconds()
-    let model = try Model.load(directory: directory, threads: threads)
+    let start = monotonicSeconds()
+    var models: [Model] = []
+    for backend in backends { models.append(try Model.load(directory: directory, threads: threads, gemm: backend)) }
+    let model = models[0]
     print("model: \(directory)  \(model.weightType)  \(model.parameterCount) parameters  threads \(threads)")
     print("load: \(fixed(monotonicSeconds() - start, 2)) s")
+    print("OpenBLAS core: \(GEMMBackend.openBLASCoreName)")
 
     let bandwidth = try measureBandwidth(threads: threads)
     print("memory bandwidth (\(threads) threads): read \(fixed(bandwidth.read / 1e9, 2)) GB/s,"
         + " triad \(fixed(bandwidth.triad / 1e9, 2)) GB/s")
 
-    let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads)
     let vocab = model.config.vocabSize
     var state: UInt64 = 0x9E3779B97F4A7C15
     let prompt: [Int32] = (0..<promptLength).map { _ in
         state = state &* 6364136223846793005 &+ 1442695040888963407
         return Int32(truncatingIfNeeded: (state >> 33) % UInt64(vocab))
     }
+    try Session(model: model, contextLength: promptLength, threads: threads).evaluate(tokens: prompt)
 
-    start = monotonicSeconds()
+    var prefillRates: [Double] = []
+    for model in models {
+        prefillRates.append(try measure(model, prompt: prompt, decodeCount: decodeCount, threads: threads,
+                                        bandwidth: bandwidth.read))
+    }
+    if prefillRates.count == 2 {    // GEMMBackend.allCases: packed, openblas
+        print("prefill openblas / packed: \(fixed(prefillRates[1] / prefillRates[0], 3))")
+    }
+}
+
+/// Prefill of `prompt`, then greedy decode of `decodeCount` tokens, on a fresh session of `model`; prints both
+/// speeds and returns the prefill tokens/s.
+private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads: Int, bandwidth: Double) throws
+    -> Double {
+    let gemm = model.gemmBackend.rawValue
+    let promptLength = prompt.count
+    let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads)
+    var start = monotonicSeconds()
     let promptLogits = try session.evaluate(tokens: prompt)
     let prefillSeconds = monotonicSeconds() - start
-    print("prefill: \(promptLength) tokens in \(fixed(prefillSeconds, 3)) s ="
-        + " \(fixed(Double(promptLength) / prefillSeconds, 2)) tokens/s")
+    let prefillRate = Double(promptLength) / prefillSeconds
+    print("prefill (\(gemm)): \(promptLength) tokens in \(fixed(prefillSeconds, 3)) s = \(fixed(prefillRate, 2)) tokens/s")
 
     // Greedy decode through the no-copy API (the library allocates nothing per token; neither does this loop).
     let next = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
@@ -52,11 +91,12 @@ func modelBenchmark(arguments: [String]) throws {
     let averagePosition = promptLength + decodeCount / 2
     let cacheBytes = averagePosition * 2 * c.numKeyValueHeads * c.headDim * 4 * c.numHiddenLayers
     let bytesPerToken = Double(weightBytes + cacheBytes)
-    print("decode: \(decodeCount) tokens in \(fixed(decodeSeconds, 3)) s = \(fixed(decodeRate, 2)) tokens/s")
+    print("decode (\(gemm)): \(decodeCount) tokens in \(fixed(decodeSeconds, 3)) s = \(fixed(decodeRate, 2)) tokens/s")
     print("bytes per decoded token: \(fixed(Double(weightBytes) / 1e6, 1)) MB weights"
         + " + \(fixed(Double(cacheBytes) / 1e6, 1)) MB KV cache")
     print("decode reads \(fixed(bytesPerToken * decodeRate / 1e9, 2)) GB/s ="
-        + " \(fixed(100 * bytesPerToken * decodeRate / bandwidth.read, 1))% of the measured read bandwidth")
+        + " \(fixed(100 * bytesPerToken * decodeRate / bandwidth, 1))% of the measured read bandwidth")
+    return prefillRate
 }
 
 private func argmax(_ x: some RandomAccessCollection<Float>) -> Int32 {

@@ -19,7 +19,10 @@ _FLOATS = _c.POINTER(_c.c_float)
 
 
 class _ModelParams(_c.Structure):
-    _fields_ = [("threads", _c.c_int32)]
+    _fields_ = [("threads", _c.c_int32), ("gemm", _c.c_int)]
+
+
+_GEMM = {"packed": 0, "openblas": 1}
 
 
 class _SessionParams(_c.Structure):
@@ -81,9 +84,13 @@ def _threads(threads):
 class Model:
     """A loaded Glm4MoeForCausalLM checkpoint directory (weights memory-mapped, shared by its sessions)."""
 
-    def __init__(self, path, *, threads=None):
+    def __init__(self, path, *, threads=None, gemm="packed"):
+        """`gemm`: "packed" (default) or "openblas", how prefill's matrix products run (GLM_GEMM overrides)."""
         params = lib.glm_model_default_params()
         params.threads = _threads(threads)
+        if gemm not in _GEMM:
+            raise ValueError("gemm must be 'packed' or 'openblas'")
+        params.gemm = _GEMM[gemm]
         handle = _P()
         check(lib.glm_model_load(encode(os.fspath(path), "path"), _c.byref(params), _c.byref(handle)))
         self._handle = handle

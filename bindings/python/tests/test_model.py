@@ -62,6 +62,12 @@ def test_cached_decode_equals_prefill():
     assert close(session.eval(tokens[5:], all_logits=True), ref["logits"][5:])
 
 
+def test_openblas_backend_matches():
+    ref = reference("air")
+    logits = glm.Model(MODELS / "air", gemm="openblas").logits(ref["tokens"].tolist())
+    assert close(logits, ref["logits"])
+
+
 def test_info_and_errors():
     model = glm.Model(MODELS / "glm47")
     info = model.info()
