@@ -97,17 +97,28 @@ private func copyLogits(_ logits: UnsafeBufferPointer<Float>, to out: UnsafeMuta
     out.update(from: base, count: logits.count)
 }
 
-@c @implementation
-public func glm_session_eval(_ session: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ count: Int,
-                             _ out_logits: UnsafeMutablePointer<Float>?, _ out_capacity: Int) -> glm_status {
+/// glm_session_eval and glm_session_mtp_logits: check the arguments, run `compute` on the tokens with the rows
+/// the caller's buffer holds, copy those logits out.
+private func runTokens(_ session: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ count: Int, name: String,
+                       _ out: UnsafeMutablePointer<Float>?, _ capacity: Int,
+                       _ compute: (Session, UnsafeBufferPointer<Int32>, Session.LogitRows) throws(GLMError)
+                           -> UnsafeBufferPointer<Float>) -> glm_status {
     withStatus { () throws(GLMError) in
         let s: Session = try Handle.get(session, "session")
         guard count >= 0 else { throw .invalidArgument("count is too large") }
         let input = count == 0 ? UnsafeBufferPointer<Int32>(start: nil, count: 0)
-                               : UnsafeBufferPointer(start: try required(tokens, "tokens"), count: count)
-        let rows = try logitRows(count: count, vocab: s.model.config.vocabSize, buffer: out_logits, capacity: out_capacity)
-        let logits = try s.evaluate(tokens: input, logits: rows ?? .last)
-        if rows != nil, count > 0 { copyLogits(logits, to: out_logits) }
+                               : UnsafeBufferPointer(start: try required(tokens, name), count: count)
+        let rows = try logitRows(count: count, vocab: s.model.config.vocabSize, buffer: out, capacity: capacity)
+        let logits = try compute(s, input, rows ?? .last)
+        if rows != nil, count > 0 { copyLogits(logits, to: out) }
+    }
+}
+
+@c @implementation
+public func glm_session_eval(_ session: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ count: Int,
+                             _ out_logits: UnsafeMutablePointer<Float>?, _ out_capacity: Int) -> glm_status {
+    runTokens(session, tokens, count, name: "tokens", out_logits, out_capacity) { (s, input, rows) throws(GLMError) in
+        try s.evaluate(tokens: input, logits: rows)
     }
 }
 
@@ -130,13 +141,8 @@ public func glm_session_position(_ session: OpaquePointer?, _ out_position: Unsa
 @c @implementation
 public func glm_session_mtp_logits(_ session: OpaquePointer?, _ next_tokens: UnsafePointer<Int32>?, _ count: Int,
                                    _ out_logits: UnsafeMutablePointer<Float>?, _ out_capacity: Int) -> glm_status {
-    withStatus { () throws(GLMError) in
-        let s: Session = try Handle.get(session, "session")
-        guard count >= 0 else { throw .invalidArgument("count is too large") }
-        let input = count == 0 ? UnsafeBufferPointer<Int32>(start: nil, count: 0)
-                               : UnsafeBufferPointer(start: try required(next_tokens, "next_tokens"), count: count)
-        let rows = try logitRows(count: count, vocab: s.model.config.vocabSize, buffer: out_logits, capacity: out_capacity)
-        let logits = try s.mtpLogits(nextTokens: input, logits: rows ?? .last)
-        if rows != nil, count > 0 { copyLogits(logits, to: out_logits) }
+    runTokens(session, next_tokens, count, name: "next_tokens", out_logits, out_capacity) {
+        (s, input, rows) throws(GLMError) in
+        try s.mtpLogits(nextTokens: input, logits: rows)
     }
 }

@@ -72,33 +72,46 @@ public struct JSONWriter: Sendable {
         for _ in 0..<level { out += indent }
     }
 
-    /// A JSON string literal with Python's escapes: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, other controls as `\u00XX`.
+    /// A JSON string literal with Python's escapes: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, other controls as
+    /// `\u00XX`, and with `ensureASCII` every non-ASCII character as `\uXXXX` (a surrogate pair above the BMP).
+    /// Runs of characters that need no escape are copied at once.
     public static func writeString(_ s: String, ensureASCII: Bool, into out: inout String) {
         out += "\""
-        var run = ""
-        for scalar in s.unicodeScalars {
-            switch scalar.value {
-            case 0x22: run += "\\\""
-            case 0x5C: run += "\\\\"
-            case 0x0A: run += "\\n"
-            case 0x0D: run += "\\r"
-            case 0x09: run += "\\t"
-            case 0x08: run += "\\b"
-            case 0x0C: run += "\\f"
-            case 0..<0x20: run += "\\u" + hex4(scalar.value)
-            case 0x20..<0x7F: run.unicodeScalars.append(scalar)
-            default:
-                if !ensureASCII {
-                    run.unicodeScalars.append(scalar)
-                } else if scalar.value < 0x10000 {
-                    run += "\\u" + hex4(scalar.value)
+        let utf8 = s.utf8
+        var runStart = utf8.startIndex
+        var i = utf8.startIndex
+        while i < utf8.endIndex {
+            let b = utf8[i]
+            if b >= 0x20 && b != 0x22 && b != 0x5C && (b < 0x80 || !ensureASCII) {
+                i = utf8.index(after: i)
+                continue
+            }
+            out += s[runStart..<i]
+            if b >= 0x80 {
+                let scalar = s.unicodeScalars[i]
+                if scalar.value < 0x10000 {
+                    out += "\\u" + hex4(scalar.value)
                 } else {
                     let v = scalar.value - 0x10000
-                    run += "\\u" + hex4(0xD800 + (v >> 10)) + "\\u" + hex4(0xDC00 + (v & 0x3FF))
+                    out += "\\u" + hex4(0xD800 + (v >> 10)) + "\\u" + hex4(0xDC00 + (v & 0x3FF))
                 }
+                i = s.unicodeScalars.index(after: i)
+            } else {
+                switch b {
+                case 0x22: out += "\\\""
+                case 0x5C: out += "\\\\"
+                case 0x0A: out += "\\n"
+                case 0x0D: out += "\\r"
+                case 0x09: out += "\\t"
+                case 0x08: out += "\\b"
+                case 0x0C: out += "\\f"
+                default: out += "\\u" + hex4(UInt32(b))
+                }
+                i = utf8.index(after: i)
             }
+            runStart = i
         }
-        out += run
+        out += s[runStart..<i]
         out += "\""
     }
 

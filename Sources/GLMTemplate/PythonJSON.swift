@@ -30,7 +30,7 @@ struct PythonJSONEncoder {
         case .int(let i): out += String(i)
         case .bigInt(let t): out += t
         case .float(let d): out += PythonFloat.jsonRepr(d)
-        case .string(let s), .markup(let s): writeString(s, into: &out)
+        case .string(let s), .markup(let s): JSONWriter.writeString(s, ensureASCII: ensureASCII, into: &out)
         case .list(let items), .tuple(let items):
             if items.isEmpty { out += "[]"; return nil }
             out += "["
@@ -63,7 +63,7 @@ struct PythonJSONEncoder {
             for (i, (key, v)) in pairs.enumerated() {
                 if i > 0 { out += itemSeparator }
                 newline(level + 1, into: &out)
-                writeString(key, into: &out)
+                JSONWriter.writeString(key, ensureASCII: ensureASCII, into: &out)
                 out += keySeparator
                 if let failure = write(v, level: level + 1, into: &out) { return failure }
             }
@@ -79,48 +79,5 @@ struct PythonJSONEncoder {
         guard let indent else { return }
         out += "\n"
         for _ in 0..<level { out += indent }
-    }
-
-    /// A JSON string literal with Python's escapes; runs of characters that need none are copied at once.
-    private func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        let utf8 = s.utf8
-        var runStart = utf8.startIndex
-        var i = utf8.startIndex
-        while i < utf8.endIndex {
-            let b = utf8[i]
-            if b >= 0x20 && b != 0x22 && b != 0x5C && (b < 0x80 || !ensureASCII) {
-                i = utf8.index(after: i)
-                continue
-            }
-            out += s[runStart..<i]
-            if b >= 0x80 {
-                // ensure_ascii: escape the whole code point (surrogate pair above the BMP).
-                let scalarIndex = s.unicodeScalars.index(i, offsetBy: 0)
-                let scalar = s.unicodeScalars[scalarIndex]
-                if scalar.value < 0x10000 {
-                    out += "\\u" + hexDigits(scalar.value, width: 4)
-                } else {
-                    let v = scalar.value - 0x10000
-                    out += "\\u" + hexDigits(0xD800 + (v >> 10), width: 4) + "\\u" + hexDigits(0xDC00 + (v & 0x3FF), width: 4)
-                }
-                i = s.unicodeScalars.index(after: scalarIndex)
-            } else {
-                switch b {
-                case 0x22: out += "\\\""
-                case 0x5C: out += "\\\\"
-                case 0x0A: out += "\\n"
-                case 0x0D: out += "\\r"
-                case 0x09: out += "\\t"
-                case 0x08: out += "\\b"
-                case 0x0C: out += "\\f"
-                default: out += "\\u" + hexDigits(UInt32(b), width: 4)
-                }
-                i = utf8.index(after: i)
-            }
-            runStart = i
-        }
-        out += s[runStart..<i]
-        out += "\""
     }
 }
