@@ -90,7 +90,7 @@ extension Interpreter {
             let width = try intArgument(args.value(0, "width"), "width", default: 80)
             try checkCount(width)
             let s = pythonStr(value)
-            let margin = width - pythonLength(s)
+            let margin = max(width, 0) - pythonLength(s)
             guard margin > 0 else { return .string(s) }
             let left = margin / 2 + (margin & width & 1)
             return .string(String(repeating: " ", count: left) + s + String(repeating: " ", count: margin - left))
@@ -356,7 +356,8 @@ extension Interpreter {
             return .string(pythonStrip(pythonStr(value), chars: try stringArgument(args.value(0, "chars"), "chars"), left: true, right: true))
         case "truncate":
             let s = pythonStr(value)
-            let length = try intArgument(args.value(0, "length"), "length", default: 255)
+            // Clamped so the arithmetic below cannot overflow; every effect of a longer length is the same.
+            let length = min(max(try intArgument(args.value(0, "length"), "length", default: 255), -(1 << 40)), 1 << 40)
             let killwords = args.value(1, "killwords")?.isTruthy ?? false
             let end = pythonStr(args.value(2, "end") ?? .string("..."))
             let leeway = try intArgument(args.value(3, "leeway"), "leeway", default: 5)

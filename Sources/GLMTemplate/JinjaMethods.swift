@@ -207,7 +207,7 @@ extension Interpreter {
             let width = try intParameter(args, 0, "width", default: 0)
             try checkCount(width)
             let fill = try stringParameter(args, 1, "fillchar", method: name) ?? " "
-            let margin = width - pythonLength(s)
+            let margin = max(width, 0) - pythonLength(s)
             guard margin > 0 else { return .string(s) }
             switch name {
             case "ljust": return .string(s + String(repeating: fill, count: margin))
@@ -219,7 +219,7 @@ extension Interpreter {
         case "zfill":
             let width = try intParameter(args, 0, "width", default: 0)
             try checkCount(width)
-            let margin = width - pythonLength(s)
+            let margin = max(width, 0) - pythonLength(s)
             guard margin > 0 else { return .string(s) }
             if let first = s.first, first == "-" || first == "+" {
                 return .string(String(first) + String(repeating: "0", count: margin) + s.dropFirst())
@@ -267,7 +267,9 @@ extension Interpreter {
         case "expandtabs":
             let size = try intParameter(args, 0, "tabsize", default: 8)
             let tabs = s.unicodeScalars.filter { $0 == "\t" }.count
-            try checkCount(s.utf8.count + (tabs.multipliedReportingOverflow(by: max(0, size)).overflow ? Int.max : tabs * max(0, size)))
+            let (spacesBound, overflow) = tabs.multipliedReportingOverflow(by: max(0, size))
+            try checkCount(overflow ? Int.max : spacesBound)
+            try checkCount(s.utf8.count + spacesBound)
             var out = ""
             var column = 0
             for scalar in s.unicodeScalars {

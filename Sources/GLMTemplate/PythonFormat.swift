@@ -106,7 +106,10 @@ extension Interpreter {
             var width: Int? = nil
             if i < chars.count && chars[i] == "*" {
                 guard case .int(let w) = try take() else { throw typeError("* wants int") }
-                width = w
+                // As CPython: a negative `*` width left-justifies. Bounded before any padding is built.
+                try checkCount(Int(clamping: w.magnitude))
+                if w < 0 { flags += "-" }
+                width = Int(clamping: w.magnitude)
                 i += 1
             } else {
                 while i < chars.count, let d = chars[i].properties.numericType != nil ? Int(String(chars[i])) : nil {
@@ -121,7 +124,8 @@ extension Interpreter {
                 precision = 0
                 if i < chars.count && chars[i] == "*" {
                     guard case .int(let p) = try take() else { throw typeError("* wants int") }
-                    precision = p
+                    // As CPython: a negative `*` precision counts as 0. Bounded like a written precision.
+                    precision = min(max(p, 0), 1 << 20)
                     i += 1
                 } else {
                     while i < chars.count, let d = Int(String(chars[i])) {
@@ -232,7 +236,7 @@ extension Interpreter {
                 guard autoIndex < args.positional.count else { throw error("IndexError", "Replacement index \(autoIndex) out of range for positional args tuple") }
                 value = args.positional[autoIndex]
                 autoIndex += 1
-            } else if let index = Int(head) {
+            } else if let index = Int(head), index >= 0 {
                 guard index < args.positional.count else { throw error("IndexError", "Replacement index \(index) out of range for positional args tuple") }
                 value = args.positional[index]
             } else {
