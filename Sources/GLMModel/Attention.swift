@@ -22,25 +22,10 @@ extension Session {
         projections.append(Projection(w.value, input: a, inputStride: H, tokens: rows, output: v, outputStride: kvWidth))
         projections.run()
 
-        let eps = Float(c.rmsNormEps), half = rope.half
-        let heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
-        workers.run(tasks: rows, elementsPerTask: qWidth + 2 * kvWidth) { _, t in
-            let qRow = q + t * qWidth, kRow = k + t * kvWidth, vRow = v + t * kvWidth
-            if let b = w.queryBias { VectorKernels.add(b.pointer, to: qRow, count: qWidth) }
-            if let b = w.keyBias { VectorKernels.add(b.pointer, to: kRow, count: kvWidth) }
-            if let b = w.valueBias { VectorKernels.add(b.pointer, to: vRow, count: kvWidth) }
-            let angles = rope.pairs(at: start + t)
-            for head in 0..<heads {
-                let x = qRow + head * D
-                if let n = w.queryNorm { VectorKernels.rmsNorm(x, weight: n.pointer, into: x, count: D, eps: eps) }
-                VectorKernels.rotateNeoX(x, cosSin: angles, half: half)
-            }
-            for head in 0..<kvHeads {
-                let x = kRow + head * D
-                if let n = w.keyNorm { VectorKernels.rmsNorm(x, weight: n.pointer, into: x, count: D, eps: eps) }
-                VectorKernels.rotateNeoX(x, cosSin: angles, half: half)
-            }
-        }
+        workers.run(tasks: rows, elementsPerTask: qWidth + 2 * kvWidth,
+                    job: PrepareHeads(weights: w, query: q, key: k, value: v, heads: c.numAttentionHeads,
+                                      kvHeads: c.numKeyValueHeads, headDim: D, eps: Float(c.rmsNormEps),
+                                      rope: rope, start: start))
 
         attendCausally(cache: cache, rows: rows, start: start)
 
@@ -57,36 +42,83 @@ extension Session {
     func attendCausally(cache: KVCache, rows: Int, start: Int) {
         let c = model.config
         let D = c.headDim, heads = c.numAttentionHeads
-        let group = heads / c.numKeyValueHeads
-        let qWidth = heads * D, kvWidth = c.numKeyValueHeads * D
         let q = workspace.query.pointer, out = workspace.attention.pointer
         let keys = cache.keys.pointer, values = cache.values.pointer
         let block = Workspace.queryBlock
         let blocks = (rows + block - 1) / block
-        let scale = 1 / Float(D).squareRoot()
-        let scratch = workspace.scores, gemmScratch = workspace.gemmScratch
 
-        workers.run(tasks: heads * blocks) { slot, task in
-            let head = task % heads, first = (task / heads) * block
-            let count = min(block, rows - first)
-            let visible = start + first + count          // keys the last row of the block may see
-            let kv = head / group
-            let scores = scratch[slot].pointer
-            let gemm = gemmScratch[slot].pointer
-            // scores[i, s] = (q[first + i, head] · k[s, kv]) / sqrt(D)
-            MatrixProducts.multiplyTransposed(q + first * qWidth + head * D, lda: qWidth, rows: count,
-                                              keys + kv * D, ldb: kvWidth, rows: visible, depth: D,
-                                              into: scores, ldc: visible, scratch: gemm)
-            for i in 0..<count {
-                let row = scores + i * visible
-                let seen = start + first + i + 1         // causal: positions 0 ... start + first + i
-                for s in 0..<seen { row[s] *= scale }
-                VectorKernels.softmax(row, count: seen)
-                (row + seen).update(repeating: 0, count: visible - seen)
-            }
-            // out[first + i, head] = Σ_s P[i, s] · v[s, kv]
-            MatrixProducts.multiply(scores, lda: visible, rows: count, values + kv * D, ldb: kvWidth, depth: visible,
-                                    columns: D, into: out + first * qWidth + head * D, ldc: qWidth, scratch: gemm)
+        workers.run(tasks: heads * blocks,
+                    job: AttendCausally(query: q, keys: keys, values: values, output: out, rows: rows, start: start,
+                                        heads: heads, kvHeads: c.numKeyValueHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
+                                        scores: workspace.scores, gemmScratch: workspace.gemmScratch))
+    }
+}
+
+/// Per chunk row t (task t): adds the q/k/v biases, then normalises (QK-norm) and rotates (RoPE at position
+/// `start + t`) every query and key head.
+private struct PrepareHeads: WorkerJob {
+    let weights: AttentionWeights
+    let query, key, value: UnsafeMutablePointer<Float>
+    let heads, kvHeads, headDim: Int
+    let eps: Float
+    let rope: RotaryTable
+    let start: Int
+
+    func run(slot: Int, task t: Int) {
+        let w = weights, D = headDim
+        let qWidth = heads * D, kvWidth = kvHeads * D
+        let qRow = query + t * qWidth, kRow = key + t * kvWidth, vRow = value + t * kvWidth
+        if let b = w.queryBias { VectorKernels.add(b.pointer, to: qRow, count: qWidth) }
+        if let b = w.keyBias { VectorKernels.add(b.pointer, to: kRow, count: kvWidth) }
+        if let b = w.valueBias { VectorKernels.add(b.pointer, to: vRow, count: kvWidth) }
+        let angles = rope.pairs(at: start + t)
+        for head in 0..<heads {
+            let x = qRow + head * D
+            if let n = w.queryNorm { VectorKernels.rmsNorm(x, weight: n.pointer, into: x, count: D, eps: eps) }
+            VectorKernels.rotateNeoX(x, cosSin: angles, half: rope.half)
         }
+        for head in 0..<kvHeads {
+            let x = kRow + head * D
+            if let n = w.keyNorm { VectorKernels.rmsNorm(x, weight: n.pointer, into: x, count: D, eps: eps) }
+            VectorKernels.rotateNeoX(x, cosSin: angles, half: rope.half)
+        }
+    }
+}
+
+/// One task per (query head, block of `Workspace.queryBlock` query rows), task = block · heads + head: causal
+/// attention of those rows of `query` over the cached keys and values, into `output`.
+private struct AttendCausally: WorkerJob {
+    let query: UnsafeMutablePointer<Float>
+    let keys, values: UnsafeMutablePointer<Float>
+    let output: UnsafeMutablePointer<Float>
+    let rows, start: Int
+    let heads, kvHeads, headDim: Int
+    let scale: Float
+    /// Per slot: the scores of one block of rows, and the matrix products' packing space.
+    let scores, gemmScratch: [FloatBuffer]
+
+    func run(slot: Int, task: Int) {
+        let D = headDim, qWidth = heads * D, kvWidth = kvHeads * D
+        let block = Workspace.queryBlock
+        let head = task % heads, first = (task / heads) * block
+        let count = min(block, rows - first)
+        let visible = start + first + count          // keys the last row of the block may see
+        let kv = head / (heads / kvHeads)           // G = heads / kvHeads query heads share a KV head
+        let scores = self.scores[slot].pointer
+        let gemm = gemmScratch[slot].pointer
+        // scores[i, s] = (q[first + i, head] · k[s, kv]) / sqrt(D)
+        MatrixProducts.multiplyTransposed(query + first * qWidth + head * D, lda: qWidth, rows: count,
+                                          keys + kv * D, ldb: kvWidth, rows: visible, depth: D,
+                                          into: scores, ldc: visible, scratch: gemm)
+        for i in 0..<count {
+            let row = scores + i * visible
+            let seen = start + first + i + 1         // causal: positions 0 ... start + first + i
+            for s in 0..<seen { row[s] *= scale }
+            VectorKernels.softmax(row, count: seen)
+            (row + seen).update(repeating: 0, count: visible - seen)
+        }
+        // out[first + i, head] = Σ_s P[i, s] · v[s, kv]
+        MatrixProducts.multiply(scores, lda: visible, rows: count, values + kv * D, ldb: kvWidth, depth: visible,
+                                columns: D, into: output + first * qWidth + head * D, ldc: qWidth, scratch: gemm)
     }
 }

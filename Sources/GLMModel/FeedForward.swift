@@ -41,9 +41,8 @@ extension Session {
 
         // Gather each (token, expert) pair's input row, grouped by expert.
         let x = workspace.expertInput.pointer
-        workers.run(tasks: rows * K, elementsPerTask: H) { _, slot in
-            (x + slot * H).update(from: m + table.slotToken[slot] * H, count: H)
-        }
+        workers.run(tasks: rows * K, elementsPerTask: H,
+                    job: GatherExpertInputs(input: m, slotToken: table.slotToken, width: H, into: x))
 
         // gate and up of every routed expert over its rows, and of the shared expert over all rows.
         let gate = workspace.expertGate.pointer, up = workspace.expertUp.pointer
@@ -83,17 +82,10 @@ extension Session {
         projections.run()
 
         // Per token: Σ_e w_e · y_e in ascending expert id, plus the unscaled shared expert.
-        let hasShared = moe.shared != nil
-        workers.run(tasks: rows, elementsPerTask: (K + 2) * H) { _, t in
-            let sum = x + t * H     // the gathered inputs are no longer needed: row t is free scratch
-            sum.update(repeating: 0, count: H)
-            for k in 0..<K {
-                let pair = t * K + k
-                VectorKernels.addScaled(y + table.pairSlot[pair] * H, times: table.pairWeight[pair], to: sum, count: H)
-            }
-            if hasShared { VectorKernels.add(out + t * H, to: sum, count: H) }
-            (out + t * H).update(from: sum, count: H)
-        }
+        // The gathered inputs are no longer needed: they are the sums' scratch.
+        workers.run(tasks: rows, elementsPerTask: (K + 2) * H,
+                    job: CombineExperts(expertOutputs: y, table: table, topK: K, width: H, hasShared: moe.shared != nil,
+                                        scratch: x, output: out))
     }
 
     /// Fills `table` from the router logits `z` [rows, E] (overwritten with the sigmoid scores):
@@ -188,8 +180,53 @@ extension Session {
 
     /// `gate[r] = silu(gate[r]) ⊙ up[r]` for `rows` rows of `width`.
     func siluMultiplyRows(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, rows: Int, width: Int) {
-        workers.run(tasks: rows, elementsPerTask: 2 * width) { _, r in
-            VectorKernels.siluMultiply(gate: gate + r * width, up: up + r * width, into: gate + r * width, count: width)
+        workers.run(tasks: rows, elementsPerTask: 2 * width, job: SiLUMultiplyRows(gate: gate, up: up, width: width))
+    }
+}
+
+/// Task s copies the input row of the token routed to grouped row s: `into[s] = input[slotToken[s]]`.
+private struct GatherExpertInputs: WorkerJob {
+    let input: UnsafePointer<Float>
+    let slotToken: UnsafePointer<Int>
+    let width: Int
+    let into: UnsafeMutablePointer<Float>
+
+    func run(slot _: Int, task s: Int) {
+        (into + s * width).update(from: input + slotToken[s] * width, count: width)
+    }
+}
+
+/// Task t: `output[t] = Σ_k w_{t,k} · expertOutputs[pairSlot(t, k)]` in ascending expert id, plus `output[t]`
+/// itself (the unscaled shared expert's output) when `hasShared`. Row t of `scratch` holds the sum.
+private struct CombineExperts: WorkerJob {
+    let expertOutputs: UnsafePointer<Float>
+    let table: RoutingTable
+    let topK, width: Int
+    let hasShared: Bool
+    let scratch: UnsafeMutablePointer<Float>
+    let output: UnsafeMutablePointer<Float>
+
+    func run(slot _: Int, task t: Int) {
+        let H = width, K = topK
+        let sum = scratch + t * H
+        sum.update(repeating: 0, count: H)
+        for k in 0..<K {
+            let pair = t * K + k
+            VectorKernels.addScaled(expertOutputs + table.pairSlot[pair] * H, times: table.pairWeight[pair], to: sum,
+                                    count: H)
         }
+        if hasShared { VectorKernels.add(output + t * H, to: sum, count: H) }
+        (output + t * H).update(from: sum, count: H)
+    }
+}
+
+/// Task r: `gate[r] = silu(gate[r]) ⊙ up[r]`.
+private struct SiLUMultiplyRows: WorkerJob {
+    let gate: UnsafeMutablePointer<Float>
+    let up: UnsafePointer<Float>
+    let width: Int
+
+    func run(slot _: Int, task r: Int) {
+        VectorKernels.siluMultiply(gate: gate + r * width, up: up + r * width, into: gate + r * width, count: width)
     }
 }

@@ -92,17 +92,28 @@ extension Session {
     /// `y[r] = RMSNorm(x[r]; weight)` for `rows`, `width` wide.
     func normalizeRows(_ x: UnsafeMutablePointer<Float>, weight: FloatBuffer, into y: UnsafeMutablePointer<Float>,
                        rows: Range<Int>, width: Int) {
-        let eps = Float(model.config.rmsNormEps), w = weight.pointer
-        let first = rows.lowerBound
-        workers.run(tasks: rows.count, elementsPerTask: width) { _, i in
-            let r = first + i
-            VectorKernels.rmsNorm(x + r * width, weight: w, into: y + r * width, count: width, eps: eps)
-        }
+        workers.run(tasks: rows.count, elementsPerTask: width,
+                    job: NormalizeRows(input: x, weight: weight.pointer, output: y, first: rows.lowerBound, width: width,
+                                       eps: Float(model.config.rmsNormEps)))
     }
 
     /// `y[r] += x[r]` for the first `rows` rows.
     func addRows(_ x: UnsafeMutablePointer<Float>, to y: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
         VectorKernels.add(x, to: y, count: rows * width)
+    }
+}
+
+/// Task i: `output[r] = RMSNorm(input[r]; weight)` for row r = first + i.
+private struct NormalizeRows: WorkerJob {
+    let input: UnsafePointer<Float>
+    let weight: UnsafePointer<Float>
+    let output: UnsafeMutablePointer<Float>
+    let first, width: Int
+    let eps: Float
+
+    func run(slot _: Int, task i: Int) {
+        let r = first + i
+        VectorKernels.rmsNorm(input + r * width, weight: weight, into: output + r * width, count: width, eps: eps)
     }
 }
 

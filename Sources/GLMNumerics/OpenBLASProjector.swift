@@ -46,12 +46,24 @@ final class OpenBLASProjector {
         for first in stride(from: 0, to: w.rows, by: panelRows) {
             let rows = first..<min(w.rows, first + panelRows)
             let tasks = (rows.count + step - 1) / step
-            workers.run(tasks: tasks, elementsPerTask: step * w.columns) { _, task in
-                let start = rows.lowerBound + task * step
-                _ = w.f32Rows(start..<min(rows.upperBound, start + step),
-                              scratch: panel + (start - rows.lowerBound) * w.columns)
-            }
+            workers.run(tasks: tasks, elementsPerTask: step * w.columns,
+                        job: ConvertPanel(weight: w, rows: rows, rowsPerTask: step, panel: panel))
             sgemm(p, weights: UnsafePointer(panel), rows: rows)
+        }
+    }
+
+    /// Task i converts the weight rows `rows.lowerBound + i · rowsPerTask` (up to `rowsPerTask` of them, within
+    /// `rows`) to f32, into their place in the panel that starts with row `rows.lowerBound`.
+    private struct ConvertPanel: WorkerJob {
+        let weight: WeightMatrix
+        let rows: Range<Int>
+        let rowsPerTask: Int
+        let panel: UnsafeMutablePointer<Float>
+
+        func run(slot: Int, task: Int) {
+            let start = rows.lowerBound + task * rowsPerTask
+            _ = weight.f32Rows(start..<min(rows.upperBound, start + rowsPerTask),
+                               scratch: panel + (start - rows.lowerBound) * weight.columns)
         }
     }
 

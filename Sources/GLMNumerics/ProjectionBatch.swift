@@ -85,10 +85,8 @@ public final class ProjectionBatch {
         }
         projections.withUnsafeBufferPointer { projections in
             tiles.withUnsafeBufferPointer { tiles in
-                workers.run(tasks: tiles.count) { slot, task in
-                    let tile = tiles[task]
-                    compute(projections[tile.projection], rows: tile.rows, scratch: tileScratch[slot].pointer)
-                }
+                workers.run(tasks: tiles.count,
+                            job: ComputeTiles(projections: projections, tiles: tiles, scratch: tileScratch))
             }
         }
         guard let openBLAS, projections.contains(where: openBLAS.computes) else { return }
@@ -96,7 +94,20 @@ public final class ProjectionBatch {
         for projection in projections where openBLAS.computes(projection) { openBLAS.multiply(projection) }
     }
 
-    private func compute(_ p: Projection, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+    /// Task i computes the output columns `tiles[i].rows` of the projection `tiles[i].projection`.
+    private struct ComputeTiles: WorkerJob {
+        let projections: UnsafeBufferPointer<Projection>
+        let tiles: UnsafeBufferPointer<(projection: Int, rows: Range<Int>)>
+        /// Per slot: the packed GEMM's panels.
+        let scratch: [FloatBuffer]
+
+        func run(slot: Int, task: Int) {
+            let tile = tiles[task]
+            ProjectionBatch.compute(projections[tile.projection], rows: tile.rows, scratch: scratch[slot].pointer)
+        }
+    }
+
+    private static func compute(_ p: Projection, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
         let output = p.output + rows.lowerBound
         if p.tokens < ProjectionBatch.gemmMinimumTokens {
             p.weight.multiply(rows: rows, input: p.input, inputStride: p.inputStride, tokens: p.tokens,

@@ -1,6 +1,15 @@
 import Glibc
 import Synchronization
 
+/// Work that `ThreadPool.parallelFor(_:threads:grain:job:)` runs for every index of a range, concurrently.
+///
+/// Why a protocol and not a closure: handing a closure to the pool's threads means letting it escape, and Swift
+/// then heap-allocates its context (`withoutActuallyEscaping`) on every call. A job is a value the caller owns;
+/// the pool reaches it through a pointer while `parallelFor` runs, so the hot paths allocate nothing.
+public protocol ParallelJob {
+    func run(_ index: Int)
+}
+
 /// A small pthread pool: `parallelFor` splits an index range over the workers and the calling thread.
 ///
 /// Why not Swift concurrency or Dispatch: a Task hangs in a `fork()`ed child once the parent used libdispatch,
@@ -27,7 +36,7 @@ public final class ThreadPool: @unchecked Sendable {
     private var generation = 0          // bumped per job; workers wait for a new one
     private var active = 0              // workers still running the current job
     private var participants = 0        // workers asked to join the current job
-    private var job: ((Int) -> Void)?
+    private var job: JobReference?
     private let next = Atomic<Int>(0)
     private var count = 0
     private var chunk = 1
@@ -50,20 +59,22 @@ public final class ThreadPool: @unchecked Sendable {
         mutex.deallocate(); wake.deallocate(); done.deallocate()
     }
 
-    /// Runs `body(i)` for every `i` in `0..<count` using up to `threads` threads (the caller is one of them).
-    /// Indices are handed out dynamically in chunks of `grain`; `body` must be safe to call concurrently.
-    public func parallelFor(_ count: Int, threads: Int, grain: Int = 1, _ body: (Int) -> Void) {
+    /// Runs `job.run(i)` for every `i` in `0..<count` using up to `threads` threads (the caller is one of them).
+    /// Indices are handed out dynamically in chunks of `grain`; `job.run` must be safe to call concurrently.
+    /// Allocates nothing.
+    public func parallelFor<Job: ParallelJob>(_ count: Int, threads: Int, grain: Int = 1, job: Job) {
         if count <= 0 { return }
         let wanted = max(1, min(threads, count))
         if wanted == 1 || busy.exchange(true, ordering: .acquiring) {
-            for i in 0..<count { body(i) }
+            for i in 0..<count { job.run(i) }
             return
         }
         defer { busy.store(false, ordering: .releasing) }
-        withoutActuallyEscaping(body) { body in
+        withUnsafePointer(to: job) { job in
+            let job = JobReference(job)
             pthread_mutex_lock(mutex)
             ensureWorkers(wanted - 1)
-            self.job = body
+            self.job = job
             self.count = count
             self.chunk = max(1, grain)
             self.next.store(0, ordering: .relaxed)
@@ -73,7 +84,7 @@ public final class ThreadPool: @unchecked Sendable {
             pthread_cond_broadcast(wake)
             pthread_mutex_unlock(mutex)
 
-            runChunks(body)
+            runChunks(job)
 
             pthread_mutex_lock(mutex)
             while active > 0 { pthread_cond_wait(done, mutex) }
@@ -82,16 +93,24 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Runs `body(i)` for every `i` in `0..<count`, as `parallelFor(_:threads:grain:job:)`. Allocates the closure's
+    /// context on every call: for tests and tools, not for the forward pass.
+    public func parallelFor(_ count: Int, threads: Int, grain: Int = 1, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            parallelFor(count, threads: threads, grain: grain, job: ClosureJob(body: body))
+        }
+    }
+
     /// Convenience: `threads` defaults to the machine's CPU count.
     public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
         parallelFor(count, threads: ThreadPool.defaultThreadCount, body)
     }
 
-    private func runChunks(_ body: (Int) -> Void) {
+    private func runChunks(_ job: JobReference) {
         while true {
             let start = next.add(chunk, ordering: .relaxed).oldValue
             if start >= count { return }
-            for i in start..<min(start + chunk, count) { body(i) }
+            for i in start..<min(start + chunk, count) { job.run(i) }
         }
     }
 
@@ -128,13 +147,31 @@ public final class ThreadPool: @unchecked Sendable {
             while generation == seen && !shuttingDown { pthread_cond_wait(wake, mutex) }
             if shuttingDown { pthread_mutex_unlock(mutex); return }
             seen = generation
-            guard index < participants, let body = job else { continue }
+            guard index < participants, let job else { continue }
             pthread_mutex_unlock(mutex)
-            runChunks(body)
+            runChunks(job)
             pthread_mutex_lock(mutex)
             active -= 1
             if active == 0 { pthread_cond_signal(done) }
         }
+    }
+
+    /// The running job, reached through the address of the caller's value: valid while its `parallelFor` runs.
+    private struct JobReference {
+        let address: UnsafeRawPointer
+        let type: any ParallelJob.Type
+
+        init<Job: ParallelJob>(_ job: UnsafePointer<Job>) {
+            address = UnsafeRawPointer(job)
+            type = Job.self
+        }
+
+        func run(_ index: Int) { type.run(at: address, index) }
+    }
+
+    private struct ClosureJob: ParallelJob {
+        let body: (Int) -> Void
+        func run(_ index: Int) { body(index) }
     }
 
     // MARK: fork safety
@@ -167,6 +204,13 @@ public final class ThreadPool: @unchecked Sendable {
 
     fileprivate func lockForFork() { pthread_mutex_lock(mutex) }
     fileprivate func unlockForFork() { pthread_mutex_unlock(mutex) }
+}
+
+extension ParallelJob {
+    /// Runs the job of type `Self` stored at `address` (`ThreadPool` keeps jobs of any type behind one pointer).
+    fileprivate static func run(at address: UnsafeRawPointer, _ index: Int) {
+        address.assumingMemoryBound(to: Self.self).pointee.run(index)
+    }
 }
 
 private final class ForkRegistry: @unchecked Sendable {
