@@ -213,19 +213,25 @@ struct JSONParser {
     }
 
     mutating func parseHex4() throws(GLMError) -> UInt32 {
-        guard pos + 4 <= bytes.count else { throw error("truncated \\u escape") }
+        guard let v = JSONEscape.hex4(bytes, at: pos) else { throw error("invalid \\u escape") }
+        pos += 4
+        return v
+    }
+}
+
+/// Pieces of JSON string syntax shared with other JSON readers (the tokenizer's streaming scanner).
+public enum JSONEscape {
+    /// The value of the four hex digits at `index` (a `\u` escape's), or nil if they are not four hex digits.
+    public static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> UInt32? {
+        guard index >= 0, index <= bytes.count - 4 else { return nil }
         var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = bytes[pos]
-            let d: UInt32
+        for c in bytes[index..<(index + 4)] {
             switch c {
-            case 0x30...0x39: d = UInt32(c - 0x30)
-            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-            default: throw error("invalid \\u escape")
+            case 0x30...0x39: v = v << 4 | UInt32(c - 0x30)
+            case 0x41...0x46: v = v << 4 | UInt32(c - 0x41 + 10)
+            case 0x61...0x66: v = v << 4 | UInt32(c - 0x61 + 10)
+            default: return nil
             }
-            v = v << 4 | d
-            pos += 1
         }
         return v
     }

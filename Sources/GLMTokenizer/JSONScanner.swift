@@ -152,20 +152,8 @@ struct JSONScanner {
     }
 
     private mutating func hex4() throws(GLMError) -> UInt32 {
-        guard pos + 4 <= bytes.count else { throw error("truncated \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = bytes[pos]
-            let d: UInt32
-            switch c {
-            case 0x30...0x39: d = UInt32(c - 0x30)
-            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-            default: throw error("invalid \\u escape")
-            }
-            v = v * 16 + d
-            pos += 1
-        }
+        guard let v = JSONEscape.hex4(bytes, at: pos) else { throw error("invalid \\u escape") }
+        pos += 4
         return v
     }
 
