@@ -94,3 +94,22 @@ def test_bad_requests_raise_and_leave_the_session_unharmed(model):
         session.chat([{"role": "user", "content": "word " * 200}])
     ok = session.chat(QUESTION, temperature=0, max_tokens=5)
     assert ok["choices"][0]["finish_reason"] == "length"
+
+
+def test_parallel_sessions_equal_sequential_runs(model):
+    """N threads running N sessions on one model produce exactly what N sequential runs produce."""
+    import threading
+    prompts = [QUESTION, [{"role": "user", "content": "Hello!"}], [{"role": "user", "content": "What is 2+2?"}]]
+    options = dict(temperature=0.8, seed=5, max_tokens=24)
+    sequential = [model.session(512).chat(p, tools=TOOLS, **options)["choices"][0]["message"] for p in prompts]
+    results = [None] * len(prompts)
+
+    def run(i):
+        results[i] = model.session(512).chat(prompts[i], tools=TOOLS, **options)["choices"][0]["message"]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == sequential

@@ -94,3 +94,31 @@ def test_model_directory_template():
     assert tmpl.render([{"role": "user", "content": "Hi"}]) == "[gMASK]<sop><|user|>Hi<|assistant|><think>"
     with pytest.raises(glm.GLMIOError):
         glm.ChatTemplate.from_path(FIXTURES / "models" / "glm47")
+
+
+def _gguf_with_template(path, template, tokens):
+    """A minimal GGUF v3 file with tokenizer metadata and a chat template (no tensors)."""
+    import struct
+
+    def string(s):
+        data = s.encode("utf-8")
+        return struct.pack("<Q", len(data)) + data
+
+    kv = [
+        (string("general.architecture") + struct.pack("<I", 8) + string("glm4moe")),
+        (string("tokenizer.chat_template") + struct.pack("<I", 8) + string(template)),
+        (string("tokenizer.ggml.tokens") + struct.pack("<I", 9) + struct.pack("<IQ", 8, len(tokens))
+         + b"".join(string(t) for t in tokens)),
+        (string("tokenizer.ggml.bos_token_id") + struct.pack("<I", 4) + struct.pack("<I", 1)),
+    ]
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv)) + b"".join(kv))
+
+
+def test_template_from_gguf(tmp_path):
+    path = tmp_path / "model.gguf"
+    _gguf_with_template(path, "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}",
+                        ["<unk>", "<s>", "</s>"])
+    tmpl = glm.ChatTemplate.from_path(path)
+    assert tmpl.render([{"role": "user", "content": "Hi"}]) == "<s><user>Hi"
+    with pytest.raises(glm.GLMIOError, match="chat_template"):
+        glm.ChatTemplate.from_path(FIXTURES / "tokenizers" / "ggml-vocab-gpt-2.gguf")
