@@ -4,7 +4,7 @@ Three independent things live here:
   * tiny random Glm4MoeForCausalLM checkpoints on disk (every parameter randomised at O(1) scale, optional MTP layer,
     optional bf16/f16 weight files, optional sharding, optional legacy config spelling);
   * the transformers reference run (fp32 or bf16, eager kernels) with per-layer expert sets captured from the router;
-  * an independent float64 NumPy implementation of /work/shared/reference/MODEL.md section 3 (main forward pass and the
+  * an independent float64 NumPy implementation of ../shared/reference/MODEL.md section 3 (main forward pass and the
     MTP draft of section 3.9), reading the safetensors files and config.json directly (no transformers code involved).
 
 Not run by CI. Requires torch (CPU), transformers 5.x, safetensors, numpy.

@@ -185,10 +185,7 @@ def greedy(model, prompt, eos, limit=160):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokenizer", default=os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "glm-tiny"))
-    default_template = os.path.join(ROOT, "Tests", "Fixtures", "templates", "glm-4.7.jinja")
-    if not os.path.exists(default_template):
-        default_template = "/work/shared/reference/templates/glm-4.7.jinja"
-    ap.add_argument("--template", default=default_template)
+    ap.add_argument("--template", default=os.path.join(ROOT, "Tests", "Fixtures", "templates", "glm-4.7.jinja"))
     ap.add_argument("--out", default=os.path.join(ROOT, "Tests", "Fixtures", "models", "glm-tiny-chat"))
     args = ap.parse_args()
 
