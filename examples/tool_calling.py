@@ -30,13 +30,17 @@ def main():
     for _ in range(4):
         message = {"role": "assistant", "content": "", "reasoning_content": "", "tool_calls": []}
         finish = None
+        section = None
         for chunk in session.chat(messages, tools=TOOLS, stream=True, temperature=0, max_tokens=256):
             if not chunk.get("choices"):
                 continue
             choice = chunk["choices"][0]
             delta = choice["delta"]
-            for field in ("reasoning_content", "content"):
+            for field, label in (("reasoning_content", "[thinking] "), ("content", "[answer] ")):
                 if delta.get(field):
+                    if section != field:
+                        print("\n" + label if section else label, end="")
+                        section = field
                     message[field] += delta[field]
                     print(delta[field], end="", flush=True)
             for call in delta.get("tool_calls", []):
@@ -44,6 +48,7 @@ def main():
                     message["tool_calls"].append({"id": call["id"], "type": "function",
                                                   "function": {"name": call["function"]["name"], "arguments": ""}})
                     print("\n[tool call]", call["function"]["name"], end=" ")
+                    section = "tool_calls"
                 piece = call.get("function", {}).get("arguments")
                 if piece:
                     message["tool_calls"][call["index"]]["function"]["arguments"] += piece
