@@ -1,8 +1,10 @@
 /// The text normalizers a byte-level BPE tokenizer.json may declare (HF `normalizers`), applied to the text
-/// between added tokens before pre-tokenization. NFKC/NFKD/NFD are not available without Foundation's
-/// tables and are rejected at load with an `.unsupported` error.
+/// between added tokens before pre-tokenization.
 enum NormalizerStep: Sendable {
     case nfc
+    case nfd
+    case nfkc
+    case nfkd
     case lowercase
     case prepend(String)
     case replace(String, String)
@@ -10,8 +12,13 @@ enum NormalizerStep: Sendable {
     func apply(_ text: String) -> String {
         switch self {
         case .nfc:
-            let units = text._nfcCodeUnits
-            return String(decoding: units, as: UTF8.self)
+            return UnicodeNormalization.nfc(text)
+        case .nfd:
+            return UnicodeNormalization.nfd(text)
+        case .nfkc:
+            return UnicodeNormalization.nfkc(text)
+        case .nfkd:
+            return UnicodeNormalization.nfkd(text)
         case .lowercase:
             return text.lowercased()
         case .prepend(let prefix):

@@ -164,6 +164,9 @@ extension Tokenizer {
             for item in items { steps += try parseNormalizer(item, path: path) }
             return steps
         case "NFC": return [.nfc]
+        case "NFD": return [.nfd]
+        case "NFKC": return [.nfkc]
+        case "NFKD": return [.nfkd]
         case "Lowercase": return [.lowercase]
         case "Prepend":
             guard let p = json["prepend"]?.stringValue else { throw .format("'\(path)': Prepend normalizer without 'prepend'") }
@@ -174,7 +177,7 @@ extension Tokenizer {
             }
             return [.replace(pattern, content)]
         default:
-            throw .unsupported("'\(path)': normalizer '\(type)' is not supported (NFC, Lowercase, Prepend, Replace, Sequence are)")
+            throw .unsupported("'\(path)': normalizer '\(type)' is not supported (NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Sequence are)")
         }
     }
 

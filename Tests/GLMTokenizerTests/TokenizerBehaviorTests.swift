@@ -115,7 +115,7 @@ private func loadError(_ text: String, _ name: String) -> String? {
                                        with: #"{"type":"Split","pattern":{"Regex":"a"},"behavior":"Sideways","invert":false}"#), "Sideways"),
         ("id", ok.replacingFirst("\"ab\":2", with: "\"ab\":99999999999"), "token id 99999999999 is out of range"),
         ("negative", ok.replacingFirst("\"ab\":2", with: "\"ab\":-2"), "non-negative integer"),
-        ("nfkc", ok.replacingFirst("\"added_tokens\":[]", with: "\"added_tokens\":[],\"normalizer\":{\"type\":\"NFKC\"}"), "NFKC"),
+        ("normalizer", ok.replacingFirst("\"added_tokens\":[]", with: "\"added_tokens\":[],\"normalizer\":{\"type\":\"Precompiled\"}"), "Precompiled"),
         ("added", ok.replacingFirst("\"added_tokens\":[]", with: "\"added_tokens\":[{\"id\":\"x\"}]"), "added_tokens[0]"),
         ("wordpiece", ok.replacingFirst(#""decoder":{"type":"ByteLevel"}"#, with: #""decoder":{"type":"WordPiece"}"#), "WordPiece"),
         ("novocab", #"{"model":{"type":"BPE","merges":[]}}"#, "model.vocab is missing"),

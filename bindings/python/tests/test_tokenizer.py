@@ -80,3 +80,11 @@ def test_bad_input_raises_not_crashes(tmp_path):
     truncated.write_bytes((TOKENIZERS / "ggml-vocab-gpt-2.gguf").read_bytes()[:5000])
     with pytest.raises(glm.FormatError):
         glm.Tokenizer.from_file(truncated)
+
+
+@pytest.mark.parametrize("variant", ["nfkc", "nfkd-sequence"])
+def test_unicode_normalizers_match_hf(variant):
+    tok = glm.Tokenizer.from_file(TOKENIZERS / "variants" / (variant + ".json"))
+    cases = [c for c in jsonl("tokenizers", "normalizer_encode_cases.jsonl") if c["tokenizer"] == variant]
+    assert len(cases) >= 300
+    assert [c["text"] for c in cases if tok.encode(c["text"]) != c["ids"]] == []
