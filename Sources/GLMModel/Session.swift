@@ -93,25 +93,13 @@ public final class Session {
             throw GLMError(.contextFull, "evaluating \(tokens.count) tokens at position \(position) needs"
                 + " \(position + tokens.count) positions; the session's context length is \(contextLength)")
         }
-        let vocab = model.config.vocabSize
         let rowCount = rows == .all ? tokens.count : 1
         try reserveLogits(rows: rowCount)
-        var done = 0
-        while done < tokens.count {
-            let count = min(batchSize, tokens.count - done)
-            let chunk = UnsafeBufferPointer(rebasing: tokens[done..<(done + count)])
-            let isLast = done + count == tokens.count
-            switch rows {
-            case .all:
-                forward(tokens: chunk, start: position, logitRows: 0..<count, logits: logits.pointer + done * vocab)
-            case .last:
-                forward(tokens: chunk, start: position, logitRows: isLast ? (count - 1)..<count : 0..<0,
-                        logits: logits.pointer)
-            }
-            position += count
-            done += count
+        forEachChunk(of: tokens, rows: rows) { chunk, logitRows, output in
+            forward(tokens: chunk, start: position, logitRows: logitRows, logits: output)
+            position += chunk.count
         }
-        return UnsafeBufferPointer(start: logits.pointer, count: rowCount * vocab)
+        return UnsafeBufferPointer(start: logits.pointer, count: rowCount * model.config.vocabSize)
     }
 
     @discardableResult
@@ -151,21 +139,33 @@ public final class Session {
             throw .invalidArgument("MTP drafts for positions \(mtpPosition)..<\(mtpPosition + nextTokens.count) need"
                 + " the main model's hidden states there, but only \(position) positions have been evaluated")
         }
-        let vocab = model.config.vocabSize
         let rowCount = rows == .all ? nextTokens.count : 1
         try reserveLogits(rows: rowCount)
+        forEachChunk(of: nextTokens, rows: rows) { chunk, logitRows, output in
+            draft(mtp, cache: mtpCache, nextTokens: chunk, start: mtpPosition, logitRows: logitRows, logits: output)
+            mtpPosition += chunk.count
+        }
+        return UnsafeBufferPointer(start: logits.pointer, count: rowCount * model.config.vocabSize)
+    }
+
+    /// Splits `tokens` into chunks of at most `batchSize` and calls `body(chunk, logitRows, output)`: with `.all`
+    /// every row of every chunk is wanted and goes to its place in `logits`; with `.last` only the final token's
+    /// row is wanted, at the start of `logits`.
+    private func forEachChunk(of tokens: UnsafeBufferPointer<Int32>, rows: LogitRows,
+                              _ body: (UnsafeBufferPointer<Int32>, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        let vocab = model.config.vocabSize
         var done = 0
-        while done < nextTokens.count {
-            let count = min(batchSize, nextTokens.count - done)
-            let chunk = UnsafeBufferPointer(rebasing: nextTokens[done..<(done + count)])
-            let isLast = done + count == nextTokens.count
-            let logitRows = rows == .all ? 0..<count : (isLast ? (count - 1)..<count : 0..<0)
-            draft(mtp, cache: mtpCache, nextTokens: chunk, start: mtpPosition, logitRows: logitRows,
-                  logits: logits.pointer + (rows == .all ? done * vocab : 0))
-            mtpPosition += count
+        while done < tokens.count {
+            let count = min(batchSize, tokens.count - done)
+            let chunk = UnsafeBufferPointer(rebasing: tokens[done..<(done + count)])
+            switch rows {
+            case .all:
+                body(chunk, 0..<count, logits.pointer + done * vocab)
+            case .last:
+                body(chunk, done + count == tokens.count ? (count - 1)..<count : 0..<0, logits.pointer)
+            }
             done += count
         }
-        return UnsafeBufferPointer(start: logits.pointer, count: rowCount * vocab)
     }
 
     @discardableResult

@@ -28,9 +28,9 @@ func chatBenchmark(arguments: [String]) throws {
     let tokenizerPath = arguments.count == 5 ? arguments[4]
         : (FileSystem.exists(FileSystem.join(directory, "tokenizer.json")) ? directory : nil)
 
-    let start = benchmarkSeconds()
+    let start = monotonicSeconds()
     let model = try Model.load(directory: directory, threads: threads)
-    print("model: \(directory)  \(model.weightType)  threads \(threads)  load \(benchmarkFixed(benchmarkSeconds() - start, 2)) s")
+    print("model: \(directory)  \(model.weightType)  threads \(threads)  load \(fixed(monotonicSeconds() - start, 2)) s")
     let contextLength = 2 * (promptLength + replyLength) + 256
 
     let runner: SecondTurnRunner
@@ -47,17 +47,17 @@ func chatBenchmark(arguments: [String]) throws {
 
     let first = try runner.firstTurn()
     print("turn 1: \(first.promptTokens) prompt tokens, \(first.replyTokens) reply tokens,"
-        + " first token \(benchmarkFixed(first.timeToFirstToken * 1000, 1)) ms,"
-        + " decode \(benchmarkFixed(first.decodeRate, 2)) tokens/s")
+        + " first token \(fixed(first.timeToFirstToken * 1000, 1)) ms,"
+        + " decode \(fixed(first.decodeRate, 2)) tokens/s")
     for reuse in [true, false] {
         let turn = try runner.secondTurn(reusingCache: reuse)
         print("turn 2 \(reuse ? "with prefix reuse   " : "without prefix reuse"):"
             + " \(turn.promptTokens) prompt tokens (\(turn.cachedTokens) cached),"
-            + " first token \(benchmarkFixed(turn.timeToFirstToken * 1000, 1)) ms,"
-            + " decode \(benchmarkFixed(turn.decodeRate, 2)) tokens/s")
+            + " first token \(fixed(turn.timeToFirstToken * 1000, 1)) ms,"
+            + " decode \(fixed(turn.decodeRate, 2)) tokens/s")
     }
     print("sampler (temperature 1, top_p 0.95, \(model.config.vocabSize) logits):"
-        + " \(benchmarkFixed(samplerMilliseconds(vocabularySize: model.config.vocabSize), 3)) ms/token")
+        + " \(fixed(samplerMilliseconds(vocabularySize: model.config.vocabSize), 3)) ms/token")
 }
 
 /// Mean time of one `Sampler.sample` with GLM-4.7's recommended settings over logits spread like a real model's.
@@ -71,9 +71,9 @@ private func samplerMilliseconds(vocabularySize: Int) -> Double {
     var sampler = Sampler(parameters: parameters, seed: 1)
     sampler.begin(prompt: [])
     let rounds = 20
-    let start = benchmarkSeconds()
+    let start = monotonicSeconds()
     for _ in 0..<rounds { _ = sampler.sample(logits) }
-    return (benchmarkSeconds() - start) * 1000 / Double(rounds)
+    return (monotonicSeconds() - start) * 1000 / Double(rounds)
 }
 
 /// What one timed turn measured.
@@ -127,15 +127,15 @@ private final class TokenTurnRunner: SecondTurnRunner {
         var parameters = SamplingParameters()
         parameters.temperature = 0
         var sampler = Sampler(parameters: parameters, seed: 0)
-        let start = benchmarkSeconds()
+        let start = monotonicSeconds()
         var firstToken = 0.0
         let result = try session.generate(prompt: prompt, sampler: &sampler, maxTokens: replyLength) { _ in
-            if firstToken == 0 { firstToken = benchmarkSeconds() }
+            if firstToken == 0 { firstToken = monotonicSeconds() }
             return .proceed
         }
         let timing = TurnTiming(promptTokens: prompt.count, cachedTokens: result.reusedPromptTokens,
                                 replyTokens: result.tokens.count, start: start, firstToken: firstToken,
-                                end: benchmarkSeconds())
+                                end: monotonicSeconds())
         return (timing, result.tokens)
     }
 
@@ -191,13 +191,13 @@ private final class ChatTurnRunner: SecondTurnRunner {
     }
 
     func run(_ session: ChatSession, _ messages: [JSONValue]) throws -> (TurnTiming, JSONValue) {
-        let start = benchmarkSeconds()
+        let start = monotonicSeconds()
         var firstToken = 0.0
         let response = try session.complete(request: request(messages)) { event in
-            if case .delta = event.kind, firstToken == 0 { firstToken = benchmarkSeconds() }
+            if case .delta = event.kind, firstToken == 0 { firstToken = monotonicSeconds() }
             return true
         }
-        let end = benchmarkSeconds()
+        let end = monotonicSeconds()
         let usage = response["usage"]
         let timing = TurnTiming(promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
                                 cachedTokens: usage?["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? 0,
@@ -217,17 +217,4 @@ private final class ChatTurnRunner: SecondTurnRunner {
     func secondTurn(reusingCache: Bool) throws -> TurnTiming {
         try run(reusingCache ? session : makeSession(), secondMessages).0
     }
-}
-
-/// `x` with `decimals` digits after the point (printf's %.Nf).
-private func benchmarkFixed(_ x: Double, _ decimals: Int) -> String {
-    var buffer = [CChar](repeating: 0, count: 64)
-    _ = withVaList([x]) { vsnprintf(&buffer, buffer.count, "%.\(decimals)f", $0) }
-    return String(cString: buffer)
-}
-
-private func benchmarkSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }

@@ -105,19 +105,6 @@ private func argmax(_ x: some RandomAccessCollection<Float>) -> Int32 {
     return Int32(best)
 }
 
-/// `x` with `decimals` digits after the point (printf's %.Nf).
-private func fixed(_ x: Double, _ decimals: Int) -> String {
-    var buffer = [CChar](repeating: 0, count: 64)
-    _ = withVaList([x]) { vsnprintf(&buffer, buffer.count, "%.\(decimals)f", $0) }
-    return String(cString: buffer)
-}
-
-private func monotonicSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-}
-
 /// Streaming read and STREAM-triad bandwidth over buffers much larger than the last-level cache, split over
 /// `threads` threads; best of three passes.
 private func measureBandwidth(threads: Int) throws -> (read: Double, triad: Double) {

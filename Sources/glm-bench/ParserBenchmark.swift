@@ -63,12 +63,6 @@ private func measure(seconds: Double, megabytes: Double, _ body: () throws -> Vo
     return Double(runs) * megabytes / elapsed
 }
 
-private func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
-}
-
 private func formatRate(_ rate: Double) -> String {
     let tenths = Int((rate * 10).rounded())
     return "\(tenths / 10).\(tenths % 10)"

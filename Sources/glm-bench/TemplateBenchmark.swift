@@ -46,9 +46,9 @@ func templateBenchmark(arguments: [String]) throws {
     var template = try ChatTemplate.glm47()
     var parseSamples: [Double] = []
     for _ in 0..<min(iterations, 50) {
-        let start = monotonicMicroseconds()
+        let start = monotonicSeconds() * 1e6
         template = try ChatTemplate.glm47()
-        parseSamples.append(monotonicMicroseconds() - start)
+        parseSamples.append(monotonicSeconds() * 1e6 - start)
     }
     parseSamples.sort()
     let parseMicroseconds = parseSamples[parseSamples.count / 2]
@@ -57,9 +57,9 @@ func templateBenchmark(arguments: [String]) throws {
     var samples: [Double] = []
     samples.reserveCapacity(iterations)
     for _ in 0..<iterations {
-        let start = monotonicMicroseconds()
+        let start = monotonicSeconds() * 1e6
         output = try template.render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt)
-        samples.append(monotonicMicroseconds() - start)
+        samples.append(monotonicSeconds() * 1e6 - start)
     }
     samples.sort()
     let median = samples[samples.count / 2]
@@ -81,12 +81,6 @@ func templateBenchmark(arguments: [String]) throws {
     report["render_us_mean"] = .double(mean)
     report["render_us_min"] = .double(samples.first ?? 0)
     print(JSONValue.object(report).pythonJSON)
-}
-
-private func monotonicMicroseconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) * 1e6 + Double(t.tv_nsec) / 1e3
 }
 
 /// A tool loop conversation: system, then rounds of user / assistant (reasoning + tool call) / tool result /

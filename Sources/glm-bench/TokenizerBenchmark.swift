@@ -66,12 +66,6 @@ func tokenizerBenchmark(arguments: [String]) throws {
     }
 }
 
-private func monotonicSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}
-
 /// Resident set size from /proc/self/statm (second field, in pages).
 private func residentBytes() -> Int {
     guard let f = fopen("/proc/self/statm", "r") else { return 0 }

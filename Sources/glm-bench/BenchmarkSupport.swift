@@ -1,0 +1,17 @@
+import Glibc
+
+// Timing and formatting shared by the benchmark subcommands.
+
+/// Seconds on the monotonic clock.
+func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+/// `x` with `decimals` digits after the point (printf's %.Nf).
+func fixed(_ x: Double, _ decimals: Int) -> String {
+    var buffer = [CChar](repeating: 0, count: 64)
+    _ = withVaList([x]) { vsnprintf(&buffer, buffer.count, "%.\(decimals)f", $0) }
+    return String(cString: buffer)
+}
