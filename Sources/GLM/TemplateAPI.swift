@@ -93,6 +93,8 @@ struct RenderRequest {
     var documents: JSONValue?
     var addGenerationPrompt: Bool
     var variables: JSONObject
+    /// What strftime_now shows (seconds since the epoch); nil: SOURCE_DATE_EPOCH or the real clock.
+    var now: Int64?
 
     init(json: JSONValue) throws(GLMError) {
         guard let object = json.objectValue else { throw .invalidArgument("request_json must be a JSON object") }
@@ -110,6 +112,7 @@ struct RenderRequest {
         case .object(let o)?: variables = o
         default: throw .invalidArgument("request_json: \"chat_template_kwargs\" must be an object")
         }
+        now = try TemplateClock.epochSeconds(object["now"], field: "request_json: \"now\"")
     }
 }
 
@@ -127,7 +130,8 @@ public func glm_chat_render(_ chat_template: OpaquePointer?, _ request_json: Uns
         }
         let request = try RenderRequest(json: try requiredJSON(request_json, "request_json"))
         let prompt = try template.render(messages: request.messages, tools: request.tools, documents: request.documents,
-                                         addGenerationPrompt: request.addGenerationPrompt, variables: request.variables)
+                                         addGenerationPrompt: request.addGenerationPrompt, variables: request.variables,
+                                         now: request.now)
         try writeResult(prompt, to: out)
     }
 }

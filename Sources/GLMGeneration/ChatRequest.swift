@@ -1,5 +1,6 @@
 import GLMJSON
 import GLMSupport
+import GLMTemplate
 
 /// An OpenAI chat-completions request, checked field by field and normalised the way vLLM prepares messages
 /// for the chat template. Unknown fields are ignored (as vLLM does); a known field of the wrong type or out of
@@ -21,6 +22,9 @@ public struct ChatRequest: Sendable {
     public var stop: [String] = []
     /// `chat_template_kwargs`, passed to the template as variables (only the keys the caller set).
     public var templateVariables: JSONObject = JSONObject()
+    /// libglm's `now`: the instant the template's `strftime_now` shows, seconds since the epoch (nil:
+    /// SOURCE_DATE_EPOCH or the real clock; see `TemplateClock`).
+    public var now: Int64?
     public var stream = false
     /// `stream_options.include_usage`: the last streamed chunk carries `usage`.
     public var streamIncludeUsage = false
@@ -97,6 +101,7 @@ public struct ChatRequest: Sendable {
             throw .invalidArgument("request: \"stop\" is \(other.compactJSON), expected a string or a list of strings")
         }
         if let kwargs = try f.object("chat_template_kwargs") { templateVariables = kwargs }
+        now = try TemplateClock.epochSeconds(fields["now"], field: "request: \"now\"")
         stream = try f.bool("stream") ?? false
         if let options = try f.object("stream_options") {
             let o = RequestFields(options, prefix: "stream_options.")

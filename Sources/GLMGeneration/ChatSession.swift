@@ -86,7 +86,8 @@ public final class ChatSession {
         try request.sampling.validate(vocabularySize: tokenizer.vocabSize)
         let tools = request.tools.map { JSONValue.array($0) }
         let promptText = try template.render(messages: .array(request.messages), tools: tools,
-                                             addGenerationPrompt: true, variables: request.templateVariables)
+                                             addGenerationPrompt: true, variables: request.templateVariables,
+                                             now: request.now)
         let prompt = tokenizer.encode(promptText, addSpecialTokens: false)
         guard !prompt.isEmpty else { throw .template("the chat template rendered an empty prompt") }
         guard prompt.count < engine.contextLength else {

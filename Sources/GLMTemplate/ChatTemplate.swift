@@ -98,9 +98,11 @@ public struct ChatTemplate: Sendable {
     }
 
     /// Renders a conversation. `messages` is an array of message objects in OpenAI chat shape; `tools` an
-    /// array of tool schemas (passed to the template as given); `variables` any other template variables.
+    /// array of tool schemas (passed to the template as given); `variables` any other template variables;
+    /// `now` the instant `strftime_now` shows, in seconds since the epoch (nil: `TemplateClock.resolve`).
     public func render(messages: JSONValue, tools: JSONValue? = nil, documents: JSONValue? = nil,
-                       addGenerationPrompt: Bool = false, variables: JSONObject = JSONObject()) throws(GLMError) -> String {
+                       addGenerationPrompt: Bool = false, variables: JSONObject = JSONObject(),
+                       now: Int64? = nil) throws(GLMError) -> String {
         guard case .array(let list) = messages else { throw .invalidArgument("messages must be a JSON array of message objects") }
         guard !list.isEmpty else {
             throw .invalidArgument("Cannot apply chat template to an empty conversation. Provide at least one message.")
@@ -124,7 +126,7 @@ public struct ChatTemplate: Sendable {
         ]
         for (k, v) in specialTokens where !variables.contains(k) { all.append((k, Value(json: v))) }
         for (k, v) in variables { all.append((k, Value(json: v))) }
-        return try template.render(values: all)
+        return try template.render(values: all, now: now)
     }
 
     /// transformers' `_normalize_chat_messages` (drop null-valued keys) then `_alias_reasoning_fields`

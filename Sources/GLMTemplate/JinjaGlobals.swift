@@ -36,7 +36,7 @@ extension Interpreter {
                 guard let format = args.value(0, "format")?.stringValue else {
                     throw interpreter.typeError("strftime_now() argument must be str")
                 }
-                return .string(strftimeNow(format))
+                return .string(interpreter.clock.format(format))
             },
             "joiner": builtin("joiner") { interpreter, args throws(GLMError) in
                 let separator = args.value(0, "sep").map(pythonStr) ?? ", "
@@ -107,21 +107,4 @@ extension Interpreter {
         for (k, v) in args.keywords { d.set(string: k, v) }
         return d
     }
-}
-
-/// `datetime.now().strftime(format)` in local time.
-func strftimeNow(_ format: String) -> String {
-    var now = time(nil)
-    var parts = tm()
-    localtime_r(&now, &parts)
-    var capacity = 256
-    while capacity <= 1 << 16 {
-        var buffer = [CChar](repeating: 0, count: capacity)
-        let written = strftime(&buffer, capacity, format, &parts)
-        if written > 0 || format.isEmpty {
-            return String(decoding: buffer.prefix(written).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-        capacity *= 4
-    }
-    return ""
 }

@@ -7,6 +7,8 @@ final class Interpreter {
 
     let source: TemplateSource
     let limits: RenderLimits
+    /// What `strftime_now` reads.
+    let clock: TemplateClock
     /// Byte offset of the statement being executed, for error positions.
     var offset = 0
     private var iterations = 0
@@ -19,9 +21,10 @@ final class Interpreter {
     private var framesToClear: [Frame] = []
     private var namespacesToClear: [Namespace] = []
 
-    init(source: TemplateSource, limits: RenderLimits) {
+    init(source: TemplateSource, limits: RenderLimits, clock: TemplateClock) {
         self.source = source
         self.limits = limits
+        self.clock = clock
     }
 
     func render(_ body: [Stmt], variables: [(String, Value)]) throws(GLMError) -> String {

@@ -43,13 +43,17 @@ public struct JinjaTemplate: @unchecked Sendable {
 
     /// Renders with the given variables. A variable is defined exactly when it is a key of `variables`;
     /// a JSON null becomes Python `None` (defined, falsy).
-    public func render(_ variables: JSONObject) throws(GLMError) -> String {
+    /// `now` fixes what `strftime_now` formats (seconds since the epoch, shown in UTC); nil means
+    /// `SOURCE_DATE_EPOCH` if set, else the real clock (`TemplateClock.resolve`).
+    public func render(_ variables: JSONObject, now: Int64? = nil) throws(GLMError) -> String {
         var values: [(String, Value)] = []
         for (k, v) in variables { values.append((k, Value(json: v))) }
-        return try render(values: values)
+        return try render(values: values, now: now)
     }
 
-    func render(values: [(String, Value)]) throws(GLMError) -> String {
-        try Interpreter(source: source, limits: limits).render(body, variables: values)
+    func render(values: [(String, Value)], now: Int64?) throws(GLMError) -> String {
+        if let now { try TemplateClock.validate(epochSeconds: now) }
+        let clock = try TemplateClock.resolve(explicit: now)
+        return try Interpreter(source: source, limits: limits, clock: clock).render(body, variables: values)
     }
 }

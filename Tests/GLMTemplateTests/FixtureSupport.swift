@@ -27,8 +27,10 @@ func checkChatCase(_ template: ChatTemplateRenderer, _ testCase: JSONObject, exa
     let tools = testCase["tools"].flatMap { $0.isNull ? nil : $0 }
     let kwargs = testCase["kwargs"]?.objectValue ?? JSONObject()
     let addGenerationPrompt = testCase["add_generation_prompt"]?.boolValue ?? false
+    // The instant the generator fixed for transformers' strftime_now (seconds since the epoch, UTC).
+    let now = testCase["now"]?.intValue.map(Int64.init)
     do {
-        let output = try template.render(testCase["messages"] ?? .array([]), tools, addGenerationPrompt, kwargs)
+        let output = try template.render(testCase["messages"] ?? .array([]), tools, addGenerationPrompt, kwargs, now)
         if let expected = testCase["expected"]?.stringValue {
             return output == expected ? nil : "\(name): output differs\n--- expected\n\(expected)\n--- got\n\(output)"
         }
@@ -45,11 +47,12 @@ func checkChatCase(_ template: ChatTemplateRenderer, _ testCase: JSONObject, exa
 import GLMTemplate
 
 struct ChatTemplateRenderer {
-    let render: (JSONValue, JSONValue?, Bool, JSONObject) throws(GLMError) -> String
+    let render: (JSONValue, JSONValue?, Bool, JSONObject, Int64?) throws(GLMError) -> String
 
     init(_ template: ChatTemplate) {
-        render = { messages, tools, addGenerationPrompt, variables throws(GLMError) in
-            try template.render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt, variables: variables)
+        render = { messages, tools, addGenerationPrompt, variables, now throws(GLMError) in
+            try template.render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt,
+                                variables: variables, now: now)
         }
     }
 }

@@ -19,7 +19,7 @@ import Testing
             let source = testCase["template"]?.stringValue ?? ""
             let variables = testCase["variables"]?.objectValue ?? JSONObject()
             do {
-                let output = try JinjaTemplate(source: source).render(variables)
+                let output = try JinjaTemplate(source: source).render(variables, now: testCase["now"]?.intValue.map(Int64.init))
                 if let expected = testCase["expected"]?.stringValue {
                     if output != expected { failures.append("\(name): \(source)\n  expected \(expected)\n  got      \(output)") }
                 } else {

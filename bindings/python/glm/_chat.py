@@ -5,6 +5,7 @@ import queue
 import threading
 
 from ._native import lib, check, take_string, dumps, CancelledError
+from ._template import epoch_seconds
 
 _c = ctypes
 _P = _c.c_void_p
@@ -34,6 +35,8 @@ lib.glm_chat_reset.argtypes = [_P]
 
 def request_json(messages, tools, stream, options):
     request = dict(options)
+    if request.get("now") is not None:
+        request["now"] = epoch_seconds(request["now"])
     request["messages"] = messages
     if tools is not None:
         request["tools"] = tools

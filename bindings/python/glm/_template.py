@@ -1,6 +1,8 @@
 """Chat templates: glm.render_chat and glm.ChatTemplate."""
+import calendar
 import ctypes
-import json
+import datetime
+import math
 
 from ._native import lib, check, take_string, encode, dumps
 
@@ -16,6 +18,26 @@ lib.glm_chat_template_free.restype = None
 lib.glm_chat_template_free.argtypes = [_P]
 lib.glm_chat_render.restype = _c.c_int
 lib.glm_chat_render.argtypes = [_P, _c.c_char_p, _OUT_STR]
+
+
+def epoch_seconds(now):
+    """The request's "now" (whole seconds since 1970, shown in UTC) from an int, a float (floored) or a datetime
+    (an aware one is converted to UTC; a naive one is taken as UTC wall-clock time, so its date is the one shown)."""
+    if isinstance(now, bool):
+        raise TypeError("now must be an int, a float or a datetime, not bool")
+    if isinstance(now, datetime.datetime):
+        if now.tzinfo is not None:
+            now = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return calendar.timegm(now.timetuple())
+    if isinstance(now, datetime.date):
+        return calendar.timegm(now.timetuple())
+    if isinstance(now, int):
+        return now
+    if isinstance(now, float):
+        if not math.isfinite(now):
+            raise ValueError(f"now must be finite, got {now!r}")
+        return math.floor(now)
+    raise TypeError(f"now must be an int, a float or a datetime, not {type(now).__name__}")
 
 
 class ChatTemplate:
@@ -41,9 +63,17 @@ class ChatTemplate:
         self._handle = handle
         return self
 
-    def render(self, messages, tools=None, *, add_generation_prompt=True, **template_vars):
+    def render(self, messages, tools=None, *, documents=None, add_generation_prompt=True, now=None,
+               **template_vars):
+        """The prompt for `messages` (OpenAI chat shape). `documents` is the RAG documents list that templates
+        such as Command-R's and Granite's read; `now` fixes what `strftime_now` shows (see `render_chat`); other
+        keywords become template variables."""
         request = {"messages": messages, "tools": tools, "add_generation_prompt": bool(add_generation_prompt),
                    "chat_template_kwargs": template_vars}
+        if documents is not None:
+            request["documents"] = documents
+        if now is not None:
+            request["now"] = epoch_seconds(now)
         out = _c.c_void_p()
         check(lib.glm_chat_render(self._handle, dumps(request), _c.byref(out)))
         return take_string(out)
@@ -58,11 +88,15 @@ _default_template = None
 _template_cache = {}
 
 
-def render_chat(messages, tools=None, *, template=None, add_generation_prompt=True, **template_vars):
+def render_chat(messages, tools=None, *, template=None, documents=None, add_generation_prompt=True, now=None,
+                **template_vars):
     """Renders `messages` (OpenAI chat shape) with a chat template exactly as transformers' apply_chat_template.
 
-    `template` is Jinja source text; None means GLM-4.7's official template. Extra keyword arguments become
-    template variables (enable_thinking=False, clear_thinking=False, ...); a variable not passed is undefined.
+    `template` is Jinja source text; None means GLM-4.7's official template. `documents` is passed to the
+    template as transformers' `documents` (RAG templates). `now` is the instant `strftime_now` shows (an int or
+    float of seconds since 1970, or a datetime), formatted in UTC; without it, SOURCE_DATE_EPOCH if set, else the
+    real clock in local time, as transformers does. Extra keyword arguments become template variables
+    (enable_thinking=False, clear_thinking=False, ...); a variable not passed is undefined.
     """
     global _default_template
     if template is None:
@@ -76,6 +110,7 @@ def render_chat(messages, tools=None, *, template=None, add_generation_prompt=Tr
             if len(_template_cache) > 32:
                 _template_cache.clear()
             _template_cache[template] = tmpl
-    return tmpl.render(messages, tools, add_generation_prompt=add_generation_prompt, **template_vars)
+    return tmpl.render(messages, tools, documents=documents, add_generation_prompt=add_generation_prompt, now=now,
+                       **template_vars)
 
 

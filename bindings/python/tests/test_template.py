@@ -1,4 +1,6 @@
 """glm.render_chat byte-exact with transformers' apply_chat_template (committed reference renders)."""
+import json
+
 import pytest
 
 import glm
@@ -8,6 +10,7 @@ TEMPLATES = FIXTURES / "templates"
 GLM47 = jsonl("templates", "glm47_cases.jsonl")
 GLM46 = jsonl("templates", "glm46_cases.jsonl")
 CHAT = [c for c in jsonl("templates", "chat_cases.jsonl") if "name" in c]
+DOCUMENT_CASES = [c for c in jsonl("templates", "documents_cases.jsonl") if "name" in c]
 
 
 def render(case, template=None):
@@ -51,7 +54,7 @@ def test_other_real_templates():
             tmpl = by_template[case["template"]] = glm.ChatTemplate(source, special_tokens=case["special"])
         try:
             got = tmpl.render(case["messages"], case["tools"], add_generation_prompt=case["add_generation_prompt"],
-                              **case["kwargs"])
+                              now=case["now"], **case["kwargs"])
         except glm.GLMError as error:
             got = error
         expected = case.get("expected")
@@ -122,3 +125,69 @@ def test_template_from_gguf(tmp_path):
     assert tmpl.render([{"role": "user", "content": "Hi"}]) == "<s><user>Hi"
     with pytest.raises(glm.GLMIOError, match="chat_template"):
         glm.ChatTemplate.from_path(FIXTURES / "tokenizers" / "ggml-vocab-gpt-2.gguf")
+
+
+@pytest.mark.parametrize("case", DOCUMENT_CASES, ids=[c["name"] for c in DOCUMENT_CASES])
+def test_documents_reach_rag_templates(case):
+    source = (TEMPLATES / "chat" / case["template"]).read_text(encoding="utf-8")
+    glm_special = case["special"]
+    kwargs = dict(tools=case["tools"], documents=case["documents"], now=case["now"],
+                  add_generation_prompt=case["add_generation_prompt"])
+    if case["expected"] is None:
+        with pytest.raises(glm.TemplateError):
+            glm.ChatTemplate(source, special_tokens=glm_special).render(case["messages"], **kwargs)
+        return
+    got = glm.ChatTemplate(source, special_tokens=glm_special).render(case["messages"], **kwargs)
+    assert got == case["expected"]
+    assert "Louvre" in got
+    # render_chat passes them the same way (the template's special tokens aside).
+    plain = glm.render_chat(case["messages"], template=source, **kwargs)
+    assert "Louvre" in plain
+
+
+LLAMA = (TEMPLATES / "chat" / "meta-llama-Llama-3.2-3B-Instruct.jinja").read_text(encoding="utf-8")
+HI = [{"role": "user", "content": "Hi"}]
+
+
+def test_the_date_follows_the_given_clock():
+    import datetime
+    july = glm.render_chat(HI, template=LLAMA, now=1721730030)
+    assert "Today Date: 23 Jul 2024\n" in july
+    assert glm.render_chat(HI, template=LLAMA, now=1767225599.9) == july.replace("23 Jul 2024", "31 Dec 2025")
+    # A naive datetime is taken as UTC wall-clock time; an aware one is converted to UTC.
+    assert glm.render_chat(HI, template=LLAMA, now=datetime.datetime(2024, 7, 23, 23, 59)) == july
+    tokyo = datetime.timezone(datetime.timedelta(hours=9))
+    assert glm.render_chat(HI, template=LLAMA, now=datetime.datetime(2024, 7, 24, 1, 0, tzinfo=tokyo)) == july
+    assert glm.render_chat(HI, template=LLAMA, now=datetime.date(2024, 7, 23)) == july
+    with pytest.raises(glm.InvalidArgumentError, match="now"):
+        glm.render_chat(HI, template=LLAMA, now=10**15)
+    with pytest.raises(TypeError):
+        glm.render_chat(HI, template=LLAMA, now="2024-07-23")
+
+
+def _render_in_child(env_extra, now=None):
+    import json
+    import os
+    import subprocess
+    import sys
+    code = ("import glm, json, sys; a = json.loads(sys.argv[1]);"
+            "print(json.dumps(glm.render_chat(a['m'], template=a['t'], now=a['now'])))")
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    package = str(TEMPLATES.parents[2] / "bindings" / "python")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package, env.get("PYTHONPATH")) if p)
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", code, json.dumps({"m": HI, "t": LLAMA, "now": now})],
+                         env=env, capture_output=True, text=True, timeout=60)
+    return out
+
+
+def test_source_date_epoch_time_zone_and_locale():
+    july = glm.render_chat(HI, template=LLAMA, now=1721730030)
+    # SOURCE_DATE_EPOCH fixes the clock when the call does not; an explicit now wins over it.
+    child = _render_in_child({"SOURCE_DATE_EPOCH": "1721730030", "TZ": "Pacific/Kiritimati", "LC_ALL": "C.UTF-8"})
+    assert child.returncode == 0, child.stderr
+    assert json.loads(child.stdout) == july
+    child = _render_in_child({"SOURCE_DATE_EPOCH": "86400", "TZ": "America/Adak"}, now=1721730030)
+    assert json.loads(child.stdout) == july
+    child = _render_in_child({"SOURCE_DATE_EPOCH": "yesterday"})
+    assert child.returncode != 0 and "SOURCE_DATE_EPOCH" in child.stderr
