@@ -2,8 +2,12 @@
 // libglm: an embeddable GLM-4.x MoE inference library with a C ABI.
 import PackageDescription
 
-// -march=x86-64-v3: AVX2/FMA/F16C. Without it SIMD8<Float>.addProduct lowers to fmaf calls (measured 13x slower).
-let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+// Instruction sets. Every vector loop is C in CGLMKernels, built for x86-64-v3 (AVX2/FMA/F16C; the AVX-512
+// micro-kernel by a function attribute) and entered only after CPUFeatures confirmed the CPU runs it. All Swift
+// code is built for baseline x86-64: a Swift module built for v3 emits shared copies of generic and inlinable
+// stdlib functions (String, Array, ...) with BMI2/AVX instructions, and the linker keeps one copy for the whole
+// library, so even the tokenizer would fault on an older CPU (seen: bzhi in String code under qemu Westmere).
+// Swift SIMD types are therefore not used (without v3, SIMD8<Float>.addProduct lowers to fmaf calls).
 let cFlags: [CSetting] = [.unsafeFlags(["-march=x86-64-v3", "-O3"])]
 
 let package = Package(
@@ -19,34 +23,34 @@ let package = Package(
         // Hot loops that must compile to exact machine code (see ARCHITECTURE.md).
         .target(name: "CGLMKernels", cSettings: cFlags),
 
-        // Errors, the pthread pool, memory-mapped files. No dependencies.
-        .target(name: "GLMSupport", swiftSettings: simdFlags),
+        // CPUID feature detection, baseline x86-64 (it decides whether the vector kernels may run at all).
+        .target(name: "CGLMCPU"),
+
+        // Errors, the pthread pool, memory-mapped files, CPU features and the kernel path.
+        .target(name: "GLMSupport", dependencies: ["CGLMCPU"]),
         // Order-preserving JSON with Python json.dumps output.
-        .target(name: "GLMJSON", dependencies: ["GLMSupport"], swiftSettings: simdFlags),
+        .target(name: "GLMJSON", dependencies: ["GLMSupport"]),
         // Jinja2 engine and chat-template rendering (transformers' apply_chat_template semantics).
-        .target(name: "GLMTemplate", dependencies: ["GLMSupport", "GLMJSON"], swiftSettings: simdFlags),
+        .target(name: "GLMTemplate", dependencies: ["GLMSupport", "GLMJSON"]),
         // GLM-4.7 reasoning and tool-call parsers, batch and streaming.
-        .target(name: "GLMParsers", dependencies: ["GLMSupport", "GLMJSON"], swiftSettings: simdFlags),
+        .target(name: "GLMParsers", dependencies: ["GLMSupport", "GLMJSON"]),
         // safetensors, GGUF, config.json.
-        .target(name: "GLMFormats", dependencies: ["GLMSupport", "GLMJSON"], swiftSettings: simdFlags),
+        .target(name: "GLMFormats", dependencies: ["GLMSupport", "GLMJSON"]),
         // Byte-level BPE tokenizer from tokenizer.json or GGUF metadata.
-        .target(name: "GLMTokenizer", dependencies: ["GLMSupport", "GLMJSON", "GLMFormats"], swiftSettings: simdFlags),
+        .target(name: "GLMTokenizer", dependencies: ["GLMSupport", "GLMJSON", "GLMFormats"]),
         // Tensors over raw memory and kernels (OpenBLAS GEMM, norms, RoPE, softmax, SiLU).
-        .target(name: "GLMNumerics", dependencies: ["GLMSupport", "COpenBLAS", "CGLMKernels"], swiftSettings: simdFlags),
+        .target(name: "GLMNumerics", dependencies: ["GLMSupport", "COpenBLAS", "CGLMKernels"]),
         // The GLM-4 MoE forward pass, KV cache, MTP.
-        .target(name: "GLMModel", dependencies: ["GLMSupport", "GLMJSON", "GLMFormats", "GLMNumerics"],
-                swiftSettings: simdFlags),
+        .target(name: "GLMModel", dependencies: ["GLMSupport", "GLMJSON", "GLMFormats", "GLMNumerics"]),
         // Sampling, stop rules, chat sessions with prefix reuse, streaming events, the OpenAI request/response shape.
         .target(name: "GLMGeneration",
                 dependencies: ["GLMSupport", "GLMJSON", "GLMFormats", "GLMNumerics", "GLMTemplate", "GLMParsers",
-                               "GLMTokenizer", "GLMModel"],
-                swiftSettings: simdFlags),
+                               "GLMTokenizer", "GLMModel"]),
         // The C ABI: argument checks, error codes, ownership. No logic of its own.
         .target(name: "GLM",
-                dependencies: ["CGLMHeader", "GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers",
+                dependencies: ["CGLMHeader", "COpenBLAS", "GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers",
                                "GLMTokenizer", "GLMFormats", "GLMModel", "GLMGeneration"],
                 exclude: ["exports.map"],
-                swiftSettings: simdFlags,
                 linkerSettings: [
                     // Export nothing but glm_* (the Swift runtime is linked in statically for release).
                     .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/GLM/exports.map"]),
@@ -56,26 +60,19 @@ let package = Package(
         .executableTarget(name: "glm-bench",
                           dependencies: ["GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers", "GLMTokenizer",
                                          "GLMFormats", "GLMNumerics", "GLMModel", "GLMGeneration"],
-                          swiftSettings: simdFlags,
                           linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed", "-Xlinker", "-ljemalloc"])]),
 
-        .testTarget(name: "GLMSupportTests", dependencies: ["GLMSupport"], swiftSettings: simdFlags),
-        .testTarget(name: "GLMJSONTests", dependencies: ["GLMJSON"], swiftSettings: simdFlags),
-        .testTarget(name: "GLMParsersTests", dependencies: ["GLMParsers", "GLMJSON", "GLMSupport"],
-                    swiftSettings: simdFlags),
-        .testTarget(name: "GLMFormatsTests", dependencies: ["GLMFormats", "GLMSupport", "GLMJSON"],
-                    swiftSettings: simdFlags),
-        .testTarget(name: "GLMTemplateTests", dependencies: ["GLMTemplate", "GLMJSON", "GLMSupport"],
-                    swiftSettings: simdFlags),
-        .testTarget(name: "GLMTokenizerTests", dependencies: ["GLMTokenizer", "GLMFormats", "GLMJSON", "GLMSupport"],
-                    swiftSettings: simdFlags),
+        .testTarget(name: "GLMSupportTests", dependencies: ["GLMSupport", "CGLMCPU"]),
+        .testTarget(name: "GLMJSONTests", dependencies: ["GLMJSON"]),
+        .testTarget(name: "GLMParsersTests", dependencies: ["GLMParsers", "GLMJSON", "GLMSupport"]),
+        .testTarget(name: "GLMFormatsTests", dependencies: ["GLMFormats", "GLMSupport", "GLMJSON"]),
+        .testTarget(name: "GLMTemplateTests", dependencies: ["GLMTemplate", "GLMJSON", "GLMSupport"]),
+        .testTarget(name: "GLMTokenizerTests", dependencies: ["GLMTokenizer", "GLMFormats", "GLMJSON", "GLMSupport"]),
         .testTarget(name: "GLMGenerationTests",
                     dependencies: ["GLMGeneration", "GLMJSON", "GLMSupport", "GLMFormats", "GLMTemplate", "GLMParsers",
-                                   "GLMTokenizer", "GLMModel"],
-                    swiftSettings: simdFlags),
-        .testTarget(name: "GLMNumericsTests", dependencies: ["GLMNumerics"], swiftSettings: simdFlags),
-        .testTarget(name: "GLMModelTests", dependencies: ["GLMModel", "GLMFormats", "GLMNumerics", "GLMSupport"],
-                    swiftSettings: simdFlags),
+                                   "GLMTokenizer", "GLMModel"]),
+        .testTarget(name: "GLMNumericsTests", dependencies: ["GLMNumerics", "GLMSupport"]),
+        .testTarget(name: "GLMModelTests", dependencies: ["GLMModel", "GLMFormats", "GLMNumerics", "GLMSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

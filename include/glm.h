@@ -33,7 +33,8 @@ extern "C" {
 
 /* The ABI version this header describes. glm_api_version() returns the version of the loaded library; a
  * caller built against a different GLM_API_VERSION should refuse to run. */
-#define GLM_API_VERSION 1
+/* 2: glm_model_params.kernels, glm_system_info(). */
+#define GLM_API_VERSION 2
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Status codes and errors                                                                          */
@@ -88,6 +89,21 @@ glm_status glm_set_default_threads(int32_t threads);
 int32_t glm_default_threads(void);
 
 /* ------------------------------------------------------------------------------------------------ */
+/* System                                                                                           */
+/* ------------------------------------------------------------------------------------------------ */
+
+/* What this machine and this build can run, as JSON (in the spirit of llama_print_system_info):
+ *   {"version", "api_version", "cpu": {"vendor", "brand", "features": ["avx", "avx2", ...]},
+ *    "kernels": {"supported": bool, "missing": [...features the kernels need and the CPU lacks...],
+ *                "available": ["avx2", "avx512"], "default": "avx512" or "avx2" or null,
+ *                "environment": GLM_KERNELS's value or null},
+ *    "gemm": {"environment": GLM_GEMM's value or null}, "openblas": {"core": "..."}, "default_threads": N}
+ * "default" is the path a model loaded with GLM_KERNELS_AUTO would run (GLM_KERNELS applied; null when the CPU
+ * cannot run the kernels or GLM_KERNELS is invalid). Works on any x86-64 CPU, also one without AVX: only the
+ * forward pass needs AVX2/FMA/F16C; tokenizer, templates and parsers run anywhere. */
+glm_status glm_system_info(char **out_info_json);
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Chat templates                                                                                   */
 /* ------------------------------------------------------------------------------------------------ */
 /*
@@ -116,9 +132,15 @@ void glm_chat_template_free(glm_chat_template *chat_template);
 
 /* Renders a chat. `chat_template` NULL means GLM-4.7's built-in template. request_json:
  *   {"messages": [...OpenAI messages...], "tools": [...] or null, "documents": [...] (optional),
- *    "add_generation_prompt": true (default), "chat_template_kwargs": {"enable_thinking": false, ...}}
+ *    "add_generation_prompt": true (default), "chat_template_kwargs": {"enable_thinking": false, ...},
+ *    "now": 1721730030 (optional)}
  * Each chat_template_kwargs entry becomes a template variable; a variable not given stays undefined (an explicit
- * null is a defined None, as in transformers). The prompt is returned in *out_prompt (glm_string_free). */
+ * null is a defined None, as in transformers). "documents" is transformers' RAG documents list.
+ * The clock: "now" (integer seconds since 1970, years 1-9999) is the instant strftime_now shows, formatted in UTC;
+ * without it the environment variable SOURCE_DATE_EPOCH (same unit; a malformed value fails the renders that read
+ * the clock, with GLM_ERR_INVALID_ARGUMENT) if set, else the real clock in local time, as
+ * transformers does. Day and month names are always the C locale's, whatever setlocale() the host called.
+ * The prompt is returned in *out_prompt (glm_string_free). */
 glm_status glm_chat_render(const glm_chat_template *chat_template, const char *request_json, char **out_prompt);
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -231,9 +253,21 @@ typedef enum glm_gemm_backend {
     GLM_GEMM_OPENBLAS = 1
 } glm_gemm_backend;
 
+/* The instruction set of the forward pass's kernels. Both paths give bit-identical results; AVX-512 runs the
+ * prefill GEMM's wider micro-kernel. AUTO = the environment variable GLM_KERNELS (avx2 | avx512 | auto) if set,
+ * else the fastest this CPU has. An explicit AVX2/AVX512 here wins over GLM_KERNELS. Every path needs AVX2, FMA
+ * and F16C: on a CPU without them glm_model_load returns GLM_ERR_UNSUPPORTED naming what is missing (as does
+ * GLM_KERNELS_AVX512 without AVX-512F). glm_model_info's "kernels" says which path a model runs. */
+typedef enum glm_kernels {
+    GLM_KERNELS_AUTO = 0,
+    GLM_KERNELS_AVX2 = 1,
+    GLM_KERNELS_AVX512 = 2
+} glm_kernels;
+
 typedef struct glm_model_params {
     int32_t threads;          /* threads for sessions that do not say; 0 = glm_default_threads() */
     glm_gemm_backend gemm;    /* GLM_GEMM_PACKED (default) or GLM_GEMM_OPENBLAS */
+    glm_kernels kernels;      /* GLM_KERNELS_AUTO (default), GLM_KERNELS_AVX2 or GLM_KERNELS_AVX512 */
 } glm_model_params;
 
 glm_model_params glm_model_default_params(void);
@@ -245,7 +279,8 @@ glm_status glm_model_load(const char *path, const glm_model_params *params, glm_
  * alive until the last of them is freed. */
 void glm_model_free(glm_model *model);
 
-/* JSON: {"config": {...HF keys...}, "parameter_count", "bytes_mapped", "dtype", "has_mtp", ...}. */
+/* JSON: {"config": {...HF keys...}, "parameter_count", "bytes_mapped", "dtype", "has_mtp", "gemm",
+ * "kernels" ("avx2" or "avx512": the path this model's sessions run), ...}. */
 glm_status glm_model_info(const glm_model *model, char **out_info_json);
 
 /* Rows of the logits: the config's vocab_size. */
@@ -302,7 +337,8 @@ glm_status glm_session_mtp_logits(glm_session *session, const int32_t *next_toke
  * "temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty",
  * "logit_bias", "seed", "max_tokens" / "max_completion_tokens", "stop" (string or list),
  * "chat_template_kwargs" ({"enable_thinking": false, "clear_thinking": false, ...}: thinking is set per
- * request), "stream_options" ({"include_usage": true}). Sampling defaults come from generation_config.json.
+ * request), "stream_options" ({"include_usage": true}), and libglm's "now" (the template's clock, as in
+ * glm_chat_render). Sampling defaults come from generation_config.json.
  * Tool-call "arguments" may be JSON text (as OpenAI clients send them) or an object. Generation stops at the
  * eos ids of generation_config.json (GLM-4.7: <|endoftext|>, <|user|>, <|observation|>), at a stop string,
  * at max_tokens or at the end of the context.

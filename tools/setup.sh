@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing libglm needs on a Debian machine (idempotent; fast when all is there):
-# the C libraries (OpenBLAS, jemalloc), pkg-config, and the Python test tools. Run as root or with sudo.
+# the C libraries (OpenBLAS, jemalloc), pkg-config, qemu-user (the tests run libglm on emulated older CPUs), and
+# the Python test tools into whichever python3 is first on PATH (a venv works). Run as root or with sudo.
 set -euo pipefail
-packages=(libopenblas-dev libjemalloc-dev pkg-config)
+packages=(libopenblas-dev libjemalloc-dev pkg-config qemu-user)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,4 +15,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-python3 -c "import pytest, numpy" 2>/dev/null || python3 -m pip install -q pytest numpy
+# pytest and numpy for the tests; setuptools >= 70.1 (it builds wheels itself; older ones need the separate
+# `wheel` package) for the test that pip-installs bindings/python without build isolation.
+python3 - <<'PY' || python3 -m pip install -q --disable-pip-version-check pytest numpy "setuptools>=70.1"
+import importlib.metadata as metadata
+import pytest, numpy  # noqa: F401
+version = tuple(int(part) for part in metadata.version("setuptools").split(".")[:2])
+raise SystemExit(0 if version >= (70, 1) else 1)
+PY

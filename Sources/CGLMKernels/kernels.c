@@ -461,14 +461,14 @@ static void micro_kernel_12x32(ptrdiff_t kc, const float *a, const float *b, flo
     store_block(block, 32, y, ldy, accumulate, m, n);
 }
 
-static int use_avx512 = -1;  // -1: not yet checked
+// The AVX-512 micro-kernel runs only when the caller asked for it AND the CPU has it: a wrong request (a test,
+// a caller that did not resolve the kernel path) then falls back to AVX2 instead of faulting.
+static int cpu_has_avx512 = -1;   // -1: not yet checked
 
-int glm_gemm_select_avx512(int enabled) {
-    if (use_avx512 < 0) { __builtin_cpu_init(); use_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
-    int previous = use_avx512;
-    if (enabled == 0) use_avx512 = 0;
-    else if (enabled > 0) { __builtin_cpu_init(); use_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
-    return previous;
+static int avx512_allowed(int requested) {
+    if (!requested) return 0;
+    if (cpu_has_avx512 < 0) { __builtin_cpu_init(); cpu_has_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0; }
+    return cpu_has_avx512;
 }
 
 // packed[k * nr + j] = b[(k0 + k) * ldb + j] for j < n (zero beyond): a panel of a [K][N] matrix (the attention
@@ -489,9 +489,8 @@ static void pack_kn_panel(const float *b, ptrdiff_t ldb, ptrdiff_t n, ptrdiff_t 
 // weights_kn = 1: w is [columns][rows] (row stride ldw), f32 only; y = x · w.
 ALWAYS_INLINE void gemm(const void *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
                         const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy,
-                        float *scratch, enum storage_kind kind, int weights_kn) {
-    if (use_avx512 < 0) glm_gemm_select_avx512(-1);
-    const int wide = use_avx512 > 0;
+                        float *scratch, enum storage_kind kind, int weights_kn, int avx512) {
+    const int wide = avx512_allowed(avx512);
     const ptrdiff_t mr = wide ? 12 : 6, nr = wide ? 32 : 16;
     const micro_kernel kernel = wide ? micro_kernel_12x32 : micro_kernel_6x16;
     if (rows > GLM_GEMM_MAX_ROWS) rows = GLM_GEMM_MAX_ROWS;   // contract: callers tile; never write past it
@@ -529,21 +528,25 @@ ALWAYS_INLINE void gemm(const void *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t 
 }
 
 void glm_gemm_f32(const float *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
-                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch) {
-    gemm(w, ldw, rows, columns, x, ldx, tokens, y, ldy, scratch, KIND_F32, 0);
+                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch,
+                  int avx512) {
+    gemm(w, ldw, rows, columns, x, ldx, tokens, y, ldy, scratch, KIND_F32, 0, avx512);
 }
 
 void glm_gemm_bf16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
-                   const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch) {
-    gemm(w, ldw, rows, columns, x, ldx, tokens, y, ldy, scratch, KIND_BF16, 0);
+                   const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch,
+                   int avx512) {
+    gemm(w, ldw, rows, columns, x, ldx, tokens, y, ldy, scratch, KIND_BF16, 0, avx512);
 }
 
 void glm_gemm_f16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
-                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch) {
-    gemm(w, ldw, rows, columns, x, ldx, tokens, y, ldy, scratch, KIND_F16, 0);
+                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch,
+                  int avx512) {
+    gemm(w, ldw, rows, columns, x, ldx, tokens, y, ldy, scratch, KIND_F16, 0, avx512);
 }
 
 void glm_gemm_f32_kn(const float *w, ptrdiff_t ldw, ptrdiff_t columns_out, ptrdiff_t depth,
-                     const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch) {
-    gemm(w, ldw, columns_out, depth, x, ldx, tokens, y, ldy, scratch, KIND_F32, 1);
+                     const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch,
+                     int avx512) {
+    gemm(w, ldw, columns_out, depth, x, ldx, tokens, y, ldy, scratch, KIND_F32, 1, avx512);
 }

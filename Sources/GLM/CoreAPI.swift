@@ -1,4 +1,6 @@
 import CGLMHeader
+import COpenBLAS
+import GLMJSON
 import GLMSupport
 import Glibc
 
@@ -52,3 +54,40 @@ public func glm_set_default_threads(_ threads: Int32) -> glm_status {
 
 @c @implementation
 public func glm_default_threads() -> Int32 { Int32(Threads.defaultCount) }
+
+@c @implementation
+public func glm_system_info(_ out_info_json: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let out = try required(out_info_json, "out_info_json")
+        try writeResult(systemInfo().compactJSON, to: out)
+    }
+}
+
+/// glm_system_info's document. Everything here runs on baseline x86-64 (this target is not built for v3).
+private func systemInfo() -> JSONValue {
+    let cpu = CPUFeatures.host
+    func optionalString(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+    var cpuInfo = JSONObject()
+    cpuInfo["vendor"] = .string(cpu.vendor)
+    cpuInfo["brand"] = .string(cpu.brand)
+    cpuInfo["features"] = .array(cpu.present.map(JSONValue.string))
+    var kernels = JSONObject()
+    kernels["supported"] = .bool(cpu.missingForKernels.isEmpty)
+    kernels["missing"] = .array(cpu.missingForKernels.map(JSONValue.string))
+    kernels["available"] = .array(KernelPath.available(on: cpu).map { .string($0.rawValue) })
+    kernels["default"] = (try? KernelPath.resolve(nil)).map { .string($0.rawValue) } ?? .null
+    kernels["environment"] = optionalString(KernelPath.environmentValue)
+    var gemm = JSONObject()
+    gemm["environment"] = optionalString(getenv("GLM_GEMM").map { String(cString: $0) })
+    var openBLAS = JSONObject()
+    openBLAS["core"] = .string(openblas_get_corename().map { String(cString: $0) } ?? "unknown")
+    var info = JSONObject()
+    info["version"] = .string(LibraryVersion.string)
+    info["api_version"] = JSONValue(Int(LibraryVersion.api))
+    info["cpu"] = .object(cpuInfo)
+    info["kernels"] = .object(kernels)
+    info["gemm"] = .object(gemm)
+    info["openblas"] = .object(openBLAS)
+    info["default_threads"] = JSONValue(Threads.defaultCount)
+    return .object(info)
+}

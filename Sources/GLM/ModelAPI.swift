@@ -9,7 +9,7 @@ import Glibc
 
 @c @implementation
 public func glm_model_default_params() -> glm_model_params {
-    glm_model_params(threads: 0, gemm: GLM_GEMM_PACKED)
+    glm_model_params(threads: 0, gemm: GLM_GEMM_PACKED, kernels: GLM_KERNELS_AUTO)
 }
 
 @c @implementation
@@ -27,8 +27,20 @@ public func glm_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointe
         case GLM_GEMM_OPENBLAS: gemm = .openBLAS
         default: throw .invalidArgument("params.gemm must be GLM_GEMM_PACKED or GLM_GEMM_OPENBLAS, got \(p.gemm.rawValue)")
         }
-        out.pointee = Handle.retain(try Model.load(directory: try string(path, "path"), threads: Int(p.threads),
-                                                   gemm: gemm))
+        let requested: KernelPath?
+        switch p.kernels {
+        case GLM_KERNELS_AUTO: requested = nil
+        case GLM_KERNELS_AVX2: requested = .avx2
+        case GLM_KERNELS_AVX512: requested = .avx512
+        default:
+            throw .invalidArgument("params.kernels must be GLM_KERNELS_AUTO, GLM_KERNELS_AVX2 or GLM_KERNELS_AVX512, got \(p.kernels.rawValue)")
+        }
+        let directory = try string(path, "path")
+        // Resolved here, in code built for baseline x86-64: GLMModel is built for x86-64-v3, so on a CPU without
+        // AVX2 not even its first instruction may run.
+        let kernels = try KernelPath.resolve(requested)
+        out.pointee = Handle.retain(try Model.load(directory: directory, threads: Int(p.threads), gemm: gemm,
+                                                   kernels: kernels))
     }
 }
 

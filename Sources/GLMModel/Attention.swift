@@ -1,4 +1,5 @@
 import GLMNumerics
+import GLMSupport
 
 extension Session {
     /// The attention block of a decoder layer (MODEL.md §3.3, §3.4), on the chunk rows at positions
@@ -50,7 +51,8 @@ extension Session {
         workers.run(tasks: heads * blocks,
                     job: AttendCausally(query: q, keys: keys, values: values, output: out, rows: rows, start: start,
                                         heads: heads, kvHeads: c.numKeyValueHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
-                                        scores: workspace.scores, gemmScratch: workspace.gemmScratch))
+                                        scores: workspace.scores, gemmScratch: workspace.gemmScratch,
+                                        path: model.kernelPath))
     }
 }
 
@@ -96,6 +98,7 @@ private struct AttendCausally: WorkerJob {
     let scale: Float
     /// Per slot: the scores of one block of rows, and the matrix products' packing space.
     let scores, gemmScratch: [FloatBuffer]
+    let path: KernelPath
 
     func run(slot: Int, task: Int) {
         let D = headDim, qWidth = heads * D, kvWidth = kvHeads * D
@@ -109,7 +112,7 @@ private struct AttendCausally: WorkerJob {
         // scores[i, s] = (q[first + i, head] · k[s, kv]) / sqrt(D)
         MatrixProducts.multiplyTransposed(query + first * qWidth + head * D, lda: qWidth, rows: count,
                                           keys + kv * D, ldb: kvWidth, rows: visible, depth: D,
-                                          into: scores, ldc: visible, scratch: gemm)
+                                          into: scores, ldc: visible, scratch: gemm, path: path)
         for i in 0..<count {
             let row = scores + i * visible
             let seen = start + first + i + 1         // causal: positions 0 ... start + first + i
@@ -119,6 +122,7 @@ private struct AttendCausally: WorkerJob {
         }
         // out[first + i, head] = Σ_s P[i, s] · v[s, kv]
         MatrixProducts.multiply(scores, lda: visible, rows: count, values + kv * D, ldb: kvWidth, depth: visible,
-                                columns: D, into: output + first * qWidth + head * D, ldc: qWidth, scratch: gemm)
+                                columns: D, into: output + first * qWidth + head * D, ldc: qWidth, scratch: gemm,
+                                path: path)
     }
 }

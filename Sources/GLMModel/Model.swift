@@ -17,6 +17,9 @@ public final class Model: @unchecked Sendable {
     public let threads: Int
     /// What computes the projections of many tokens (prefill) in this model's sessions.
     public let gemmBackend: GEMMBackend
+    /// The instruction set of the kernels (`KernelPath.resolve`: the caller's choice, else GLM_KERNELS, else the
+    /// fastest the CPU has).
+    public let kernelPath: KernelPath
     /// Parameters of the tensors in use (main model and MTP layer; a tied lm_head counts once).
     public let parameterCount: Int
     /// Bytes of all mapped checkpoint files (address space, not resident memory).
@@ -38,17 +41,20 @@ public final class Model: @unchecked Sendable {
     /// a missing tensor, a wrong shape or dtype, or a tensor that is not part of the architecture is a `GLMError`
     /// naming the file, the tensor and what was expected. `threads` <= 0 means `Threads.defaultCount`.
     /// `gemm`: the prefill GEMM backend; the environment variable GLM_GEMM (`packed` or `openblas`) overrides it.
-    public static func load(directory: String, threads: Int = 0, gemm: GEMMBackend = .packed) throws(GLMError)
-        -> Model {
+    /// `kernels`: the kernel path, nil = GLM_KERNELS or the CPU's best. A CPU without AVX2/FMA/F16C is
+    /// `.unsupported` before anything is read.
+    public static func load(directory: String, threads: Int = 0, gemm: GEMMBackend = .packed,
+                            kernels: KernelPath? = nil) throws(GLMError) -> Model {
+        let path = try KernelPath.resolve(kernels)
         let backend = try GEMMBackend.resolve(gemm)
         let config = try ModelConfig(contentsOf: FileSystem.join(directory, "config.json"))
         let store = try TensorStore(directory: directory)
         return try Model(directory: directory, config: config, store: store, threads: Threads.resolve(threads),
-                         gemmBackend: backend)
+                         gemmBackend: backend, kernelPath: path)
     }
 
     private init(directory: String, config c: ModelConfig, store: TensorStore, threads: Int,
-                 gemmBackend: GEMMBackend) throws(GLMError) {
+                 gemmBackend: GEMMBackend, kernelPath: KernelPath) throws(GLMError) {
         let loader = WeightLoader(store: store, config: c)
         embedTokens = try loader.matrix("model.embed_tokens.weight", rows: c.vocabSize, columns: c.hiddenSize)
         var layers: [DecoderLayerWeights] = []
@@ -67,6 +73,7 @@ public final class Model: @unchecked Sendable {
         self.config = c
         self.threads = threads
         self.gemmBackend = gemmBackend
+        self.kernelPath = kernelPath
         self.store = store
         self.parametersByType = loader.parameters
         self.parameterCount = loader.parameters.values.reduce(0, +)
@@ -109,6 +116,9 @@ public final class Model: @unchecked Sendable {
         o["has_mtp"] = .bool(hasMTP)
         o["weight_bytes_per_decoded_token"] = JSONValue(weightBytesPerDecodedToken)
         o["threads"] = JSONValue(threads)
+        o["gemm"] = .string(gemmBackend.rawValue)
+        o["kernels"] = .string(kernelPath.rawValue)
+        o["cpu"] = .string(CPUFeatures.host.brand)
         return .object(o)
     }
 }

@@ -59,7 +59,7 @@ public final class Session {
         self.drafts = mtp && model.hasMTP
 
         workers = Workers(threads: self.threads)
-        projections = try ProjectionBatch(workers: workers, backend: model.gemmBackend)
+        projections = try ProjectionBatch(workers: workers, backend: model.gemmBackend, path: model.kernelPath)
         workspace = try Workspace(config: c, rows: self.batchSize, contextLength: contextLength,
                                   threads: self.threads, mtp: drafts)
         let kvWidth = c.numKeyValueHeads * c.headDim

@@ -1,4 +1,5 @@
 import CGLMKernels
+import GLMSupport
 
 /// Products of f32 matrices with arbitrary row strides, on the calling thread: the attention's Q·Kᵀ and P·V
 /// over the KV cache. A few left-hand rows (decode) use the row kernel / axpy; more use the packed GEMM.
@@ -10,14 +11,15 @@ public enum MatrixProducts {
     public static func multiplyTransposed(_ a: UnsafePointer<Float>, lda: Int, rows m: Int,
                                           _ b: UnsafePointer<Float>, ldb: Int, rows n: Int, depth: Int,
                                           into c: UnsafeMutablePointer<Float>, ldc: Int,
-                                          scratch: UnsafeMutablePointer<Float>) {
+                                          scratch: UnsafeMutablePointer<Float>, path: KernelPath) {
         if m < ProjectionBatch.gemmMinimumTokens {
             glm_matmul_rows_f32(b, ldb, n, depth, a, lda, m, c, ldc)
             return
         }
         let tile = WeightMatrix.packedRowLimit
         for j in stride(from: 0, to: n, by: tile) {
-            glm_gemm_f32(b + j * ldb, ldb, min(tile, n - j), depth, a, lda, m, c + j, ldc, scratch)
+            glm_gemm_f32(b + j * ldb, ldb, min(tile, n - j), depth, a, lda, m, c + j, ldc, scratch,
+                         path == .avx512 ? 1 : 0)
         }
     }
 
@@ -25,7 +27,7 @@ public enum MatrixProducts {
     public static func multiply(_ a: UnsafePointer<Float>, lda: Int, rows m: Int,
                                 _ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns n: Int,
                                 into c: UnsafeMutablePointer<Float>, ldc: Int,
-                                scratch: UnsafeMutablePointer<Float>) {
+                                scratch: UnsafeMutablePointer<Float>, path: KernelPath) {
         if m < ProjectionBatch.gemmMinimumTokens {
             for i in 0..<m {
                 let row = c + i * ldc
@@ -36,7 +38,8 @@ public enum MatrixProducts {
         }
         let tile = WeightMatrix.packedRowLimit
         for j in stride(from: 0, to: n, by: tile) {
-            glm_gemm_f32_kn(b + j, ldb, min(tile, n - j), depth, a, lda, m, c + j, ldc, scratch)
+            glm_gemm_f32_kn(b + j, ldb, min(tile, n - j), depth, a, lda, m, c + j, ldc, scratch,
+                            path == .avx512 ? 1 : 0)
         }
     }
 }

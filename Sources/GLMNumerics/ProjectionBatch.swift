@@ -42,15 +42,18 @@ public final class ProjectionBatch {
     static let rowKernelTileRows = 32
 
     public let backend: GEMMBackend
+    /// The packed GEMM's micro-kernel (AVX2 or AVX-512).
+    public let path: KernelPath
     private let workers: Workers
     private let openBLAS: OpenBLASProjector?
     private let tileScratch: [FloatBuffer]
     private var projections: [Projection] = []
     private var tiles: [(projection: Int, rows: Range<Int>)] = []
 
-    public init(workers: Workers, backend: GEMMBackend = .packed) throws(GLMError) {
+    public init(workers: Workers, backend: GEMMBackend = .packed, path: KernelPath) throws(GLMError) {
         OpenBLASThreads.configure()
         self.backend = backend
+        self.path = path
         self.workers = workers
         openBLAS = backend == .openBLAS ? try OpenBLASProjector(workers: workers) : nil
         var scratch: [FloatBuffer] = []
@@ -86,7 +89,7 @@ public final class ProjectionBatch {
         projections.withUnsafeBufferPointer { projections in
             tiles.withUnsafeBufferPointer { tiles in
                 workers.run(tasks: tiles.count,
-                            job: ComputeTiles(projections: projections, tiles: tiles, scratch: tileScratch))
+                            job: ComputeTiles(projections: projections, tiles: tiles, scratch: tileScratch, path: path))
             }
         }
         guard let openBLAS, projections.contains(where: openBLAS.computes) else { return }
@@ -100,14 +103,17 @@ public final class ProjectionBatch {
         let tiles: UnsafeBufferPointer<(projection: Int, rows: Range<Int>)>
         /// Per slot: the packed GEMM's panels.
         let scratch: [FloatBuffer]
+        let path: KernelPath
 
         func run(slot: Int, task: Int) {
             let tile = tiles[task]
-            ProjectionBatch.compute(projections[tile.projection], rows: tile.rows, scratch: scratch[slot].pointer)
+            ProjectionBatch.compute(projections[tile.projection], rows: tile.rows, scratch: scratch[slot].pointer,
+                                    path: path)
         }
     }
 
-    private static func compute(_ p: Projection, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+    private static func compute(_ p: Projection, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>,
+                                path: KernelPath) {
         let output = p.output + rows.lowerBound
         if p.tokens < ProjectionBatch.gemmMinimumTokens {
             p.weight.multiply(rows: rows, input: p.input, inputStride: p.inputStride, tokens: p.tokens,
@@ -115,6 +121,6 @@ public final class ProjectionBatch {
             return
         }
         p.weight.multiplyPacked(rows: rows, input: p.input, inputStride: p.inputStride, tokens: p.tokens,
-                                output: output, outputStride: p.outputStride, scratch: scratch)
+                                output: output, outputStride: p.outputStride, scratch: scratch, path: path)
     }
 }

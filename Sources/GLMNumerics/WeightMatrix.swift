@@ -1,4 +1,5 @@
 import CGLMKernels
+import GLMSupport
 
 /// A weight matrix `[rows = out, columns = in]` as stored in the checkpoint, read in place (no copy).
 ///
@@ -53,32 +54,27 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// The same product as `multiply` for many input rows (prefill): a packed, register-blocked GEMM that converts
     /// weight panels to f32 while packing them. At most `packedRowLimit` rows per call; `scratch` holds
-    /// `packedScratchCount` floats.
+    /// `packedScratchCount` floats. `path` picks the micro-kernel (results are bit-identical on both).
     public func multiplyPacked(rows rowRange: Range<Int>, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
                                output: UnsafeMutablePointer<Float>, outputStride: Int,
-                               scratch: UnsafeMutablePointer<Float>) {
+                               scratch: UnsafeMutablePointer<Float>, path: KernelPath) {
         let first = rowRange.lowerBound * columns
+        let avx512: Int32 = path == .avx512 ? 1 : 0
         switch storage {
         case .f32(let w):
             glm_gemm_f32(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
-                         output, outputStride, scratch)
+                         output, outputStride, scratch, avx512)
         case .bf16(let w):
             glm_gemm_bf16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
-                          output, outputStride, scratch)
+                          output, outputStride, scratch, avx512)
         case .f16(let w):
             glm_gemm_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
-                         output, outputStride, scratch)
+                         output, outputStride, scratch, avx512)
         }
     }
 
     public static let packedRowLimit = Int(GLM_GEMM_MAX_ROWS)
 
-    /// Whether the packed GEMM runs its AVX-512 micro-kernel (default: where the CPU has AVX-512) instead of the
-    /// AVX2 one. Both sum in the same order, so results are bit-identical; the switch exists to test both.
-    public static var packedUsesAVX512: Bool {
-        get { glm_gemm_select_avx512(-1) > 0 }
-        set { _ = glm_gemm_select_avx512(newValue ? 1 : 0) }
-    }
     public static var packedScratchCount: Int { glm_gemm_scratch_floats() }
 
     /// The rows `rowRange` as f32 with row stride `columns`: in place when stored as f32, otherwise converted into

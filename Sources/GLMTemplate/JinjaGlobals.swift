@@ -36,7 +36,7 @@ extension Interpreter {
                 guard let format = args.value(0, "format")?.stringValue else {
                     throw interpreter.typeError("strftime_now() argument must be str")
                 }
-                return .string(interpreter.clock.format(format))
+                return .string(try TemplateClock.resolve(explicit: interpreter.now).format(format))
             },
             "joiner": builtin("joiner") { interpreter, args throws(GLMError) in
                 let separator = args.value(0, "sep").map(pythonStr) ?? ", "

@@ -7,8 +7,9 @@ final class Interpreter {
 
     let source: TemplateSource
     let limits: RenderLimits
-    /// What `strftime_now` reads.
-    let clock: TemplateClock
+    /// The caller's instant for `strftime_now` (nil: SOURCE_DATE_EPOCH or the real clock, resolved when a
+    /// template reads the clock, so a malformed SOURCE_DATE_EPOCH fails only the templates that use it).
+    let now: Int64?
     /// Byte offset of the statement being executed, for error positions.
     var offset = 0
     private var iterations = 0
@@ -21,10 +22,10 @@ final class Interpreter {
     private var framesToClear: [Frame] = []
     private var namespacesToClear: [Namespace] = []
 
-    init(source: TemplateSource, limits: RenderLimits, clock: TemplateClock) {
+    init(source: TemplateSource, limits: RenderLimits, now: Int64?) {
         self.source = source
         self.limits = limits
-        self.clock = clock
+        self.now = now
     }
 
     func render(_ body: [Stmt], variables: [(String, Value)]) throws(GLMError) -> String {

@@ -53,7 +53,6 @@ public struct JinjaTemplate: @unchecked Sendable {
 
     func render(values: [(String, Value)], now: Int64?) throws(GLMError) -> String {
         if let now { try TemplateClock.validate(epochSeconds: now) }
-        let clock = try TemplateClock.resolve(explicit: now)
-        return try Interpreter(source: source, limits: limits, clock: clock).render(body, variables: values)
+        return try Interpreter(source: source, limits: limits, now: now).render(body, variables: values)
     }
 }

@@ -13,10 +13,14 @@ import GLMSupport
         #expect(ReferenceModel.names.count >= 5, "fixtures at \(ReferenceModel.root)")
     }
 
-    @Test(arguments: ReferenceModel.names)
-    func logitsHiddenStatesAndExpertsMatchTransformers(name: String) throws {
+    /// Every kernel path this CPU can run: the parity tests run on each (AVX2 everywhere, AVX-512 where present).
+    static let paths = KernelPath.available()
+
+    @Test(arguments: ReferenceModel.names, ForwardPassTests.paths)
+    func logitsHiddenStatesAndExpertsMatchTransformers(name: String, path: KernelPath) throws {
         let reference = try ReferenceModel(name)
-        let model = try Model.load(directory: reference.directory, threads: 2)
+        let model = try Model.load(directory: reference.directory, threads: 2, kernels: path)
+        #expect(model.kernelPath == path)
         let tokens = try reference.tokens
         let session = try Session(model: model, contextLength: tokens.count, threads: 2)
         session.trace = ForwardTrace()
@@ -40,10 +44,10 @@ import GLMSupport
         }
     }
 
-    @Test(arguments: ReferenceModel.names)
-    func cachedDecodeEqualsOnePrefill(name: String) throws {
+    @Test(arguments: ReferenceModel.names, ForwardPassTests.paths)
+    func cachedDecodeEqualsOnePrefill(name: String, path: KernelPath) throws {
         let reference = try ReferenceModel(name)
-        let model = try Model.load(directory: reference.directory, threads: 2)
+        let model = try Model.load(directory: reference.directory, threads: 2, kernels: path)
         let tokens = try reference.tokens
         let vocab = model.config.vocabSize
         let full = try Session(model: model, contextLength: tokens.count).evaluate(tokens: tokens, logits: .all)
@@ -67,9 +71,9 @@ import GLMSupport
 
     /// A sequence longer than one attention query block (32 rows) and than the batch: one prefill, chunked
     /// prefills and token-by-token decode agree (the reference covers 16 tokens; this covers the long paths).
-    @Test(arguments: ["glm47", "grouped"])
-    func longSequencesAgreeAcrossPaths(name: String) throws {
-        let model = try Model.load(directory: try ReferenceModel(name).directory, threads: 2)
+    @Test(arguments: ["glm47", "grouped"], ForwardPassTests.paths)
+    func longSequencesAgreeAcrossPaths(name: String, path: KernelPath) throws {
+        let model = try Model.load(directory: try ReferenceModel(name).directory, threads: 2, kernels: path)
         let vocab = model.config.vocabSize
         var state: UInt64 = 12345
         let tokens: [Int32] = (0..<75).map { _ in
@@ -87,6 +91,22 @@ import GLMSupport
             worst = max(worst, relativeError(row, Array(full[(t * vocab)..<((t + 1) * vocab)])))
         }
         #expect(worst < 1e-5, "\(name)")
+    }
+
+    /// The AVX2 and AVX-512 GEMM micro-kernels sum in the same order: a 75-token prefill (GEMM for every
+    /// projection and the attention products) gives bit-identical logits on both. Needs an AVX-512 host.
+    @Test(.enabled(if: ForwardPassTests.paths.count == 2, "this CPU has no AVX-512: only the AVX2 path exists"),
+          arguments: ReferenceModel.names)
+    func bothKernelPathsGiveIdenticalLogits(name: String) throws {
+        let directory = try ReferenceModel(name).directory
+        var results: [[Float]] = []
+        for path in KernelPath.allCases {
+            let model = try Model.load(directory: directory, threads: 2, kernels: path)
+            let vocab = model.config.vocabSize
+            let tokens: [Int32] = (0..<75).map { Int32(($0 * 7919 + 13) % vocab) }
+            results.append(try Session(model: model, contextLength: 80).evaluate(tokens: tokens, logits: .all))
+        }
+        #expect(results[0] == results[1], "\(name)")
     }
 
     @Test(arguments: ReferenceModel.names)

@@ -1,6 +1,7 @@
 import Testing
 import Glibc
 @testable import GLMNumerics
+import GLMSupport
 
 /// Kernels against direct double-precision evaluation of their definitions, on shapes that exercise every
 /// vector tail (columns not a multiple of 8, rows not a multiple of 4, token counts around the 4-wide groups).
@@ -40,15 +41,24 @@ import Glibc
         }
     }
 
-    @Test(arguments: Kind.allCases)
-    func projectionMatchesDoublePrecision(kind: Kind) throws {
+    /// Every kernel path this CPU runs (AVX2 everywhere; AVX-512 too where the CPU has it).
+    static let paths = KernelPath.available()
+
+    @Test func thisCPURunsTheKernels() {
+        #expect(!KernelTests.paths.isEmpty, "missing: \(CPUFeatures.host.missingForKernels)")
+        #expect(KernelTests.paths.contains(.avx2))
+        #expect(KernelTests.paths.contains(.avx512) == CPUFeatures.host.has("avx512f"))
+    }
+
+    @Test(arguments: Kind.allCases, KernelTests.paths)
+    func projectionMatchesDoublePrecision(kind: Kind, path: KernelPath) throws {
         var numbers = Numbers(state: 7)
         for (rows, columns) in [(1, 1), (5, 13), (70, 37), (130, 64), (9, 200), (17, 600)] {
             for tokens in [1, 2, 3, 4, 5, 8, 11, 40, 101] {
                 let weights = numbers.array(rows * columns)
                 let input = numbers.array(tokens * columns)
                 let workers = Workers(threads: 3)
-                let batch = try ProjectionBatch(workers: workers)
+                let batch = try ProjectionBatch(workers: workers, path: path)
                 var output = [Float](repeating: .nan, count: tokens * (rows + 2))
                 let maxError: Double = withMatrix(weights, rows: rows, columns: columns, kind: kind) { w, exact in
                     input.withUnsafeBufferPointer { x in
@@ -150,21 +160,19 @@ import Glibc
     /// CPU a model runs on never changes its outputs. Shapes cover partial panels, several KC blocks and MC blocks.
     @Test func microKernelsAgreeBitForBit() {
         var numbers = KernelTests.Numbers(state: 21)
-        let original = WeightMatrix.packedUsesAVX512
-        defer { WeightMatrix.packedUsesAVX512 = original }
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: WeightMatrix.packedScratchCount)
         defer { scratch.deallocate() }
         for (rows, columns, tokens) in [(64, 600, 101), (33, 257, 13), (7, 9, 200), (64, 1024, 96)] {
             let weights = numbers.array(rows * columns).map(HalfPrecision.floatToBF16)
             let input = numbers.array(tokens * columns)
             var results: [[Float]] = []
-            for wide in [false, true] {
-                WeightMatrix.packedUsesAVX512 = wide
+            // On a CPU without AVX-512 the .avx512 request runs the AVX2 kernel (the C side refuses to fault).
+            for path in KernelPath.allCases {
                 var output = [Float](repeating: 0, count: tokens * rows)
                 weights.withUnsafeBufferPointer { w in
                     let matrix = WeightMatrix(rows: rows, columns: columns, storage: .bf16(w.baseAddress!))
                     matrix.multiplyPacked(rows: 0..<rows, input: input, inputStride: columns, tokens: tokens,
-                                          output: &output, outputStride: rows, scratch: scratch)
+                                          output: &output, outputStride: rows, scratch: scratch, path: path)
                 }
                 results.append(output)
             }
@@ -175,7 +183,8 @@ import Glibc
 
 @Suite struct MatrixProductTests {
     /// Q·Kᵀ and P·V shapes (strided rows) through both the few-row path and the packed GEMM, against doubles.
-    @Test func stridedProductsMatchDoublePrecision() {
+    @Test(arguments: KernelTests.paths)
+    func stridedProductsMatchDoublePrecision(path: KernelPath) {
         var numbers = KernelTests.Numbers(state: 33)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: MatrixProducts.scratchCount)
         defer { scratch.deallocate() }
@@ -184,7 +193,7 @@ import Glibc
             let a = numbers.array(m * lda), b = numbers.array(n * ldb)
             var c = [Float](repeating: 0, count: m * ldc)
             MatrixProducts.multiplyTransposed(a, lda: lda, rows: m, b, ldb: ldb, rows: n, depth: depth,
-                                              into: &c, ldc: ldc, scratch: scratch)
+                                              into: &c, ldc: ldc, scratch: scratch, path: path)
             var worst = 0.0
             for i in 0..<m {
                 for j in 0..<n {
@@ -199,7 +208,7 @@ import Glibc
             let ldk = n + 4
             let bk = numbers.array(depth * ldk)
             MatrixProducts.multiply(a, lda: lda, rows: m, bk, ldb: ldk, depth: depth, columns: n,
-                                    into: &c, ldc: ldc, scratch: scratch)
+                                    into: &c, ldc: ldc, scratch: scratch, path: path)
             worst = 0
             for i in 0..<m {
                 for j in 0..<n {

@@ -27,8 +27,9 @@ import GLMSupport
     @Test(arguments: KernelTests.Kind.allCases)
     func openBLASMatchesDoublePrecisionAndThePackedGEMM(kind: KernelTests.Kind) throws {
         var numbers = KernelTests.Numbers(state: 11)
-        let openBLASBatch = try ProjectionBatch(workers: Workers(threads: 3), backend: .openBLAS)
-        let packedBatch = try ProjectionBatch(workers: Workers(threads: 3), backend: .packed)
+        let openBLASBatch = try ProjectionBatch(workers: Workers(threads: 3), backend: .openBLAS, path: .avx2)
+        let packedBatch = try ProjectionBatch(workers: Workers(threads: 3), backend: .packed,
+                                              path: try KernelPath.resolve(nil))
         #expect(openBLASBatch.backend == .openBLAS && packedBatch.backend == .packed)
         // (1100, 1000) spans two f32 panels of OpenBLASProjector.panelFloats.
         for (rows, columns) in [(1, 1), (70, 37), (300, 64), (17, 600), (1100, 1000)] {

@@ -26,23 +26,25 @@ void glm_matmul_rows_f16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdi
 // The same product for many input rows (prefill): a packed, register-blocked GEMM. Weight panels are converted
 // to f32 while packing, so bf16/f16 weights never exist as f32 outside a small cache-resident block.
 // `scratch` must hold glm_gemm_scratch_floats() floats; rows <= GLM_GEMM_MAX_ROWS per call (callers tile).
+// `avx512` != 0 runs the 12×32 AVX-512 micro-kernel (if the CPU has AVX-512F; else AVX2), 0 the 6×16 AVX2 one;
+// both sum in the same order, so results are bit-identical.
 #define GLM_GEMM_MAX_ROWS 256
 ptrdiff_t glm_gemm_scratch_floats(void);
 void glm_gemm_f32(const float *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
-                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch);
+                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch,
+                  int avx512);
 void glm_gemm_bf16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
-                   const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch);
+                   const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch,
+                  int avx512);
 void glm_gemm_f16(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
-                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch);
+                  const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch,
+                  int avx512);
 
 // y[t*ldy + n] = Σ_k x[t*ldx + k] · w[k*ldw + n] for n < columns_out (<= GLM_GEMM_MAX_ROWS), k < depth: the same
 // GEMM with the right-hand matrix stored [K][N] (attention: probabilities × values).
 void glm_gemm_f32_kn(const float *w, ptrdiff_t ldw, ptrdiff_t columns_out, ptrdiff_t depth,
-                     const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch);
-
-// The GEMM's micro-kernel: AVX-512 (12×32) where the CPU supports it, else AVX2 (6×16); both give identical
-// results. enabled = 0 forces AVX2, 1 uses AVX-512 if supported, -1 only queries. Returns the previous choice.
-int glm_gemm_select_avx512(int enabled);
+                     const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, float *scratch,
+                  int avx512);
 
 // dst[i] = f32(src[i]).
 void glm_convert_bf16_to_f32(const uint16_t *src, float *dst, ptrdiff_t count);

@@ -13,12 +13,12 @@ from ._template import render_chat, ChatTemplate
 
 __all__ = [
     "render_chat", "ChatTemplate", "parse_output", "StreamParser", "Tokenizer", "Model", "Session",
-    "version", "api_version", "set_default_threads", "default_threads",
+    "version", "api_version", "set_default_threads", "default_threads", "system_info",
     "GLMError", "InvalidArgumentError", "GLMIOError", "FormatError", "UnsupportedError", "GLMMemoryError",
     "CancelledError", "ContextFullError", "TemplateError", "LimitExceededError", "InternalError",
 ]
 
-API_VERSION = 1
+API_VERSION = 2
 
 if _native.lib.glm_api_version() != API_VERSION:
     raise ImportError("libglm.so has API version %d, these bindings expect %d"
@@ -32,6 +32,15 @@ def version():
 
 def api_version():
     return _native.lib.glm_api_version()
+
+
+def system_info():
+    """What this machine can run: {"cpu": {"vendor", "brand", "features"}, "kernels": {"supported", "missing",
+    "available", "default", "environment"}, "openblas": {"core"}, ...} (glm_system_info)."""
+    import json
+    out = _native.ctypes.c_void_p()
+    _native.check(_native.lib.glm_system_info(_native.ctypes.byref(out)))
+    return json.loads(_native.take_string(out))
 
 
 def set_default_threads(threads):

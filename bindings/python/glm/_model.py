@@ -19,10 +19,11 @@ _FLOATS = _c.POINTER(_c.c_float)
 
 
 class _ModelParams(_c.Structure):
-    _fields_ = [("threads", _c.c_int32), ("gemm", _c.c_int)]
+    _fields_ = [("threads", _c.c_int32), ("gemm", _c.c_int), ("kernels", _c.c_int)]
 
 
 _GEMM = {"packed": 0, "openblas": 1}
+_KERNELS = {"auto": 0, "avx2": 1, "avx512": 2}
 
 
 class _SessionParams(_c.Structure):
@@ -84,13 +85,18 @@ def _threads(threads):
 class Model:
     """A loaded Glm4MoeForCausalLM checkpoint directory (weights memory-mapped, shared by its sessions)."""
 
-    def __init__(self, path, *, threads=None, gemm="packed"):
-        """`gemm`: "packed" (default) or "openblas", how prefill's matrix products run (GLM_GEMM overrides)."""
+    def __init__(self, path, *, threads=None, gemm="packed", kernels="auto"):
+        """`gemm`: "packed" (default) or "openblas", how prefill's matrix products run (GLM_GEMM overrides).
+        `kernels`: "auto" (GLM_KERNELS if set, else the CPU's best), "avx2" or "avx512"; an explicit choice wins
+        over GLM_KERNELS. info()["kernels"] says which path runs; glm.system_info() what this CPU can run."""
         params = lib.glm_model_default_params()
         params.threads = _threads(threads)
         if gemm not in _GEMM:
             raise ValueError("gemm must be 'packed' or 'openblas'")
         params.gemm = _GEMM[gemm]
+        if kernels not in _KERNELS:
+            raise ValueError("kernels must be 'auto', 'avx2' or 'avx512'")
+        params.kernels = _KERNELS[kernels]
         handle = _P()
         check(lib.glm_model_load(encode(os.fspath(path), "path"), _c.byref(params), _c.byref(handle)))
         self._handle = handle
@@ -103,7 +109,7 @@ class Model:
         self.vocab_size = size.value
 
     def info(self):
-        """{"config": {...}, "parameter_count", "bytes_mapped", "dtype", "has_mtp", ...}"""
+        """{"config": {...}, "parameter_count", "bytes_mapped", "dtype", "has_mtp", "gemm", "kernels", ...}"""
         out = _c.c_void_p()
         check(lib.glm_model_info(self._handle, _c.byref(out)))
         return json.loads(take_string(out))

@@ -106,6 +106,8 @@ lib.glm_set_default_threads.restype = _c.c_int
 lib.glm_set_default_threads.argtypes = [_c.c_int32]
 lib.glm_default_threads.restype = _c.c_int32
 lib.glm_default_threads.argtypes = []
+lib.glm_system_info.restype = _c.c_int
+lib.glm_system_info.argtypes = [_c.POINTER(_c.c_void_p)]
 
 
 def check(status):

@@ -33,27 +33,70 @@ def close(actual, expected, rel=1e-4):
     return float(np.abs(actual - expected).max()) <= rel * scale
 
 
+# Every kernel path this CPU runs: the parity tests run on each (AVX2 everywhere, AVX-512 where present).
+PATHS = glm.system_info()["kernels"]["available"]
+
+
+def test_this_cpu_runs_the_kernels():
+    info = glm.system_info()
+    assert info["kernels"]["supported"] and info["kernels"]["missing"] == []
+    assert "avx2" in PATHS
+    assert ("avx512" in PATHS) == ("avx512f" in info["cpu"]["features"])
+    cpuinfo = open("/proc/cpuinfo").read()
+    flags = set(next(line for line in cpuinfo.splitlines() if line.startswith("flags")).split(":")[1].split())
+    assert set(info["cpu"]["features"]) == {f for f in info["cpu"]["features"] if f in flags}
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name", NAMES)
-def test_logits_match_transformers(name):
+def test_logits_match_transformers(name, path):
     ref = reference(name)
-    model = glm.Model(MODELS / name)
+    model = glm.Model(MODELS / name, kernels=path)
+    assert model.info()["kernels"] == path
     logits = model.logits(ref["tokens"].tolist())
     assert logits.shape == ref["logits"].shape
     assert close(logits, ref["logits"])
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name", [n for n in NAMES if "mtp_logits" in reference(n)])
-def test_mtp_drafts_match_reference(name):
+def test_mtp_drafts_match_reference(name, path):
     ref = reference(name)
-    drafts = glm.Model(MODELS / name).mtp_logits(ref["tokens"].tolist())
+    drafts = glm.Model(MODELS / name, kernels=path).mtp_logits(ref["tokens"].tolist())
     assert drafts.shape == ref["mtp_logits"].shape
     assert close(drafts, ref["mtp_logits"])
 
 
-def test_cached_decode_equals_prefill():
+def test_kernel_path_choice_and_environment():
+    import subprocess
+    import sys
+    default = glm.Model(MODELS / "glm47")
+    assert default.info()["kernels"] == glm.system_info()["kernels"]["default"]
+    if "avx512" not in PATHS:
+        with pytest.raises(glm.UnsupportedError, match="AVX-512"):
+            glm.Model(MODELS / "glm47", kernels="avx512")
+    with pytest.raises(ValueError):
+        glm.Model(MODELS / "glm47", kernels="sse2")
+    # GLM_KERNELS picks the path where the caller does not; an explicit choice wins; a bad value is an error.
+    code = ("import glm, sys; m = glm.Model(sys.argv[1], kernels=sys.argv[2]); "
+            "print(m.info()['kernels'], glm.system_info()['kernels']['default'])")
+    env = {**os.environ, "PYTHONPATH": str(MODELS.parents[2] / "bindings" / "python"), "GLM_KERNELS": "avx2"}
+    run = lambda kernels: subprocess.run([sys.executable, "-c", code, str(MODELS / "glm47"), kernels], env=env,
+                                         capture_output=True, text=True, timeout=120)
+    assert run("auto").stdout.split() == ["avx2", "avx2"]
+    assert run("avx2").stdout.split() == ["avx2", "avx2"]
+    if "avx512" in PATHS:
+        assert run("avx512").stdout.split() == ["avx512", "avx2"]
+    env["GLM_KERNELS"] = "sse9"
+    bad = run("auto")
+    assert bad.returncode != 0 and "GLM_KERNELS" in bad.stderr
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_cached_decode_equals_prefill(path):
     ref = reference("glm47")
     tokens = ref["tokens"].tolist()
-    model = glm.Model(MODELS / "glm47", threads=2)
+    model = glm.Model(MODELS / "glm47", threads=2, kernels=path)
     session = model.session(64)
     rows = [session.eval([t]) for t in tokens]
     assert close(np.stack(rows), ref["logits"])
