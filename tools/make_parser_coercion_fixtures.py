@@ -5,7 +5,9 @@ Each line: {"name", "text", "schema", "arguments"} where "arguments" is the exac
 return for a call `<tool_call>f<arg_key>v</arg_key><arg_value>TEXT</arg_value></tool_call>` to a tool whose
 parameter "v" has that schema. The values come from CPython itself (int(), float(), json.loads, json.dumps), run
 through the typing rule described in shared/reference/TEMPLATES_AND_PARSERS.md section 5.3 (vLLM's
-extract_types_from_schema + coerce_to_schema_type, restated here), plus the recursion into properties/items.
+extract_types_from_schema + coerce_to_schema_type, restated here). An object or array value is the model's JSON
+as json.loads reads it and json.dumps writes it back: vLLM 0.33 does not type its members by the nested
+properties/items (issue 10, item 5), so nested strings stay strings and numbers keep their value and sign.
 
 Rerun: python3 tools/make_parser_coercion_fixtures.py   (from the repository root; needs only the stdlib)
 """
@@ -92,25 +94,8 @@ def coerce(text, types):
     return value if ok else text
 
 
-def retype(value, schema):
-    if isinstance(value, str):
-        return coerce(value, schema_types(schema))
-    if isinstance(value, dict):
-        props = schema.get("properties")
-        if isinstance(props, dict):
-            return {k: (retype(v, props[k]) if isinstance(props.get(k), dict) else v) for k, v in value.items()}
-        return value
-    if isinstance(value, list):
-        items = schema.get("items")
-        return [retype(v, items) for v in value] if isinstance(items, dict) else value
-    return coerce(json.dumps(value, ensure_ascii=False), schema_types(schema))
-
-
 def typed(text, schema):
-    value = coerce(text, schema_types(schema))
-    if isinstance(value, (dict, list)):
-        value = retype(value, schema)
-    return value
+    return coerce(text, schema_types(schema))
 
 
 CASES = [
@@ -172,6 +157,15 @@ CASES = [
     ("nested_deep", "{\"a\": {\"b\": [\"1\", \"0\"]}}",
      {"type": "object", "properties": {"a": {"type": "object", "properties": {
          "b": {"type": "array", "items": {"type": "boolean"}}}}}}),
+    ("nested_string_stays_string_in_object", "{\"n\": \"3\"}",
+     {"type": "object", "properties": {"n": {"type": "integer"}}}),
+    ("nested_items_not_retyped", "[\"3\", 3.0, true]", {"type": "array", "items": {"type": "integer"}}),
+    ("object_number_spellings",
+     "{\"a\": 3e-3, \"b\": -0.0, \"c\": 1e16, \"d\": 0.00001, \"e\": 3.0, \"f\": 123456789012345678901234567890, "
+     "\"g\": 1E5, \"h\": -0, \"i\": 1e15, \"j\": 0.0001, \"k\": -2.50}",
+     {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}}),
+    ("array_number_spellings", "[3e-3, -0.0, 1.5E+2, 0.1000000000000000055511151231257827, 1e22, 2.5e-7, -1e-320]",
+     {"type": "array", "items": {"type": "string"}}),
     ("non_ascii_string", "東京 \u00e9\U0001F600", {"type": "string"}),
     ("control_characters_escaped", "a\tb\u0001c\"d\\e", {"type": "string"}),
 ]

@@ -10,34 +10,54 @@ import GLMJSON
 //   is dropped; `<tool_call>` inside reasoning ends it. Without `thinking` everything is content and the think
 //   tags are text.
 // - A call is `<tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value>...</tool_call>`; NAME is the stripped
-//   text before the first `<arg_key>` or `</tool_call>`; keys are stripped, values are raw text typed by the
-//   declared schema (see `SchemaCoercion`). Calls to undeclared tools (or with no tools in the request) are
-//   dropped, and their markup never shows up in the content. A call cut off by the end of the output is kept.
-// - Text before, between and after calls is content. Reasoning is right-stripped; content is stripped when a
-//   call was returned; whitespace-only content is dropped once a call starts; empty becomes null.
+//   text before the first `<arg_key>` or `</tool_call>`; keys are stripped, values are raw text up to the first
+//   `</arg_value>` (any other tag inside a value, `</tool_call>` included, is value text; likewise inside a key
+//   only `</arg_key>` counts), typed by the declared schema (see `SchemaCoercion`). A value decoded as a JSON
+//   object or array is the model's JSON as `json.loads` reads it, its members untyped. Calls to undeclared tools
+//   (or with no tools in the request) are dropped, and their markup never shows up in the content. A call cut
+//   off by the end of the output is kept.
+// - Text before, between and after calls is content. Reasoning is right-stripped; whitespace-only content is
+//   dropped once a call starts; empty becomes null. With calls, the content is vLLM's batch answer (the text
+//   before the first call, stripped) unless text follows the first call (see deviation 2).
 // - Argument JSON is spelled as `json.dumps(..., ensure_ascii=False)`; the stream sends the name first, then
 //   `{"key": "` pieces, string values character by character and other values once closed, as vLLM's deltas do.
 //
-// Where libglm deliberately differs, and why:
+// Where libglm deliberately differs, and why a user moving between libglm and vLLM is better served. Where
+// vLLM's own batch and streamed answers differ, libglm gives one of them, to the byte, except where neither is
+// a complete answer (3, 4).
 // 1. Tags are recognised in the text, wherever chunks were cut (vLLM 0.33 recognises `<think>`, `</think>`,
 //    `<tool_call>`, `</tool_call>` only as single token ids, so a tag spelled with ordinary tokens or re-chunked
-//    by a proxy stays text: case `tags_split_across_text_chunks`). A chunk tail that could still start a tag is
-//    held back until the next chunk. The only other text held back is what vLLM holds too: reasoning's trailing
-//    whitespace (sent if more reasoning follows) and whitespace-only content (dropped if a call follows).
-// 2. Batch and streaming give one answer. vLLM's batch parse loses the content after the first call (cases
-//    `text_after_tool_call`, `tool_call_inside_reasoning_not_parsed`: its streaming keeps it); we keep it in both.
-// 3. A value left open at `</tool_call>` (or at the end) is kept as it stands: `{"city": "Rome"}` where vLLM's
-//    batch gives `{}` and its stream an unterminated `{"city": "Rome` (case
-//    `unclosed_arg_value_inside_complete_call`). The streamed string cannot be taken back, so the batch follows it.
+//    by a proxy stays text: case `tags_split_across_text_chunks`, where vLLM returns the whole output as
+//    reasoning in both modes). libglm's parser is given text, not token ids, so text is all it can go by; and a
+//    reply whose calls vanish into the reasoning because a proxy re-chunked it is a failure, not a preference.
+//    Text that merely quotes a tag stays text wherever the tag cannot apply (a value, a key, reasoning's
+//    `</tool_call>`...). A chunk tail that could still start a tag is held back until the next chunk. The only
+//    other text held back is what vLLM holds too: reasoning's trailing whitespace (sent if more reasoning
+//    follows) and whitespace-only content (dropped if a call follows).
+// 2. Text after the first call is kept. vLLM's batch parse loses it (cases `text_after_tool_call`,
+//    `tool_call_inside_reasoning_not_parsed`), its stream keeps it; libglm's batch and stream both give vLLM's
+//    streamed content then, unstripped (`" no.Final answer."`), so a client that switches between streaming and
+//    not, or between vLLM streaming and libglm, sees the same text. When nothing but whitespace follows the
+//    first call, the content is vLLM's batch answer (stripped), which then loses nothing.
+// 3. A value still open at the end of the output is kept as it stands, minus a partial closing tag
+//    (`<arg_value>hello world</arg_va` gives `"hello world"`); `</tool_call>` inside a value is value text, so
+//    case `unclosed_arg_value_inside_complete_call` (`<arg_value>Rome</tool_call>`) gives
+//    `{"city": "Rome</tool_call>"}`. vLLM's batch drops the argument (`{}`) and its stream leaves the invalid
+//    `{"city": "Rome`: the stream has already sent the value's characters, so dropping them in the message would
+//    contradict the stream, and leaving the JSON invalid breaks every client. libglm's stream is vLLM's deltas
+//    plus the text vLLM swallowed and the closing `"}`.
 // 4. A repeated key is written twice, `{"city": "A", "city": "B"}`: valid JSON that `json.loads` (and GLMJSON)
 //    reads as vLLM's batch result `{"city": "B"}`; vLLM's stream stops at the repeat and leaves invalid JSON
-//    (case `duplicate_keys_last_wins`).
+//    (case `duplicate_keys_last_wins`). The first value was already streamed, so no stream can spell vLLM's
+//    batch text; this is the one spelling that decodes to vLLM's batch value and extends what was sent.
 // 5. Calls that will not be returned (no tools in the request, `tool_choice: "none"`) are not streamed either;
 //    vLLM streams them and drops them from the final message (case `no_tools_in_request_tool_text_is_content`).
-// 6. A value decoded into an object or array is typed further by the schema's `properties`/`items`.
-// 7. Tool-call ids are `call_` + 24 hex digits (see `ToolCallIDGenerator`), not `chatcmpl-tool-...`.
-// 8. A malformed pair (text between `</arg_key>` and `<arg_value>`) is skipped; vLLM's backtracking regex
-//    glues it into the next pair's key. Reading pairs as they stream cannot backtrack.
+//    Both final answers are equal; only vLLM's deltas announce a call the client never gets and cannot run.
+// 6. Tool-call ids are `call_` + 24 hex digits (see `ToolCallIDGenerator`), not `chatcmpl-tool-...`: ids are
+//    opaque to clients and only need to be unique; the seedable generator makes tests reproducible.
+// 7. A malformed pair (text between `</arg_key>` and `<arg_value>`) is skipped; vLLM's backtracking regex
+//    glues it into the next pair's key, producing a key the schema does not know. Reading pairs as they stream
+//    cannot backtrack, and a skipped pair is easier for a client to notice than a garbled key.
 
 /// One tool call in the final message.
 public struct ParsedToolCall: Equatable, Sendable {

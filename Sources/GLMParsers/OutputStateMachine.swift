@@ -5,30 +5,38 @@ import GLMJSON
 /// `finish`). Every rule is decided on text already seen and none depends on where chunks were cut, so the
 /// streamed events always add up to the batch result.
 ///
-/// Regions and tags (vLLM 0.33 `glm47_moe_config`; a tag with no rule here is text of the current region):
+/// Regions and tags (vLLM 0.33 `glm47_moe_config`). Each region recognises only the tags listed for it; any
+/// other tag is text of the region, so a value or reasoning that quotes the format keeps it:
 ///
 ///     reasoning  <think> ignored · </think> → content · <tool_call> → tool name
 ///     content    <think> → reasoning · </think> ignored · <tool_call> → tool name
 ///     tool name  <arg_key> → arguments · </tool_call> → content
-///     arguments  </tool_call> → content; the argument tags go to `ToolCallArguments`
+///     arguments  what `ToolCallArguments.recognizedTags` lists for its phase: between pairs `<arg_key>` and
+///                `</tool_call>` (→ content); inside a key only `</arg_key>`; inside a value only `</arg_value>`
+///
+/// Chunk tails that could still become a recognised tag are held back until the next chunk decides them. At
+/// the end of the output such a tail is text in reasoning and content, and is dropped inside a call: it is
+/// markup the model was writing when it was cut off (`<arg_value>hi</arg_va` gives `"hi"`), never data.
 struct OutputStateMachine {
     private enum Region {
         case reasoning, content, toolName, toolArguments
     }
 
-    /// A call whose name has been accepted.
+    /// A call whose name has been accepted and that will be returned.
     private struct OpenCall {
         var index: Int
         var id: String
         var name: String
-        var arguments: ToolCallArguments
     }
 
     private let catalog: ToolCatalog
     private let keepUndeclaredTools: Bool
     private let parseToolCalls: Bool
-    private var lexer: TagLexer
-    private var tokens: [TagLexer.Token] = []
+    private let reasoningTags: TagSet
+    private let contentTags: TagSet
+    private static let toolNameTags = TagSet([.argKeyStart, .toolCallEnd])
+    /// A chunk's tail that could still be a recognised tag; it goes in front of the next chunk.
+    private var held: [UInt8] = []
     private var joined: [UInt8] = []
     private var region: Region
     private var ids: ToolCallIDGenerator
@@ -40,6 +48,8 @@ struct OutputStateMachine {
     /// Reasoning's trailing whitespace, sent only if more reasoning follows (vLLM right-strips reasoning).
     private var heldReasoningWhitespace: [UInt8] = []
     private var content = ""
+    /// `content`'s UTF-8 length when the first returned call started: what vLLM's batch message keeps.
+    private var contentBytesBeforeFirstCall: Int?
     private var contentHasNonWhitespace = false
     /// Whitespace-only content so far: vLLM drops it once a call starts, and sends it at the end otherwise.
     private var heldContentWhitespace: [UInt8] = []
@@ -47,13 +57,17 @@ struct OutputStateMachine {
     private var nameBytes: [UInt8] = []
     private var inToolCall = false
     private var openCall: OpenCall?
+    /// The pairs of the call being read, returned or not: dropped calls need them too, to know where they end.
+    private var arguments = ToolCallArguments(function: ToolCatalog.undeclared)
     private var toolCalls: [ParsedToolCall] = []
 
     init(options: OutputParserOptions, recordsEvents: Bool) throws(GLMError) {
         catalog = try ToolCatalog(tools: options.tools)
         keepUndeclaredTools = options.keepUndeclaredTools
         parseToolCalls = options.parseToolCalls
-        lexer = TagLexer(recognizesThinkTags: options.thinking)
+        // With thinking off vLLM has no `<think>`/`</think>` terminals: they are content text.
+        reasoningTags = TagSet([.thinkStart, .thinkEnd, .toolCallStart])
+        contentTags = TagSet(options.thinking ? [.thinkStart, .thinkEnd, .toolCallStart] : [.toolCallStart])
         region = options.thinking ? .reasoning : .content
         ids = ToolCallIDGenerator(seed: options.toolCallIDSeed)
         self.recordsEvents = recordsEvents
@@ -78,12 +92,26 @@ struct OutputStateMachine {
             heldContentWhitespace.removeAll()
             heldReasoningWhitespace.removeAll()
         }
-        var finalContent = content
-        if !toolCalls.isEmpty { finalContent = PythonText.strip(finalContent) }
+        let finalContent = Self.messageContent(content, bytesBeforeFirstCall: contentBytesBeforeFirstCall)
         let output = ParsedOutput(reasoning: reasoning.isEmpty ? nil : reasoning,
                                   content: finalContent.isEmpty ? nil : finalContent,
                                   toolCalls: toolCalls)
         return (takeEvents(), output)
+    }
+
+    /// The message's content. Without calls it is all the content. With calls, vLLM 0.33's batch message is the
+    /// stripped text before the first call and its stream is all the content, unstripped; the two differ only
+    /// when text follows the first call, which the batch loses. So: the batch answer while nothing but
+    /// whitespace follows the first call, the streamed answer (to the byte) once text does. Never a third one.
+    static func messageContent(_ content: String, bytesBeforeFirstCall: Int?) -> String {
+        guard let split = bytesBeforeFirstCall else { return content }
+        let utf8 = content.utf8
+        let boundary = utf8.index(utf8.startIndex, offsetBy: min(split, utf8.count))
+        let after = String(decoding: utf8[boundary...], as: UTF8.self)
+        if PythonText.strip(after).isEmpty {
+            return PythonText.strip(String(decoding: utf8[..<boundary], as: UTF8.self))
+        }
+        return content
     }
 
     private mutating func takeEvents() -> [ParserEvent] {
@@ -94,11 +122,12 @@ struct OutputStateMachine {
     private mutating func consume(_ chunk: String, isLast: Bool) {
         var chunk = chunk
         chunk.withUTF8 { bytes in
-            if lexer.held.isEmpty {
+            if held.isEmpty {
                 consume(bytes: bytes, isLast: isLast)
             } else {
                 joined.removeAll(keepingCapacity: true)
-                lexer.moveHeld(to: &joined)
+                joined.append(contentsOf: held)
+                held.removeAll(keepingCapacity: true)
                 joined.append(contentsOf: bytes)
                 let copy = joined  // shares the storage; reading `joined` itself would overlap the mutation of self
                 copy.withUnsafeBufferPointer { consume(bytes: $0, isLast: isLast) }
@@ -106,15 +135,43 @@ struct OutputStateMachine {
         }
     }
 
+    /// The tags the current state recognises (see the table at the top).
+    private var recognizedTags: TagSet {
+        switch region {
+        case .reasoning: reasoningTags
+        case .content: contentTags
+        case .toolName: Self.toolNameTags
+        case .toolArguments: arguments.recognizedTags
+        }
+    }
+
+    /// Splits `bytes` (held bytes already in front) into text and tags, matching each `<` against the tags of
+    /// the state reached so far. With `isLast` nothing is held back.
     private mutating func consume(bytes: UnsafeBufferPointer<UInt8>, isLast: Bool) {
-        tokens.removeAll(keepingCapacity: true)
-        lexer.lex(bytes, isLast: isLast, into: &tokens)
-        for token in tokens {
-            switch token {
-            case .text(let range): handleText(UnsafeBufferPointer(rebasing: bytes[range]))
-            case .tag(let tag): handleTag(tag)
+        let n = bytes.count
+        var textStart = 0
+        var i = 0
+        while let lt = TagSet.firstOpenBracket(bytes, from: i) {
+            switch recognizedTags.match(bytes, at: lt) {
+            case .tag(let tag, let length):
+                if textStart < lt { handleText(UnsafeBufferPointer(rebasing: bytes[textStart..<lt])) }
+                handleTag(tag)
+                i = lt + length
+                textStart = i
+            case .prefix:
+                if textStart < lt { handleText(UnsafeBufferPointer(rebasing: bytes[textStart..<lt])) }
+                if !isLast {
+                    held.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[lt..<n]))
+                } else if region == .reasoning || region == .content {
+                    handleText(UnsafeBufferPointer(rebasing: bytes[lt..<n]))
+                }
+                // Else the output ended inside a call in the middle of a tag: the partial tag is dropped.
+                return
+            case .none:
+                i = lt + 1
             }
         }
+        if textStart < n { handleText(UnsafeBufferPointer(rebasing: bytes[textStart..<n])) }
     }
 
     private mutating func handleTag(_ tag: OutputTag) {
@@ -132,9 +189,9 @@ struct OutputStateMachine {
             region = .toolArguments
             passToArguments(tag)
         case (.toolName, .toolCallEnd), (.toolArguments, .toolCallEnd):
+            // Matched only where `ToolCallArguments` lists it: between pairs, never inside a key or a value.
             endToolCall()
-        case (.toolArguments, .argKeyStart), (.toolArguments, .argKeyEnd),
-             (.toolArguments, .argValueStart), (.toolArguments, .argValueEnd):
+        case (.toolArguments, _):
             passToArguments(tag)
         default:
             tag.bytes.withUnsafeBufferPointer { handleText($0) }
@@ -147,7 +204,8 @@ struct OutputStateMachine {
         case .content: appendContent(bytes)
         case .toolName: nameBytes.append(contentsOf: bytes)
         case .toolArguments:
-            guard let index = openCall?.index, let piece = openCall?.arguments.text(bytes), !piece.isEmpty else { return }
+            let piece = arguments.text(bytes)
+            guard let index = openCall?.index, !piece.isEmpty else { return }
             record(.toolCallArguments(index: index, delta: piece))
         }
     }
@@ -191,6 +249,7 @@ struct OutputStateMachine {
         inToolCall = true
         nameBytes.removeAll(keepingCapacity: true)
         openCall = nil
+        arguments = ToolCallArguments(function: ToolCatalog.undeclared)
         if parseToolCalls {
             sawToolCall = true
             heldContentWhitespace.removeAll()
@@ -201,6 +260,7 @@ struct OutputStateMachine {
     /// calls are wanted, the name is not empty, and the request declares it (or undeclared tools are kept).
     private mutating func acceptToolName() {
         let name = PythonText.strip(String(decoding: nameBytes, as: UTF8.self))
+        arguments = ToolCallArguments(function: ToolCatalog.undeclared)
         guard parseToolCalls, !name.isEmpty else { return }
         let function: ToolCatalog.Function
         if let declared = catalog.function(named: name) {
@@ -210,14 +270,16 @@ struct OutputStateMachine {
         } else {
             return
         }
-        let call = OpenCall(index: toolCalls.count, id: ids.next(), name: name,
-                            arguments: ToolCallArguments(function: function))
+        let call = OpenCall(index: toolCalls.count, id: ids.next(), name: name)
         openCall = call
+        arguments = ToolCallArguments(function: function)
+        if contentBytesBeforeFirstCall == nil { contentBytesBeforeFirstCall = content.utf8.count }
         record(.toolCallStart(index: call.index, id: call.id, name: name))
     }
 
     private mutating func passToArguments(_ tag: OutputTag) {
-        guard let index = openCall?.index, let piece = openCall?.arguments.tag(tag), !piece.isEmpty else { return }
+        let piece = arguments.tag(tag)
+        guard let index = openCall?.index, !piece.isEmpty else { return }
         record(.toolCallArguments(index: index, delta: piece))
     }
 
@@ -225,11 +287,11 @@ struct OutputStateMachine {
         if region == .toolName { acceptToolName() }
         region = .content
         inToolCall = false
-        guard var call = openCall else { return }
+        let piece = arguments.finish()
+        guard let call = openCall else { return }
         openCall = nil
-        let piece = call.arguments.finish()
         record(.toolCallArguments(index: call.index, delta: piece))
-        toolCalls.append(ParsedToolCall(id: call.id, name: call.name, arguments: call.arguments.json))
+        toolCalls.append(ParsedToolCall(id: call.id, name: call.name, arguments: arguments.json))
     }
 
     /// Queues an event, merged into the previous one when both are text of the same kind.

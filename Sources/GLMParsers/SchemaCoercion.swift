@@ -82,35 +82,12 @@ enum SchemaCoercion {
         return finiteJSON(text) ?? .string(text)
     }
 
-    /// A parameter's value from its raw text, typed by the parameter's schema. Objects and arrays decoded from
-    /// the text are typed further by the schema's `properties` and `items`.
+    /// A parameter's value from its raw text, typed by the parameter's schema. An object or array decoded from the
+    /// text is the model's JSON as `json.loads` reads it (and `json.dumps` writes it back): its members are not
+    /// typed by the schema's `properties`/`items`, as in vLLM 0.33, so `{"n": "3"}` keeps the string "3" and
+    /// numbers keep their value and sign (`-0.0` stays `-0.0`; `3e-3` is written `0.003`, as Python writes it).
     static func value(of text: String, schema: JSONObject) -> JSONValue {
-        let coerced = coerce(text, to: normalizedTypes(declaredTypes(of: schema)))
-        switch coerced {
-        case .object, .array: return retype(coerced, schema: schema)
-        default: return coerced
-        }
-    }
-
-    /// vLLM's `_coerce_value` for a decoded value: strings are coerced, objects and arrays are walked through
-    /// `properties`/`items`, other scalars are re-coerced from their JSON spelling.
-    private static func retype(_ value: JSONValue, schema: JSONObject) -> JSONValue {
-        switch value {
-        case .string(let s):
-            return coerce(s, to: normalizedTypes(declaredTypes(of: schema)))
-        case .object(let object):
-            guard case .object(let properties)? = schema["properties"] else { return value }
-            var out = object
-            for (key, member) in object {
-                if case .object(let memberSchema)? = properties[key] { out[key] = retype(member, schema: memberSchema) }
-            }
-            return .object(out)
-        case .array(let items):
-            guard case .object(let itemSchema)? = schema["items"] else { return value }
-            return .array(items.map { retype($0, schema: itemSchema) })
-        default:
-            return coerce(value.pythonJSON, to: normalizedTypes(declaredTypes(of: schema)))
-        }
+        coerce(text, to: normalizedTypes(declaredTypes(of: schema)))
     }
 
     /// `json.loads(text)` when it succeeds and holds no NaN or infinity; nil otherwise.

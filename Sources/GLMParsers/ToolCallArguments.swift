@@ -4,8 +4,9 @@ import GLMJSON
 /// of text pieces whose concatenation is the final JSON (what the stream sends as argument deltas).
 ///
 /// A pair is `<arg_key>`, the key (stripped), `</arg_key>`, only whitespace, `<arg_value>`, then the raw value up
-/// to the first `</arg_value>` (other tags inside a value are value text), like vLLM's
-/// `<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)</arg_value>`. Text between pairs is ignored.
+/// to the first `</arg_value>`, like vLLM's `<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)</arg_value>`. Inside a key
+/// only `</arg_key>` is a tag and inside a value only `</arg_value>` (see `recognizedTags`): every other tag there,
+/// `</tool_call>` included, is key or value text. Text between pairs is ignored.
 ///
 /// Spelling follows vLLM's `json.dumps(..., ensure_ascii=False)`: `{"k": "v", "n": 1}`. Timing follows vLLM's
 /// deltas: `{"key": ` (plus `"` for a streamed string) when the value opens; string characters as they come;
@@ -56,16 +57,32 @@ struct ToolCallArguments {
         }
     }
 
-    /// Feeds one of the four argument tags; returns the JSON piece it produces ("" for none).
+    /// The tags that mean something in the current phase; the call's owner matches only these (`</tool_call>`
+    /// is in the list where it ends the call, and the owner handles it).
+    var recognizedTags: TagSet {
+        switch phase {
+        case .betweenPairs: Self.betweenPairsTags
+        case .readingKey: Self.keyTags
+        case .afterKey: Self.afterKeyTags
+        case .readingValue: Self.valueTags
+        }
+    }
+
+    private static let betweenPairsTags = TagSet([.argKeyStart, .toolCallEnd])
+    private static let keyTags = TagSet([.argKeyEnd])
+    private static let afterKeyTags = TagSet([.argValueStart, .argKeyStart, .toolCallEnd])
+    private static let valueTags = TagSet([.argValueEnd])
+
+    /// Whether a value is open: its text so far is kept if the output ends here.
+    var isReadingValue: Bool { phase == .readingValue }
+
+    /// Feeds one of the argument tags; returns the JSON piece it produces ("" for none).
     mutating func tag(_ tag: OutputTag) -> String {
         switch (phase, tag) {
         case (.readingValue, .argValueEnd):
             closeValue()
             phase = .betweenPairs
             return ""
-        case (.readingValue, _), (.readingKey, .argKeyStart), (.readingKey, .argValueStart), (.readingKey, .argValueEnd):
-            // Literal text inside a value or a key, as the non-greedy regex reads it.
-            return tag.bytes.withUnsafeBufferPointer { text($0) }
         case (.readingKey, .argKeyEnd):
             key = PythonText.strip(String(decoding: keyBytes, as: UTF8.self))
             keyBytes.removeAll(keepingCapacity: true)
@@ -73,18 +90,20 @@ struct ToolCallArguments {
             return ""
         case (.afterKey, .argValueStart):
             return openValue()
-        case (_, .argKeyStart):
+        case (.betweenPairs, .argKeyStart), (.afterKey, .argKeyStart):
             keyBytes.removeAll(keepingCapacity: true)
             phase = .readingKey
             return ""
         default:
-            phase = .betweenPairs
-            return ""
+            // A tag this phase does not recognise (the owner matches only `recognizedTags`) is text.
+            return tag.bytes.withUnsafeBufferPointer { text($0) }
         }
     }
 
     /// Ends the call (at `</tool_call>` or the end of the output); returns the last JSON piece.
-    /// A value still open is kept as it stands (vLLM's partial-argument reading), so the JSON is always complete.
+    /// A value still open (the output ended inside it) is kept as it stands: a string value's characters have
+    /// already been streamed and cannot be taken back, so the batch result keeps them too and the JSON is
+    /// always complete. A partial closing tag at the very end never reaches the value (the owner drops it).
     mutating func finish() -> String {
         if phase == .readingValue { closeValue() }
         phase = .betweenPairs

@@ -4,65 +4,127 @@ import Testing
 
 /// Streaming must not depend on where chunks are cut: whatever the chunking, the final message equals the batch
 /// parse and the events add up to it (reasoning and arguments exactly, content before its final strip).
-@Suite struct RechunkingTests {
-    /// Checks one chunking of `text`; returns the raw concatenated content so callers can compare chunkings.
-    @discardableResult
-    private func checkStream(_ chunks: [String], text: String, options: OutputParserOptions,
-                             _ label: String) throws -> String {
-        let batch = try parseOutput(text, options: options)
-        let (events, _, output) = try stream(chunks, options: options)
-        #expect(output == batch, "\(label): final message differs from the batch parse")
+/// Checks one chunking of `text`: the final message equals the batch parse, and the events add up to it
+/// (reasoning and arguments exactly; content as vLLM's own two answers relate, see `expectedMessageContent`).
+/// Returns the raw concatenated content so callers can compare chunkings.
+@discardableResult
+func checkStream(_ chunks: [String], text: String, options: OutputParserOptions, _ label: String) throws -> String {
+    let batch = try parseOutput(text, options: options)
+    let (events, _, output) = try stream(chunks, options: options)
+    #expect(output == batch, "\(label): final message differs from the batch parse")
 
-        var reasoning = "", content = ""
-        var starts: [(id: String, name: String)] = []
-        var arguments: [String] = []
-        for event in events {
-            switch event {
-            case .reasoning(let piece):
-                #expect(!piece.isEmpty, "\(label): empty reasoning event")
-                reasoning += piece
-            case .content(let piece):
-                #expect(!piece.isEmpty, "\(label): empty content event")
-                content += piece
-            case .toolCallStart(let index, let id, let name):
-                #expect(index == starts.count, "\(label): call index out of order")
-                starts.append((id, name))
-                arguments.append("")
-            case .toolCallArguments(let index, let delta):
-                #expect(index == starts.count - 1, "\(label): arguments for a call that is not the open one")
-                if index >= 0 && index < arguments.count { arguments[index] += delta }
-            }
+    var reasoning = "", content = ""
+    var contentBeforeFirstCall: String?
+    var starts: [(id: String, name: String)] = []
+    var arguments: [String] = []
+    for event in events {
+        switch event {
+        case .reasoning(let piece):
+            #expect(!piece.isEmpty, "\(label): empty reasoning event")
+            reasoning += piece
+        case .content(let piece):
+            #expect(!piece.isEmpty, "\(label): empty content event")
+            content += piece
+        case .toolCallStart(let index, let id, let name):
+            #expect(index == starts.count, "\(label): call index out of order")
+            if contentBeforeFirstCall == nil { contentBeforeFirstCall = content }
+            starts.append((id, name))
+            arguments.append("")
+        case .toolCallArguments(let index, let delta):
+            #expect(index == starts.count - 1, "\(label): arguments for a call that is not the open one")
+            if index >= 0 && index < arguments.count { arguments[index] += delta }
         }
-        #expect((reasoning.isEmpty ? nil : reasoning) == batch.reasoning, "\(label): reasoning")
-        let stripped = batch.toolCalls.isEmpty ? content : pythonStrip(content)
-        #expect((stripped.isEmpty ? nil : stripped) == batch.content, "\(label): content")
-        #expect(starts.map(\.name) == batch.toolCalls.map(\.name), "\(label): call names")
-        #expect(starts.map(\.id) == batch.toolCalls.map(\.id), "\(label): call ids")
-        #expect(arguments == batch.toolCalls.map(\.arguments), "\(label): arguments")
-        for args in arguments { #expect((try? JSONValue.parse(args))?.objectValue != nil, "\(label): arguments not a JSON object: \(args)") }
-        return content
     }
+    #expect((reasoning.isEmpty ? nil : reasoning) == batch.reasoning, "\(label): reasoning")
+    let expected = expectedMessageContent(streamed: content, beforeFirstCall: contentBeforeFirstCall)
+    #expect((expected.isEmpty ? nil : expected) == batch.content, "\(label): content")
+    #expect(starts.map(\.name) == batch.toolCalls.map(\.name), "\(label): call names")
+    #expect(starts.map(\.id) == batch.toolCalls.map(\.id), "\(label): call ids")
+    #expect(arguments == batch.toolCalls.map(\.arguments), "\(label): arguments")
+    for args in arguments { #expect((try? JSONValue.parse(args))?.objectValue != nil, "\(label): arguments not a JSON object: \(args)") }
+    return content
+}
 
+/// The message content that goes with streamed content: vLLM 0.33's batch answer (the text before the first
+/// call, stripped) while only whitespace follows the first call, its streamed answer (everything, unstripped)
+/// once text does (the batch would lose that text). Without calls, everything.
+func expectedMessageContent(streamed: String, beforeFirstCall: String?) -> String {
+    guard let before = beforeFirstCall else { return streamed }
+    let after = String(String.UnicodeScalarView(streamed.unicodeScalars.dropFirst(before.unicodeScalars.count)))
+    return pythonStrip(after).isEmpty ? pythonStrip(before) : streamed
+}
+
+/// `text` cut where vLLM's detokenizer would cut it: every tag alone, the text between in 4-scalar pieces (the
+/// shape of the recorded `stream_chunks`).
+func tokenLikeChunks(_ text: String) -> [String] {
+    let tags = OutputTagText.all
+    var chunks: [String] = []
+    var rest = Substring(text)
+    var plain = ""
+    func flushPlain() {
+        chunks += chunked(plain) { 4 }
+        plain = ""
+    }
+    while let first = rest.first {
+        if let tag = tags.first(where: { rest.hasPrefix($0) }) {
+            flushPlain()
+            chunks.append(tag)
+            rest = rest.dropFirst(tag.count)
+        } else {
+            plain.append(first)
+            rest = rest.dropFirst()
+        }
+    }
+    flushPlain()
+    return chunks
+}
+
+/// The tag spellings, written out here so the tests do not borrow the parser's own table.
+enum OutputTagText {
+    static let all = ["<think>", "</think>", "<tool_call>", "</tool_call>", "<arg_key>", "</arg_key>", "<arg_value>",
+                      "</arg_value>"]
+}
+
+/// Runs `text` through every chunking the recorded cases get: one chunk, one scalar per chunk, 40 random
+/// chunkings, and `tokenChunks` each cut once more at a random point (inside tags among others). Returns the
+/// batch message.
+@discardableResult
+func checkEveryChunking(_ text: String, options: OutputParserOptions, tokenChunks: [String],
+                        _ label: String = "") throws -> ParsedOutput {
+    let reference = try checkStream([text], text: text, options: options, "\(label) one chunk")
+    #expect(try checkStream(chunked(text) { 1 }, text: text, options: options, "\(label) 1-scalar chunks") == reference)
+    for seed in 0..<40 as Range<UInt64> {
+        var rng = SeededGenerator(state: seed)
+        let chunks = chunked(text) { Int.random(in: 1...12, using: &rng) }
+        #expect(try checkStream(chunks, text: text, options: options, "\(label) random chunks, seed \(seed)") == reference)
+    }
+    var rng = SeededGenerator(state: 99)
+    let resplit = tokenChunks.flatMap { chunk -> [String] in
+        let scalars = Array(chunk.unicodeScalars)
+        guard scalars.count > 1 else { return [chunk] }
+        let cut = Int.random(in: 1..<scalars.count, using: &rng)
+        return [String(String.UnicodeScalarView(scalars[..<cut])), String(String.UnicodeScalarView(scalars[cut...]))]
+    }
+    #expect(try checkStream(resplit, text: text, options: options, "\(label) re-split token chunks") == reference)
+    #expect(try checkStream(tokenChunks, text: text, options: options, "\(label) token chunks") == reference)
+    return try parseOutput(text, options: options)
+}
+
+/// Streaming must not depend on where chunks are cut: whatever the chunking, the final message equals the batch
+/// parse and the events add up to it.
+@Suite struct RechunkingTests {
     @Test(arguments: ParserCase.all)
     func everyCaseUnderManyChunkings(_ testCase: ParserCase) throws {
-        let text = testCase.modelOutput
-        let options = testCase.options
-        let reference = try checkStream([text], text: text, options: options, "one chunk")
-        #expect(try checkStream(chunked(text) { 1 }, text: text, options: options, "1-scalar chunks") == reference)
-        for seed in 0..<40 as Range<UInt64> {
-            var rng = SeededGenerator(state: seed)
-            let chunks = chunked(text) { Int.random(in: 1...12, using: &rng) }
-            #expect(try checkStream(chunks, text: text, options: options, "random chunks, seed \(seed)") == reference)
-        }
-        // The recorded token chunks, each cut once more at a random point (inside tags among others).
-        var rng = SeededGenerator(state: 99)
-        let resplit = testCase.streamChunks.flatMap { chunk -> [String] in
-            let scalars = Array(chunk.unicodeScalars)
-            guard scalars.count > 1 else { return [chunk] }
-            let cut = Int.random(in: 1..<scalars.count, using: &rng)
-            return [String(String.UnicodeScalarView(scalars[..<cut])), String(String.UnicodeScalarView(scalars[cut...]))]
-        }
-        #expect(try checkStream(resplit, text: text, options: options, "re-split token chunks") == reference)
+        try checkEveryChunking(testCase.modelOutput, options: testCase.options, tokenChunks: testCase.streamChunks)
+    }
+
+    /// The typing cases too: a value's JSON must not depend on where the chunks cut it.
+    @Test(arguments: CoercionCase.all)
+    func everyCoercionCaseUnderManyChunkings(_ testCase: CoercionCase) throws {
+        let expected = try #require(testCase.record["arguments"]?.stringValue)
+        let batch = try checkEveryChunking(testCase.modelOutput, options: testCase.options,
+                                           tokenChunks: tokenLikeChunks(testCase.modelOutput))
+        #expect(batch.toolCalls.map(\.arguments) == [expected])
     }
 
     /// Random documents built from tags, tag fragments, names, values and multi-byte text, under random options.

@@ -9,18 +9,10 @@ struct CoercionCase: CustomTestStringConvertible {
     var testDescription: String { record["name"]?.stringValue ?? "?" }
 
     static let all: [CoercionCase] = (try? readJSONLines("coercion_cases.jsonl").map(CoercionCase.init)) ?? []
-}
 
-@Suite struct SchemaTypingTests {
-    @Test func fixtureLoaded() {
-        #expect(CoercionCase.all.count == 56)
-    }
-
-    @Test(arguments: CoercionCase.all)
-    func valueIsTypedAsVLLMTypesIt(_ testCase: CoercionCase) throws {
-        let text = try #require(testCase.record["text"]?.stringValue)
-        let schema = try #require(testCase.record["schema"])
-        let expected = try #require(testCase.record["arguments"]?.stringValue)
+    /// A tool `f` whose parameter `v` has the case's schema.
+    var options: OutputParserOptions {
+        let schema = record["schema"] ?? .null
         let tools = JSONValue.array([.object(JSONObject([
             ("type", .string("function")),
             ("function", .object(JSONObject([
@@ -29,11 +21,25 @@ struct CoercionCase: CustomTestStringConvertible {
                                                    ("properties", .object(JSONObject([("v", schema)])))]))),
             ]))),
         ]))])
-        let options = OutputParserOptions(tools: tools, thinking: false, toolCallIDSeed: 1)
-        let output = "<tool_call>f<arg_key>v</arg_key><arg_value>\(text)</arg_value></tool_call>"
-        let batch = try parseOutput(output, options: options)
+        return OutputParserOptions(tools: tools, thinking: false, toolCallIDSeed: 1)
+    }
+
+    var modelOutput: String {
+        "<tool_call>f<arg_key>v</arg_key><arg_value>\(record["text"]?.stringValue ?? "")</arg_value></tool_call>"
+    }
+}
+
+@Suite struct SchemaTypingTests {
+    @Test func fixtureLoaded() {
+        #expect(CoercionCase.all.count == 60)
+    }
+
+    @Test(arguments: CoercionCase.all)
+    func valueIsTypedAsVLLMTypesIt(_ testCase: CoercionCase) throws {
+        let expected = try #require(testCase.record["arguments"]?.stringValue)
+        let batch = try parseOutput(testCase.modelOutput, options: testCase.options)
         #expect(batch.toolCalls.map(\.arguments) == [expected])
-        let (_, _, streamed) = try stream(chunked(output) { 1 }, options: options)
+        let (_, _, streamed) = try stream(chunked(testCase.modelOutput) { 1 }, options: testCase.options)
         #expect(streamed == batch)
     }
 

@@ -22,16 +22,18 @@ private struct Deviation {
 }
 
 private let deviations: [String: Deviation] = [
-    // vLLM's batch parse loses the text after the first call; its stream keeps it, and so do we in both modes.
+    // vLLM's batch parse loses the text after the first call; its stream keeps it, and so do we in both modes,
+    // to the byte (the leading space of " no." included): the message is vLLM's streamed answer.
     "text_after_tool_call": Deviation(
         batch: #"{"reasoning": null, "content": "Checking. Done.", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Rome"}}]}"#),
     "tool_call_inside_reasoning_not_parsed": Deviation(
-        batch: #"{"reasoning": "Maybe", "content": "no.Final answer.", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}"#),
-    // A value open at </tool_call> is kept: vLLM's batch gives {}, its stream `{"city": "Rome` (invalid).
+        batch: #"{"reasoning": "Maybe", "content": " no.Final answer.", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}"#),
+    // Inside a value only </arg_value> closes, so </tool_call> is value text and the value is still open at the
+    // end, where it is kept: vLLM's batch gives {}, its stream `{"city": "Rome` (invalid JSON).
     "unclosed_arg_value_inside_complete_call": Deviation(
-        batch: #"{"reasoning": null, "content": null, "tool_calls": [{"name": "get_weather", "arguments": {"city": "Rome"}}]}"#,
-        streamed: #"{"reasoning": null, "content": null, "tool_calls": [{"name": "get_weather", "arguments": {"city": "Rome"}}]}"#,
-        deltas: .vllmPrefixThen(["\"}"])),
+        batch: #"{"reasoning": null, "content": null, "tool_calls": [{"name": "get_weather", "arguments": {"city": "Rome</tool_call>"}}]}"#,
+        streamed: #"{"reasoning": null, "content": null, "tool_calls": [{"name": "get_weather", "arguments": {"city": "Rome</tool_call>"}}]}"#,
+        deltas: .vllmPrefixThen(["</tool_call>\"}"])),
     // The repeated key is written twice; json.loads reads it as vLLM's batch answer {"city": "B"}.
     "duplicate_keys_last_wins": Deviation(
         streamed: #"{"reasoning": null, "content": null, "tool_calls": [{"name": "get_weather", "arguments": {"city": "B"}}]}"#,
