@@ -1,5 +1,8 @@
-"""glm.Tokenizer against HF tokenizers' ids: real GGUF vocabularies (Qwen2, GPT-2) and GLM-like tokenizer.json."""
+"""glm.Tokenizer against HF tokenizers' ids: real GGUF vocabularies (one per byte-level BPE pre-tokenizer family in
+llama.cpp's test set) and GLM-like tokenizer.json; GGUF vocabularies of other kinds are refused clearly."""
 import collections
+import re
+import struct
 
 import pytest
 
@@ -9,8 +12,15 @@ from fixtures import FIXTURES, jsonl
 TOKENIZERS = FIXTURES / "tokenizers"
 
 
+# One vocabulary per `tokenizer.ggml.pre` family (tools/copy_llama_vocab_fixtures.py); the same list as
+# Tests/GLMTokenizerTests/RealVocabularyTests.swift.
+BYTE_LEVEL_FAMILIES = ["gpt-2", "qwen2", "qwen35", "llama-bpe", "deepseek-llm", "deepseek-coder", "falcon", "mpt",
+                       "starcoder", "refact", "command-r"]
+
+
 def gguf_cases(name):
-    # Each text is followed by "\n__ggml_vocab_test__\n"; each .out line holds one text's ids.
+    # llama.cpp's tests/test-tokenizer-0 format: each text is followed by "\n__ggml_vocab_test__\n"; each .out line
+    # holds one text's ids (from HF tokenizers, no special tokens), space separated.
     texts = (TOKENIZERS / (name + ".inp")).read_text(encoding="utf-8").split("\n__ggml_vocab_test__\n")
     assert texts[-1] == ""
     texts = texts[:-1]
@@ -21,13 +31,47 @@ def gguf_cases(name):
     return [(t, [int(x) for x in o.split()]) for t, o in zip(texts, outs)]
 
 
-@pytest.mark.parametrize("name", ["ggml-vocab-qwen2.gguf", "ggml-vocab-gpt-2.gguf"])
-def test_real_vocabularies_match_hf(name):
+@pytest.mark.parametrize("family", BYTE_LEVEL_FAMILIES)
+def test_real_vocabularies_match_hf(family):
+    name = f"ggml-vocab-{family}.gguf"
     tok = glm.Tokenizer.from_file(TOKENIZERS / name)
     cases = gguf_cases(name)
-    assert len(cases) > 20
+    assert len(cases) >= 46
     mismatches = [(text, tok.encode(text), ids) for text, ids in cases if tok.encode(text) != ids]
     assert mismatches == []
+    assert [text for text, ids in cases if tok.decode(ids) != text] == []
+
+
+@pytest.mark.parametrize("name, model", [("ggml-vocab-llama-spm.gguf", "'llama' (SentencePiece)"),
+                                         ("ggml-vocab-bert-bge.gguf", "'bert' (WordPiece)")])
+def test_non_bpe_vocabularies_are_refused(name, model):
+    with pytest.raises(glm.UnsupportedError, match=re.escape(f"tokenizer model {model} is not supported")) as error:
+        glm.Tokenizer.from_file(TOKENIZERS / name)
+    assert name in str(error.value)
+
+
+def metadata_only_gguf(path, pairs):
+    """A little-endian GGUF v3 file with no tensors and only string metadata."""
+    data = struct.pack("<IIQQ", 0x46554747, 3, 0, len(pairs))
+    for key, value in pairs:
+        k, v = key.encode(), value.encode()
+        data += struct.pack("<Q", len(k)) + k + struct.pack("<IQ", 8, len(v)) + v
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("pairs, message", [
+    ([("tokenizer.ggml.model", "t5")], "tokenizer model 't5' (Unigram) is not supported"),
+    ([("tokenizer.ggml.model", "rwkv")], "tokenizer model 'rwkv' (RWKV) is not supported"),
+    ([("tokenizer.ggml.model", "gemma4")], "tokenizer model 'gemma4' (BPE on raw UTF-8, not byte-level) is not supported"),
+    ([("tokenizer.ggml.model", "gpt2")], "no tokenizer.ggml.pre"),
+    ([("tokenizer.ggml.model", "gpt2"), ("tokenizer.ggml.pre", "default")], "pre-tokenizer 'default' is not supported"),
+    ([("tokenizer.ggml.model", "gpt2"), ("tokenizer.ggml.pre", "poro-chat")], "pre-tokenizer 'poro-chat' is not supported"),
+])
+def test_unsupported_gguf_tokenizers_are_refused(tmp_path, pairs, message):
+    path = metadata_only_gguf(tmp_path / "vocab.gguf", pairs)
+    with pytest.raises(glm.UnsupportedError, match=re.escape(message)):
+        glm.Tokenizer.from_file(path)
 
 
 def test_glm_like_encode_cases_match_hf():
