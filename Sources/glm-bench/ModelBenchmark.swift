@@ -3,25 +3,41 @@ import GLMModel
 import GLMNumerics
 import GLMSupport
 
-/// `glm-bench model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]`: prefill
-/// and decode speed of the forward pass, the weight bytes one decoded token reads, and the machine's memory
-/// bandwidth measured in the same run (the bound decode works against), so the fraction of it that decode reaches
-/// is known. `--gemm` picks the prefill GEMM backend (default packed; GLM_GEMM overrides it); `both`
-/// runs each on the same prompt and prints their prefill ratio. An untimed prefill first pages the weights in.
+/// `glm-bench model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]
+/// [--kernels auto|avx2|avx512|both]`: prefill and decode speed of the forward pass, the weight bytes one decoded
+/// token reads, and the machine's memory bandwidth measured in the same run (the bound decode works against), so
+/// the fraction of it that decode reaches is known. `--gemm` picks the prefill GEMM backend (default packed;
+/// GLM_GEMM overrides it); `--kernels` the kernel path (default: GLM_KERNELS, else the CPU's best). `both` runs
+/// each on the same prompt and prints their prefill ratio. An untimed prefill first pages the weights in.
 func modelBenchmark(arguments: [String]) throws {
     let usage = "usage: model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]"
+        + " [--kernels auto|avx2|avx512|both]"
     var backends: [GEMMBackend] = [.packed]
-    var positional = arguments
-    if positional.count == 6, positional[4] == "--gemm" {
-        let choice = positional[5]
-        if choice == "both" {
-            backends = GEMMBackend.allCases
-        } else if let backend = GEMMBackend(rawValue: choice) {
-            backends = [backend]
-        } else {
+    var paths: [KernelPath?] = [nil]
+    var positional: [String] = []
+    var index = 0
+    while index < arguments.count {
+        let argument = arguments[index]
+        guard argument.hasPrefix("--") else { positional.append(argument); index += 1; continue }
+        guard index + 1 < arguments.count else { throw GLMError.invalidArgument(usage) }
+        let choice = arguments[index + 1]
+        index += 2
+        switch argument {
+        case "--gemm":
+            if choice == "both" { backends = GEMMBackend.allCases }
+            else if let backend = GEMMBackend(rawValue: choice) { backends = [backend] }
+            else { throw GLMError.invalidArgument(usage) }
+        case "--kernels":
+            if choice == "both" { paths = KernelPath.available() }
+            else if choice == "auto" { paths = [nil] }
+            else if let path = KernelPath(rawValue: choice) { paths = [path] }
+            else { throw GLMError.invalidArgument(usage) }
+        default:
             throw GLMError.invalidArgument(usage)
         }
-        positional.removeLast(2)
+    }
+    guard backends.count == 1 || paths.count == 1 else {
+        throw GLMError.invalidArgument("compare either the GEMM backends or the kernel paths, not both at once")
     }
     guard positional.count == 4, let threads = Int(positional[1]), let promptLength = Int(positional[2]),
           let decodeCount = Int(positional[3]), threads >= 1, promptLength >= 1, decodeCount >= 1 else {
@@ -34,10 +50,18 @@ func modelBenchmark(arguments: [String]) throws {
 
     let start = monotonicSeconds()
     var models: [Model] = []
-    for backend in backends { models.append(try Model.load(directory: directory, threads: threads, gemm: backend)) }
+    for backend in backends {
+        for path in paths {
+            models.append(try Model.load(directory: directory, threads: threads, gemm: backend, kernels: path))
+        }
+    }
     let model = models[0]
+    let cpu = CPUFeatures.host
     print("model: \(directory)  \(model.weightType)  \(model.parameterCount) parameters  threads \(threads)")
     print("load: \(fixed(monotonicSeconds() - start, 2)) s")
+    print("CPU: \(cpu.brand)  features: \(cpu.present.joined(separator: " "))")
+    print("kernel paths measured: \(models.map(\.kernelPath.rawValue).joined(separator: ", "))"
+        + "  (available: \(KernelPath.available().map(\.rawValue).joined(separator: ", ")))")
     print("OpenBLAS core: \(GEMMBackend.openBLASCoreName)")
 
     let bandwidth = try measureBandwidth(threads: threads)
@@ -57,8 +81,10 @@ func modelBenchmark(arguments: [String]) throws {
         prefillRates.append(try measure(model, prompt: prompt, decodeCount: decodeCount, threads: threads,
                                         bandwidth: bandwidth.read))
     }
-    if prefillRates.count == 2 {    // GEMMBackend.allCases: packed, openblas
+    if prefillRates.count == 2 && backends.count == 2 {    // GEMMBackend.allCases: packed, openblas
         print("prefill openblas / packed: \(fixed(prefillRates[1] / prefillRates[0], 3))")
+    } else if prefillRates.count == 2 {                     // KernelPath.available(): avx2, avx512
+        print("prefill avx512 / avx2: \(fixed(prefillRates[1] / prefillRates[0], 3))")
     }
 }
 
@@ -66,7 +92,7 @@ func modelBenchmark(arguments: [String]) throws {
 /// speeds and returns the prefill tokens/s.
 private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads: Int, bandwidth: Double) throws
     -> Double {
-    let gemm = model.gemmBackend.rawValue
+    let gemm = "\(model.gemmBackend.rawValue), \(model.kernelPath.rawValue)"
     let promptLength = prompt.count
     let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads)
     var start = monotonicSeconds()
