@@ -4,7 +4,7 @@ import Glibc
 
 let usage = """
 usage: glm-bench <component> [arguments]
-  model MODEL_DIR THREADS PROMPT_TOKENS DECODE_TOKENS [--gemm packed|openblas|both]
+  model MODEL_DIR THREADS PROMPT_TOKENS DECODE_TOKENS [--gemm packed|openblas|both] [--kernels auto|avx2|avx512|both]
                                                         prefill/decode tokens/s, bytes per token, memory bandwidth
   chat ...                                              time to first token and second-turn speed with/without prefix reuse
   tokenizer ...                                         encoding throughput and vocabulary load time
