@@ -18,7 +18,16 @@
  *  - Structured data (messages, tools, options, parse results, events) crosses as UTF-8 JSON in the OpenAI
  *    chat-completions shape; token ids and logits cross as plain arrays.
  *  - Threads: functions without a handle are safe to call from any thread. A handle's comment says whether it
- *    may be shared between threads.
+ *    may be shared between threads. Handles that hold the state of one sequence (glm_chat, glm_session,
+ *    glm_stream_parser) run one call at a time: a call on such a handle while another call on it runs, from
+ *    another thread or re-entered from the running call's own callback, returns GLM_ERR_INVALID_ARGUMENT ("...
+ *    is in use by another call") and changes nothing. This is a check, not a lock: calls are refused, never
+ *    queued, so a caller that shares such a handle between threads must serialise its calls itself. Freeing
+ *    such a handle while a call on it runs (from its callback, or from another thread) is deferred: the handle
+ *    is released when that call returns (see glm_chat_free). Using any handle after its free function returned
+ *    is the caller's error and cannot be detected, nor can a freed, forged or foreign pointer passed as a handle.
+ *  - Files: every file libglm opens must be a regular file; a directory, FIFO, device or socket in its place is
+ *    GLM_ERR_IO (a FIFO is never waited on).
  */
 #ifndef GLM_H
 #define GLM_H
@@ -169,7 +178,9 @@ glm_status glm_chat_render(const glm_chat_template *chat_template, const char *r
 /* Parses a whole model output (the text generated after the prompt) into a message (JSON, glm_string_free). */
 glm_status glm_parse_output(const char *text, const char *options_json, char **out_message_json);
 
-/* An incremental parser for one response. Not thread-safe: one thread at a time. */
+/* An incremental parser for one response. One call at a time (see Threads at the top): a call while another
+ * runs on the same parser is GLM_ERR_INVALID_ARGUMENT, and glm_stream_parser_free during a call defers the release
+ * until that call returns. */
 typedef struct glm_stream_parser glm_stream_parser;
 
 /* Creates a parser; free it with glm_stream_parser_free(). */
@@ -237,7 +248,10 @@ glm_status glm_tokenizer_is_special(const glm_tokenizer *tokenizer, int32_t id, 
  * generation_config.json (optional), model.safetensors or model-*-of-*.safetensors + model.safetensors.index.json,
  * tokenizer files beside them. Weights (F32, BF16, F16) are memory-mapped and computed on in place, so a model
  * larger than RAM still opens. Everything is validated at load: a missing or unexpected tensor, a wrong shape or
- * dtype, a truncated shard or a hostile header is a status and a message naming the file and tensor.
+ * dtype, a truncated shard or a hostile header is a status and a message naming the file and tensor. config.json
+ * must say model_type "glm4_moe" or architectures ["Glm4MoeForCausalLM"] (or both); naming another model type or
+ * architecture is GLM_ERR_UNSUPPORTED. Weight values are not scanned at load (that would read the whole
+ * checkpoint): weights holding NaN or infinity show as GLM_ERR_FORMAT from the first evaluation.
  */
 
 /* Immutable after load: one model may be shared by any number of sessions on any threads. */
@@ -287,7 +301,10 @@ glm_status glm_model_info(const glm_model *model, char **out_info_json);
 glm_status glm_model_vocab_size(const glm_model *model, int32_t *out_vocab_size);
 
 /* One sequence's state: the KV cache of every layer (and of the MTP layer), activation buffers, logits. All memory
- * is allocated when the session is created; decoding a token allocates nothing. One thread at a time. */
+ * is allocated when the session is created; decoding a token allocates nothing. One call at a time (see Threads at
+ * the top): glm_session_eval, glm_session_truncate, glm_session_position or glm_session_mtp_logits while another
+ * of them runs on the same session is GLM_ERR_INVALID_ARGUMENT ("in use"); glm_session_free during a call defers
+ * the release until that call returns. Sessions on one model may run on different threads at the same time. */
 typedef struct glm_session glm_session;
 
 typedef struct glm_session_params {
@@ -302,13 +319,18 @@ glm_session_params glm_session_default_params(void);
 /* Creates a session on `model`; `params` may be NULL (defaults). */
 glm_status glm_session_new(const glm_model *model, const glm_session_params *params, glm_session **out_session);
 
+/* Releases the session (when the call running on it returns, if one does). */
 void glm_session_free(glm_session *session);
 
 /* Evaluates `count` tokens at the next positions, appending them to the cache. Logits are written to
  * `out_logits` (may be NULL when not wanted): all `count` rows (row-major [count, vocab]) if `out_capacity`
  * (in floats) holds count*vocab, else the last token's row if it holds vocab; a smaller non-zero capacity is
  * GLM_ERR_INVALID_ARGUMENT. A token id outside the vocabulary is GLM_ERR_INVALID_ARGUMENT; tokens that do not
- * fit in the context are GLM_ERR_CONTEXT_FULL. On error the session is unchanged. */
+ * fit in the context are GLM_ERR_CONTEXT_FULL, checked before any id is read (so a `count` larger than the
+ * caller's array is refused as long as it exceeds the positions left; a smaller one is the caller's error).
+ * Logits that are not finite (NaN or infinity, from weights holding such values) are GLM_ERR_FORMAT, checked on
+ * the rows the call computes (the last token's, or all of them when asked for). On error the session is
+ * unchanged. */
 glm_status glm_session_eval(glm_session *session, const int32_t *tokens, size_t count, float *out_logits,
                             size_t out_capacity);
 
@@ -338,7 +360,10 @@ glm_status glm_session_mtp_logits(glm_session *session, const int32_t *next_toke
  * "logit_bias", "seed", "max_tokens" / "max_completion_tokens", "stop" (string or list),
  * "chat_template_kwargs" ({"enable_thinking": false, "clear_thinking": false, ...}: thinking is set per
  * request), "stream_options" ({"include_usage": true}), and libglm's "now" (the template's clock, as in
- * glm_chat_render). Sampling defaults come from generation_config.json.
+ * glm_chat_render). Sampling defaults come from generation_config.json. Fields that would change the response's
+ * shape are refused with GLM_ERR_UNSUPPORTED rather than ignored: "response_format" other than {"type": "text"},
+ * "logprobs": true, "top_logprobs" other than 0, "n" other than 1, "tool_choice" "required" or a named function.
+ * Non-finite numbers (NaN, Infinity) in sampling fields and "logit_bias" are GLM_ERR_INVALID_ARGUMENT.
  * Tool-call "arguments" may be JSON text (as OpenAI clients send them) or an object. Generation stops at the
  * eos ids of generation_config.json (GLM-4.7: <|endoftext|>, <|user|>, <|observation|>), at a stop string,
  * at max_tokens or at the end of the context.
@@ -350,7 +375,10 @@ glm_status glm_session_mtp_logits(glm_session *session, const int32_t *next_toke
  */
 
 /* A chat session: a session plus the model directory's tokenizer, chat template and generation defaults.
- * One thread at a time; many chat sessions may share one model. */
+ * One call at a time (see Threads at the top): glm_chat_complete or glm_chat_reset while a call runs on the same
+ * chat, from another thread or from the running request's own event callback, is GLM_ERR_INVALID_ARGUMENT
+ * ("in use") and does not disturb the running request. Many chat sessions may share one model, each on its own
+ * thread. */
 typedef struct glm_chat glm_chat;
 
 typedef struct glm_chat_params {
@@ -365,6 +393,10 @@ glm_chat_params glm_chat_default_params(void);
  * model's directory. `params` may be NULL (defaults). */
 glm_status glm_chat_new(const glm_model *model, const glm_chat_params *params, glm_chat **out_chat);
 
+/* Releases the chat. Called from the event callback of a request running on this chat (or from another thread
+ * while one runs), it stops that request at its next event, if there is one: the callback is not called again
+ * and glm_chat_complete returns GLM_ERR_CANCELLED with the partial response, as for a cancel. The release itself
+ * happens when glm_chat_complete returns. The chat must not be used, by any thread, after this call. */
 void glm_chat_free(glm_chat *chat);
 
 typedef enum glm_event_kind {
@@ -381,7 +413,9 @@ typedef struct glm_event {
     const char *delta_json; /* the chunk's choices[0].delta ("{}" for USAGE) */
 } glm_event;
 
-/* Called for each event; return false to cancel the request. */
+/* Called for each event, on the thread that called glm_chat_complete; return false to cancel the request. It may
+ * call any libglm function except glm_chat_complete and glm_chat_reset on the same chat (refused as "in use");
+ * glm_chat_free on the same chat cancels the request (see glm_chat_free). */
 typedef bool (*glm_event_callback)(const glm_event *event, void *user_data);
 
 /* Runs one request. `callback` (may be NULL) receives the stream. The final response is returned in

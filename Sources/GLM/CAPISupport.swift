@@ -129,3 +129,45 @@ enum Handle {
         Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(handle)).release()
     }
 }
+
+/// The object behind a handle whose calls run one at a time (chat, session, stream parser) with its gate.
+/// Such a handle is `Handle.retain(Exclusive(object))`; its functions reach the object through `Handle.use`
+/// and free it with `Handle.releaseExclusive`.
+final class Exclusive<Value: AnyObject> {
+    let value: Value
+    let gate = CallGate()
+
+    init(_ value: Value) { self.value = value }
+}
+
+extension Handle {
+    /// Runs `body` on the object behind an exclusive handle. A call while another one runs on the same handle
+    /// (from another thread, or re-entered from the running call's callback) is GLM_ERR_INVALID_ARGUMENT: the
+    /// object's state belongs to the running call. If the handle was freed while `body` ran, it is released
+    /// when `body` returns.
+    static func use<T: AnyObject, R>(_ handle: OpaquePointer?, _ name: String,
+                                     _ body: (Exclusive<T>) throws(GLMError) -> R) throws(GLMError) -> R {
+        guard let handle else { throw .invalidArgument("\(name) must not be NULL") }
+        let object = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+        guard let exclusive = object as? Exclusive<T> else {
+            throw .invalidArgument("\(name) is not a \(T.self) handle")
+        }
+        guard exclusive.gate.enter() else {
+            throw .invalidArgument("\(name) is in use by another call: a \(name) runs one call at a time, so a call"
+                + " from another thread, or from the running call's own callback, is refused")
+        }
+        defer {
+            if exclusive.gate.leave() { Unmanaged.passUnretained(exclusive).release() }
+        }
+        return try body(exclusive)
+    }
+
+    /// Frees an exclusive handle: now if no call runs on it, else when the running call returns.
+    static func releaseExclusive<T: AnyObject>(_ handle: OpaquePointer?, as type: T.Type) {
+        guard let handle else { return }
+        let object = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+        // A handle of another kind is not released: this function does not own it.
+        guard let exclusive = object as? Exclusive<T> else { return }
+        if exclusive.gate.requestRelease() { Unmanaged.passUnretained(exclusive).release() }
+    }
+}

@@ -34,13 +34,13 @@ public func glm_chat_new(_ model: OpaquePointer?, _ params: UnsafePointer<glm_ch
         let context = p.context_length > 0 ? Int(p.context_length) : min(4096, m.config.maxPositionEmbeddings)
         let chat = try ChatSession(model: m, tokenizer: tokenizer, template: template, generationConfig: generation,
                                    contextLength: context, threads: Int(p.threads))
-        out.pointee = Handle.retain(chat)
+        out.pointee = Handle.retain(Exclusive(chat))
     }
 }
 
 @c @implementation
 public func glm_chat_free(_ chat: OpaquePointer?) {
-    Handle.release(chat, as: ChatSession.self)
+    Handle.releaseExclusive(chat, as: ChatSession.self)
 }
 
 private extension ChatEvent.Kind {
@@ -59,25 +59,38 @@ public func glm_chat_complete(_ chat: OpaquePointer?, _ request_json: UnsafePoin
                               _ callback: glm_event_callback?, _ user_data: UnsafeMutableRawPointer?,
                               _ out_response_json: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> glm_status {
     var cancelled = false
+    var freed = false
     let status = withStatus { () throws(GLMError) in
-        let session: ChatSession = try Handle.get(chat, "chat")
-        let out = try required(out_response_json, "out_response_json")
-        let request = try requiredJSON(request_json, "request_json")
-        let onEvent: ((ChatEvent) -> Bool)? = callback.map { callback in
-            { event in
-                let delta = event.chunk["choices"]?.arrayValue?.first?["delta"] ?? .object(JSONObject())
-                let keepGoing = event.chunk.compactJSON.withCString { chunk in
-                    delta.compactJSON.withCString { deltaText in
-                        var e = glm_event(kind: event.kind.cKind, chunk_json: chunk, delta_json: deltaText)
-                        return callback(&e, user_data)
+        try Handle.use(chat, "chat") { (exclusive: Exclusive<ChatSession>) throws(GLMError) in
+            let session = exclusive.value
+            let out = try required(out_response_json, "out_response_json")
+            let request = try requiredJSON(request_json, "request_json")
+            let onEvent: ((ChatEvent) -> Bool)? = callback.map { callback in
+                { event in
+                    // Freed by the callback (or another thread): nobody wants the rest, stop as a cancel does.
+                    if exclusive.gate.isReleaseRequested {
+                        freed = true
+                        return false
                     }
+                    let delta = event.chunk["choices"]?.arrayValue?.first?["delta"] ?? .object(JSONObject())
+                    let keepGoing = event.chunk.compactJSON.withCString { chunk in
+                        delta.compactJSON.withCString { deltaText in
+                            var e = glm_event(kind: event.kind.cKind, chunk_json: chunk, delta_json: deltaText)
+                            return callback(&e, user_data)
+                        }
+                    }
+                    if !keepGoing { cancelled = true }
+                    return keepGoing
                 }
-                if !keepGoing { cancelled = true }
-                return keepGoing
             }
+            let response = try session.complete(request: request, onEvent: onEvent)
+            try writeResult(response.compactJSON, to: out)
         }
-        let response = try session.complete(request: request, onEvent: onEvent)
-        try writeResult(response.compactJSON, to: out)
+    }
+    if status == GLM_OK && freed {
+        LastError.set("the chat was freed during the request, which cancelled it; the partial response is in"
+            + " out_response_json")
+        return GLM_ERR_CANCELLED
     }
     if status == GLM_OK && cancelled {
         LastError.set("the event callback cancelled the request; the partial response is in out_response_json")
@@ -89,7 +102,8 @@ public func glm_chat_complete(_ chat: OpaquePointer?, _ request_json: UnsafePoin
 @c @implementation
 public func glm_chat_reset(_ chat: OpaquePointer?) -> glm_status {
     withStatus { () throws(GLMError) in
-        let session: ChatSession = try Handle.get(chat, "chat")
-        try session.reset()
+        try Handle.use(chat, "chat") { (exclusive: Exclusive<ChatSession>) throws(GLMError) in
+            try exclusive.value.reset()
+        }
     }
 }

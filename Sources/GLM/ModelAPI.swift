@@ -85,13 +85,13 @@ public func glm_session_new(_ model: OpaquePointer?, _ params: UnsafePointer<glm
         let context = p.context_length > 0 ? Int(p.context_length) : min(4096, m.config.maxPositionEmbeddings)
         let session = try Session(model: m, contextLength: context, threads: Int(p.threads),
                                   batchSize: Int(p.batch_size), mtp: p.mtp)
-        out.pointee = Handle.retain(session)
+        out.pointee = Handle.retain(Exclusive(session))
     }
 }
 
 @c @implementation
 public func glm_session_free(_ session: OpaquePointer?) {
-    Handle.release(session, as: Session.self)
+    Handle.releaseExclusive(session, as: Session.self)
 }
 
 /// Which logit rows fit in the caller's buffer (nil: none wanted).
@@ -116,13 +116,17 @@ private func runTokens(_ session: OpaquePointer?, _ tokens: UnsafePointer<Int32>
                        _ compute: (Session, UnsafeBufferPointer<Int32>, Session.LogitRows) throws(GLMError)
                            -> UnsafeBufferPointer<Float>) -> glm_status {
     withStatus { () throws(GLMError) in
-        let s: Session = try Handle.get(session, "session")
-        guard count >= 0 else { throw .invalidArgument("count is too large") }
-        let input = count == 0 ? UnsafeBufferPointer<Int32>(start: nil, count: 0)
-                               : UnsafeBufferPointer(start: try required(tokens, name), count: count)
-        let rows = try logitRows(count: count, vocab: s.model.config.vocabSize, buffer: out, capacity: capacity)
-        let logits = try compute(s, input, rows ?? .last)
-        if rows != nil, count > 0 { copyLogits(logits, to: out) }
+        try Handle.use(session, "session") { (exclusive: Exclusive<Session>) throws(GLMError) in
+            let s = exclusive.value
+            guard count >= 0 else { throw .invalidArgument("count is too large") }
+            // `compute` checks `count` against the positions left before it reads any id: the caller's array
+            // is known to hold `count` ids only if that count is plausible.
+            let input = count == 0 ? UnsafeBufferPointer<Int32>(start: nil, count: 0)
+                                   : UnsafeBufferPointer(start: try required(tokens, name), count: count)
+            let rows = try logitRows(count: count, vocab: s.model.config.vocabSize, buffer: out, capacity: capacity)
+            let logits = try compute(s, input, rows ?? .last)
+            if rows != nil, count > 0 { copyLogits(logits, to: out) }
+        }
     }
 }
 
@@ -137,16 +141,18 @@ public func glm_session_eval(_ session: OpaquePointer?, _ tokens: UnsafePointer<
 @c @implementation
 public func glm_session_truncate(_ session: OpaquePointer?, _ n_tokens: Int) -> glm_status {
     withStatus { () throws(GLMError) in
-        let s: Session = try Handle.get(session, "session")
-        try s.truncate(to: n_tokens)
+        try Handle.use(session, "session") { (exclusive: Exclusive<Session>) throws(GLMError) in
+            try exclusive.value.truncate(to: n_tokens)
+        }
     }
 }
 
 @c @implementation
 public func glm_session_position(_ session: OpaquePointer?, _ out_position: UnsafeMutablePointer<Int>?) -> glm_status {
     withStatus { () throws(GLMError) in
-        let s: Session = try Handle.get(session, "session")
-        try required(out_position, "out_position").pointee = s.position
+        try Handle.use(session, "session") { (exclusive: Exclusive<Session>) throws(GLMError) in
+            try required(out_position, "out_position").pointee = exclusive.value.position
+        }
     }
 }
 

@@ -35,7 +35,7 @@ public func glm_stream_parser_new(_ options_json: UnsafePointer<CChar>?,
     withStatus { () throws(GLMError) in
         let out = try required(out_parser, "out_parser")
         let parser = try StreamingOutputParser(options: try parserOptions(options_json))
-        out.pointee = Handle.retain(parser)
+        out.pointee = Handle.retain(Exclusive(parser))
     }
 }
 
@@ -43,10 +43,11 @@ public func glm_stream_parser_new(_ options_json: UnsafePointer<CChar>?,
 public func glm_stream_parser_feed(_ parser: OpaquePointer?, _ chunk: UnsafePointer<CChar>?,
                                    _ out_events_json: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> glm_status {
     withStatus { () throws(GLMError) in
-        let p: StreamingOutputParser = try Handle.get(parser, "parser")
-        let out = try required(out_events_json, "out_events_json")
-        let events = p.feed(try string(chunk, "chunk"))
-        try writeResult(eventsJSON(events), to: out)
+        try Handle.use(parser, "parser") { (exclusive: Exclusive<StreamingOutputParser>) throws(GLMError) in
+            let out = try required(out_events_json, "out_events_json")
+            let events = exclusive.value.feed(try string(chunk, "chunk"))
+            try writeResult(eventsJSON(events), to: out)
+        }
     }
 }
 
@@ -55,22 +56,23 @@ public func glm_stream_parser_finish(_ parser: OpaquePointer?,
                                      _ out_events_json: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
                                      _ out_message_json: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> glm_status {
     withStatus { () throws(GLMError) in
-        let p: StreamingOutputParser = try Handle.get(parser, "parser")
-        let outMessage = try required(out_message_json, "out_message_json")
-        let (events, final) = p.finish()
-        let message = try mallocString(final.openAIMessage.compactJSON)
-        if let outEvents = out_events_json {
-            guard let eventsText = try? mallocString(eventsJSON(events)) else {
-                free(message)
-                throw GLMError(.outOfMemory, "cannot allocate the events string")
+        try Handle.use(parser, "parser") { (exclusive: Exclusive<StreamingOutputParser>) throws(GLMError) in
+            let outMessage = try required(out_message_json, "out_message_json")
+            let (events, final) = exclusive.value.finish()
+            let message = try mallocString(final.openAIMessage.compactJSON)
+            if let outEvents = out_events_json {
+                guard let eventsText = try? mallocString(eventsJSON(events)) else {
+                    free(message)
+                    throw GLMError(.outOfMemory, "cannot allocate the events string")
+                }
+                outEvents.pointee = eventsText
             }
-            outEvents.pointee = eventsText
+            outMessage.pointee = message
         }
-        outMessage.pointee = message
     }
 }
 
 @c @implementation
 public func glm_stream_parser_free(_ parser: OpaquePointer?) {
-    Handle.release(parser, as: StreamingOutputParser.self)
+    Handle.releaseExclusive(parser, as: StreamingOutputParser.self)
 }

@@ -75,11 +75,21 @@ public struct ModelConfig: Sendable {
                 architectures.append(s)
             }
         }
-        guard modelType == ModelConfig.supportedModelType
-            || architectures.contains(ModelConfig.supportedArchitecture) else {
-            let what = modelType.isEmpty ? "has no \"model_type\"" : "has model_type \"\(modelType)\""
-            throw .unsupported("'\(source)' \(what) (architectures \(architectures)); this library runs"
-                + " \"\(ModelConfig.supportedModelType)\" (\(ModelConfig.supportedArchitecture)) models only")
+        // Either field may be missing, but neither may name something else: the forward pass is GLM-4 MoE's, and
+        // another architecture's weights that happen to fit its tensor names would compute nonsense. Every
+        // published GLM-4.5/4.6/4.7 config.json says model_type "glm4_moe", architectures ["Glm4MoeForCausalLM"]
+        // (the MTP layer is part of that checkpoint; no separate MTP architecture appears in config.json).
+        let runs = "this library runs \"\(ModelConfig.supportedModelType)\" (\(ModelConfig.supportedArchitecture))"
+            + " models only"
+        guard modelType.isEmpty || modelType == ModelConfig.supportedModelType else {
+            throw .unsupported("'\(source)' has model_type \"\(modelType)\" (architectures \(architectures)); \(runs)")
+        }
+        if let other = architectures.first(where: { $0 != ModelConfig.supportedArchitecture }) {
+            throw .unsupported("'\(source)' names architecture \"\(other)\" (model_type"
+                + " \"\(modelType)\"); \(runs)")
+        }
+        guard !modelType.isEmpty || !architectures.isEmpty else {
+            throw .unsupported("'\(source)' has no \"model_type\" and no \"architectures\"; \(runs)")
         }
         if modelType.isEmpty { modelType = ModelConfig.supportedModelType }
 

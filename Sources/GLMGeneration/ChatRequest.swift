@@ -73,6 +73,10 @@ public struct ChatRequest: Sendable {
                 guard let b = value.doubleValue, value.boolValue == nil else {
                     throw .invalidArgument("request: \"logit_bias\"[\"\(key)\"] is \(value.compactJSON), expected a number")
                 }
+                // Checked before clamping: the clamp would turn NaN or infinity into an arbitrary bound.
+                guard b.isFinite else {
+                    throw .invalidArgument("request: \"logit_bias\"[\"\(key)\"] is \(value.compactJSON), expected a finite number")
+                }
                 s.logitBias[id] = min(100, max(-100, b))
             }
         }
@@ -109,6 +113,28 @@ public struct ChatRequest: Sendable {
         }
         if let n = try f.integer("n"), n != 1 {
             throw .unsupported("request: \"n\" is \(n); only one choice per request is supported")
+        }
+        try ChatRequest.checkUnsupportedOutputFields(f)
+    }
+
+    /// Fields that change what the response holds are refused rather than ignored, so a caller never takes a
+    /// plain response for the one it asked for. Their neutral values pass: `response_format` {"type": "text"}
+    /// (OpenAI's default), `logprobs` false, `top_logprobs` 0.
+    static func checkUnsupportedOutputFields(_ f: RequestFields) throws(GLMError) {
+        if let format = try f.object("response_format") {
+            guard case .string(let type)? = format["type"] else {
+                let found = format["type"]?.compactJSON ?? "missing"
+                throw .invalidArgument("request: \"response_format\".type is \(found), expected a string")
+            }
+            guard type == "text" else {
+                throw .unsupported("request: \"response_format\" of type \"\(type)\" is not supported (only \"text\")")
+            }
+        }
+        if try f.bool("logprobs") == true {
+            throw .unsupported("request: \"logprobs\" is not supported")
+        }
+        if let top = try f.integer("top_logprobs"), top != 0 {
+            throw .unsupported("request: \"top_logprobs\" is \(top); log probabilities are not supported")
         }
     }
 

@@ -47,6 +47,12 @@ public final class Model: @unchecked Sendable {
                             kernels: KernelPath? = nil) throws(GLMError) -> Model {
         let path = try KernelPath.resolve(kernels)
         let backend = try GEMMBackend.resolve(gemm)
+        // Checked before any file in it is named: "" would otherwise become "/config.json".
+        guard !directory.isEmpty else { throw .invalidArgument("the model path is empty (expected a model directory)") }
+        guard FileSystem.isDirectory(directory) else {
+            throw .io(FileSystem.exists(directory) ? "model path '\(directory)' is not a directory"
+                                                   : "model directory '\(directory)' does not exist")
+        }
         let config = try ModelConfig(contentsOf: FileSystem.join(directory, "config.json"))
         let store = try TensorStore(directory: directory)
         return try Model(directory: directory, config: config, store: store, threads: Threads.resolve(threads),

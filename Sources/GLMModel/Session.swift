@@ -84,22 +84,32 @@ public final class Session {
 
     /// Runs `tokens` at positions `position ..< position + tokens.count`, appends their keys and values to the
     /// cache and returns the logits (`rows`: the last token's, or one row per token). The buffer stays valid until
-    /// the next call on this session. On error nothing changes.
+    /// the next call on this session. On error nothing changes: logits that are not finite (weights holding NaN
+    /// or infinity) are a `.format` error and the positions just computed are forgotten.
     @discardableResult
     public func evaluate(tokens: UnsafeBufferPointer<Int32>, logits rows: LogitRows = .last) throws(GLMError)
         -> UnsafeBufferPointer<Float> {
-        try checkTokens(tokens, what: "token")
+        // The count first: a caller's count may exceed its array, and only a count that fits the context is
+        // worth reading ids for.
         guard tokens.count <= contextLength - position else {
-            throw GLMError(.contextFull, "evaluating \(tokens.count) tokens at position \(position) needs"
-                + " \(position + tokens.count) positions; the session's context length is \(contextLength)")
+            throw GLMError(.contextFull, "evaluating \(tokens.count) tokens at position \(position) needs more"
+                + " positions than are left (\(contextLength - position)); the session's context length is"
+                + " \(contextLength)")
         }
+        try checkTokens(tokens, what: "token")
         let rowCount = rows == .all ? tokens.count : 1
         try reserveLogits(rows: rowCount)
+        let start = position
         forEachChunk(of: tokens, rows: rows) { chunk, logitRows, output in
             forward(tokens: chunk, start: position, logitRows: logitRows, logits: output)
             position += chunk.count
         }
-        return UnsafeBufferPointer(start: logits.pointer, count: rowCount * model.config.vocabSize)
+        let result = UnsafeBufferPointer(start: logits.pointer, count: rowCount * model.config.vocabSize)
+        if let bad = Session.firstNonFinite(result) {
+            position = start
+            throw nonFiniteError(bad, rows: rows, tokens: tokens.count, start: start, what: "logits")
+        }
+        return result
     }
 
     @discardableResult
@@ -134,18 +144,25 @@ public final class Session {
             throw .invalidArgument(model.hasMTP ? "this session was created without MTP drafting"
                                                 : "model '\(model.directory)' has no MTP layer")
         }
-        try checkTokens(nextTokens, what: "next token")
+        // The count before the ids, as in `evaluate`.
         guard nextTokens.count <= position - mtpPosition else {
-            throw .invalidArgument("MTP drafts for positions \(mtpPosition)..<\(mtpPosition + nextTokens.count) need"
-                + " the main model's hidden states there, but only \(position) positions have been evaluated")
+            throw .invalidArgument("MTP drafts for \(nextTokens.count) positions from \(mtpPosition) need the main"
+                + " model's hidden states there, but only \(position) positions have been evaluated")
         }
+        try checkTokens(nextTokens, what: "next token")
         let rowCount = rows == .all ? nextTokens.count : 1
         try reserveLogits(rows: rowCount)
+        let start = mtpPosition
         forEachChunk(of: nextTokens, rows: rows) { chunk, logitRows, output in
             draft(mtp, cache: mtpCache, nextTokens: chunk, start: mtpPosition, logitRows: logitRows, logits: output)
             mtpPosition += chunk.count
         }
-        return UnsafeBufferPointer(start: logits.pointer, count: rowCount * model.config.vocabSize)
+        let result = UnsafeBufferPointer(start: logits.pointer, count: rowCount * model.config.vocabSize)
+        if let bad = Session.firstNonFinite(result) {
+            mtpPosition = start
+            throw nonFiniteError(bad, rows: rows, tokens: nextTokens.count, start: start, what: "MTP draft logits")
+        }
+        return result
     }
 
     /// Splits `tokens` into chunks of at most `batchSize` and calls `body(chunk, logitRows, output)`: with `.all`
@@ -184,6 +201,25 @@ public final class Session {
         for (i, token) in tokens.enumerated() where token < 0 || Int(token) >= vocab {
             throw .invalidArgument("\(what) \(i) is \(token), outside the vocabulary 0..<\(vocab)")
         }
+    }
+
+    /// The index of the first NaN or infinity in `values`, nil if all are finite. One pass over the rows the
+    /// caller gets (a vocabulary row per decoded token: small next to the forward pass, and no allocation).
+    static func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {
+        // Exponent all ones is NaN or infinity; counting them in a branch-free pass lets the loop vectorise,
+        // and the index is searched for only when there is one.
+        var count = 0
+        for v in values { count &+= (v.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+        guard count > 0 else { return nil }
+        return values.firstIndex { !$0.isFinite }
+    }
+
+    private func nonFiniteError(_ index: Int, rows: LogitRows, tokens: Int, start: Int, what: String) -> GLMError {
+        let vocab = model.config.vocabSize
+        let row = rows == .all ? index / vocab : tokens - 1
+        return .format("model '\(model.directory)' produced non-finite \(what) at position \(start + row)"
+            + " (vocabulary entry \(index % vocab)): its weights may hold NaN or infinite values; the session is"
+            + " unchanged")
     }
 
     private func reserveLogits(rows: Int) throws(GLMError) {

@@ -10,15 +10,25 @@ public final class MappedFile: @unchecked Sendable {
     public let count: Int
     private let base: UnsafeRawPointer?
 
-    /// Maps `path` read-only. Throws `.io` naming the path and the system's reason.
+    /// Maps `path` read-only. Throws `.io` naming the path and the system's reason; anything but a regular file
+    /// (a directory, a FIFO, a device, a socket) is refused.
     public init(path: String) throws(GLMError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever (for a regular file the flag
+        // changes nothing). What was opened is checked with fstat, so a file swapped after a stat cannot slip by.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 { throw .io("cannot open '\(path)': \(MappedFile.errnoText())") }
         defer { close(fd) }
         var info = stat()
         if fstat(fd, &info) != 0 { throw .io("cannot stat '\(path)': \(MappedFile.errnoText())") }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw .io("'\(path)' is a directory, not a file") }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .io("'\(path)' is a directory, not a file")
+        case S_IFIFO: throw .io("'\(path)' is a FIFO, not a regular file")
+        case S_IFCHR, S_IFBLK: throw .io("'\(path)' is a device, not a regular file")
+        case S_IFSOCK: throw .io("'\(path)' is a socket, not a regular file")
+        default: throw .io("'\(path)' is not a regular file")
+        }
         count = Int(info.st_size)
         if count == 0 {
             base = nil

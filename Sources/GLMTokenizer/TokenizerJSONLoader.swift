@@ -17,6 +17,10 @@ extension Tokenizer {
         var postProcessorJSON: JSONValue = .null
         var decoderJSON: JSONValue = .null
         var sawVocab = false
+        var vocabIsList = false
+        func unsupportedModel(_ type: String) -> GLMError {
+            .unsupported("'\(path)': tokenizer model '\(type)' is not supported (only BPE)")
+        }
         var vocabIDs = Set<Int32>()
 
         do {
@@ -29,6 +33,12 @@ extension Tokenizer {
                         switch key {
                         case "vocab":
                             sawVocab = true
+                            // Unigram's vocab is a list of [piece, score]: report the model type, not bad JSON.
+                            if s.peek() == 0x5B {
+                                _ = try s.skipValue()
+                                vocabIsList = true
+                                return
+                            }
                             try s.forEachMemberBytes { (s: inout JSONScanner, token: [UInt8]) throws(GLMError) in
                                 let id = try s.readInt()
                                 if id < VocabularyBuilder.maxID { vocabIDs.insert(Int32(id)) }
@@ -39,7 +49,11 @@ extension Tokenizer {
                         default:
                             let value = try s.readValue()
                             switch key {
-                            case "type": modelType = value.stringValue
+                            case "type":
+                                modelType = value.stringValue
+                                // Before the vocabulary is read (HF writes "type" first): another model's
+                                // vocabulary or merges would fail with a misleading message.
+                                if let type = modelType, type != "BPE" { throw unsupportedModel(type) }
                             case "ignore_merges": ignoreMerges = value.boolValue ?? false
                             case "byte_fallback": byteFallback = value.boolValue ?? false
                             case "unk_token": unknownToken = value.stringValue
@@ -61,10 +75,9 @@ extension Tokenizer {
             }
             if scanner.peek() != nil { throw scanner.error("extra data after the JSON value") }
         }
-        guard modelType == nil || modelType == "BPE" else {
-            throw .unsupported("'\(path)': tokenizer model '\(modelType ?? "")' is not supported (only BPE)")
-        }
+        if let type = modelType, type != "BPE" { throw unsupportedModel(type) }
         guard sawVocab else { throw .format("'\(path)': model.vocab is missing") }
+        guard !vocabIsList else { throw .format("'\(path)': model.vocab is a list; a BPE vocabulary is an object") }
 
         // Added tokens.
         guard let addedArray = addedTokensJSON.arrayValue else { throw .format("'\(path)': added_tokens is not an array") }
@@ -114,7 +127,14 @@ extension Tokenizer {
         if let slash = directory.lastIndex(of: "/") { directory = String(directory[..<slash]) } else { directory = "." }
         let configPath = FileSystem.join(directory, "tokenizer_config.json")
         if FileSystem.exists(configPath) {
-            let config = try JSONValue.parse(FileSystem.readText(configPath))
+            let config: JSONValue
+            do {
+                config = try JSONValue.parse(FileSystem.readText(configPath))
+            } catch {
+                // The parser's line and column mean nothing without the file they are in.
+                if error.message.contains(configPath) { throw error }
+                throw GLMError(error.code, "'\(configPath)': \(error.message)")
+            }
             func tokenName(_ key: String) -> String? {
                 guard let v = config[key] else { return nil }
                 return v.stringValue ?? v["content"]?.stringValue

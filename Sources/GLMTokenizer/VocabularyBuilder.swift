@@ -34,18 +34,31 @@ struct VocabularyBuilder {
 
     var mergeCount: Int { mergeEntries.count }
 
-    /// Builds the tables. Ids never given become empty, unfindable entries. An id given twice keeps its
-    /// last string (as a JSON object with a repeated key would).
+    /// Builds the tables. Ids never given become empty, unfindable entries. Two vocabulary strings with one id
+    /// are an error naming both (one of them would otherwise vanish, and the first merge using it would be
+    /// reported instead); an entry outside the model vocabulary given twice keeps its last string.
     func build() throws(GLMError) -> (TokenTable, MergeTable) {
         var maxID = -1
         for e in entries { maxID = max(maxID, Int(e.id)) }
         guard maxID >= 0 else { throw .format("'\(source)': the vocabulary is empty") }
         var slot = [Int32](repeating: -1, count: maxID + 1)
-        for (i, e) in entries.enumerated() { slot[Int(e.id)] = Int32(i) }
+        for (i, e) in entries.enumerated() {
+            let previous = slot[Int(e.id)]
+            if previous >= 0, e.inModel, entries[Int(previous)].inModel {
+                throw .format("'\(source)': token id \(e.id) is given twice in the vocabulary, to"
+                    + " '\(text(of: entries[Int(previous)]))' and '\(text(of: e))'")
+            }
+            slot[Int(e.id)] = Int32(i)
+        }
         let inverseTable = ByteLevel.byteForScalar
         return try inverseTable.withUnsafeBufferPointer { (inverse) throws(GLMError) in
             try build(slot: slot, maxID: maxID, inverse: inverse)
         }
+    }
+
+    /// An entry's string as stored in the file (for messages).
+    private func text(of entry: (id: Int32, start: Int32, count: Int32, inModel: Bool)) -> String {
+        String(decoding: strings[Int(entry.start)..<Int(entry.start + entry.count)], as: UTF8.self)
     }
 
     private func build(slot: [Int32], maxID: Int, inverse: UnsafeBufferPointer<Int16>) throws(GLMError) -> (TokenTable, MergeTable) {

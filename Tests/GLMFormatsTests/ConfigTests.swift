@@ -155,12 +155,31 @@ import Testing
         expectGLMError(.unsupported, ["'cfg.json'", "model_type \"llama\"", "glm4_moe"]) {
             _ = try ModelConfig(json: llama, source: "cfg.json")
         }
-        expectGLMError(.unsupported, ["has no \"model_type\""]) {
+        expectGLMError(.unsupported, ["has no \"model_type\" and no \"architectures\""]) {
             _ = try ModelConfig(json: .object(JSONObject()), source: "cfg.json")
         }
         // The architecture alone is enough (model_type is then reported as glm4_moe).
         let byArchitecture = try JSONValue.parse(#"{"architectures": ["Glm4MoeForCausalLM"], "head_dim": 128}"#)
         #expect(try ModelConfig(json: byArchitecture, source: "cfg.json").modelType == "glm4_moe")
+        #expect(try ModelConfig(json: JSONValue.parse(#"{"model_type": "glm4_moe", "head_dim": 128}"#),
+                                source: "cfg.json").architectures.isEmpty)
+    }
+
+    /// A config.json naming another architecture is refused even when the other field says GLM-4 MoE.
+    @Test func aForeignArchitectureIsUnsupportedWhateverTheOtherFieldSays() throws {
+        let cases: [(String, String)] = [
+            (#"{"model_type": "glm4_moe", "architectures": ["LlamaForCausalLM"]}"#, "\"LlamaForCausalLM\""),
+            (#"{"architectures": ["LlamaForCausalLM"]}"#, "\"LlamaForCausalLM\""),
+            (#"{"model_type": "glm4_moe", "architectures": ["Glm4MoeForCausalLM", "Glm4vMoeForConditionalGeneration"]}"#,
+             "\"Glm4vMoeForConditionalGeneration\""),
+            (#"{"model_type": "llama", "architectures": ["Glm4MoeForCausalLM"]}"#, "model_type \"llama\""),
+            (#"{"model_type": "glm4_moe_mtp"}"#, "model_type \"glm4_moe_mtp\""),
+        ]
+        for (text, named) in cases {
+            expectGLMError(.unsupported, ["'cfg.json'", named, "Glm4MoeForCausalLM"]) {
+                _ = try ModelConfig(json: JSONValue.parse(text), source: "cfg.json")
+            }
+        }
     }
 
     @Test func configFilesOnDisk() throws {

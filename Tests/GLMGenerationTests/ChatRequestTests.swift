@@ -101,6 +101,45 @@ import Testing
         expectError("{\(ok), \"stream_options\": {\"include_usage\": \"yes\"}}", "stream_options.include_usage")
     }
 
+    @Test func nonFiniteLogitBiasIsRefusedAsTemperatureIs() {
+        let ok = #""messages": [{"role": "user", "content": "x"}]"#
+        for value in ["NaN", "Infinity", "-Infinity", "1e999"] {
+            expectError("{\(ok), \"logit_bias\": {\"5\": \(value)}}", "\"logit_bias\"[\"5\"]")
+            expectError("{\(ok), \"logit_bias\": {\"5\": \(value)}}", "expected a finite number")
+            expectError("{\(ok), \"temperature\": \(value)}", "expected a finite number")
+        }
+        #expect((try? request("{\(ok), \"logit_bias\": {\"5\": -1e300}}"))?.sampling.logitBias == [5: -100])
+    }
+
+    @Test func fieldsThatShapeTheResponseAreRefusedUntilSupported() throws {
+        let ok = #""messages": [{"role": "user", "content": "x"}]"#
+        let refused: [(String, String)] = [
+            (#""response_format": {"type": "json_object"}"#, "\"response_format\" of type \"json_object\""),
+            (#""response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}"#,
+             "\"response_format\" of type \"json_schema\""),
+            (#""logprobs": true"#, "\"logprobs\" is not supported"),
+            (#""logprobs": true, "top_logprobs": 5"#, "\"logprobs\""),
+            (#""top_logprobs": 3"#, "\"top_logprobs\" is 3"),
+        ]
+        for (field, fragment) in refused {
+            do {
+                _ = try request("{\(ok), \(field)}")
+                Issue.record("accepted \(field)")
+            } catch {
+                #expect(error.code == .unsupported, "\(field): \(error.message)")
+                #expect(error.message.contains(fragment), "\(error.message)")
+            }
+        }
+        expectError("{\(ok), \"response_format\": {}}", "\"response_format\".type is missing")
+        expectError("{\(ok), \"response_format\": \"json\"}", "\"response_format\" is \"json\", expected a JSON object")
+        expectError("{\(ok), \"logprobs\": 1}", "\"logprobs\" is 1, expected true or false")
+        // The neutral values are what every OpenAI client may send.
+        for field in [#""response_format": {"type": "text"}"#, #""response_format": null"#, #""logprobs": false"#,
+                      #""logprobs": null, "top_logprobs": null"#, #""logprobs": false, "top_logprobs": 0"#] {
+            #expect(throws: Never.self, "\(field)") { _ = try request("{\(ok), \(field)}") }
+        }
+    }
+
     @Test func toolSchemasAreChecked() {
         let ok = #""messages": [{"role": "user", "content": "x"}]"#
         expectError("{\(ok), \"tools\": [\"f\"]}", "tools[0] is \"f\", expected a JSON object")

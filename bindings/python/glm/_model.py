@@ -157,7 +157,8 @@ class Model:
 
 
 class Session:
-    """One sequence's KV cache on a Model. Use from one thread at a time."""
+    """One sequence's KV cache on a Model. Use from one thread at a time: a call while another runs on the same
+    session raises InvalidArgumentError ("session is in use by another call")."""
 
     def __init__(self, model, *, context_length=None, threads=None, batch_size=None, mtp=True):
         params = lib.glm_session_default_params()

@@ -127,9 +127,14 @@ def take_string(pointer):
         lib.glm_string_free(pointer)
 
 
-def encode(text, name):
+def encode(text, name, allow_nul=False):
+    """UTF-8 bytes of `text` for a C string argument. A NUL character is refused: the library would read the
+    string only up to it. `allow_nul` is for arguments passed with their length (glm_tokenize's text)."""
     if not isinstance(text, str):
         raise TypeError("%s must be a str, not %s" % (name, type(text).__name__))
+    if not allow_nul and "\0" in text:
+        raise InvalidArgumentError("%s contains a NUL character (at index %d); libglm takes NUL-terminated strings"
+                                   % (name, text.index("\0")), InvalidArgumentError.status)
     return text.encode("utf-8", "surrogatepass")
 
 

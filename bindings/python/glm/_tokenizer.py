@@ -58,7 +58,7 @@ class Tokenizer:
 
     def encode(self, text, *, add_special_tokens=False):
         """Token ids of `text` (added tokens such as <think> match as single tokens)."""
-        data = encode(text, "text")
+        data = encode(text, "text", allow_nul=True)  # passed with its length: NUL is text like any other
         ids = _c.POINTER(_c.c_int32)()
         count = _c.c_size_t()
         check(lib.glm_tokenize(self._handle, data, len(data), bool(add_special_tokens), _c.byref(ids),
