@@ -152,7 +152,7 @@ int main(int argc, char **argv) {
         printf("\x1b[0m\n");
         if (status != GLM_OK) {
             fprintf(stderr, "chat failed: %s: %s\n", glm_status_name(status), glm_last_error());
-            glm_string_free(response);
+            glm_free(response);
             break;
         }
         char *finish = json_value(response, "finish_reason");
@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
         }
         free(finish);
         free(usage);
-        glm_string_free(response);
+        glm_free(response);
         if (!called_tool) { exit_code = 0; break; }
     }
     free(messages.data);

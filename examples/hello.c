@@ -24,7 +24,7 @@ int main(void) {
     glm_status status = glm_chat_render(NULL, request, &prompt);
     if (status != GLM_OK) return fail("glm_chat_render", status);
     printf("\nprompt:\n%s\n", prompt);
-    glm_string_free(prompt);
+    glm_free(prompt);
 
     const char *output = "The user wants the weather.</think>Checking.<tool_call>get_weather"
                          "<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>";
@@ -35,7 +35,7 @@ int main(void) {
     status = glm_parse_output(output, options, &message);
     if (status != GLM_OK) return fail("glm_parse_output", status);
     printf("\nparsed output:\n%s\n", message);
-    glm_string_free(message);
+    glm_free(message);
 
     /* Every failure is a status plus a message; nothing a caller passes can crash the process. */
     status = glm_set_default_threads(0);

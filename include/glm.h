@@ -12,9 +12,9 @@
  *  - Strings in are NUL-terminated UTF-8; invalid UTF-8 is GLM_ERR_INVALID_ARGUMENT. A NULL pointer where a
  *    value is required is GLM_ERR_INVALID_ARGUMENT, never a crash.
  *  - Ownership: the caller owns every pointer it passes; the library never keeps one after the call returns.
- *    Strings the library returns through `char **` are the caller's and are freed with glm_string_free();
- *    arrays returned through other pointer-to-pointer parameters are freed with glm_free(). Handles are freed
- *    with their own *_free function; passing NULL to any free function is a no-op.
+ *    Strings and arrays the library returns through pointer-to-pointer parameters are the caller's and are
+ *    freed with glm_free(). Handles are freed with their own *_free function; passing NULL to any free
+ *    function is a no-op.
  *  - Structured data (messages, tools, options, parse results, events) crosses as UTF-8 JSON in the OpenAI
  *    chat-completions shape; token ids and logits cross as plain arrays.
  *  - Threads: functions without a handle are safe to call from any thread. A handle's comment says whether it
@@ -42,7 +42,8 @@ extern "C" {
 
 /* The ABI version this header describes. glm_api_version() returns the version of the loaded library; a
  * caller built against a different GLM_API_VERSION should refuse to run. */
-/* 2: glm_model_params.kernels, glm_system_info(). */
+/* 2: glm_model_params.kernels, glm_system_info(); GLM_GEMM_AUTO (the enum's values moved); glm_session_eval and
+ *    glm_session_mtp_logits take an explicit glm_logits; glm_free removed (glm_free frees everything). */
 #define GLM_API_VERSION 2
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -80,10 +81,8 @@ const char *glm_version(void);
 /* GLM_API_VERSION of the loaded library. */
 int32_t glm_api_version(void);
 
-/* Frees a string returned by libglm through a `char **` parameter. NULL is a no-op. */
-void glm_string_free(char *string);
-
-/* Frees an array returned by libglm (token ids, logits). NULL is a no-op. */
+/* Frees anything libglm returned through a pointer-to-pointer parameter: strings (`char **`) and arrays (token
+ * ids). One function for both because both are plain malloc blocks; NULL is a no-op. */
 void glm_free(void *pointer);
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -149,7 +148,7 @@ void glm_chat_template_free(glm_chat_template *chat_template);
  * without it the environment variable SOURCE_DATE_EPOCH (same unit; a malformed value fails the renders that read
  * the clock, with GLM_ERR_INVALID_ARGUMENT) if set, else the real clock in local time, as
  * transformers does. Day and month names are always the C locale's, whatever setlocale() the host called.
- * The prompt is returned in *out_prompt (glm_string_free). */
+ * The prompt is returned in *out_prompt (glm_free). */
 glm_status glm_chat_render(const glm_chat_template *chat_template, const char *request_json, char **out_prompt);
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -175,7 +174,7 @@ glm_status glm_chat_render(const glm_chat_template *chat_template, const char *r
  * when a call starts, {"tool_calls": [{"index", "function": {"arguments": "..."}}]} for argument text.
  */
 
-/* Parses a whole model output (the text generated after the prompt) into a message (JSON, glm_string_free). */
+/* Parses a whole model output (the text generated after the prompt) into a message (JSON, glm_free). */
 glm_status glm_parse_output(const char *text, const char *options_json, char **out_message_json);
 
 /* An incremental parser for one response. One call at a time (see Threads at the top): a call while another
@@ -221,14 +220,14 @@ void glm_tokenizer_free(glm_tokenizer *tokenizer);
 glm_status glm_tokenize(const glm_tokenizer *tokenizer, const char *text, size_t length, bool add_special_tokens,
                         int32_t **out_ids, size_t *out_count);
 
-/* Decodes `count` ids to UTF-8 text (*out_text NUL-terminated, free with glm_string_free; *out_length is its
+/* Decodes `count` ids to UTF-8 text (*out_text NUL-terminated, free with glm_free; *out_length is its
  * length in bytes without the NUL, and may be NULL). Invalid UTF-8 becomes U+FFFD; `skip_special_tokens` leaves
  * out the added tokens marked special. An id outside the vocabulary is GLM_ERR_INVALID_ARGUMENT. */
 glm_status glm_detokenize(const glm_tokenizer *tokenizer, const int32_t *ids, size_t count, bool skip_special_tokens,
                           char **out_text, size_t *out_length);
 
 /* The raw bytes token `id` stands for (may be part of a UTF-8 character), NUL-terminated for convenience;
- * *out_length is the byte count. Free with glm_string_free. */
+ * *out_length is the byte count. Free with glm_free. */
 glm_status glm_token_to_piece(const glm_tokenizer *tokenizer, int32_t id, char **out_piece, size_t *out_length);
 
 /* The number of ids (BPE vocabulary and added tokens). */
@@ -259,12 +258,14 @@ typedef struct glm_model glm_model;
 
 /* How prefill's matrix products run (decode always uses libglm's own row kernels). GLM_GEMM_PACKED, libglm's
  * packed GEMM that converts bf16/f16 weights while packing, is the default: on the machines measured it was
- * 1.5-6x faster than Debian's OpenBLAS (see BENCHMARKS.md). The environment variable GLM_GEMM=packed|openblas
- * overrides this field. OpenBLAS only picks a good kernel for an unrecognised CPU if OPENBLAS_CORETYPE is set
- * before the process starts. */
+ * 1.5-6x faster than Debian's OpenBLAS (see BENCHMARKS.md). OpenBLAS only picks a good kernel for an
+ * unrecognised CPU if OPENBLAS_CORETYPE is set before the process starts.
+ * Precedence (as for every setting that also has an environment variable): an explicit PACKED or OPENBLAS here
+ * wins; AUTO takes GLM_GEMM=packed|openblas from the environment if set, else PACKED. */
 typedef enum glm_gemm_backend {
-    GLM_GEMM_PACKED = 0,
-    GLM_GEMM_OPENBLAS = 1
+    GLM_GEMM_AUTO = 0,
+    GLM_GEMM_PACKED = 1,
+    GLM_GEMM_OPENBLAS = 2
 } glm_gemm_backend;
 
 /* The instruction set of the forward pass's kernels. Both paths give bit-identical results; AVX-512 runs the
@@ -280,7 +281,7 @@ typedef enum glm_kernels {
 
 typedef struct glm_model_params {
     int32_t threads;          /* threads for sessions that do not say; 0 = glm_default_threads() */
-    glm_gemm_backend gemm;    /* GLM_GEMM_PACKED (default) or GLM_GEMM_OPENBLAS */
+    glm_gemm_backend gemm;    /* GLM_GEMM_AUTO (default), GLM_GEMM_PACKED or GLM_GEMM_OPENBLAS */
     glm_kernels kernels;      /* GLM_KERNELS_AUTO (default), GLM_KERNELS_AVX2 or GLM_KERNELS_AVX512 */
 } glm_model_params;
 
@@ -322,17 +323,25 @@ glm_status glm_session_new(const glm_model *model, const glm_session_params *par
 /* Releases the session (when the call running on it returns, if one does). */
 void glm_session_free(glm_session *session);
 
-/* Evaluates `count` tokens at the next positions, appending them to the cache. Logits are written to
- * `out_logits` (may be NULL when not wanted): all `count` rows (row-major [count, vocab]) if `out_capacity`
- * (in floats) holds count*vocab, else the last token's row if it holds vocab; a smaller non-zero capacity is
- * GLM_ERR_INVALID_ARGUMENT. A token id outside the vocabulary is GLM_ERR_INVALID_ARGUMENT; tokens that do not
+/* Which logits a call computes and writes (as llama_batch.logits says per token): the language-model head is a
+ * [vocab × hidden] product per row, so a prompt should ask for the last row only (or none) unless it needs all. */
+typedef enum glm_logits {
+    GLM_LOGITS_NONE = 0, /* none: out_logits must be NULL and out_capacity 0 */
+    GLM_LOGITS_LAST = 1, /* the last token's row: out_capacity >= vocab */
+    GLM_LOGITS_ALL = 2   /* one row per token, row-major [count, vocab]: out_capacity >= count * vocab */
+} glm_logits;
+
+/* Evaluates `count` tokens at the next positions, appending them to the cache, and writes the logits `logits`
+ * asks for to `out_logits` (capacity in floats; a buffer too small for them, a buffer with GLM_LOGITS_NONE or
+ * none with LAST/ALL is GLM_ERR_INVALID_ARGUMENT; a larger buffer is fine and only the asked rows are written).
+ * A token id outside the vocabulary is GLM_ERR_INVALID_ARGUMENT; tokens that do not
  * fit in the context are GLM_ERR_CONTEXT_FULL, checked before any id is read (so a `count` larger than the
  * caller's array is refused as long as it exceeds the positions left; a smaller one is the caller's error).
  * Logits that are not finite (NaN or infinity, from weights holding such values) are GLM_ERR_FORMAT, checked on
  * the rows the call computes (the last token's, or all of them when asked for). On error the session is
  * unchanged. */
-glm_status glm_session_eval(glm_session *session, const int32_t *tokens, size_t count, float *out_logits,
-                            size_t out_capacity);
+glm_status glm_session_eval(glm_session *session, const int32_t *tokens, size_t count, glm_logits logits,
+                            float *out_logits, size_t out_capacity);
 
 /* Forgets every position from `n_tokens` on (prefix reuse: the first n tokens' cache is kept). */
 glm_status glm_session_truncate(glm_session *session, size_t n_tokens);
@@ -343,9 +352,10 @@ glm_status glm_session_position(const glm_session *session, size_t *out_position
 /* MTP draft logits for the next `count` positions p = m, m+1, ... where m is where the MTP layer's cache ends
  * (0 on a fresh session): row i uses next_tokens[i], the token at position p+1, and predicts the token after it.
  * After evaluating x[0..T) on a fresh session, passing x[1..T) gives the drafts of positions 0..T-2. The main
- * model must already have evaluated every position used. `out_logits`/`out_capacity` as in glm_session_eval. */
-glm_status glm_session_mtp_logits(glm_session *session, const int32_t *next_tokens, size_t count, float *out_logits,
-                                  size_t out_capacity);
+ * model must already have evaluated every position used. `logits`, `out_logits`, `out_capacity` as in
+ * glm_session_eval. */
+glm_status glm_session_mtp_logits(glm_session *session, const int32_t *next_tokens, size_t count, glm_logits logits,
+                                  float *out_logits, size_t out_capacity);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Chat: OpenAI chat completions in-process                                                         */
@@ -419,7 +429,7 @@ typedef struct glm_event {
 typedef bool (*glm_event_callback)(const glm_event *event, void *user_data);
 
 /* Runs one request. `callback` (may be NULL) receives the stream. The final response is returned in
- * *out_response_json (glm_string_free). If the callback cancels, the call returns GLM_ERR_CANCELLED and, as the
+ * *out_response_json (glm_free). If the callback cancels, the call returns GLM_ERR_CANCELLED and, as the
  * one exception to the out-parameter rule, still sets *out_response_json to the partial response (finish_reason
  * "cancelled"); the session stays usable. A bad request, a template failure or a prompt longer than the context
  * is an error that leaves the session as it was. */

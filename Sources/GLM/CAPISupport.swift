@@ -80,7 +80,7 @@ func requiredJSON(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(GLMEr
     return value
 }
 
-/// A malloc'd NUL-terminated copy of `s` for the caller (freed with glm_string_free).
+/// A malloc'd NUL-terminated copy of `s` for the caller (freed with glm_free).
 func mallocString(_ s: String) throws(GLMError) -> UnsafeMutablePointer<CChar> {
     var utf8 = Array(s.utf8)
     utf8.append(0)

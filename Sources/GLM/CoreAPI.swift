@@ -37,9 +37,6 @@ public func glm_status_name(_ status: glm_status) -> UnsafePointer<CChar>! {
 }
 
 @c @implementation
-public func glm_string_free(_ string: UnsafeMutablePointer<CChar>?) { free(string) }
-
-@c @implementation
 public func glm_free(_ pointer: UnsafeMutableRawPointer?) { free(pointer) }
 
 @c @implementation

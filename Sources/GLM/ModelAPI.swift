@@ -9,7 +9,7 @@ import Glibc
 
 @c @implementation
 public func glm_model_default_params() -> glm_model_params {
-    glm_model_params(threads: 0, gemm: GLM_GEMM_PACKED, kernels: GLM_KERNELS_AUTO)
+    glm_model_params(threads: 0, gemm: GLM_GEMM_AUTO, kernels: GLM_KERNELS_AUTO)
 }
 
 @c @implementation
@@ -21,11 +21,13 @@ public func glm_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointe
         guard p.threads >= 0 && p.threads <= 1024 else {
             throw .invalidArgument("params.threads must be 0...1024, got \(p.threads)")
         }
-        let gemm: GEMMBackend
+        let gemm: GEMMBackend?
         switch p.gemm {
+        case GLM_GEMM_AUTO: gemm = nil
         case GLM_GEMM_PACKED: gemm = .packed
         case GLM_GEMM_OPENBLAS: gemm = .openBLAS
-        default: throw .invalidArgument("params.gemm must be GLM_GEMM_PACKED or GLM_GEMM_OPENBLAS, got \(p.gemm.rawValue)")
+        default:
+            throw .invalidArgument("params.gemm must be GLM_GEMM_AUTO, GLM_GEMM_PACKED or GLM_GEMM_OPENBLAS, got \(p.gemm.rawValue)")
         }
         let requested: KernelPath?
         switch p.kernels {
@@ -95,13 +97,29 @@ public func glm_session_free(_ session: OpaquePointer?) {
 }
 
 /// Which logit rows fit in the caller's buffer (nil: none wanted).
-private func logitRows(count: Int, vocab: Int, buffer: UnsafeMutablePointer<Float>?, capacity: Int)
-    throws(GLMError) -> Session.LogitRows? {
-    guard buffer != nil, capacity != 0 else { return nil }
-    guard capacity > 0 else { throw .invalidArgument("out_capacity is too large") }
-    if capacity / vocab >= count { return .all }
-    if capacity >= vocab { return .last }
-    throw .invalidArgument("out_capacity \(capacity) holds less than one row of logits (vocabulary \(vocab))")
+/// The rows the caller asked for, after checking that its buffer matches the request: nil for GLM_LOGITS_NONE.
+private func logitRows(_ logits: glm_logits, count: Int, vocab: Int, buffer: UnsafeMutablePointer<Float>?,
+                       capacity: Int) throws(GLMError) -> Session.LogitRows? {
+    guard capacity >= 0 else { throw .invalidArgument("out_capacity is too large") }
+    switch logits {
+    case GLM_LOGITS_NONE:
+        guard buffer == nil, capacity == 0 else {
+            throw .invalidArgument("logits is GLM_LOGITS_NONE but out_logits/out_capacity give a buffer")
+        }
+        return nil
+    case GLM_LOGITS_LAST, GLM_LOGITS_ALL:
+        let all = logits == GLM_LOGITS_ALL
+        guard buffer != nil else {
+            throw .invalidArgument("logits is \(all ? "GLM_LOGITS_ALL" : "GLM_LOGITS_LAST") but out_logits is NULL")
+        }
+        let rows = all ? count : 1
+        guard capacity / vocab >= rows else {
+            throw .invalidArgument("out_capacity \(capacity) holds fewer than the \(rows) row(s) of \(vocab) logits asked for")
+        }
+        return all ? .all : .last
+    default:
+        throw .invalidArgument("logits must be GLM_LOGITS_NONE, GLM_LOGITS_LAST or GLM_LOGITS_ALL, got \(logits.rawValue)")
+    }
 }
 
 private func copyLogits(_ logits: UnsafeBufferPointer<Float>, to out: UnsafeMutablePointer<Float>?) {
@@ -112,7 +130,7 @@ private func copyLogits(_ logits: UnsafeBufferPointer<Float>, to out: UnsafeMuta
 /// glm_session_eval and glm_session_mtp_logits: check the arguments, run `compute` on the tokens with the rows
 /// the caller's buffer holds, copy those logits out.
 private func runTokens(_ session: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ count: Int, name: String,
-                       _ out: UnsafeMutablePointer<Float>?, _ capacity: Int,
+                       _ logits: glm_logits, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int,
                        _ compute: (Session, UnsafeBufferPointer<Int32>, Session.LogitRows) throws(GLMError)
                            -> UnsafeBufferPointer<Float>) -> glm_status {
     withStatus { () throws(GLMError) in
@@ -123,17 +141,20 @@ private func runTokens(_ session: OpaquePointer?, _ tokens: UnsafePointer<Int32>
             // is known to hold `count` ids only if that count is plausible.
             let input = count == 0 ? UnsafeBufferPointer<Int32>(start: nil, count: 0)
                                    : UnsafeBufferPointer(start: try required(tokens, name), count: count)
-            let rows = try logitRows(count: count, vocab: s.model.config.vocabSize, buffer: out, capacity: capacity)
-            let logits = try compute(s, input, rows ?? .last)
-            if rows != nil, count > 0 { copyLogits(logits, to: out) }
+            let rows = try logitRows(logits, count: count, vocab: s.model.config.vocabSize, buffer: out,
+                                     capacity: capacity)
+            // GLM_LOGITS_NONE still computes the last row for now: the forward pass has no head-less mode yet.
+            let computed = try compute(s, input, rows ?? .last)
+            if rows != nil, count > 0 { copyLogits(computed, to: out) }
         }
     }
 }
 
 @c @implementation
 public func glm_session_eval(_ session: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ count: Int,
-                             _ out_logits: UnsafeMutablePointer<Float>?, _ out_capacity: Int) -> glm_status {
-    runTokens(session, tokens, count, name: "tokens", out_logits, out_capacity) { (s, input, rows) throws(GLMError) in
+                             _ logits: glm_logits, _ out_logits: UnsafeMutablePointer<Float>?,
+                             _ out_capacity: Int) -> glm_status {
+    runTokens(session, tokens, count, name: "tokens", logits, out_logits, out_capacity) { (s, input, rows) throws(GLMError) in
         try s.evaluate(tokens: input, logits: rows)
     }
 }
@@ -158,8 +179,9 @@ public func glm_session_position(_ session: OpaquePointer?, _ out_position: Unsa
 
 @c @implementation
 public func glm_session_mtp_logits(_ session: OpaquePointer?, _ next_tokens: UnsafePointer<Int32>?, _ count: Int,
-                                   _ out_logits: UnsafeMutablePointer<Float>?, _ out_capacity: Int) -> glm_status {
-    runTokens(session, next_tokens, count, name: "next_tokens", out_logits, out_capacity) {
+                                   _ logits: glm_logits, _ out_logits: UnsafeMutablePointer<Float>?,
+                                   _ out_capacity: Int) -> glm_status {
+    runTokens(session, next_tokens, count, name: "next_tokens", logits, out_logits, out_capacity) {
         (s, input, rows) throws(GLMError) in
         try s.mtpLogits(nextTokens: input, logits: rows)
     }

@@ -40,10 +40,10 @@ public final class Model: @unchecked Sendable {
     /// Opens `directory` (config.json + safetensors, sharded or not) and checks every tensor against the config:
     /// a missing tensor, a wrong shape or dtype, or a tensor that is not part of the architecture is a `GLMError`
     /// naming the file, the tensor and what was expected. `threads` <= 0 means `Threads.defaultCount`.
-    /// `gemm`: the prefill GEMM backend; the environment variable GLM_GEMM (`packed` or `openblas`) overrides it.
+    /// `gemm`: the prefill GEMM backend, nil = GLM_GEMM (`packed` or `openblas`) or `.packed`.
     /// `kernels`: the kernel path, nil = GLM_KERNELS or the CPU's best. A CPU without AVX2/FMA/F16C is
     /// `.unsupported` before anything is read.
-    public static func load(directory: String, threads: Int = 0, gemm: GEMMBackend = .packed,
+    public static func load(directory: String, threads: Int = 0, gemm: GEMMBackend? = nil,
                             kernels: KernelPath? = nil) throws(GLMError) -> Model {
         let path = try KernelPath.resolve(kernels)
         let backend = try GEMMBackend.resolve(gemm)

@@ -16,7 +16,7 @@ public enum GEMMBackend: String, Sendable, CaseIterable {
     /// session's); bf16/f16 weights are converted to f32 panel by panel first.
     case openBLAS = "openblas"
 
-    /// The environment variable that overrides the backend a model is loaded with: `packed` or `openblas`.
+    /// The environment variable that picks the backend when the caller does not: `packed` or `openblas`.
     public static let environmentVariable = "GLM_GEMM"
 
     /// The value of `GLM_GEMM`, nil when it is unset.
@@ -29,14 +29,16 @@ public enum GEMMBackend: String, Sendable, CaseIterable {
         openblas_get_corename().map { String(cString: $0) } ?? "unknown"
     }
 
-    /// The backend `environment` names (GLM_GEMM's value), or `requested` when it is unset or empty; any other
-    /// value is `.invalidArgument`.
-    public static func resolve(_ requested: GEMMBackend, environment: String? = environmentValue)
+    /// `requested` when the caller chose one (an explicit choice wins, as for every libglm setting that also has
+    /// an environment variable), else the backend `environment` names (GLM_GEMM's value), else `.packed`. A value
+    /// of GLM_GEMM other than packed/openblas is `.invalidArgument`, also when it is not used, so a typo in the
+    /// environment is never silently ignored.
+    public static func resolve(_ requested: GEMMBackend?, environment: String? = environmentValue)
         throws(GLMError) -> GEMMBackend {
-        guard let environment, !environment.isEmpty else { return requested }
+        guard let environment, !environment.isEmpty else { return requested ?? .packed }
         guard let backend = GEMMBackend(rawValue: environment.lowercased()) else {
             throw .invalidArgument("\(environmentVariable) is '\(environment)'; expected 'packed' or 'openblas'")
         }
-        return backend
+        return requested ?? backend
     }
 }

@@ -79,13 +79,15 @@ import GLMSupport
         }
     }
 
-    @Test func environmentOverridesTheRequestedBackend() throws {
+    @Test func anExplicitBackendWinsOverTheEnvironment() throws {
         #expect(try GEMMBackend.resolve(.packed, environment: nil) == .packed)
         #expect(try GEMMBackend.resolve(.openBLAS, environment: nil) == .openBLAS)
         #expect(try GEMMBackend.resolve(.openBLAS, environment: "") == .openBLAS)
-        #expect(try GEMMBackend.resolve(.packed, environment: "openblas") == .openBLAS)
-        #expect(try GEMMBackend.resolve(.packed, environment: "OpenBLAS") == .openBLAS)
-        #expect(try GEMMBackend.resolve(.openBLAS, environment: "packed") == .packed)
+        #expect(try GEMMBackend.resolve(nil, environment: nil) == .packed)
+        #expect(try GEMMBackend.resolve(nil, environment: "openblas") == .openBLAS)
+        #expect(try GEMMBackend.resolve(nil, environment: "OpenBLAS") == .openBLAS)
+        #expect(try GEMMBackend.resolve(.packed, environment: "openblas") == .packed)
+        #expect(try GEMMBackend.resolve(.openBLAS, environment: "packed") == .openBLAS)
         do {
             _ = try GEMMBackend.resolve(.packed, environment: "mkl")
             Issue.record("GLM_GEMM=mkl was accepted")

@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
     char *system = NULL;
     if (glm_system_info(&system) != GLM_OK) { fprintf(stderr, "glm_system_info: %s\n", glm_last_error()); return 1; }
     printf("{\"system\": %s", system);
-    glm_string_free(system);
+    glm_free(system);
 
     /* Nothing below needs a vector unit. */
     glm_tokenizer *tokenizer = NULL;
@@ -40,12 +40,12 @@ int main(int argc, char **argv) {
     char *prompt = NULL;
     int rendered = glm_chat_render(NULL, "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}", &prompt) == GLM_OK;
     printf(", \"rendered\": %s", rendered && strstr(prompt, "<|user|>Hi<|assistant|>") ? "true" : "false");
-    glm_string_free(prompt);
+    glm_free(prompt);
 
     char *message = NULL;
     int parsed = glm_parse_output("why</think>answer", NULL, &message) == GLM_OK;
     printf(", \"parsed\": %s", parsed && strstr(message, "\"content\":\"answer\"") ? "true" : "false");
-    glm_string_free(message);
+    glm_free(message);
 
     /* The forward pass: refused with a message on a CPU without AVX2/FMA/F16C, computed elsewhere. */
     glm_model *model = NULL;
@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
         char *info = NULL;
         glm_model_info(model, &info);
         printf(", \"model\": %s", info);
-        glm_string_free(info);
+        glm_free(info);
         int32_t vocab = 0;
         glm_model_vocab_size(model, &vocab);
         glm_session *session = NULL;
@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
         /* 12 tokens: more than the 8 rows from which projections go through the packed GEMM. */
         const int32_t prompt_ids[12] = {1, 5, 9, 2, 7, 3, 8, 4, 6, 10, 11, 12};
         status = logits ? glm_session_new(model, NULL, &session) : GLM_ERR_OUT_OF_MEMORY;
-        if (status == GLM_OK) status = glm_session_eval(session, prompt_ids, 12, logits, (size_t)vocab);
+        if (status == GLM_OK) status = glm_session_eval(session, prompt_ids, 12, GLM_LOGITS_LAST, logits, (size_t)vocab);
         printf(", \"eval_status\": ");
         json_string(glm_status_name(status));
         printf(", \"logits\": [");

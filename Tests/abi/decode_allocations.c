@@ -43,15 +43,15 @@ int main(int argc, char **argv) {
     glm_model_vocab_size(model, &vocab);
     float *logits = __libc_malloc(sizeof(float) * (size_t)vocab);
     int32_t prompt[4] = {1, 2, 3, 4};
-    if (glm_session_eval(session, prompt, 4, logits, (size_t)vocab) != GLM_OK) return 1;
+    if (glm_session_eval(session, prompt, 4, GLM_LOGITS_LAST, logits, (size_t)vocab) != GLM_OK) return 1;
     for (int warm = 0; warm < 3; warm++) {
         int32_t token = 5 + warm;
-        if (glm_session_eval(session, &token, 1, logits, (size_t)vocab) != GLM_OK) return 1;
+        if (glm_session_eval(session, &token, 1, GLM_LOGITS_LAST, logits, (size_t)vocab) != GLM_OK) return 1;
     }
     long before = allocations;
     for (int i = 0; i < 16; i++) {
         int32_t token = 10 + i;
-        if (glm_session_eval(session, &token, 1, logits, (size_t)vocab) != GLM_OK) {
+        if (glm_session_eval(session, &token, 1, GLM_LOGITS_LAST, logits, (size_t)vocab) != GLM_OK) {
             fprintf(stderr, "decode failed: %s\n", glm_last_error());
             return 1;
         }

@@ -46,7 +46,7 @@ static void core(void) {
     EXPECT_STATUS(glm_set_default_threads(-5), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_set_default_threads(100000), GLM_ERR_INVALID_ARGUMENT);
     if (strcmp(glm_status_name((glm_status)12345), "GLM_UNKNOWN_STATUS") != 0) failures++;
-    glm_string_free(NULL);
+    glm_free(NULL);
     glm_free(NULL);
 }
 
@@ -68,11 +68,11 @@ static void parsers(void) {
     EXPECT_STATUS(glm_stream_parser_feed(parser, NULL, &events), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_stream_parser_feed(parser, "ok</think>fine", NULL), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_stream_parser_feed(parser, "ok</think>fine", &events), GLM_OK);
-    glm_string_free(events);
+    glm_free(events);
     EXPECT_STATUS(glm_stream_parser_finish(parser, NULL, NULL), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_stream_parser_finish(parser, NULL, &out), GLM_OK);
     if (!out || strstr(out, "\"content\":\"fine\"") == NULL) { fprintf(stderr, "FAIL parser result %s\n", out); failures++; }
-    glm_string_free(out);
+    glm_free(out);
     glm_stream_parser_free(parser);
     glm_stream_parser_free(NULL);
 }
@@ -146,7 +146,7 @@ static void models(void) {
     EXPECT_STATUS(glm_session_new(model, &params, &session), GLM_ERR_INVALID_ARGUMENT);
     params.context_length = 2;
     EXPECT_STATUS(glm_session_new(model, &params, &session), GLM_OK);
-    EXPECT_STATUS(glm_session_eval(session, tokens, 3, NULL, 0), GLM_ERR_CONTEXT_FULL);
+    EXPECT_STATUS(glm_session_eval(session, tokens, 3, GLM_LOGITS_NONE, NULL, 0), GLM_ERR_CONTEXT_FULL);
     {
         /* A count far beyond the caller's array is refused before any id is read: the 3 ids end exactly where
          * an inaccessible page begins, so reading a 4th would crash. */
@@ -156,18 +156,30 @@ static void models(void) {
         if (pages != MAP_FAILED && mprotect(pages + page, (size_t)page, PROT_NONE) == 0) {
             int32_t *edge = (int32_t *)(pages + page) - 3;
             memcpy(edge, tokens, sizeof tokens);
-            EXPECT_STATUS(glm_session_eval(session, edge, (size_t)1 << 62, NULL, 0), GLM_ERR_CONTEXT_FULL);
-            EXPECT_STATUS(glm_session_eval(session, edge, 3, NULL, 0), GLM_ERR_CONTEXT_FULL);
-            EXPECT_STATUS(glm_session_mtp_logits(session, edge, (size_t)1 << 62, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
+            EXPECT_STATUS(glm_session_eval(session, edge, (size_t)1 << 62, GLM_LOGITS_NONE, NULL, 0), GLM_ERR_CONTEXT_FULL);
+            EXPECT_STATUS(glm_session_eval(session, edge, 3, GLM_LOGITS_NONE, NULL, 0), GLM_ERR_CONTEXT_FULL);
+            EXPECT_STATUS(glm_session_mtp_logits(session, edge, (size_t)1 << 62, GLM_LOGITS_NONE, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
         }
         if (pages != MAP_FAILED) munmap(pages, (size_t)page * 2);
     }
-    EXPECT_STATUS(glm_session_eval(session, tokens, 1, logits, 8), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_session_eval(session, tokens, 1, GLM_LOGITS_LAST, logits, 8), GLM_ERR_INVALID_ARGUMENT);
+    /* The logits a call computes are said, never guessed from the buffer's size. */
+    EXPECT_STATUS(glm_session_eval(session, tokens, 1, GLM_LOGITS_NONE, logits, 8), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_session_eval(session, tokens, 1, GLM_LOGITS_LAST, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_session_eval(session, tokens, 1, GLM_LOGITS_ALL, NULL, 512), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_session_eval(session, tokens, 1, (glm_logits)7, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_session_mtp_logits(session, tokens, 1, (glm_logits)-1, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
+    bad_model = glm_model_default_params();
+    bad_model.gemm = (glm_gemm_backend)9;
+    EXPECT_STATUS(glm_model_load("Tests/Fixtures/models/glm47", &bad_model, &model), GLM_ERR_INVALID_ARGUMENT);
+    bad_model = glm_model_default_params();
+    bad_model.kernels = (glm_kernels)9;
+    EXPECT_STATUS(glm_model_load("Tests/Fixtures/models/glm47", &bad_model, &model), GLM_ERR_INVALID_ARGUMENT);
     int32_t out_of_range = 1 << 30;
-    EXPECT_STATUS(glm_session_eval(session, &out_of_range, 1, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(glm_session_eval(session, NULL, 1, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_session_eval(session, &out_of_range, 1, GLM_LOGITS_NONE, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_session_eval(session, NULL, 1, GLM_LOGITS_NONE, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_session_truncate(session, 5), GLM_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(glm_session_mtp_logits(session, tokens, 1, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_session_mtp_logits(session, tokens, 1, GLM_LOGITS_NONE, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_session_position(session, &position), GLM_OK);
     if (position != 0) { fprintf(stderr, "FAIL: failed calls changed the session\n"); failures++; }
     EXPECT_STATUS(glm_chat_new(model, NULL, &chat), GLM_ERR_IO); /* glm47 has no tokenizer.json */
@@ -181,7 +193,7 @@ static void models(void) {
                                           " \"top_p\": 7}", NULL, NULL, &out), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_chat_complete(chat, "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}],"
                                           " \"max_tokens\": 2}", NULL, NULL, &out), GLM_OK);
-    glm_string_free(out);
+    glm_free(out);
     glm_chat_free(chat);
     glm_model_free(model);
 }
@@ -205,7 +217,7 @@ static bool reenter(const glm_event *event, void *user_data) {
         char *out = NULL;
         r->complete_status = glm_chat_complete(r->chat, HI, NULL, NULL, &out);
         snprintf(r->complete_message, sizeof r->complete_message, "%s", glm_last_error());
-        glm_string_free(out);
+        glm_free(out);
         r->reset_status = glm_chat_reset(r->chat);
     }
     return true;
@@ -239,7 +251,7 @@ static void *second_caller(void *arg) {
     pthread_mutex_unlock(&r->lock);
     char *out = NULL;
     glm_status status = glm_chat_complete(r->chat, HI, NULL, NULL, &out);
-    glm_string_free(out);
+    glm_free(out);
     pthread_mutex_lock(&r->lock);
     r->second_status = status;
     snprintf(r->second_message, sizeof r->second_message, "%s", glm_last_error());
@@ -283,7 +295,7 @@ static void chats_in_use(void) {
     EXPECT(r.reset_status == GLM_ERR_INVALID_ARGUMENT, "re-entrant glm_chat_reset returned %s",
            glm_status_name(r.reset_status));
     EXPECT(out && strstr(out, "\"completion_tokens\":3") != NULL, "outer response: %s", out ? out : "(null)");
-    glm_string_free(out);
+    glm_free(out);
     out = NULL;
 
     /* A second thread calling while the first call runs (held inside its callback) is refused. */
@@ -297,14 +309,14 @@ static void chats_in_use(void) {
     EXPECT(race.second_status == GLM_ERR_INVALID_ARGUMENT && has_in_use_message(race.second_message),
            "a second thread's glm_chat_complete returned %s (%s)", glm_status_name(race.second_status),
            race.second_message);
-    glm_string_free(out);
+    glm_free(out);
     out = NULL;
     pthread_cond_destroy(&race.changed);
     pthread_mutex_destroy(&race.lock);
 
     /* The chat is usable again once the running call returned. */
     EXPECT_STATUS(glm_chat_complete(chat, HI, NULL, NULL, &out), GLM_OK);
-    glm_string_free(out);
+    glm_free(out);
     out = NULL;
 
     /* Freeing the chat from its own callback cancels the request; the release waits until the call returns. */
@@ -312,7 +324,7 @@ static void chats_in_use(void) {
     EXPECT_STATUS(glm_chat_complete(chat, HI, free_the_chat, &f, &out), GLM_ERR_CANCELLED);
     EXPECT(f.chat == NULL && f.events_after_free == 0, "%d events after the free", f.events_after_free);
     EXPECT(out && strstr(out, "\"finish_reason\":\"cancelled\"") != NULL, "response: %s", out ? out : "(null)");
-    glm_string_free(out);
+    glm_free(out);
     glm_model_free(model);
 }
 
@@ -341,7 +353,7 @@ static void *eval_many(void *arg) {
     struct hammer *h = arg;
     int32_t token = 5;
     float logits[512];
-    for (int i = 0; i < h->calls; i++) count_status(h, glm_session_eval(h->session, &token, 1, logits, 512), GLM_OK);
+    for (int i = 0; i < h->calls; i++) count_status(h, glm_session_eval(h->session, &token, 1, GLM_LOGITS_LAST, logits, 512), GLM_OK);
     return NULL;
 }
 
@@ -351,7 +363,7 @@ static void *draft_many(void *arg) {
     size_t position = 0;
     for (int i = 0; i < h->calls; i++) {
         /* Drafting past the evaluated positions is an invalid argument of its own: counted as neither. */
-        glm_status s = glm_session_mtp_logits(h->session, &token, 1, NULL, 0);
+        glm_status s = glm_session_mtp_logits(h->session, &token, 1, GLM_LOGITS_NONE, NULL, 0);
         if (s == GLM_ERR_INVALID_ARGUMENT && !has_in_use_message(glm_last_error())) s = GLM_OK;
         count_status(h, s, GLM_OK);
         count_status(h, glm_session_position(h->session, &position), GLM_OK);
@@ -365,7 +377,7 @@ static void *feed_many(void *arg) {
     for (int i = 0; i < h->calls; i++) {
         char *events = NULL;
         count_status(h, glm_stream_parser_feed(h->parser, "x", &events), GLM_OK);
-        glm_string_free(events);
+        glm_free(events);
     }
     return NULL;
 }
@@ -419,7 +431,7 @@ static void sessions_and_parsers_in_use(void) {
     for (int i = 0; i < 2; i++) {
         EXPECT(feeds[i].other == 0, "%d other statuses, e.g. %s", feeds[i].other, feeds[i].other_message);
     }
-    glm_string_free(message);
+    glm_free(message);
     glm_stream_parser_free(parser);
 }
 

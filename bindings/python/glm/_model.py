@@ -22,7 +22,9 @@ class _ModelParams(_c.Structure):
     _fields_ = [("threads", _c.c_int32), ("gemm", _c.c_int), ("kernels", _c.c_int)]
 
 
-_GEMM = {"packed": 0, "openblas": 1}
+_GEMM = {"auto": 0, "packed": 1, "openblas": 2}
+# glm_logits: which rows of logits a call computes.
+_LOGITS_NONE, _LOGITS_LAST, _LOGITS_ALL = 0, 1, 2
 _KERNELS = {"auto": 0, "avx2": 1, "avx512": 2}
 
 
@@ -48,13 +50,13 @@ lib.glm_session_new.argtypes = [_P, _c.POINTER(_SessionParams), _c.POINTER(_P)]
 lib.glm_session_free.restype = None
 lib.glm_session_free.argtypes = [_P]
 lib.glm_session_eval.restype = _c.c_int
-lib.glm_session_eval.argtypes = [_P, _c.POINTER(_c.c_int32), _c.c_size_t, _FLOATS, _c.c_size_t]
+lib.glm_session_eval.argtypes = [_P, _c.POINTER(_c.c_int32), _c.c_size_t, _c.c_int, _FLOATS, _c.c_size_t]
 lib.glm_session_truncate.restype = _c.c_int
 lib.glm_session_truncate.argtypes = [_P, _c.c_size_t]
 lib.glm_session_position.restype = _c.c_int
 lib.glm_session_position.argtypes = [_P, _c.POINTER(_c.c_size_t)]
 lib.glm_session_mtp_logits.restype = _c.c_int
-lib.glm_session_mtp_logits.argtypes = [_P, _c.POINTER(_c.c_int32), _c.c_size_t, _FLOATS, _c.c_size_t]
+lib.glm_session_mtp_logits.argtypes = [_P, _c.POINTER(_c.c_int32), _c.c_size_t, _c.c_int, _FLOATS, _c.c_size_t]
 
 
 def _matrix(rows, vocab):
@@ -85,14 +87,15 @@ def _threads(threads):
 class Model:
     """A loaded Glm4MoeForCausalLM checkpoint directory (weights memory-mapped, shared by its sessions)."""
 
-    def __init__(self, path, *, threads=None, gemm="packed", kernels="auto"):
-        """`gemm`: "packed" (default) or "openblas", how prefill's matrix products run (GLM_GEMM overrides).
+    def __init__(self, path, *, threads=None, gemm="auto", kernels="auto"):
+        """`gemm`: how prefill's matrix products run: "auto" (GLM_GEMM if set, else "packed"), "packed" or
+        "openblas"; an explicit choice wins over GLM_GEMM.
         `kernels`: "auto" (GLM_KERNELS if set, else the CPU's best), "avx2" or "avx512"; an explicit choice wins
         over GLM_KERNELS. info()["kernels"] says which path runs; glm.system_info() what this CPU can run."""
         params = lib.glm_model_default_params()
         params.threads = _threads(threads)
         if gemm not in _GEMM:
-            raise ValueError("gemm must be 'packed' or 'openblas'")
+            raise ValueError("gemm must be 'auto', 'packed' or 'openblas'")
         params.gemm = _GEMM[gemm]
         if kernels not in _KERNELS:
             raise ValueError("kernels must be 'auto', 'avx2' or 'avx512'")
@@ -187,11 +190,12 @@ class Session:
         array, count = id_array(tokens)
         vocab = self.model.vocab_size
         if not want_logits:
-            check(lib.glm_session_eval(self._handle, array, count, None, 0))
+            check(lib.glm_session_eval(self._handle, array, count, _LOGITS_NONE, None, 0))
             return None
         rows = count if all_logits else 1
         pointer, holder = _matrix(rows, vocab)
-        check(lib.glm_session_eval(self._handle, array, count, pointer, rows * vocab))
+        check(lib.glm_session_eval(self._handle, array, count, _LOGITS_ALL if all_logits else _LOGITS_LAST, pointer,
+                                   rows * vocab))
         result = _finish(holder, rows, vocab)
         return result if all_logits else result[0]
 
@@ -200,7 +204,7 @@ class Session:
         array, count = id_array(next_tokens)
         vocab = self.model.vocab_size
         pointer, holder = _matrix(count, vocab)
-        check(lib.glm_session_mtp_logits(self._handle, array, count, pointer, count * vocab))
+        check(lib.glm_session_mtp_logits(self._handle, array, count, _LOGITS_ALL, pointer, count * vocab))
         return _finish(holder, count, vocab)
 
     def truncate(self, n_tokens):

@@ -98,8 +98,6 @@ lib.glm_version.restype = _c.c_char_p
 lib.glm_version.argtypes = []
 lib.glm_api_version.restype = _c.c_int32
 lib.glm_api_version.argtypes = []
-lib.glm_string_free.restype = None
-lib.glm_string_free.argtypes = [_c.c_void_p]
 lib.glm_free.restype = None
 lib.glm_free.argtypes = [_c.c_void_p]
 lib.glm_set_default_threads.restype = _c.c_int
@@ -124,7 +122,7 @@ def take_string(pointer):
     try:
         return ctypes.string_at(pointer).decode("utf-8")
     finally:
-        lib.glm_string_free(pointer)
+        lib.glm_free(pointer)
 
 
 def encode(text, name, allow_nul=False):

@@ -30,7 +30,7 @@ def _take_bytes(pointer, length):
     try:
         return _c.string_at(pointer, length)
     finally:
-        lib.glm_string_free(pointer)
+        lib.glm_free(pointer)
 
 
 def id_array(ids):

@@ -67,6 +67,26 @@ def test_mtp_drafts_match_reference(name, path):
     assert close(drafts, ref["mtp_logits"])
 
 
+def test_an_explicit_gemm_backend_wins_over_the_environment():
+    import subprocess
+    import sys
+    code = ("import glm, sys; print(*[glm.Model(sys.argv[1], gemm=g).info()['gemm'] "
+            "for g in ('auto', 'packed', 'openblas')])")
+    env = {**os.environ, "PYTHONPATH": str(MODELS.parents[2] / "bindings" / "python")}
+    for variable, expected in [(None, "packed packed openblas"), ("openblas", "openblas packed openblas"),
+                               ("packed", "packed packed openblas")]:
+        env.pop("GLM_GEMM", None)
+        if variable:
+            env["GLM_GEMM"] = variable
+        result = subprocess.run([sys.executable, "-c", code, str(MODELS / "glm47")], env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert result.stdout.split() == expected.split(), result.stderr
+    env["GLM_GEMM"] = "mkl"
+    result = subprocess.run([sys.executable, "-c", code, str(MODELS / "glm47")], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode != 0 and "GLM_GEMM" in result.stderr
+
+
 def test_kernel_path_choice_and_environment():
     import subprocess
     import sys
