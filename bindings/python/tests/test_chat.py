@@ -19,20 +19,41 @@ def model():
     return glm.Model(MODEL, threads=2)
 
 
+# What each greedy completion in greedy.json means as an OpenAI message, written by hand from its
+# completion_text (the text transformers generated), independently of libglm's parser.
+EXPECTED_MESSAGES = {
+    "weather": {"reasoning_content": "The user wants the weather in Paris. I will call get_weather.",
+                "content": None, "tool_calls": [("get_weather", {"city": "Paris"})]},
+    "weather_answer": {"reasoning_content": "The tool says it is sunny and 18 degrees.",
+                       "content": "It is sunny in Paris, 18 degrees.", "tool_calls": []},
+    "greeting": {"reasoning_content": "The user greets me. I greet back.",
+                 "content": "Hello! How can I help you today?", "tool_calls": []},
+    "no_think": {"reasoning_content": None, "content": "Hi! Nice to meet you.", "tool_calls": []},
+    "second_turn": {"reasoning_content": "Simple arithmetic: 2+2 is 4.", "content": "2+2 equals 4.",
+                    "tool_calls": []},
+}
+
+
 def test_greedy_completions_equal_transformers(model):
     tok = model.tokenizer
+    assert {case["name"] for case in GREEDY["cases"]} == set(EXPECTED_MESSAGES)
     for case in GREEDY["cases"]:
         request = dict(case["request"])
         request.pop("model", None)
         messages, tools = request.pop("messages"), request.pop("tools", None)
         response = model.session(512).chat(messages, tools=tools, **request)
+        # The same tokens as transformers' greedy run, and they decode to its text.
+        assert tok.decode(case["completion_ids"]) == case["completion_text"], case["name"]
         completion = [i for i in case["completion_ids"] if i not in GREEDY["eos_token_ids"]]
-        text = tok.decode(completion)
-        expected = glm.parse_output(text, tools, thinking=case["prompt_text"].endswith("<think>"))
+        assert response["usage"]["completion_tokens"] == len(case["completion_ids"]), case["name"]
+        expected = EXPECTED_MESSAGES[case["name"]]
         message = response["choices"][0]["message"]
         assert message["content"] == expected["content"], case["name"]
         assert message["reasoning_content"] == expected["reasoning_content"], case["name"]
-        assert [c["function"] for c in message["tool_calls"]] == [c["function"] for c in expected["tool_calls"]]
+        calls = [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message["tool_calls"] or []]
+        assert calls == expected["tool_calls"], case["name"]
+        assert response["choices"][0]["finish_reason"] == ("tool_calls" if calls else "stop")
+        assert len(completion) < len(case["completion_ids"])   # each ends at one of the eos ids
         prompt_ids = case["prompt_ids"]
         assert response["usage"]["prompt_tokens"] == len(json.loads(prompt_ids) if isinstance(prompt_ids, str) else prompt_ids)
 

@@ -33,6 +33,12 @@ def close(actual, expected, rel=1e-4):
     return float(np.abs(actual - expected).max()) <= rel * scale
 
 
+def test_the_reference_fixtures_are_all_there():
+    """The parametrized tests below cannot pass on an empty set: the fixture models must be found."""
+    assert len(NAMES) >= 5
+    assert {n for n in NAMES if "mtp_logits" in reference(n)} == {"air", "glm47", "rope_default", "tied_shared2"}
+
+
 # Every kernel path this CPU runs: the parity tests run on each (AVX2 everywhere, AVX-512 where present).
 PATHS = glm.system_info()["kernels"]["available"]
 
