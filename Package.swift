@@ -63,7 +63,7 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed", "-Xlinker", "-ljemalloc"])]),
 
         .testTarget(name: "GLMSupportTests", dependencies: ["GLMSupport", "CGLMCPU"]),
-        .testTarget(name: "GLMJSONTests", dependencies: ["GLMJSON"]),
+        .testTarget(name: "GLMJSONTests", dependencies: ["GLMJSON", "GLMSupport"]),
         .testTarget(name: "GLMParsersTests", dependencies: ["GLMParsers", "GLMJSON", "GLMSupport"]),
         .testTarget(name: "GLMFormatsTests", dependencies: ["GLMFormats", "GLMSupport", "GLMJSON"]),
         .testTarget(name: "GLMTemplateTests", dependencies: ["GLMTemplate", "GLMJSON", "GLMSupport"]),

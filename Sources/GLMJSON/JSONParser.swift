@@ -39,10 +39,7 @@ struct JSONParser {
     }
 
     func error(_ what: String) -> GLMError {
-        var line = 1, column = 1
-        for i in 0..<min(pos, bytes.count) {
-            if bytes[i] == UInt8(ascii: "\n") { line += 1; column = 1 } else if bytes[i] & 0xC0 != 0x80 { column += 1 }
-        }
+        let (line, column) = JSONEscape.lineAndColumn(of: pos, in: bytes)
         return .format("invalid JSON: \(what) at line \(line), column \(column) (byte \(pos))")
     }
 
@@ -159,68 +156,133 @@ struct JSONParser {
     }
 
     mutating func parseString() throws(GLMError) -> String {
-        pos += 1
         var out: [UInt8] = []
+        do {
+            pos = try JSONEscape.decodeString(bytes, from: pos + 1, into: &out)
+        } catch {
+            pos = error.offset
+            throw self.error(error.message)
+        }
+        // decodeString validated every byte sequence, so the bytes are UTF-8.
+        return String(decoding: out, as: UTF8.self)
+    }
+
+}
+
+/// Pieces of JSON syntax shared by every JSON reader of the project (this parser and the tokenizer's streaming
+/// scanner), so strings decode by one rule everywhere.
+public enum JSONEscape {
+    /// Why a string could not be decoded, and the byte offset where.
+    public struct StringError: Error {
+        public let message: String
+        public let offset: Int
+    }
+
+    /// Decodes the JSON string whose body starts at `start` (just after its opening quote), appending its UTF-8
+    /// bytes to `out`; returns the index after the closing quote. The rule, as serde_json (HF tokenizers) and
+    /// pydantic/jiter (vLLM's request parsing) apply it: escapes per RFC 8259; a `\uD8xx\uDCxx` pair is one
+    /// character; a lone surrogate escape, a raw control character or ill-formed UTF-8 is an error.
+    public static func decodeString(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, into out: inout [UInt8])
+        throws(StringError) -> Int {
+        var pos = start
         var runStart = pos
         while true {
-            guard pos < bytes.count else { throw error("unterminated string") }
+            guard pos < bytes.count else { throw StringError(message: "unterminated string", offset: pos) }
             let b = bytes[pos]
-            if b == UInt8(ascii: "\"") {
+            if b == 0x22 {
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<pos]))
-                pos += 1
-                break
+                return pos + 1
             }
-            if b < 0x20 { throw error("control character in string") }
-            if b != UInt8(ascii: "\\") { pos += 1; continue }
+            if b < 0x20 { throw StringError(message: "control character in a string", offset: pos) }
+            if b >= 0x80 {
+                guard let n = utf8SequenceLength(bytes, at: pos) else {
+                    throw StringError(message: "invalid UTF-8 in a string", offset: pos)
+                }
+                pos += n
+                continue
+            }
+            if b != 0x5C { pos += 1; continue }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<pos]))
             pos += 1
-            guard pos < bytes.count else { throw error("unterminated string") }
+            guard pos < bytes.count else { throw StringError(message: "unterminated string", offset: pos) }
             let e = bytes[pos]
             pos += 1
             switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
+            case 0x22, 0x5C, 0x2F: out.append(e)
             case UInt8(ascii: "b"): out.append(0x08)
             case UInt8(ascii: "f"): out.append(0x0C)
             case UInt8(ascii: "n"): out.append(0x0A)
             case UInt8(ascii: "r"): out.append(0x0D)
             case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "u"):
-                var scalar = try parseHex4()
-                if scalar >= 0xD800 && scalar < 0xDC00,
-                   pos + 6 <= bytes.count, bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u") {
-                    let save = pos
-                    pos += 2
-                    let low = try parseHex4()
-                    if low >= 0xDC00 && low < 0xE000 {
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else {
-                        pos = save
+                guard var v = hex4(bytes, at: pos) else { throw StringError(message: "invalid \\u escape", offset: pos) }
+                pos += 4
+                if v >= 0xD800 && v < 0xDC00 {
+                    guard pos + 1 < bytes.count, bytes[pos] == 0x5C, bytes[pos + 1] == UInt8(ascii: "u"),
+                          let low = hex4(bytes, at: pos + 2), low >= 0xDC00 && low < 0xE000 else {
+                        throw StringError(message: "lone surrogate \\u\(String(v, radix: 16)) (no low surrogate follows)",
+                                          offset: pos - 6)
                     }
+                    pos += 6
+                    v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
+                } else if v >= 0xDC00 && v < 0xE000 {
+                    throw StringError(message: "lone surrogate \\u\(String(v, radix: 16)) (no high surrogate before it)",
+                                      offset: pos - 6)
                 }
-                // A lone surrogate cannot live in a Swift string: it becomes U+FFFD.
-                let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
-                out.append(contentsOf: Array(String(Character(u)).utf8))
+                guard let scalar = Unicode.Scalar(v) else {
+                    throw StringError(message: "invalid \\u escape", offset: pos - 6)
+                }
+                appendUTF8(scalar, to: &out)
             default:
-                pos -= 1
-                throw error("invalid escape")
+                throw StringError(message: "invalid escape", offset: pos - 1)
             }
             runStart = pos
         }
-        guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
-        return s
     }
 
-    mutating func parseHex4() throws(GLMError) -> UInt32 {
-        guard let v = JSONEscape.hex4(bytes, at: pos) else { throw error("invalid \\u escape") }
-        pos += 4
-        return v
+    private static func appendUTF8(_ scalar: Unicode.Scalar, to out: inout [UInt8]) {
+        let v = scalar.value
+        switch v {
+        case 0..<0x80: out.append(UInt8(v))
+        case 0x80..<0x800: out.append(UInt8(0xC0 | v >> 6)); out.append(UInt8(0x80 | v & 0x3F))
+        case 0x800..<0x10000:
+            out.append(UInt8(0xE0 | v >> 12)); out.append(UInt8(0x80 | v >> 6 & 0x3F)); out.append(UInt8(0x80 | v & 0x3F))
+        default:
+            out.append(UInt8(0xF0 | v >> 18)); out.append(UInt8(0x80 | v >> 12 & 0x3F))
+            out.append(UInt8(0x80 | v >> 6 & 0x3F)); out.append(UInt8(0x80 | v & 0x3F))
+        }
     }
-}
 
-/// Pieces of JSON string syntax shared with other JSON readers (the tokenizer's streaming scanner).
-public enum JSONEscape {
+    /// Length of the well-formed UTF-8 sequence at `i` (Unicode Table 3-7), or nil.
+    public static func utf8SequenceLength(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int) -> Int? {
+        let b0 = bytes[i]
+        let n: Int
+        var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
+        switch b0 {
+        case 0x00...0x7F: return 1
+        case 0xC2...0xDF: n = 2
+        case 0xE0: n = 3; lo = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: n = 3
+        case 0xED: n = 3; hi = 0x9F
+        case 0xF0: n = 4; lo = 0x90
+        case 0xF1...0xF3: n = 4
+        case 0xF4: n = 4; hi = 0x8F
+        default: return nil
+        }
+        guard i + n <= bytes.count, (lo...hi).contains(bytes[i + 1]) else { return nil }
+        for k in 2..<n where bytes[i + k] & 0xC0 != 0x80 { return nil }
+        return n
+    }
+
+    /// 1-based line and column (in characters) of byte offset `offset`, for error messages.
+    public static func lineAndColumn(of offset: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (Int, Int) {
+        var line = 1, column = 1
+        for i in 0..<min(max(offset, 0), bytes.count) {
+            if bytes[i] == 0x0A { line += 1; column = 1 } else if bytes[i] & 0xC0 != 0x80 { column += 1 }
+        }
+        return (line, column)
+    }
+
     /// The value of the four hex digits at `index` (a `\u` escape's), or nil if they are not four hex digits.
     public static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> UInt32? {
         guard index >= 0, index <= bytes.count - 4 else { return nil }

@@ -17,10 +17,7 @@ struct JSONScanner {
     }
 
     func error(_ what: String) -> GLMError {
-        var line = 1, column = 1
-        for i in 0..<min(pos, bytes.count) {
-            if bytes[i] == 0x0A { line += 1; column = 1 } else if bytes[i] & 0xC0 != 0x80 { column += 1 }
-        }
+        let (line, column) = JSONEscape.lineAndColumn(of: pos, in: bytes)
         return .format("'\(path)': invalid JSON: \(what) at line \(line), column \(column)")
     }
 
@@ -81,80 +78,15 @@ struct JSONScanner {
         }
     }
 
-    /// A JSON string's decoded UTF-8 bytes, appended to `out`.
+    /// A JSON string's decoded UTF-8 bytes, appended to `out` (GLMJSON's one string rule).
     mutating func readString(into out: inout [UInt8]) throws(GLMError) {
         try expect(0x22, "a string")
-        while true {
-            guard pos < bytes.count else { throw error("unterminated string") }
-            let b = bytes[pos]
-            if b == 0x22 { pos += 1; break }
-            if b < 0x20 { throw error("control character in a string") }
-            if b >= 0x80 {
-                guard let n = utf8SequenceLength(at: pos) else { throw error("invalid UTF-8 in a string") }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[pos..<(pos + n)]))
-                pos += n
-                continue
-            }
-            if b != 0x5C {
-                out.append(b)
-                pos += 1
-                continue
-            }
-            pos += 1
-            guard pos < bytes.count else { throw error("unterminated escape") }
-            let e = bytes[pos]
-            pos += 1
-            switch e {
-            case 0x22, 0x5C, 0x2F: out.append(e)
-            case 0x62: out.append(0x08)
-            case 0x66: out.append(0x0C)
-            case 0x6E: out.append(0x0A)
-            case 0x72: out.append(0x0D)
-            case 0x74: out.append(0x09)
-            case 0x75:
-                var v = try hex4()
-                if v >= 0xD800 && v < 0xDC00 {
-                    guard pos + 1 < bytes.count, bytes[pos] == 0x5C, bytes[pos + 1] == 0x75 else {
-                        throw error("lone surrogate \\u\(String(v, radix: 16))")
-                    }
-                    pos += 2
-                    let low = try hex4()
-                    guard low >= 0xDC00 && low < 0xE000 else { throw error("invalid surrogate pair") }
-                    v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
-                } else if v >= 0xDC00 && v < 0xE000 {
-                    throw error("lone surrogate \\u\(String(v, radix: 16))")
-                }
-                guard let scalar = Unicode.Scalar(v) else { throw error("invalid \\u escape") }
-                out.append(contentsOf: Array(String(scalar).utf8))
-            default: throw error("invalid escape")
-            }
+        do {
+            pos = try JSONEscape.decodeString(bytes, from: pos, into: &out)
+        } catch {
+            pos = error.offset
+            throw self.error(error.message)
         }
-    }
-
-    /// Length of the well-formed UTF-8 sequence at `i` (Unicode Table 3-7), or nil.
-    private func utf8SequenceLength(at i: Int) -> Int? {
-        let b0 = bytes[i]
-        let n: Int
-        var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
-        switch b0 {
-        case 0xC2...0xDF: n = 2
-        case 0xE0: n = 3; lo = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: n = 3
-        case 0xED: n = 3; hi = 0x9F
-        case 0xF0: n = 4; lo = 0x90
-        case 0xF1...0xF3: n = 4
-        case 0xF4: n = 4; hi = 0x8F
-        default: return nil
-        }
-        guard i + n <= bytes.count, (lo...hi).contains(bytes[i + 1]) else { return nil }
-        for k in 2..<n where bytes[i + k] & 0xC0 != 0x80 { return nil }
-        return n
-    }
-
-    private mutating func hex4() throws(GLMError) -> UInt32 {
-        guard let v = JSONEscape.hex4(bytes, at: pos) else { throw error("invalid \\u escape") }
-        pos += 4
-        return v
     }
 
     /// A non-negative integer (token id).

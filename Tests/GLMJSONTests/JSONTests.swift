@@ -1,5 +1,6 @@
 import Testing
 @testable import GLMJSON
+import GLMSupport
 
 @Suite struct JSONTests {
     @Test func pythonFloatRepr() {
@@ -55,5 +56,39 @@ import Testing
 struct GLMErrorProbe: Error {
     static func wrap(_ body: () throws -> JSONValue) throws {
         do { _ = try body() } catch { throw GLMErrorProbe() }
+    }
+}
+
+/// One string rule for every JSON reader in the project (JSONEscape.decodeString): the tokenizer's scanner uses
+/// it too (Tests/GLMTokenizerTests/JSONStringRuleTests.swift checks the same cases there).
+@Suite struct JSONStringRuleTests {
+    /// (JSON text, the decoded string or nil for an error), written from RFC 8259 and serde_json's behaviour.
+    static let cases: [(String, String?)] = [
+        (#""plain""#, "plain"),
+        (#""\u00e9\u4e2d\ud83c\udf89""#, "é中🎉"),
+        (#""\"\\\/\b\f\n\r\t""#, "\"\\/\u{8}\u{C}\n\r\t"),
+        ("\"caf\u{E9} \u{1F389}\"", "café 🎉"),
+        (#""\ud83c""#, nil),              // lone high surrogate at the end
+        (#""\ud83cx""#, nil),             // high surrogate followed by a plain character
+        (#""\ud83c\u0041""#, nil),        // high surrogate followed by a non-surrogate escape
+        (#""\udf89""#, nil),              // lone low surrogate
+        (#""\u12G4""#, nil),              // not four hex digits
+        (#""\x""#, nil),                  // unknown escape
+        ("\"tab\there\"", nil),           // raw control character
+        (#""unterminated"#, nil),
+    ]
+
+    @Test func theParserFollowsTheRule() throws {
+        #expect(JSONStringRuleTests.cases.count >= 10)
+        for (text, expected) in JSONStringRuleTests.cases {
+            let parsed = try? JSONValue.parse(text)
+            #expect(parsed?.stringValue == expected, "\(text)")
+        }
+        // Ill-formed UTF-8 inside a string is an error too (bytes no Swift literal can hold).
+        for bytes: [UInt8] in [[0x22, 0xC0, 0x80, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xFF, 0x22]] {
+            #expect(throws: GLMError.self) {
+                _ = try bytes.withUnsafeBufferPointer { buffer throws(GLMError) in try JSONValue.parse(bytes: buffer) }
+            }
+        }
     }
 }
