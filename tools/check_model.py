@@ -7,7 +7,7 @@
 
 For every model it computes fresh references: transformers fp32 eager logits (from_pretrained(dir, dtype=float32,
 attn_implementation="eager", experts_implementation="eager")) and the independent float64 NumPy implementation of
-../shared/reference/MODEL.md (main pass and, when the checkpoint has model.layers.{L}.*, the MTP draft of 3.9).
+docs/MODEL.md §3 (main pass and, when the checkpoint has model.layers.{L}.*, the MTP draft of §3.9).
 It always reports NumPy-vs-transformers (a self-check of the references). Candidates compared against them:
   * `--callable module:function`: function(model_dir, tokens) returning logits [T,V] (anything numpy.asarray takes);
   * the Python binding, when `import glm` works: glm.Model(dir).logits(tokens) against transformers, and

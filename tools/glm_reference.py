@@ -4,8 +4,8 @@ Three independent things live here:
   * tiny random Glm4MoeForCausalLM checkpoints on disk (every parameter randomised at O(1) scale, optional MTP layer,
     optional bf16/f16 weight files, optional sharding, optional legacy config spelling);
   * the transformers reference run (fp32 or bf16, eager kernels) with per-layer expert sets captured from the router;
-  * an independent float64 NumPy implementation of ../shared/reference/MODEL.md section 3 (main forward pass and the
-    MTP draft of section 3.9), reading the safetensors files and config.json directly (no transformers code involved).
+  * an independent float64 NumPy implementation of docs/MODEL.md §3 (main forward pass and the MTP draft of
+    §3.9), reading the safetensors files and config.json directly (no transformers code involved).
 
 Not run by CI. Requires torch (CPU), transformers 5.x, safetensors, numpy.
 """
@@ -274,7 +274,7 @@ def transformers_reference(model_dir, tokens, dtype_name="float32"):
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Independent float64 NumPy implementation of MODEL.md section 3
+# Independent float64 NumPy implementation of docs/MODEL.md §3
 
 
 def load_float64(model_dir):
@@ -397,7 +397,7 @@ def numpy_forward(cfg, W, tokens):
 
 
 def numpy_mtp(cfg, W, tokens, final_hidden):
-    """MODEL.md 3.9: draft row t (t = 0..T-2) from token t+1 and the final-normed main hidden state at t;
+    """docs/MODEL.md §3.9: draft row t (t = 0..T-2) from token t+1 and the final-normed main hidden state at t;
     returns draft logits [T-1, V] (row t predicts token t+2) and the MTP layer's expert sets [T-1, K]."""
     L = cfg["L"]
     p = f"model.layers.{L}."

@@ -20,8 +20,9 @@ reference.safetensors
     logits                F32 [T,V]     transformers fp32 eager logits (weights upcast exactly from their file dtype)
     hidden_states.{i}     F32 [T,H]     i = 0..L: [0] embeddings, [i] output of layer i-1, [L] = post-final-norm state
     experts.layer{l}      I32 [T,K]     expert ids chosen by the router of MoE layer l, sorted ascending per token
-    mtp_logits            F32 [T-1,V]   MTP draft logits (float64 NumPy spec, MODEL.md 3.9): row t uses token t+1 and the
-                                        final-normed main hidden state at t, predicts token t+2 (models with an MTP layer)
+    mtp_logits            F32 [T-1,V]   MTP draft logits (float64 NumPy spec, docs/MODEL.md §3.9): row t uses token
+                                        t+1 and the final-normed main hidden state at t, predicts token t+2 (models
+                                        with an MTP layer)
     mtp_experts           I32 [T-1,K]   expert sets of the MTP layer's router (same rows)
     bf16.logits, bf16.hidden_states.{i}, bf16.experts.layer{l}
                           F32 / I32     transformers run with dtype=torch.bfloat16 (bf16 model only), values upcast to F32

@@ -2,7 +2,7 @@ import GLMJSON
 import GLMSupport
 
 /// The architecture hyper-parameters of a GLM-4.x MoE checkpoint (`config.json`, `Glm4MoeConfig`), keyed by the
-/// Hugging Face names, with transformers 5's defaults for absent fields (MODEL.md §1.1).
+/// Hugging Face names, with transformers 5's defaults for absent fields (docs/MODEL.md §1.1).
 ///
 /// Both spellings of the RoPE parameters are read: the real checkpoints' top-level `rope_theta` /
 /// `partial_rotary_factor` (transformers 4.x), and transformers 5's `rope_parameters` dict (or legacy `rope_scaling`);

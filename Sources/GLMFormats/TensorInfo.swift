@@ -36,7 +36,7 @@ public enum TensorDType: String, Sendable, CaseIterable {
 /// Quantised checkpoints need no new fields here: an FP8 weight is a `TensorInfo` of dtype `.f8e4m3`, and its scale is
 /// a *sibling* tensor found by name (`X.weight_scale` per channel `[out, 1]` or per tensor `[1]`, compressed-tensors;
 /// `X.weight_scale_inv` per 128×128 block `[ceil(out/128), ceil(in/128)]`, the "fp8" format). The model layer pairs
-/// them with `TensorStore.tensor(_:)` and chooses the dequantisation from the scale's shape (see MODEL.md §4).
+/// them with `TensorStore.tensor(_:)` and chooses the dequantisation from the scale's shape (see docs/MODEL.md §4).
 public struct TensorInfo: @unchecked Sendable {
     // @unchecked: `bytes` points into a read-only map that `mapping` keeps alive; nothing ever writes through it.
     public let name: String

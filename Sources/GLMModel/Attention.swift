@@ -2,55 +2,54 @@ import GLMNumerics
 import GLMSupport
 
 extension Session {
-    /// The attention block of a decoder layer (MODEL.md §3.3, §3.4), on the chunk rows at positions
-    /// `start ..< start + rows`, leaving `attn` in `workspace.blockOutput` and adding it to h:
-    ///   a = RMSNorm(h; input_layernorm)
+    /// Self-attention (docs/MODEL.md §3.3, §3.4) of the normed rows `input` ([rows, H]) at positions
+    /// `start ..< start + rows`, into `output` ([rows, H]); the rows' keys and values are written straight into their
+    /// positions in `cache`:
     ///   q, k, v = Lin(a; Wq, bq), Lin(a; Wk, bk), Lin(a; Wv, bv)
     ///   q, k = RMSNorm per head (q_norm, k_norm), then partial NeoX RoPE at their positions
     ///   o[t, h] = Σ_{s ≤ t} softmax_s(q[t, h] · k[s, h / G] / sqrt(D)) · v[s, h / G]
-    ///   h = h + Lin(concat_h o[t, h]; Wo)
-    func attentionBlock(_ w: AttentionWeights, cache: KVCache, rows: Int, start: Int) {
+    ///   output = Lin(concat_h o[t, h]; Wo)
+    func selfAttention(_ w: AttentionWeights, input a: UnsafeMutablePointer<Float>, rows: Int, start: Int,
+                       cache: KVCache, output: UnsafeMutablePointer<Float>) {
         let c = model.config
-        let H = c.hiddenSize, D = c.headDim
-        let qWidth = c.numAttentionHeads * D, kvWidth = c.numKeyValueHeads * D
-        let h = workspace.hidden.pointer, a = workspace.normed.pointer, q = workspace.query.pointer
-        // New keys and values are written straight into the cache rows of their positions.
+        let kvWidth = c.numKeyValueHeads * c.headDim
+        let q = workspace.query.pointer, o = workspace.attention.pointer
         let k = cache.keys.pointer + start * kvWidth, v = cache.values.pointer + start * kvWidth
 
-        normalizeRows(h, weight: w.inputNorm, into: a, rows: 0..<rows, width: H)
-        projections.append(Projection(w.query, input: a, inputStride: H, tokens: rows, output: q, outputStride: qWidth))
-        projections.append(Projection(w.key, input: a, inputStride: H, tokens: rows, output: k, outputStride: kvWidth))
-        projections.append(Projection(w.value, input: a, inputStride: H, tokens: rows, output: v, outputStride: kvWidth))
+        // q, k, v = a · Wᵀ (the biases follow with the norms)
+        projections.append(w.query, tokens: rows, input: a, output: q)
+        projections.append(w.key, tokens: rows, input: a, output: k)
+        projections.append(w.value, tokens: rows, input: a, output: v)
         projections.run()
 
-        workers.run(tasks: rows, elementsPerTask: qWidth + 2 * kvWidth,
+        // + bias, per-head RMSNorm of q and k, RoPE at each row's position
+        workers.run(tasks: rows, elementsPerTask: (c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim,
                     job: PrepareHeads(weights: w, query: q, key: k, value: v, heads: c.numAttentionHeads,
-                                      kvHeads: c.numKeyValueHeads, headDim: D, eps: Float(c.rmsNormEps),
+                                      kvHeads: c.numKeyValueHeads, headDim: c.headDim, eps: Float(c.rmsNormEps),
                                       rope: rope, start: start))
 
-        attendCausally(cache: cache, rows: rows, start: start)
+        // o = causal softmax(q · kᵀ / sqrt(D)) · v over the cache
+        attendCausally(query: q, rows: rows, start: start, cache: cache, output: o)
 
-        let o = workspace.blockOutput.pointer
-        projections.append(Projection(w.output, input: workspace.attention.pointer, inputStride: qWidth, tokens: rows,
-                                      output: o, outputStride: H))
-        projections.run()
-        addRows(o, to: h, rows: rows, width: H)
+        // output = o · Woᵀ
+        projections.run(w.output, tokens: rows, input: o, output: output)
     }
 
-    /// Causal GQA attention of the chunk's queries (`workspace.query`) over the cache positions `0 ..< start + t + 1`,
-    /// into `workspace.attention`. One task per (query head, block of query rows): scores = Q·Kᵀ/sqrt(D) and
-    /// output = P·V are matrix products reading the cache in place (query head h uses KV head h / G).
-    func attendCausally(cache: KVCache, rows: Int, start: Int) {
+    /// Causal GQA attention of the chunk's queries `query` ([rows, nH·D]) over the cache positions
+    /// `0 ..< start + t + 1`, into `output` ([rows, nH·D]). One task per (query head, block of query rows):
+    /// scores = Q·Kᵀ/sqrt(D) and output = P·V are matrix products reading the cache in place (query head h uses KV
+    /// head h / G).
+    func attendCausally(query: UnsafeMutablePointer<Float>, rows: Int, start: Int, cache: KVCache,
+                        output: UnsafeMutablePointer<Float>) {
         let c = model.config
         let D = c.headDim, heads = c.numAttentionHeads
-        let q = workspace.query.pointer, out = workspace.attention.pointer
-        let keys = cache.keys.pointer, values = cache.values.pointer
         let block = Workspace.queryBlock
         let blocks = (rows + block - 1) / block
 
         workers.run(tasks: heads * blocks,
-                    job: AttendCausally(query: q, keys: keys, values: values, output: out, rows: rows, start: start,
-                                        heads: heads, kvHeads: c.numKeyValueHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
+                    job: AttendCausally(query: query, keys: cache.keys.pointer, values: cache.values.pointer,
+                                        output: output, rows: rows, start: start, heads: heads,
+                                        kvHeads: c.numKeyValueHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
                                         scores: workspace.scores, gemmScratch: workspace.gemmScratch,
                                         path: model.kernelPath))
     }

@@ -2,40 +2,33 @@ import Glibc
 import GLMNumerics
 
 extension Session {
-    /// §3.5  Dense SwiGLU MLP of the normed rows `workspace.normed` into `workspace.blockOutput`:
+    /// docs/MODEL.md §3.5  SwiGLU MLP (a dense layer's, or the shared expert's) of `rows` rows of `input` (width H)
+    /// into `output` (width H), using `workspace.gate` and `workspace.up` as scratch:
     ///   MLP(m) = Lin(silu(Lin(m; Wgate)) ⊙ Lin(m; Wup); Wdown)
-    func denseMLP(_ mlp: MLPWeights, rows: Int) {
-        swiGLU(mlp, input: workspace.normed.pointer, rows: rows, output: workspace.blockOutput.pointer)
-    }
-
-    /// The SwiGLU MLP `mlp` on `rows` rows of `input` (width H) into `output` (width H), using the shared
-    /// gate/up buffers.
     func swiGLU(_ mlp: MLPWeights, input: UnsafeMutablePointer<Float>, rows: Int, output: UnsafeMutablePointer<Float>) {
-        let H = model.config.hiddenSize, width = mlp.width
         let gate = workspace.gate.pointer, up = workspace.up.pointer
-        projections.append(Projection(mlp.gate, input: input, inputStride: H, tokens: rows, output: gate, outputStride: width))
-        projections.append(Projection(mlp.up, input: input, inputStride: H, tokens: rows, output: up, outputStride: width))
+        projections.append(mlp.gate, tokens: rows, input: input, output: gate)
+        projections.append(mlp.up, tokens: rows, input: input, output: up)
         projections.run()
-        siluMultiplyRows(gate: gate, up: up, rows: rows, width: width)
-        projections.append(Projection(mlp.down, input: gate, inputStride: width, tokens: rows, output: output, outputStride: H))
-        projections.run()
+        siluMultiplyRows(gate: gate, up: up, rows: rows, width: mlp.width)
+        projections.run(mlp.down, tokens: rows, input: gate, output: output)
     }
 
-    /// §3.6  MoE block of the normed rows `workspace.normed` into `workspace.blockOutput`:
+    /// docs/MODEL.md §3.6  MoE block of `rows` normed rows `m` (width H) into `output` (width H):
     ///   s = sigmoid(m · W_routerᵀ) (f32); experts chosen by s + e_score_correction_bias (group-limited top-k);
     ///   weights = s of the chosen, renormalised if norm_topk_prob, × routed_scaling_factor;
     ///   MoE(m) = Σ_e w_e · MLP_e(m) + MLP_shared(m)
-    /// Each expert runs once over all the rows routed to it (gathered contiguously), as on-disk per-expert matrices.
-    func mixtureOfExperts(_ moe: MoEWeights, layer: Int, rows: Int) {
+    /// Each expert runs once over all the rows routed to it (gathered contiguously), as on-disk per-expert matrices;
+    /// the shared expert's projections join the routed experts' in the same parallel jobs.
+    func mixtureOfExperts(_ moe: MoEWeights, layer: Int, input m: UnsafeMutablePointer<Float>, rows: Int,
+                          output: UnsafeMutablePointer<Float>) {
         let c = model.config
         let H = c.hiddenSize, I = c.moeIntermediateSize, K = c.numExpertsPerTok, E = c.nRoutedExperts
-        let m = workspace.normed.pointer, out = workspace.blockOutput.pointer
         let table = workspace.routing
 
         // Router logits z = m · W_routerᵀ, then the routing table.
         let z = workspace.routerLogits.pointer
-        projections.append(Projection(moe.router, input: m, inputStride: H, tokens: rows, output: z, outputStride: E))
-        projections.run()
+        projections.run(moe.router, tokens: rows, input: m, output: z)
         route(z, bias: moe.correctionBias.pointer, rows: rows, into: table)
         trace?.recordExperts(layer: layer, table, rows: rows)
 
@@ -50,42 +43,33 @@ extension Session {
             let first = table.expertStart[e], count = table.expertStart[e + 1] - first
             if count == 0 { continue }
             let expert = moe.experts[e]
-            projections.append(Projection(expert.gate, input: x + first * H, inputStride: H, tokens: count,
-                                          output: gate + first * I, outputStride: I))
-            projections.append(Projection(expert.up, input: x + first * H, inputStride: H, tokens: count,
-                                          output: up + first * I, outputStride: I))
+            projections.append(expert.gate, tokens: count, input: x + first * H, output: gate + first * I)
+            projections.append(expert.up, tokens: count, input: x + first * H, output: up + first * I)
         }
         let sharedGate = workspace.gate.pointer, sharedUp = workspace.up.pointer
-        let sharedWidth = moe.shared?.width ?? 0
         if let shared = moe.shared {
-            projections.append(Projection(shared.gate, input: m, inputStride: H, tokens: rows,
-                                          output: sharedGate, outputStride: sharedWidth))
-            projections.append(Projection(shared.up, input: m, inputStride: H, tokens: rows,
-                                          output: sharedUp, outputStride: sharedWidth))
+            projections.append(shared.gate, tokens: rows, input: m, output: sharedGate)
+            projections.append(shared.up, tokens: rows, input: m, output: sharedUp)
         }
         projections.run()
         siluMultiplyRows(gate: gate, up: up, rows: rows * K, width: I)
-        siluMultiplyRows(gate: sharedGate, up: sharedUp, rows: moe.shared == nil ? 0 : rows, width: sharedWidth)
+        if let shared = moe.shared { siluMultiplyRows(gate: sharedGate, up: sharedUp, rows: rows, width: shared.width) }
 
-        // down of every routed expert, and of the shared expert into the block output.
+        // down of every routed expert, and of the shared expert straight into the output.
         let y = workspace.expertOutput.pointer
         for e in 0..<E {
             let first = table.expertStart[e], count = table.expertStart[e + 1] - first
             if count == 0 { continue }
-            projections.append(Projection(moe.experts[e].down, input: gate + first * I, inputStride: I, tokens: count,
-                                          output: y + first * H, outputStride: H))
+            projections.append(moe.experts[e].down, tokens: count, input: gate + first * I, output: y + first * H)
         }
-        if let shared = moe.shared {
-            projections.append(Projection(shared.down, input: sharedGate, inputStride: sharedWidth, tokens: rows,
-                                          output: out, outputStride: H))
-        }
+        if let shared = moe.shared { projections.append(shared.down, tokens: rows, input: sharedGate, output: output) }
         projections.run()
 
-        // Per token: Σ_e w_e · y_e in ascending expert id, plus the unscaled shared expert.
+        // Per token: Σ_e w_e · y_e in ascending expert id, plus the unscaled shared expert already in `output`.
         // The gathered inputs are no longer needed: they are the sums' scratch.
         workers.run(tasks: rows, elementsPerTask: (K + 2) * H,
                     job: CombineExperts(expertOutputs: y, table: table, topK: K, width: H, hasShared: moe.shared != nil,
-                                        scratch: x, output: out))
+                                        scratch: x, output: output))
     }
 
     /// Fills `table` from the router logits `z` [rows, E] (overwritten with the sigmoid scores):

@@ -1,15 +1,16 @@
 import GLMNumerics
 
-// The forward pass of Glm4MoeForCausalLM, in the order of MODEL.md §3: embedding, decoder layers (attention
-// block, then dense MLP or MoE block, each pre-norm with a residual add), final norm, lm_head; and the MTP
-// draft of §3.9. Attention is in Attention.swift, the MLP and MoE blocks in FeedForward.swift.
+// The forward pass of Glm4MoeForCausalLM, in the order of docs/MODEL.md §3: embedding, decoder layers (attention
+// block, then dense MLP or MoE block, each pre-norm with a residual add), final norm, lm_head; and the MTP draft of
+// §3.9. The blocks are in Attention.swift (attention) and FeedForward.swift (dense MLP, MoE); each reads the rows
+// it is given and writes the rows it is told to, so the layer below is the whole data flow.
 
 extension Session {
     /// Runs `tokens` (one chunk, at most `batchSize`) at positions `start ..< start + tokens.count` and writes the
     /// logits of `logitRows` (rows of the chunk) to `logits`.
     func forward(tokens: UnsafeBufferPointer<Int32>, start: Int, logitRows: Range<Int>,
                  logits: UnsafeMutablePointer<Float>) {
-        let c = model.config, H = c.hiddenSize, rows = tokens.count
+        let H = model.config.hiddenSize, rows = tokens.count
         let h = workspace.hidden.pointer
 
         // §3.2  h⁰_t = embed_tokens[x_t]
@@ -18,38 +19,45 @@ extension Session {
 
         // §3.3  decoder layers
         for (l, layer) in model.layers.enumerated() {
-            decoderLayer(layer, index: l, cache: caches[l], rows: rows, start: start)
+            decoderLayer(layer, index: l, hidden: h, rows: rows, start: start, cache: caches[l])
             if l + 1 < model.layers.count { trace?.recordHidden(layer: l + 1, h, rows: rows, width: H) }
         }
 
         // §3.7  h_final = RMSNorm(h; model.norm); the MTP layer later reads it for every position.
         let final = workspace.finalHidden.pointer
         let normRows = finalHiddenHistory == nil ? logitRows : 0..<rows
-        normalizeRows(h, weight: model.finalNorm, into: final, rows: normRows, width: H)
+        normalizeRows(h, weight: model.finalNorm, into: final, rows: normRows)
         trace?.recordHidden(layer: model.layers.count, final, rows: rows, width: H)
         if let history = finalHiddenHistory {
             (history.pointer + start * H).update(from: final, count: rows * H)
         }
 
-        // logits = h_final · lm_headᵀ
-        project(model.lmHead, rows: logitRows, input: final, output: logits)
+        // §3.7  logits = h_final · lm_headᵀ, for the rows asked for
+        projections.run(model.lmHead, tokens: logitRows.count, input: final + logitRows.lowerBound * H,
+                        output: logits)
     }
 
-    /// One pre-norm decoder layer on the chunk in `workspace.hidden` (§3.3):
-    ///   h = h + Attention(RMSNorm(h; input_layernorm))
-    ///   h = h + (dense ? MLP : MoE)(RMSNorm(h; post_attention_layernorm))
-    func decoderLayer(_ layer: DecoderLayerWeights, index: Int, cache: KVCache, rows: Int, start: Int) {
-        let H = model.config.hiddenSize
-        let h = workspace.hidden.pointer, m = workspace.normed.pointer
-        attentionBlock(layer.attention, cache: cache, rows: rows, start: start)
-        normalizeRows(h, weight: layer.postAttentionNorm, into: m, rows: 0..<rows, width: H)
+    /// §3.3  One pre-norm decoder layer on the residual stream `hidden` ([rows, H], updated in place) at positions
+    /// `start ..< start + rows`; attention appends the rows' keys and values to `cache`.
+    func decoderLayer(_ layer: DecoderLayerWeights, index: Int, hidden h: UnsafeMutablePointer<Float>, rows: Int,
+                      start: Int, cache: KVCache) {
+        let m = workspace.normed.pointer         // a block's input: the normed residual stream
+        let y = workspace.blockOutput.pointer    // a block's output, added to the residual stream
+
+        // h = h + Attention(RMSNorm(h; input_layernorm))
+        normalizeRows(h, weight: layer.inputNorm, into: m, rows: 0..<rows)
+        selfAttention(layer.attention, input: m, rows: rows, start: start, cache: cache, output: y)
+        addRows(y, to: h, rows: rows)
+
+        // h = h + (dense ? MLP : MoE)(RMSNorm(h; post_attention_layernorm))
+        normalizeRows(h, weight: layer.postAttentionNorm, into: m, rows: 0..<rows)
         switch layer.feedForward {
         case .dense(let mlp):
-            denseMLP(mlp, rows: rows)
+            swiGLU(mlp, input: m, rows: rows, output: y)
         case .mixtureOfExperts(let moe):
-            mixtureOfExperts(moe, layer: index, rows: rows)
+            mixtureOfExperts(moe, layer: index, input: m, rows: rows, output: y)
         }
-        addRows(workspace.blockOutput.pointer, to: h, rows: rows, width: H)
+        addRows(y, to: h, rows: rows)
     }
 
     /// §3.9  MTP draft for positions `start ..< start + nextTokens.count`:
@@ -69,37 +77,27 @@ extension Session {
                                   into: row + H, count: H, eps: eps)
         }
         let h = workspace.hidden.pointer
-        projections.append(Projection(mtp.combine, input: concat, inputStride: 2 * H, tokens: rows,
-                                      output: h, outputStride: H))
-        projections.run()
-        decoderLayer(mtp.layer, index: model.layers.count, cache: cache, rows: rows, start: start)
+        projections.run(mtp.combine, tokens: rows, input: concat, output: h)
+        decoderLayer(mtp.layer, index: model.layers.count, hidden: h, rows: rows, start: start, cache: cache)
         let final = workspace.finalHidden.pointer
-        normalizeRows(h, weight: mtp.headNorm, into: final, rows: logitRows, width: H)
-        project(mtp.head, rows: logitRows, input: final, output: logits)
+        normalizeRows(h, weight: mtp.headNorm, into: final, rows: logitRows)
+        projections.run(mtp.head, tokens: logitRows.count, input: final + logitRows.lowerBound * H, output: logits)
     }
 
     // MARK: row helpers
 
-    /// `output[r - rows.lowerBound] = input[r] · Wᵀ` for the chunk rows `rows` (rows of width `weight.columns`).
-    func project(_ weight: WeightMatrix, rows: Range<Int>, input: UnsafeMutablePointer<Float>,
-                 output: UnsafeMutablePointer<Float>) {
-        projections.append(Projection(weight, input: input + rows.lowerBound * weight.columns,
-                                      inputStride: weight.columns, tokens: rows.count,
-                                      output: output, outputStride: weight.rows))
-        projections.run()
-    }
-
-    /// `y[r] = RMSNorm(x[r]; weight)` for `rows`, `width` wide.
+    /// `y[r] = RMSNorm(x[r]; weight)` for the rows `rows` of width H.
     func normalizeRows(_ x: UnsafeMutablePointer<Float>, weight: FloatBuffer, into y: UnsafeMutablePointer<Float>,
-                       rows: Range<Int>, width: Int) {
-        workers.run(tasks: rows.count, elementsPerTask: width,
-                    job: NormalizeRows(input: x, weight: weight.pointer, output: y, first: rows.lowerBound, width: width,
+                       rows: Range<Int>) {
+        let H = model.config.hiddenSize
+        workers.run(tasks: rows.count, elementsPerTask: H,
+                    job: NormalizeRows(input: x, weight: weight.pointer, output: y, first: rows.lowerBound, width: H,
                                        eps: Float(model.config.rmsNormEps)))
     }
 
-    /// `y[r] += x[r]` for the first `rows` rows.
-    func addRows(_ x: UnsafeMutablePointer<Float>, to y: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        VectorKernels.add(x, to: y, count: rows * width)
+    /// `y[r] += x[r]` for the first `rows` rows of width H.
+    func addRows(_ x: UnsafeMutablePointer<Float>, to y: UnsafeMutablePointer<Float>, rows: Int) {
+        VectorKernels.add(x, to: y, count: rows * model.config.hiddenSize)
     }
 }
 

@@ -1,12 +1,11 @@
 import GLMNumerics
 
-// The weights of one GLM-4 MoE model, by block, as MODEL.md §2 names them. Matrices are read in place from the
+// The weights of one GLM-4 MoE model, by block, as docs/MODEL.md §2 names them. Matrices are read in place from the
 // memory-mapped checkpoint (`WeightMatrix`); vectors (norm gains, biases, the router's correction bias) are a few
 // KB per layer and are copied to f32 at load.
 
-/// `self_attn.*` plus the `input_layernorm` that feeds it.
+/// `self_attn.*`.
 struct AttentionWeights {
-    let inputNorm: FloatBuffer
     let query: WeightMatrix
     let key: WeightMatrix
     let value: WeightMatrix
@@ -46,14 +45,15 @@ enum FeedForwardWeights {
     case mixtureOfExperts(MoEWeights)
 }
 
-/// `model.layers.{l}.*`.
+/// `model.layers.{l}.*`: each block with the RMSNorm gain of its input.
 struct DecoderLayerWeights {
+    let inputNorm: FloatBuffer             // input_layernorm
     let attention: AttentionWeights
-    let postAttentionNorm: FloatBuffer
+    let postAttentionNorm: FloatBuffer     // post_attention_layernorm
     let feedForward: FeedForwardWeights
 }
 
-/// The multi-token-prediction layer `model.layers.{num_hidden_layers}.*` (MODEL.md §3.9).
+/// The multi-token-prediction layer `model.layers.{num_hidden_layers}.*` (docs/MODEL.md §3.9).
 struct MTPWeights {
     /// Its own `embed_tokens` (the main one when the checkpoint shares it).
     let embedTokens: WeightMatrix

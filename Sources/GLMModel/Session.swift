@@ -34,7 +34,7 @@ public final class Session {
     let caches: [KVCache]
     let mtpCache: KVCache?
     let rope: RotaryTable
-    /// [contextLength, H] the main model's final-normed hidden state per position: MTP's input (MODEL.md §3.9).
+    /// [contextLength, H] the main model's final-normed hidden state per position: MTP's input (docs/MODEL.md §3.9).
     let finalHiddenHistory: FloatBuffer?
     /// Logits of the last call; grows (once) when a caller asks for more rows than it holds.
     var logits: FloatBuffer
@@ -129,7 +129,7 @@ public final class Session {
 
     // MARK: multi-token prediction
 
-    /// MTP draft logits (MODEL.md §3.9) for positions `mtpPosition ..< mtpPosition + nextTokens.count`: row i
+    /// MTP draft logits (docs/MODEL.md §3.9) for positions `mtpPosition ..< mtpPosition + nextTokens.count`: row i
     /// combines the token at position `mtpPosition + i + 1` (`nextTokens[i]`) with the main model's final-normed
     /// hidden state at position `mtpPosition + i`, runs the MTP decoder layer there (appending to its own KV
     /// cache) and predicts the token after `nextTokens[i]`.

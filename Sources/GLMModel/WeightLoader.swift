@@ -25,8 +25,8 @@ final class WeightLoader {
         let c = config
         let p = "model.layers.\(index)."
         let qWidth = c.numAttentionHeads * c.headDim, kvWidth = c.numKeyValueHeads * c.headDim
+        let inputNorm = try vector(p + "input_layernorm.weight", count: c.hiddenSize)
         let attention = AttentionWeights(
-            inputNorm: try vector(p + "input_layernorm.weight", count: c.hiddenSize),
             query: try matrix(p + "self_attn.q_proj.weight", rows: qWidth, columns: c.hiddenSize),
             key: try matrix(p + "self_attn.k_proj.weight", rows: kvWidth, columns: c.hiddenSize),
             value: try matrix(p + "self_attn.v_proj.weight", rows: kvWidth, columns: c.hiddenSize),
@@ -52,7 +52,7 @@ final class WeightLoader {
                 experts: experts,
                 shared: try sharedExpert(p + "mlp.shared_experts.")))
         }
-        return DecoderLayerWeights(attention: attention,
+        return DecoderLayerWeights(inputNorm: inputNorm, attention: attention,
                                    postAttentionNorm: try vector(p + "post_attention_layernorm.weight",
                                                                  count: c.hiddenSize),
                                    feedForward: feedForward)

@@ -8,10 +8,10 @@ import GLMSupport
 struct Workspace {
     let rows: Int
     let hidden: FloatBuffer          // [rows, H] the residual stream h
-    let normed: FloatBuffer          // [rows, H] RMSNorm(h) feeding attention or the MLP
+    let normed: FloatBuffer          // [rows, H] a block's input: RMSNorm(h) (decoderLayer passes it on)
     let query: FloatBuffer           // [rows, nH·D]
     let attention: FloatBuffer       // [rows, nH·D] per-head attention outputs, concatenated
-    let blockOutput: FloatBuffer     // [rows, H] what a block adds to h
+    let blockOutput: FloatBuffer     // [rows, H] a block's output, which decoderLayer adds to h
     let gate: FloatBuffer            // [rows, max(FF, I·n_shared)] dense / shared-expert gate, then silu(gate)⊙up
     let up: FloatBuffer              // [rows, max(FF, I·n_shared)]
     let routerLogits: FloatBuffer    // [rows, E] router logits, then sigmoid scores
@@ -112,7 +112,7 @@ final class RoutingTable {
 }
 
 /// Keys and values of one attention layer for every position of the session: `[contextLength, nKV·D]` each.
-/// Keys are stored after the bias, QK-norm and RoPE (MODEL.md §3.3), values as projected.
+/// Keys are stored after the bias, QK-norm and RoPE (docs/MODEL.md §3.3), values as projected.
 struct KVCache {
     let keys: FloatBuffer
     let values: FloatBuffer

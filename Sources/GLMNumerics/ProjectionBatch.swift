@@ -69,6 +69,22 @@ public final class ProjectionBatch {
         if projection.tokens > 0 && projection.weight.rows > 0 { projections.append(projection) }
     }
 
+    /// Queues `output = input · Wᵀ` over `tokens` rows stored back to back: input rows `weight.columns` wide, output
+    /// rows `weight.rows` wide. Every projection of the forward pass has this shape, so its call names only the
+    /// weight and the two buffers.
+    public func append(_ weight: WeightMatrix, tokens: Int, input: UnsafePointer<Float>,
+                       output: UnsafeMutablePointer<Float>) {
+        append(Projection(weight, input: input, inputStride: weight.columns, tokens: tokens, output: output,
+                          outputStride: weight.rows))
+    }
+
+    /// `append(weight, tokens:input:output:)`, then `run()`: for a projection that nothing else can run beside.
+    public func run(_ weight: WeightMatrix, tokens: Int, input: UnsafePointer<Float>,
+                    output: UnsafeMutablePointer<Float>) {
+        append(weight, tokens: tokens, input: input, output: output)
+        run()
+    }
+
     /// Runs every appended projection, then forgets them.
     public func run() {
         defer {

@@ -1,7 +1,7 @@
 import Testing
 @testable import GLMModel
 
-/// MTP draft logits against the reference (a float64 NumPy implementation of MODEL.md §3.9; transformers has no
+/// MTP draft logits against the reference (a float64 NumPy implementation of docs/MODEL.md §3.9; transformers has no
 /// MTP path for these tiny models), on every fixture model that has an MTP layer.
 @Suite struct MultiTokenPredictionTests {
     /// The fixture models with an MTP layer and its reference drafts; `everyMTPModelIsCompared` fails if the list
