@@ -143,8 +143,7 @@ private func runTokens(_ session: OpaquePointer?, _ tokens: UnsafePointer<Int32>
                                    : UnsafeBufferPointer(start: try required(tokens, name), count: count)
             let rows = try logitRows(logits, count: count, vocab: s.model.config.vocabSize, buffer: out,
                                      capacity: capacity)
-            // GLM_LOGITS_NONE still computes the last row for now: the forward pass has no head-less mode yet.
-            let computed = try compute(s, input, rows ?? .last)
+            let computed = try compute(s, input, rows ?? .none)
             if rows != nil, count > 0 { copyLogits(computed, to: out) }
         }
     }

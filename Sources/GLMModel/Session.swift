@@ -10,10 +10,22 @@ import GLMSupport
 public final class Session {
     /// Which logits `evaluate` returns.
     public enum LogitRows: Sendable {
+        /// No logits: the chunk's keys and values only (a prompt prefix whose predictions nobody reads skips the
+        /// [vocab × hidden] lm_head product).
+        case none
         /// Only the last evaluated token's row (`[vocab]`), the decode case.
         case last
         /// One row per evaluated token (`[tokens, vocab]`).
         case all
+
+        /// Rows of logits a call over `tokens` tokens returns.
+        static func count(_ rows: LogitRows, tokens: Int) -> Int {
+            switch rows {
+            case .none: return 0
+            case .last: return 1
+            case .all: return tokens
+            }
+        }
     }
 
     public let model: Model
@@ -97,7 +109,7 @@ public final class Session {
                 + " \(contextLength)")
         }
         try checkTokens(tokens, what: "token")
-        let rowCount = rows == .all ? tokens.count : 1
+        let rowCount = LogitRows.count(rows, tokens: tokens.count)
         try reserveLogits(rows: rowCount)
         let start = position
         forEachChunk(of: tokens, rows: rows) { chunk, logitRows, output in
@@ -150,7 +162,7 @@ public final class Session {
                 + " model's hidden states there, but only \(position) positions have been evaluated")
         }
         try checkTokens(nextTokens, what: "next token")
-        let rowCount = rows == .all ? nextTokens.count : 1
+        let rowCount = LogitRows.count(rows, tokens: nextTokens.count)
         try reserveLogits(rows: rowCount)
         let start = mtpPosition
         forEachChunk(of: nextTokens, rows: rows) { chunk, logitRows, output in
@@ -180,6 +192,8 @@ public final class Session {
                 body(chunk, 0..<count, logits.pointer + done * vocab)
             case .last:
                 body(chunk, done + count == tokens.count ? (count - 1)..<count : 0..<0, logits.pointer)
+            case .none:
+                body(chunk, 0..<0, logits.pointer)
             }
             done += count
         }

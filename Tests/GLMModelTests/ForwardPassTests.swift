@@ -109,6 +109,28 @@ import GLMSupport
         #expect(results[0] == results[1], "\(name)")
     }
 
+    /// A prefix evaluated without logits (`.none` skips lm_head) leaves the same cache: the next token's logits
+    /// equal the reference's. MTP drafts likewise.
+    @Test(arguments: ReferenceModel.names)
+    func evaluatingWithoutLogitsKeepsTheCache(name: String) throws {
+        let reference = try ReferenceModel(name)
+        let model = try Model.load(directory: reference.directory, threads: 2)
+        let tokens = try reference.tokens
+        let vocab = model.config.vocabSize
+        let expected = try reference.floats("logits")
+        let session = try Session(model: model, contextLength: tokens.count)
+        let nothing = try session.evaluate(tokens: Array(tokens.dropLast()), logits: .none)
+        #expect(nothing.isEmpty)
+        let last = try session.evaluate(tokens: [tokens[tokens.count - 1]])
+        #expect(relativeError(last, Array(expected[((tokens.count - 1) * vocab)...])) < ForwardPassTests.logitTolerance)
+        if model.hasMTP, reference.has("mtp_logits") {
+            #expect(try session.mtpLogits(nextTokens: Array(tokens[1..<(tokens.count - 1)]), logits: .none).isEmpty)
+            let draft = try session.mtpLogits(nextTokens: [tokens[tokens.count - 1]])
+            let drafts = try reference.floats("mtp_logits")
+            #expect(relativeError(draft, Array(drafts[((tokens.count - 2) * vocab)...])) < ForwardPassTests.logitTolerance)
+        }
+    }
+
     @Test(arguments: ReferenceModel.names)
     func truncateReusesThePrefix(name: String) throws {
         let reference = try ReferenceModel(name)
