@@ -216,7 +216,9 @@ void glm_tokenizer_free(glm_tokenizer *tokenizer);
 
 /* Encodes `length` bytes of UTF-8 `text` (need not be NUL-terminated; may contain NUL). With
  * `add_special_tokens` the post-processor's tokens (a BOS, for tokenizers that add one) are added; GLM's adds
- * none. *out_ids receives `*out_count` ids (free with glm_free; a valid pointer even when the count is 0). */
+ * none. *out_ids receives `*out_count` ids (free with glm_free; a valid pointer even when the count is 0).
+ * Work is linear in the text for the shipped pre-tokenizer patterns; a tokenizer.json whose split regex would
+ * backtrack without end fails with GLM_ERR_LIMIT_EXCEEDED once it has used its matching budget. */
 glm_status glm_tokenize(const glm_tokenizer *tokenizer, const char *text, size_t length, bool add_special_tokens,
                         int32_t **out_ids, size_t *out_count);
 

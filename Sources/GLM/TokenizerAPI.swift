@@ -44,7 +44,7 @@ public func glm_tokenize(_ tokenizer: OpaquePointer?, _ text: UnsafePointer<CCha
         guard let input = String(validating: bytes, as: UTF8.self) else {
             throw .invalidArgument("text is not valid UTF-8")
         }
-        let ids = t.encode(input, addSpecialTokens: add_special_tokens)
+        let ids = try t.encode(input, addSpecialTokens: add_special_tokens)
         outIDs.pointee = try mallocArray(ids)
         outCount.pointee = ids.count
     }

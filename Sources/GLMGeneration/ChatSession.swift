@@ -88,7 +88,7 @@ public final class ChatSession {
         let promptText = try template.render(messages: .array(request.messages), tools: tools,
                                              addGenerationPrompt: true, variables: request.templateVariables,
                                              now: request.now)
-        let prompt = tokenizer.encode(promptText, addSpecialTokens: false)
+        let prompt = try tokenizer.encode(promptText, addSpecialTokens: false)
         guard !prompt.isEmpty else { throw .template("the chat template rendered an empty prompt") }
         guard prompt.count < engine.contextLength else {
             throw GLMError(.contextFull, "the prompt has \(prompt.count) tokens but the session's context holds"

@@ -106,7 +106,9 @@ struct BPEModel: Sendable {
     }
 }
 
-/// Min-heap on (rank, position): lowest rank first, then leftmost, HF's merge order.
+/// Min-heap on (rank, position): lowest rank first, then leftmost, HF's merge order. Four children per node:
+/// a pre-token of millions of bytes (a long run of spaces) keeps millions of entries, and with the four
+/// children of a node in one cache line a pop touches half as many lines as a binary heap's.
 struct MergeHeap {
     struct Entry { var rankAndID: UInt64; var position: Int }
     private var items: [Entry] = []
@@ -121,7 +123,7 @@ struct MergeHeap {
         items.append(Entry(rankAndID: rankAndID, position: position))
         var i = items.count - 1
         while i > 0 {
-            let parent = (i - 1) / 2
+            let parent = (i - 1) / 4
             guard MergeHeap.less(items[i], items[parent]) else { break }
             items.swapAt(i, parent)
             i = parent
@@ -131,17 +133,20 @@ struct MergeHeap {
     mutating func pop() -> Entry? {
         guard let first = items.first else { return nil }
         let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < items.count && MergeHeap.less(items[l], items[m]) { m = l }
-                if r < items.count && MergeHeap.less(items[r], items[m]) { m = r }
-                if m == i { break }
-                items.swapAt(i, m)
-                i = m
+        let count = items.count
+        if count > 0 {
+            items.withUnsafeMutableBufferPointer { heap in
+                var i = 0
+                while true {
+                    let child = 4 * i + 1
+                    if child >= count { break }
+                    var m = child
+                    for c in (child + 1)..<Swift.min(child + 4, count) where MergeHeap.less(heap[c], heap[m]) { m = c }
+                    guard MergeHeap.less(heap[m], last) else { break }
+                    heap[i] = heap[m]
+                    i = m
+                }
+                heap[i] = last
             }
         }
         return first

@@ -7,10 +7,19 @@ import GLMSupport
 ///
 /// Not supported (clear error at load): backreferences, lookbehind, script properties (`\p{Han}`),
 /// class intersection `&&`, conditionals.
+///
+/// Cost: without backreferences, whether the rest of the pattern can match from a given (instruction,
+/// position) does not depend on how the VM got there, so within one search the VM never explores a state
+/// twice (`PatternMemoPlan`), and a quantified set entered again inside a run it already scanned fails at once.
+/// That keeps the shipped pre-tokenizer patterns linear in the text (a few dozen steps per scalar on any
+/// input) and a search at most polynomial instead of exponential. Every search spends from a step budget
+/// that covers the whole call (`PatternBudget`): a pattern that needs more ends the call with
+/// `.limitExceeded`, never with a different split.
 public struct PatternRegex: Sendable {
     public let pattern: String
     let program: [PatternInstruction]
     let sets: [PatternCharSet]
+    let plan: PatternMemoPlan
 
     public init(_ pattern: String) throws(GLMError) {
         self.pattern = pattern
@@ -20,38 +29,199 @@ public struct PatternRegex: Sendable {
         try compiler.emit(tree)
         compiler.program.append(.match)
         program = compiler.program
-        sets = compiler.sets
-    }
-
-    /// Finds the leftmost match starting at or after `from`, as a scalar index range.
-    func firstMatch(in text: ScalarText, from: Int, stack: inout [PatternBacktrack]) -> Range<Int>? {
-        var start = from
-        let n = text.count
-        while start <= n {
-            if let end = program.withUnsafeBufferPointer({ prog in
-                sets.withUnsafeBufferPointer { sets in
-                    PatternVM(program: prog, sets: sets, text: text).run(pc: 0, position: start, stack: &stack)
-                }
-            }) {
-                return start..<end
-            }
-            start += 1
-        }
-        return nil
+        // At least one set, so the VM always has a base address to index (a pattern of anchors has none).
+        sets = compiler.sets.isEmpty ? [PatternCharSet()] : compiler.sets
+        plan = PatternMemoPlan(program)
     }
 
     /// All non-overlapping matches, left to right (an empty match is skipped and the search moves on by one).
-    func matches(in text: ScalarText, stack: inout [PatternBacktrack], into result: inout [Range<Int>]) {
-        var position = 0
-        while position <= text.count, let m = firstMatch(in: text, from: position, stack: &stack) {
-            if m.isEmpty {
-                position = m.upperBound + 1
-                continue
-            }
-            result.append(m)
-            position = m.upperBound
+    /// The call's budget in `scratch` first grows by this text's allowance; throws `.limitExceeded` when the
+    /// budget runs out.
+    func matches(in text: ScalarText, scratch: inout PatternScratch, into result: inout [Range<Int>]) throws(GLMError) {
+        let n = text.count
+        scratch.state.limit += PatternBudget.perScalar * (n + 1)
+        // One bit per (position from the search's start, memo slot); all zero between searches.
+        let words = Swift.max(1, ((n + 1) * plan.memoSlotCount + 63) / 64)
+        if scratch.explored.count < words {
+            scratch.explored.append(contentsOf: repeatElement(0, count: words - scratch.explored.count))
         }
+        let runCount = Swift.max(1, 2 * plan.runSlotCount)
+        if scratch.runs.count < runCount {
+            scratch.runs.append(contentsOf: repeatElement(-1, count: runCount - scratch.runs.count))
+        }
+        var exhausted = false
+        program.withUnsafeBufferPointer { prog in
+            sets.withUnsafeBufferPointer { sets in
+                plan.memoSlots.withUnsafeBufferPointer { memoSlots in
+                    plan.runSlots.withUnsafeBufferPointer { runSlots in
+                        scratch.explored.withUnsafeMutableBufferPointer { explored in
+                            scratch.runs.withUnsafeMutableBufferPointer { runs in
+                                guard let bits = explored.baseAddress, let runs = runs.baseAddress,
+                                      let sets = sets.baseAddress else { return }
+                                var vm = PatternVM(program: prog, sets: sets, memoSlots: memoSlots,
+                                                   memoSlotCount: plan.memoSlotCount, firstBodySlot: plan.firstBodySlot,
+                                                   runSlots: runSlots, runSlotCount: plan.runSlotCount,
+                                                   explored: bits, runs: runs, windowStart: 0, text: text)
+                                var position = 0
+                                while position <= n {
+                                    vm.windowStart = position
+                                    let found = vm.search(from: position, state: &scratch.state)
+                                    if found == PatternVM.exhausted {
+                                        exhausted = true
+                                        return
+                                    }
+                                    guard found >= 0 else { return }
+                                    let end = scratch.state.matchEnd
+                                    if end == found {
+                                        position = end + 1
+                                        continue
+                                    }
+                                    result.append(found..<end)
+                                    position = end
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if exhausted { throw scratch.budgetError(pattern: pattern) }
     }
+}
+
+/// Where the VM keeps memory of what a search already explored, decided once per pattern.
+///
+/// Memo slots: a state (instruction, position) can only be explored twice when its instruction is reached
+/// along more than one path: a join (several predecessors, counting the start for instruction 0), the
+/// continuation of a quantified set whose length varies (entered from many positions), or what follows an
+/// atomic group (different starts can end at the same position). Those instructions get a bit per position;
+/// every other state is reached from exactly one memoized or starting state, so it is explored at most once
+/// per such state. Instructions inside a lookahead or atomic body get slots numbered from `firstBodySlot`:
+/// a body that succeeds is left before its exploration is over, so the bits it set are cleared again when it
+/// returns a match (they are kept when it fails: those states failed whatever ran the body).
+///
+/// Run slots: an unbounded greedy or possessive quantified set remembers the last run it scanned, [start,
+/// end]. Entered again at a position inside that run, it would scan to the same end and could only continue
+/// at positions it already continued at, so it fails at once instead of rescanning (`\s+$` over a long run of
+/// spaces would otherwise rescan the run from every start position). Lazy sets are left out: they try the
+/// short continuations first, so the earlier run has not tried the long ones yet.
+///
+/// Why an explored state means failure: a search tries start positions in order and stops at the first
+/// match, so every state explored by an earlier start failed; within one start the VM explores depth-first
+/// and cannot come back to a state on its current path without consuming input (an unbounded repeat of
+/// something that can match empty is rejected at parse time), so an explored state's exploration is over
+/// and it failed. Run slots are kept outside lookahead and atomic bodies only, for the reason above.
+struct PatternMemoPlan: Sendable {
+    /// Per instruction, its slot in the explored-state bitmap, or -1.
+    let memoSlots: [Int32]
+    let memoSlotCount: Int
+    /// Slots from this one on are inside a lookahead or atomic body.
+    let firstBodySlot: Int
+    /// Per instruction, its slot in the scanned-run table, or -1.
+    let runSlots: [Int32]
+    let runSlotCount: Int
+
+    init(_ program: [PatternInstruction]) {
+        let n = program.count
+        var predecessors = [Int](repeating: 0, count: n)
+        var variable = [Bool](repeating: false, count: n)
+        var insideSub = [Bool](repeating: false, count: n)
+        func edge(_ to: Int) { if to >= 0 && to < n { predecessors[to] += 1 } }
+        edge(0)
+        for (i, instruction) in program.enumerated() {
+            switch instruction {
+            case .char, .assert: edge(i + 1)
+            case .charRepeat(_, let min, let max, _):
+                edge(i + 1)
+                if min != max && i + 1 < n { variable[i + 1] = true }
+            case .split(let first, let second):
+                edge(Int(first))
+                edge(Int(second))
+            case .jump(let target): edge(Int(target))
+            case .sub(let body, let next, let kind):
+                edge(Int(body))
+                edge(Int(next))
+                if kind == .atomic && Int(next) < n { variable[Int(next)] = true }
+                for j in Swift.max(0, Int(body))..<Swift.min(Int(next), n) { insideSub[j] = true }
+            case .subEnd, .match: break
+            }
+        }
+        // A jump chain ending in `.match` always succeeds: nothing to remember there.
+        func succeeds(_ pc: Int) -> Bool {
+            var pc = pc
+            for _ in 0..<n {
+                switch program[pc] {
+                case .match: return true
+                case .jump(let target): pc = Int(target)
+                default: return false
+                }
+            }
+            return false
+        }
+        var memo = [Int32](repeating: -1, count: n)
+        var runs = [Int32](repeating: -1, count: n)
+        var memoCount = 0, runCount = 0
+        for pc in 0..<n where !insideSub[pc] {
+            if (predecessors[pc] > 1 || variable[pc]) && !succeeds(pc) {
+                memo[pc] = Int32(memoCount)
+                memoCount += 1
+            }
+            if case .charRepeat(_, _, let max, let mode) = program[pc], max < 0, mode != .lazy {
+                runs[pc] = Int32(runCount)
+                runCount += 1
+            }
+        }
+        firstBodySlot = memoCount
+        for pc in 0..<n where insideSub[pc] && (predecessors[pc] > 1 || variable[pc]) {
+            if case .subEnd = program[pc] { continue }
+            memo[pc] = Int32(memoCount)
+            memoCount += 1
+        }
+        memoSlots = memo
+        memoSlotCount = memoCount
+        runSlots = runs
+        runSlotCount = runCount
+    }
+}
+
+/// How much matching one call (one `encode`) may do: `base` steps plus `perScalar` for every scalar it splits,
+/// so the allowance grows with the input. The shipped patterns stay far below it on any text (see
+/// PatternComplexityTests), while a pattern that backtracks without end stops after a bounded amount of work.
+/// A step is one VM instruction, one scalar scanned by a quantifier, or one backtrack.
+enum PatternBudget {
+    static let base = 1_000_000
+    static let perScalar = 1_000
+}
+
+/// Reusable matching memory for one call: the backtrack stack, the explored-state bitmap, and the step
+/// budget every search of the call spends from.
+struct PatternScratch {
+    var state = PatternMatchState()
+    var explored: [UInt64] = []
+    var runs: [Int] = []
+
+    /// Steps used so far in this call.
+    var steps: Int { state.steps }
+
+    func budgetError(pattern: String) -> GLMError {
+        let shown = pattern.unicodeScalars.count > 200
+            ? String(String.UnicodeScalarView(pattern.unicodeScalars.prefix(200))) + "..." : pattern
+        return GLMError(.limitExceeded, "pre-tokenizer regex '\(shown)' exceeded its matching budget of"
+            + " \(state.limit) steps for this text (PatternBudget: \(PatternBudget.base) + \(PatternBudget.perScalar)"
+            + " per character); the pattern backtracks too much on this input")
+    }
+}
+
+struct PatternMatchState {
+    var stack: [PatternBacktrack] = []
+    var steps = 0
+    var limit = PatternBudget.base
+    /// Highest word of the explored bitmap set in the current search, -1 when none.
+    var exploredHigh = -1
+    /// Explored bits set inside lookahead and atomic bodies, in order, so a body that matches can clear its own.
+    var bodyLog: [Int] = []
+    /// End of the match the last search found.
+    var matchEnd = 0
 }
 
 /// Text as the VM sees it: scalars and their `UnicodeClasses` bits, side by side.
@@ -91,82 +261,164 @@ struct PatternBacktrack {
 }
 
 struct PatternVM {
-    static let backtrackLimit = 10_000_000
+    /// `run` results besides an end position.
+    static let noMatch = -1
+    static let exhausted = -2
+
     let program: UnsafeBufferPointer<PatternInstruction>
-    let sets: UnsafeBufferPointer<PatternCharSet>
+    /// The pattern's sets, used in place: copying a set out (`let set = buffer[i]`) retains and releases its
+    /// arrays on every instruction.
+    let sets: UnsafePointer<PatternCharSet>
+    let memoSlots: UnsafeBufferPointer<Int32>
+    let memoSlotCount: Int
+    let firstBodySlot: Int
+    let runSlots: UnsafeBufferPointer<Int32>
+    let runSlotCount: Int
+    /// Bit (position - windowStart) * memoSlotCount + slot is set once that state was explored in this search.
+    let explored: UnsafeMutablePointer<UInt64>
+    /// Per run slot, the start and end of the last run scanned in this search (-1, -1 before the first).
+    let runs: UnsafeMutablePointer<Int>
+    /// The position the current search started from: the explored bitmap's position 0.
+    var windowStart: Int
     let text: ScalarText
 
-    /// Runs from `pc` at `position` until `.match`/`.subEnd`; returns the end position or nil.
-    func run(pc startPC: Int, position startPosition: Int, stack: inout [PatternBacktrack]) -> Int? {
-        let base = stack.count
-        defer { stack.removeSubrange(base...) }
+    /// The leftmost match starting at or after `from`: returns its start and leaves its end in
+    /// `state.matchEnd`; `noMatch` or `exhausted` otherwise.
+    func search(from: Int, state: inout PatternMatchState) -> Int {
+        let n = text.count
+        // Memo bits and scanned runs hold for this search only.
+        runs.update(repeating: -1, count: 2 * runSlotCount)
+        var result = PatternVM.noMatch
+        var start = from
+        while start <= n {
+            let end = run(pc: 0, position: start, state: &state)
+            if end >= 0 {
+                state.matchEnd = end
+                result = start
+                break
+            }
+            if end == PatternVM.exhausted {
+                result = end
+                break
+            }
+            start += 1
+        }
+        // Only what this search touched is cleared, so a search costs what it explored.
+        if state.exploredHigh >= 0 {
+            explored.update(repeating: 0, count: state.exploredHigh + 1)
+            state.exploredHigh = -1
+        }
+        state.bodyLog.removeAll(keepingCapacity: true)
+        return result
+    }
+
+    /// Runs from `pc` at `position` until `.match`/`.subEnd`; returns the end position, `noMatch`, or
+    /// `exhausted` when the step budget in `state` ran out.
+    func run(pc startPC: Int, position startPosition: Int, state: inout PatternMatchState) -> Int {
+        let base = state.stack.count
+        // The count lives in a local while this run executes (written back before a nested run and at exit).
+        var steps = state.steps
+        let limit = state.limit
+        defer {
+            state.steps = steps
+            state.stack.removeSubrange(base...)
+        }
         var pc = startPC
         var pos = startPosition
         let n = text.count
-        var backtracks = 0
         while true {
+            steps &+= 1
+            if steps > limit { return PatternVM.exhausted }
             var failed = false
-            switch program[pc] {
-            case .char(let s):
-                if pos < n && sets[Int(s)].contains(text.scalars[pos], bits: text.bits[pos]) {
-                    pos += 1
-                    pc += 1
-                } else {
+            let slot = Int(memoSlots[pc])
+            if slot >= 0 {
+                let bit = (pos - windowStart) * memoSlotCount + slot
+                let word = bit >> 6
+                let mask = UInt64(1) << UInt64(bit & 63)
+                if explored[word] & mask != 0 {
                     failed = true
-                }
-            case .charRepeat(let s, let min, let max, let mode):
-                let set = sets[Int(s)]
-                let limit = max < 0 ? n : Swift.min(n, pos + Int(max))
-                var end = pos
-                let minEnd = pos + Int(min)
-                if mode == .lazy {
-                    while end < minEnd && end < limit && set.contains(text.scalars[end], bits: text.bits[end]) { end += 1 }
-                    if end < minEnd { failed = true; break }
-                    var far = end
-                    while far < limit && set.contains(text.scalars[far], bits: text.bits[far]) { far += 1 }
-                    if far > end {
-                        stack.append(PatternBacktrack(pc: Int32(pc + 1), step: 1, position: end + 1, limit: far))
-                    }
                 } else {
-                    while end < limit && set.contains(text.scalars[end], bits: text.bits[end]) { end += 1 }
-                    if end < minEnd { failed = true; break }
-                    if mode == .greedy && end > minEnd {
-                        stack.append(PatternBacktrack(pc: Int32(pc + 1), step: -1, position: end - 1, limit: minEnd))
+                    explored[word] |= mask
+                    if word > state.exploredHigh { state.exploredHigh = word }
+                    if slot >= firstBodySlot { state.bodyLog.append(bit) }
+                }
+            }
+            if !failed {
+                switch program[pc] {
+                case .char(let s):
+                    if pos < n && sets[Int(s)].contains(text.scalars[pos], bits: text.bits[pos]) {
+                        pos += 1
+                        pc += 1
+                    } else {
+                        failed = true
                     }
+                case .charRepeat(let s, let min, let max, let mode):
+                    let runSlot = Int(runSlots[pc])
+                    if runSlot >= 0 {
+                        if runs[2 * runSlot] <= pos && pos <= runs[2 * runSlot + 1] { failed = true; break }
+                        runs[2 * runSlot] = pos
+                    }
+                    let set = sets + Int(s)
+                    let limit = max < 0 ? n : Swift.min(n, pos + Int(max))
+                    var end = pos
+                    let minEnd = pos + Int(min)
+                    if mode == .lazy {
+                        while end < minEnd && end < limit && set.pointee.contains(text.scalars[end], bits: text.bits[end]) { end += 1 }
+                        if end < minEnd { failed = true; break }
+                        var far = end
+                        while far < limit && set.pointee.contains(text.scalars[far], bits: text.bits[far]) { far += 1 }
+                        steps &+= far - pos
+                        if far > end {
+                            state.stack.append(PatternBacktrack(pc: Int32(pc + 1), step: 1, position: end + 1, limit: far))
+                        }
+                    } else {
+                        while end < limit && set.pointee.contains(text.scalars[end], bits: text.bits[end]) { end += 1 }
+                        steps &+= end - pos
+                        if runSlot >= 0 { runs[2 * runSlot + 1] = end }
+                        if end < minEnd { failed = true; break }
+                        if mode == .greedy && end > minEnd {
+                            state.stack.append(PatternBacktrack(pc: Int32(pc + 1), step: -1, position: end - 1, limit: minEnd))
+                        }
+                    }
+                    pos = end
+                    pc += 1
+                case .split(let first, let second):
+                    state.stack.append(PatternBacktrack(pc: second, step: 0, position: pos, limit: pos))
+                    pc = Int(first)
+                case .jump(let target):
+                    pc = Int(target)
+                case .sub(let body, let next, let kind):
+                    let logged = state.bodyLog.count
+                    state.steps = steps
+                    let end = run(pc: Int(body), position: pos, state: &state)
+                    steps = state.steps
+                    if end == PatternVM.exhausted { return end }
+                    if end >= 0 && state.bodyLog.count > logged {
+                        for bit in state.bodyLog[logged...] { explored[bit >> 6] &= ~(UInt64(1) << UInt64(bit & 63)) }
+                        state.bodyLog.removeSubrange(logged...)
+                    }
+                    switch kind {
+                    case .lookahead: failed = end < 0
+                    case .negativeLookahead: failed = end >= 0
+                    case .atomic:
+                        if end >= 0 { pos = end } else { failed = true }
+                    }
+                    pc = Int(next)
+                case .subEnd, .match:
+                    return pos
+                case .assert(let kind):
+                    failed = !check(kind, at: pos)
+                    pc += 1
                 }
-                pos = end
-                pc += 1
-            case .split(let first, let second):
-                stack.append(PatternBacktrack(pc: second, step: 0, position: pos, limit: pos))
-                pc = Int(first)
-            case .jump(let target):
-                pc = Int(target)
-            case .sub(let body, let next, let kind):
-                let end = run(pc: Int(body), position: pos, stack: &stack)
-                switch kind {
-                case .lookahead: failed = end == nil
-                case .negativeLookahead: failed = end != nil
-                case .atomic:
-                    if let end { pos = end } else { failed = true }
-                }
-                pc = Int(next)
-            case .subEnd, .match:
-                return pos
-            case .assert(let kind):
-                failed = !check(kind, at: pos)
-                pc += 1
             }
             if failed {
-                backtracks += 1
-                // A pathological pattern (nested quantifiers) could backtrack exponentially; like onig's
-                // retry limit, give up on this start position instead of hanging.
-                guard backtracks <= PatternVM.backtrackLimit, stack.count > base, let top = stack.last else { return nil }
+                guard state.stack.count > base, let top = state.stack.last else { return PatternVM.noMatch }
                 pc = Int(top.pc)
                 pos = top.position
                 if top.position == top.limit {
-                    stack.removeLast()
+                    state.stack.removeLast()
                 } else {
-                    stack[stack.count - 1].position += Int(top.step)
+                    state.stack[state.stack.count - 1].position += Int(top.step)
                 }
             }
         }

@@ -1,3 +1,5 @@
+import GLMSupport
+
 /// How a `Split` pre-tokenizer treats the pattern's matches (HF `SplitDelimiterBehavior`).
 public enum SplitBehavior: String, Sendable {
     case removed = "Removed"
@@ -28,14 +30,16 @@ struct PreTokenizerScratch {
     var offsets: [Int] = []
     var matches: [Range<Int>] = []
     var marked: [(range: Range<Int>, isMatch: Bool)] = []
-    var stack: [PatternBacktrack] = []
+    /// Regex matching memory and the step budget, shared by every split of one call.
+    var regex = PatternScratch()
 }
 
 struct PreTokenizer: Sendable {
     let steps: [PreTokenizerStep]
 
     /// Splits `segment` into pre-tokens: afterwards `s.pieces` are their byte ranges in `s.work`, in order.
-    func run(_ segment: UnsafeRawBufferPointer, scratch s: inout PreTokenizerScratch) {
+    /// Throws `.limitExceeded` when a split pattern exhausts the call's matching budget (`PatternBudget`).
+    func run(_ segment: UnsafeRawBufferPointer, scratch s: inout PreTokenizerScratch) throws(GLMError) {
         s.work.removeAll(keepingCapacity: true)
         s.work.append(contentsOf: segment)
         s.pieces.removeAll(keepingCapacity: true)
@@ -56,7 +60,7 @@ struct PreTokenizer: Sendable {
                 }
             case .split(let regex, let behavior, let invert):
                 for piece in s.pieces {
-                    split(piece, regex: regex, behavior: behavior, invert: invert, scratch: &s)
+                    try split(piece, regex: regex, behavior: behavior, invert: invert, scratch: &s)
                 }
             }
             swap(&s.pieces, &s.nextPieces)
@@ -64,14 +68,20 @@ struct PreTokenizer: Sendable {
     }
 
     private func split(_ piece: Range<Int>, regex: PatternRegex, behavior: SplitBehavior, invert: Bool,
-                       scratch s: inout PreTokenizerScratch) {
+                       scratch s: inout PreTokenizerScratch) throws(GLMError) {
         decodeScalars(piece, scratch: &s)
         s.matches.removeAll(keepingCapacity: true)
+        var failure: GLMError? = nil
         s.scalars.withUnsafeBufferPointer { scalars in
             s.bits.withUnsafeBufferPointer { bits in
-                regex.matches(in: ScalarText(scalars: scalars, bits: bits), stack: &s.stack, into: &s.matches)
+                do throws(GLMError) {
+                    try regex.matches(in: ScalarText(scalars: scalars, bits: bits), scratch: &s.regex, into: &s.matches)
+                } catch {
+                    failure = error
+                }
             }
         }
+        if let failure { throw failure }
         // Matches and the gaps between them, in scalar indices, as HF's `find_matches` lists them.
         s.marked.removeAll(keepingCapacity: true)
         var previous = 0
@@ -165,14 +175,33 @@ struct PreTokenizer: Sendable {
 
 extension PatternRegex {
     /// `text` cut as an `Isolated` Split pre-tokenizer with this pattern cuts it: the matches and the gaps
-    /// between them, in order.
-    public func isolatedPieces(_ text: String) -> [String] {
+    /// between them, in order. Throws `.limitExceeded` as `Tokenizer.encode` does.
+    public func isolatedPieces(_ text: String) throws(GLMError) -> [String] {
+        try isolatedSplit(text) { s in s.pieces.map { String(decoding: s.work[$0], as: UTF8.self) } }
+    }
+
+    /// The scalar length of each isolated piece, and the matching steps the split took (tests bound the work
+    /// with it).
+    func isolatedPieceLengths(_ text: String) throws(GLMError) -> (lengths: [Int], steps: Int) {
+        try isolatedSplit(text) { s in
+            let lengths = s.pieces.map { piece in s.work[piece].reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) } }
+            return (lengths, s.regex.steps)
+        }
+    }
+
+    private func isolatedSplit<T>(_ text: String, _ result: (PreTokenizerScratch) -> T) throws(GLMError) -> T {
         let pre = PreTokenizer(steps: [.split(self, behavior: .isolated, invert: false)])
         var scratch = PreTokenizerScratch()
         var text = text
-        return text.withUTF8 { utf8 -> [String] in
-            pre.run(UnsafeRawBufferPointer(utf8), scratch: &scratch)
-            return scratch.pieces.map { String(decoding: scratch.work[$0], as: UTF8.self) }
+        let failure = text.withUTF8 { utf8 -> GLMError? in
+            do throws(GLMError) {
+                try pre.run(UnsafeRawBufferPointer(utf8), scratch: &scratch)
+            } catch {
+                return error
+            }
+            return nil
         }
+        if let failure { throw failure }
+        return result(scratch)
     }
 }

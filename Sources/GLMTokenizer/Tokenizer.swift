@@ -88,30 +88,44 @@ public final class Tokenizer: Sendable {
     // MARK: encoding
 
     /// Token ids for `text`; with `addSpecialTokens` the post-processor's tokens (BOS...) are added.
-    public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int32] {
+    /// Throws `.limitExceeded` when the pre-tokenizer regex needs more matching work than `PatternBudget`
+    /// allows for a text of this length (only a pathological `pre_tokenizer` pattern does).
+    public func encode(_ text: String, addSpecialTokens: Bool = true) throws(GLMError) -> [Int32] {
         var out: [Int32] = []
         out.reserveCapacity(text.utf8.count / 3 + 4)
         if addSpecialTokens { out.append(contentsOf: prefixIDs) }
         var state = EncodeState()
         var text = text
-        text.withUTF8 { utf8 in
+        let failure = text.withUTF8 { utf8 -> GLMError? in
             let raw = UnsafeRawBufferPointer(utf8)
             var segments: [(range: Range<Int>, token: Int32?)] = []
             rawAddedTokens.split(raw, offset: 0, into: &segments)
-            for segment in segments {
-                if let id = segment.token {
-                    out.append(id)
-                } else if normalizers.isEmpty {
-                    encodeNormalized(UnsafeRawBufferPointer(rebasing: raw[segment.range]), state: &state, into: &out)
-                } else {
-                    var normalized = String(decoding: raw[segment.range], as: UTF8.self)
-                    for step in normalizers { normalized = step.apply(normalized) }
-                    normalized.withUTF8 { n in
-                        encodeNormalized(UnsafeRawBufferPointer(n), state: &state, into: &out)
+            do throws(GLMError) {
+                for segment in segments {
+                    if let id = segment.token {
+                        out.append(id)
+                    } else if normalizers.isEmpty {
+                        try encodeNormalized(UnsafeRawBufferPointer(rebasing: raw[segment.range]), state: &state, into: &out)
+                    } else {
+                        var normalized = String(decoding: raw[segment.range], as: UTF8.self)
+                        for step in normalizers { normalized = step.apply(normalized) }
+                        let failure = normalized.withUTF8 { n -> GLMError? in
+                            do throws(GLMError) {
+                                try encodeNormalized(UnsafeRawBufferPointer(n), state: &state, into: &out)
+                            } catch {
+                                return error
+                            }
+                            return nil
+                        }
+                        if let failure { throw failure }
                     }
                 }
+            } catch {
+                return error
             }
+            return nil
         }
+        if let failure { throw failure }
         if addSpecialTokens { out.append(contentsOf: suffixIDs) }
         return out
     }
@@ -122,7 +136,8 @@ public final class Tokenizer: Sendable {
         var segments: [(range: Range<Int>, token: Int32?)] = []
     }
 
-    private func encodeNormalized(_ text: UnsafeRawBufferPointer, state: inout EncodeState, into out: inout [Int32]) {
+    private func encodeNormalized(_ text: UnsafeRawBufferPointer, state: inout EncodeState,
+                                  into out: inout [Int32]) throws(GLMError) {
         state.segments.removeAll(keepingCapacity: true)
         normalizedAddedTokens.split(text, offset: 0, into: &state.segments)
         let segments = state.segments
@@ -131,7 +146,7 @@ public final class Tokenizer: Sendable {
                 out.append(id)
                 continue
             }
-            preTokenizer.run(UnsafeRawBufferPointer(rebasing: text[segment.range]), scratch: &state.pre)
+            try preTokenizer.run(UnsafeRawBufferPointer(rebasing: text[segment.range]), scratch: &state.pre)
             let work = state.pre.work, pieces = state.pre.pieces
             work.withUnsafeBytes { work in
                 for piece in pieces {

@@ -175,7 +175,7 @@ private final class ChatTurnRunner: SecondTurnRunner {
         self.replyLength = replyLength
         // A system prompt of about `promptLength` tokens of ordinary prose, then a question.
         let sentence = "The quick brown fox jumps over the lazy dog while the weather stays calm. "
-        let perSentence = max(1, tokenizer.encode(sentence, addSpecialTokens: false).count)
+        let perSentence = try max(1, tokenizer.encode(sentence, addSpecialTokens: false).count)
         let system = String(repeating: sentence, count: max(1, promptLength / perSentence))
         firstMessages = [
             .object(JSONObject([("role", .string("system")), ("content", .string(system))])),

@@ -49,7 +49,7 @@ func tokenizerBenchmark(arguments: [String]) throws {
     var ids: [Int32] = []
     for _ in 0..<runs {
         let start = monotonicSeconds()
-        ids = tokenizer.encode(text, addSpecialTokens: false)
+        ids = try tokenizer.encode(text, addSpecialTokens: false)
         best = min(best, monotonicSeconds() - start)
     }
     print("text_mb=\(formatted(Double(bytes) / 1e6))")

@@ -303,7 +303,7 @@ import Testing
     @Test func utf8CharactersAreNeverSplitAcrossEvents() throws {
         let f = try ChatFixture.load()
         let text = "Café ☕ — 日本語 🎉 ok"
-        let ids = f.tokenizer.encode(text, addSpecialTokens: false)
+        let ids = try f.tokenizer.encode(text, addSpecialTokens: false)
         #expect(ids.count > text.unicodeScalars.count / 2)   // byte-level pieces, some inside characters
         let parser = try StreamingOutputParser(options: OutputParserOptions(thinking: false))
         var pipeline = TextPipeline(tokenizer: f.tokenizer, parser: parser, stopStrings: [])

@@ -1,6 +1,7 @@
 """glm.Tokenizer against HF tokenizers' ids: real GGUF vocabularies (one per byte-level BPE pre-tokenizer family in
 llama.cpp's test set) and GLM-like tokenizer.json; GGUF vocabularies of other kinds are refused clearly."""
 import collections
+import json
 import re
 import struct
 
@@ -132,3 +133,72 @@ def test_unicode_normalizers_match_hf(variant):
     cases = [c for c in jsonl("tokenizers", "normalizer_encode_cases.jsonl") if c["tokenizer"] == variant]
     assert len(cases) >= 300
     assert [c["text"] for c in cases if tok.encode(c["text"]) != c["ids"]] == []
+
+
+def _in_child(code, *args, timeout):
+    """Runs `code` in a fresh interpreter with this source tree's glm package; a hang becomes a timeout."""
+    import os
+    import subprocess
+    import sys
+    package = str(FIXTURES.parents[1] / "bindings" / "python")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package, os.environ.get("PYTHONPATH")) if p)}
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+# 10 MB runs of one unit through glm_tokenize, with the ids worked out by hand from glm-tiny's vocabulary and
+# GLM-4's split pattern (the same reasoning as Tests/GLMTokenizerTests/PatternComplexityTests.swift; equal to
+# HF tokenizers' on runs of 999,999 scalars, while HF itself gives up on 10 MB of spaces with an Oniguruma
+# retry-limit error). Issue 17: 10.1 MB of spaces used to never return.
+LONG_RUNS_CHILD = r"""
+import sys, glm
+tok = glm.Tokenizer.from_file(sys.argv[1])
+N = 10_000_000
+runs = [
+    ("spaces", " " * N, [891] * (N // 32)),              # one piece; 'Ġ'x32 pairs up from 2, 4, 8, 16 spaces
+    ("newlines", "\n" * N, [297] * (N // 2)),            # one piece of 'ĊĊ'
+    ("newline-space", "\n " * (N // 2), [198, 220] * (N // 2)),  # to the last newline, then the final space
+    ("tabs", "\t" * N, [197] * N),                       # no token of two tabs
+    ("cjk", "中" * (N // 3), [1799, 255] * (N // 3)),    # E4 B8 | AD
+    ("digits", "1" * (N // 3 * 3), [1262, 16] * (N // 3)),  # pieces of three: '11' + '1'
+    ("letters", "a" * N, [64] * N),                      # no 'aa' token
+]
+for name, text, expected in runs:
+    ids = tok.encode(text)
+    print(name, len(ids), ids == expected)
+"""
+
+
+def test_ten_megabyte_runs_encode_to_hand_derived_ids():
+    out = _in_child(LONG_RUNS_CHILD, TOKENIZERS / "glm-tiny", timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n") == [
+        "spaces 312500 True", "newlines 5000000 True", "newline-space 10000000 True", "tabs 10000000 True",
+        "cjk 6666666 True", "digits 6666666 True", "letters 10000000 True", ""]
+
+
+HOSTILE_CHILD = r"""
+import sys, glm
+tok = glm.Tokenizer.from_file(sys.argv[1])
+print(tok.encode("aaaa!") != [])
+try:
+    tok.encode("a" * 5000 + "!")
+    print("returned")
+except glm.LimitExceededError as e:
+    print("LimitExceededError", e)
+"""
+
+
+def test_backtracking_pre_tokenizer_regex_raises_limit_exceeded(tmp_path):
+    # glm-tiny with the classic catastrophic pattern as its Split regex: it used to run without end.
+    data = json.loads((TOKENIZERS / "glm-tiny" / "tokenizer.json").read_text(encoding="utf-8"))
+    split = data["pre_tokenizer"]["pretokenizers"][0]
+    assert split["type"] == "Split"
+    split["pattern"]["Regex"] = "(a+)+$"
+    (tmp_path / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    out = _in_child(HOSTILE_CHILD, tmp_path / "tokenizer.json", timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.split("\n", 1)
+    assert first == "True"
+    assert second.startswith("LimitExceededError pre-tokenizer regex '(a+)+$' exceeded its matching budget")
+    assert "PatternBudget" in second
