@@ -45,7 +45,7 @@ public struct ChatRequest: Sendable {
             }
         } else {
             guard let rawMessages else {
-                throw .invalidArgument("request: \"messages\" (or a raw \"prompt\") is required")
+                throw .invalidArgument("request: \"messages\" is required (or a raw \"prompt\")")
             }
             guard !rawMessages.isEmpty else { throw .invalidArgument("request: \"messages\" is empty") }
         }

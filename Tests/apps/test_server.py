@@ -11,7 +11,7 @@ import threading
 import openai
 import pytest
 
-from apps_support import ROOT, TINY, Server, greedy_cases, wait_for
+from apps_support import ROOT, TINY, Server, greedy_cases, jsonl, wait_for
 
 sys.path.insert(0, str(ROOT / "bindings" / "python"))
 import glm  # noqa: E402
@@ -61,6 +61,11 @@ def test_chat_calls_the_tool_as_transformers_does(server):
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
     assert reply.usage.prompt_tokens == len(CASES["weather"]["prompt_ids"])
     assert reply.usage.completion_tokens == len(CASES["weather"]["completion_ids"])
+    # tool_choice "none": the same generation, no calls returned (vLLM drops the call markup from the content).
+    none = client(server).chat.completions.create(model=MODEL, messages=WEATHER["messages"], tools=TOOLS,
+                                                  temperature=0, tool_choice="none")
+    assert none.choices[0].finish_reason == "stop" and not none.choices[0].message.tool_calls
+    assert "<tool_call>" not in (none.choices[0].message.content or "")
 
 
 def test_streamed_tool_loop_reuses_the_previous_turn(server):
@@ -242,6 +247,23 @@ def test_tokenize_and_detokenize(server):
     assert status == 400
     status, body = server.request("POST", "/detokenize", {"tokens": ["a"]})
     assert status == 400 and body["error"]["param"] == "tokens"
+
+
+TEMPLATE_CASES = [c for c in jsonl("templates", "glm47_cases.jsonl") if c.get("expected") is not None]
+
+
+def test_the_chat_path_renders_transformers_prompts(server):
+    """/tokenize with a chat renders it as /v1/chat/completions does; its tokens, decoded, are transformers' render
+    of every GLM-4.7 template case (the tiny model's chat_template.jinja is the published GLM-4.7 file)."""
+    for case in TEMPLATE_CASES:
+        request = {"messages": case["messages"], "chat_template_kwargs": case["kwargs"],
+                   "add_generation_prompt": case["add_generation_prompt"]}
+        if case["tools"] is not None:
+            request["tools"] = case["tools"]
+        status, body = server.request("POST", "/tokenize", request)
+        assert status == 200, (case["name"], body)
+        status, text = server.request("POST", "/detokenize", {"tokens": body["tokens"]})
+        assert status == 200 and text["prompt"] == case["expected"], case["name"]
 
 
 def sse_lines(sock):
