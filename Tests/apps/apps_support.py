@@ -60,15 +60,20 @@ class Server:
 
     def request(self, method, path, body=None, raw=None, headers=None):
         """(status, parsed JSON or text) of one request."""
+        status, parsed, _ = self.exchange(method, path, body, raw, headers)
+        return status, parsed
+
+    def exchange(self, method, path, body=None, raw=None, headers=None):
+        """(status, parsed JSON or text, response headers) of one request."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json", **(headers or {})})
         try:
-            with urllib.request.urlopen(req, timeout=120) as response:
-                status, text, ctype = response.status, response.read().decode(), response.headers.get("Content-Type", "")
+            with urllib.request.urlopen(req, timeout=300) as response:
+                status, text, fields = response.status, response.read().decode(), response.headers
         except urllib.error.HTTPError as error:
-            status, text, ctype = error.code, error.read().decode(), error.headers.get("Content-Type", "")
-        return status, (json.loads(text) if "json" in ctype else text)
+            status, text, fields = error.code, error.read().decode(), error.headers
+        return status, (json.loads(text) if "json" in fields.get("Content-Type", "") else text), fields
 
     def health(self):
         return self.request("GET", "/health")[1]

@@ -17,6 +17,6 @@ def glm_binary():
 
 @pytest.fixture(scope="module")
 def server(glm_binary):
-    s = Server("--parallel", "2", "--context", "1024")
+    s = Server("--parallel", "2", "--context", "2048")
     yield s
     assert s.stop() == 0, s.process.stderr.read()

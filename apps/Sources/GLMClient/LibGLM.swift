@@ -121,13 +121,9 @@ public final class Tokenizer: @unchecked Sendable {
     public func tokenize(_ text: String, addSpecialTokens: Bool) throws(GLMCallError) -> [Int32] {
         var ids: UnsafeMutablePointer<Int32>?
         var count = 0
-        var utf8 = Array(text.utf8)
-        utf8.append(0)
-        let status = utf8.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { p in
-                glm_tokenize(handle, p, buffer.count - 1, addSpecialTokens, &ids, &count)
-            }
-        }
+        // By length: the text may hold NUL characters (withCString's buffer holds all of its UTF-8).
+        let length = text.utf8.count
+        let status = text.withCString { glm_tokenize(handle, $0, length, addSpecialTokens, &ids, &count) }
         try check(status)
         defer { glm_free(ids) }
         guard let ids else { return [] }

@@ -179,8 +179,10 @@ final class SlotScheduler: @unchecked Sendable {
     private func serve(slot index: Int, chat: Chat) {
         while true {
             let job: GenerationJob = monitor.locked {
-                while slots[index].job == nil { monitor.wait() }
-                return slots[index].job!
+                while true {
+                    if let job = slots[index].job { return job }
+                    monitor.wait()
+                }
             }
             let outcome = run(job, on: chat)
             let dropped: [(GenerationJob, DropReason)] = monitor.locked {
