@@ -5,6 +5,7 @@ messages `glm parse` returns with vLLM 0.33's parser results (Tests/Fixtures/par
 serve /v1/chat/completions (test_server.py checks that path against the same references).
 """
 import json
+import socket
 
 import pytest
 
@@ -190,3 +191,11 @@ def test_bad_input_files(glm_binary, tmp_path):
     (other / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
     result = run_glm("info", other, "-q")
     assert result.returncode == 69 and "GLM_ERR_UNSUPPORTED" in result.stderr
+
+
+def test_serve_on_a_port_in_use_says_so(glm_binary):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run_glm("serve", TINY, "--port", taken.getsockname()[1], "-q", timeout=60)
+    assert result.returncode == 71 and "Address already in use" in result.stderr

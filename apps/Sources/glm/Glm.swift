@@ -18,8 +18,6 @@ struct Glm: AsyncParsableCommand {
         subcommands: [ChatCommand.self, CompleteCommand.self, InfoCommand.self, BenchCommand.self,
                       TokenizeCommand.self, DetokenizeCommand.self, RenderCommand.self, ParseCommand.self,
                       ServeCommand.self])
-
-    func validate() throws {}
 }
 
 /// Refuses to run on a libglm with another ABI than the header this program was built with.

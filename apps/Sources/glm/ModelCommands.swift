@@ -253,7 +253,7 @@ struct BenchCommand: ParsableCommand {
 
 /// Sampling options shared by complete and chat.
 struct SamplingOptions: ParsableArguments {
-    @Option(help: "Most tokens to generate.")
+    @Option(help: "Most tokens to generate (default: 256 for a raw prompt; a chat runs until it ends or the context is full).")
     var maxTokens: Int?
 
     @Option(help: "Sampling temperature (default: generation_config.json's; 0 is greedy).")
