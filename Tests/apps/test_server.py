@@ -249,6 +249,26 @@ def test_tokenize_and_detokenize(server):
     assert status == 400 and body["error"]["param"] == "tokens"
 
 
+def test_request_json_reaches_libglm_as_sent(server):
+    """The server reads and rewrites request bodies itself (model, max_tokens): escapes, non-ASCII text and numbers
+    must reach libglm unchanged."""
+    text = "caf\u00e9 \U0001F600 \"quoted\" back\\slash\ttab\nline \u0001"
+    raw = json.dumps({"prompt": text}, ensure_ascii=True).encode()  # \ud83d\ude00 surrogate pairs on the wire
+    status, body = server.request("POST", "/tokenize", raw=raw)
+    assert status == 200
+    status, decoded = server.request("POST", "/detokenize", {"tokens": body["tokens"]})
+    assert decoded["prompt"] == text
+    # A seed beyond 64 bits keeps its digits: libglm refuses it by value, naming the field.
+    status, body = server.request("POST", "/v1/chat/completions",
+                                  raw=b'{"messages": [{"role": "user", "content": "Hi"}], "seed": 123456789012345678901234}')
+    assert status == 400 and body["error"]["param"] == "seed" and "123456789012345678901234" in body["error"]["message"]
+    # 1e2 is a number (temperature 100 is allowed), 0.10 stays 0.10.
+    status, body = server.request("POST", "/v1/chat/completions",
+                                  raw=b'{"messages": [{"role": "user", "content": "Hi"}], "temperature": 1e2, '
+                                      b'"top_p": 0.10, "max_tokens": 2}')
+    assert status == 200 and body["usage"]["completion_tokens"] <= 2
+
+
 TEMPLATE_CASES = [c for c in jsonl("templates", "glm47_cases.jsonl") if c.get("expected") is not None]
 
 
