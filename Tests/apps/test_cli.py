@@ -199,3 +199,16 @@ def test_serve_on_a_port_in_use_says_so(glm_binary):
         taken.listen()
         result = run_glm("serve", TINY, "--port", taken.getsockname()[1], "-q", timeout=60)
     assert result.returncode == 71 and "Address already in use" in result.stderr
+
+
+def test_a_model_without_a_template_renders_with_the_built_in_one(glm_binary, tmp_path):
+    """As glm_chat_new does: the directory's chat template, else GLM-4.7's built-in one."""
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json"):
+        (model / name).symlink_to(TINY / name)
+    messages = tmp_path / "messages.json"
+    messages.write_text(json.dumps([{"role": "user", "content": "Hello!"}]))
+    assert ok(run_glm("render", model, "--messages", messages)) == "[gMASK]<sop><|user|>Hello!<|assistant|><think>"
+    assert ok(run_glm("complete", model, "--messages", messages, "--temperature", "0", "-q")).strip() == \
+        CASES["greeting"]["completion_text"].removesuffix("<|user|>").split("</think>")[1]

@@ -96,6 +96,16 @@ public final class ChatTemplate: @unchecked Sendable {
 
     deinit { glm_chat_template_free(handle) }
 
+    /// The template glm_chat_new uses for a model directory: the directory's own, else GLM-4.7's built-in one
+    /// (glm_chat_template_load reports a directory without a template as GLM_ERR_IO).
+    public static func forChat(modelDirectory: String) throws(GLMCallError) -> ChatTemplate {
+        do {
+            return try ChatTemplate(path: modelDirectory)
+        } catch where error.status == GLM_ERR_IO {
+            return try ChatTemplate()
+        }
+    }
+
     /// glm_chat_render(): {"messages", "tools", "add_generation_prompt", "chat_template_kwargs", "now"} → prompt.
     public func render(requestJSON: String) throws(GLMCallError) -> String {
         var out: UnsafeMutablePointer<CChar>?

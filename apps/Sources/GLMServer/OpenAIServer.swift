@@ -54,7 +54,7 @@ public final class OpenAIServer: Sendable {
         guard options.queueLimit >= 0 else { throw ServerSetupError("--queue must not be negative") }
         self.model = model
         self.options = options
-        template = try ChatTemplate(path: model.path)
+        template = try ChatTemplate.forChat(modelDirectory: model.path)
         tokenizer = try Tokenizer(path: model.path)
         var chats: [Chat] = []
         for _ in 0..<options.parallel {

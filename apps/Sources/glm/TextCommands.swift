@@ -95,7 +95,7 @@ struct RenderCommand: ParsableCommand {
             The prompt is written as it is, without a newline after it.
             """)
 
-    @Argument(help: "A model directory (its chat template); default: GLM-4.7's built-in template.")
+    @Argument(help: "A model directory (its chat template, or GLM-4.7's built-in one if it has none, as for a chat); default: the built-in template.")
     var model: String?
 
     @Option(help: "Messages: a JSON list of OpenAI messages, or a request object with \"messages\" (and \"tools\", \"chat_template_kwargs\", ...). '-': standard input.")
@@ -134,7 +134,13 @@ struct RenderCommand: ParsableCommand {
             if noGenerationPrompt { request.set("add_generation_prompt", .bool(false)) }
             let chatTemplate: ChatTemplate
             do {
-                if let path = template ?? model { chatTemplate = try ChatTemplate(path: path) } else { chatTemplate = try ChatTemplate() }
+                if let template {
+                    chatTemplate = try ChatTemplate(path: template)
+                } else if let model {
+                    chatTemplate = try ChatTemplate.forChat(modelDirectory: model)
+                } else {
+                    chatTemplate = try ChatTemplate()
+                }
             } catch {
                 throw CommandFailure("cannot load the chat template of '\(template ?? model ?? "")'", error)
             }
