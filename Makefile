@@ -1,5 +1,6 @@
-# libglm build. `make` builds the release library (Swift runtime linked in statically) and the C examples;
-# `make demo` sets up, builds and runs the demo; `make test` sets up, builds and runs every test.
+# libglm build. `make` builds the release library (Swift runtime linked in statically), the C examples and the
+# `glm` command line (apps/, a package of its own); `make demo` sets up, builds and runs the demo; `make test` sets
+# up, builds and runs every test.
 PREFIX ?= /usr/local
 SWIFT ?= swift
 CC ?= cc
@@ -12,9 +13,9 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/bin/%,$(wildcard examples/*.c))
 # Our executables use jemalloc; libglm.so itself must not (a dlopen()ed jemalloc fails on static TLS).
 EXE_LDFLAGS := -L$(BUILD)/lib -lglm -Wl,-rpath,'$$ORIGIN/../lib' -Wl,--no-as-needed -ljemalloc
 
-.PHONY: all setup lib examples bench demo python test swift-test python-test install clean
+.PHONY: all setup lib examples cli bench demo python test swift-test python-test install clean
 
-all: lib examples
+all: lib examples cli
 
 setup:
 	@bash tools/setup.sh
@@ -30,6 +31,13 @@ examples: $(EXAMPLES)
 $(BUILD)/bin/%: examples/%.c include/glm.h $(LIB)
 	@mkdir -p $(BUILD)/bin
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude $< -o $@ $(EXE_LDFLAGS)
+
+# The command line and server: a separate SwiftPM package (apps/Package.swift) with its own .build, so that
+# `swift test` on the library never builds SwiftNIO and Hummingbird. It links build/lib/libglm.so, hence `lib`.
+cli: lib
+	cd apps && $(SWIFT) build $(SWIFT_RELEASE) --product glm
+	@mkdir -p $(BUILD)/bin
+	cp "$$(cd apps && $(SWIFT) build $(SWIFT_RELEASE) --show-bin-path)/glm" $(BUILD)/bin/glm.tmp && mv -f $(BUILD)/bin/glm.tmp $(BUILD)/bin/glm
 
 bench:
 	$(SWIFT) build -c release --product glm-bench
@@ -49,16 +57,17 @@ swift-test:
 	$(SWIFT) test
 
 python-test: all
-	$(PYTHON) -m pytest -q bindings/python/tests Tests/abi
+	$(PYTHON) -m pytest -q bindings/python/tests Tests/abi Tests/apps
 
 # Swift tests first; the pytest suite (Python API, C ABI, packaging checks) last, so its summary ends the output.
 test: setup all swift-test python-test
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/glm.h $(DESTDIR)$(PREFIX)/include/glm.h
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libglm.so
+	install -m 755 $(BUILD)/bin/glm $(DESTDIR)$(PREFIX)/bin/glm
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' tools/glm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/glm.pc
 
 clean:
-	rm -rf $(BUILD) .build bindings/python/glm/libglm.so
+	rm -rf $(BUILD) .build apps/.build bindings/python/glm/libglm.so

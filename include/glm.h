@@ -372,7 +372,10 @@ glm_status glm_session_mtp_logits(glm_session *session, const int32_t *next_toke
  * "logit_bias", "seed", "max_tokens" / "max_completion_tokens", "stop" (string or list),
  * "chat_template_kwargs" ({"enable_thinking": false, "clear_thinking": false, ...}: thinking is set per
  * request), "stream_options" ({"include_usage": true}), and libglm's "now" (the template's clock, as in
- * glm_chat_render). Sampling defaults come from generation_config.json. Fields that would change the response's
+ * glm_chat_render) and "prompt": a raw prompt string in place of "messages" (text completions, as an OpenAI
+ * server's /v1/completions): it is tokenized as given, with no template (so "tools" and "chat_template_kwargs"
+ * cannot accompany it), and the output is not parsed: all of it streams and returns as "content".
+ * Sampling defaults come from generation_config.json. Fields that would change the response's
  * shape are refused with GLM_ERR_UNSUPPORTED rather than ignored: "response_format" other than {"type": "text"},
  * "logprobs": true, "top_logprobs" other than 0, "n" other than 1, "tool_choice" "required" or a named function.
  * Non-finite numbers (NaN, Infinity) in sampling fields and "logit_bias" are GLM_ERR_INVALID_ARGUMENT.

@@ -9,8 +9,11 @@ public struct ChatRequest: Sendable {
     public enum ToolChoice: String, Sendable { case auto, none }
 
     public var model: String?
-    /// The messages as the template receives them (see `normalizeMessage`).
+    /// The messages as the template receives them (see `normalizeMessage`); empty when `prompt` is given.
     public var messages: [JSONValue]
+    /// libglm's `prompt`: text used as the prompt as it is, instead of rendering `messages` with the template (the
+    /// text completions of an OpenAI server's /v1/completions). Its output is not parsed: all of it is content.
+    public var prompt: String?
     /// The `tools` list, or nil when absent, null or empty.
     public var tools: [JSONValue]?
     public var toolChoice: ToolChoice = .auto
@@ -33,12 +36,21 @@ public struct ChatRequest: Sendable {
         guard case .object(let fields) = json else { throw .invalidArgument("request: expected a JSON object") }
         let f = RequestFields(fields)
         model = try f.string("model")
-        guard let rawMessages = try f.array("messages") else {
-            throw .invalidArgument("request: \"messages\" is required")
+        prompt = try f.string("prompt")
+        let rawMessages = try f.array("messages")
+        if prompt != nil {
+            // A raw prompt has no template to place messages, tools or template variables in.
+            for key in ["messages", "tools", "chat_template_kwargs"] where fields[key] != nil && fields[key] != .null {
+                throw .invalidArgument("request: \"\(key)\" cannot be combined with \"prompt\" (a raw prompt is not rendered)")
+            }
+        } else {
+            guard let rawMessages else {
+                throw .invalidArgument("request: \"messages\" is required (or a raw \"prompt\")")
+            }
+            guard !rawMessages.isEmpty else { throw .invalidArgument("request: \"messages\" is empty") }
         }
-        guard !rawMessages.isEmpty else { throw .invalidArgument("request: \"messages\" is empty") }
         var normalized: [JSONValue] = []
-        for (i, message) in rawMessages.enumerated() {
+        for (i, message) in (rawMessages ?? []).enumerated() {
             normalized.append(try ChatRequest.normalizeMessage(message, at: i))
         }
         messages = normalized

@@ -85,11 +85,20 @@ public final class ChatSession {
     public func complete(_ request: ChatRequest, onEvent: ((ChatEvent) -> Bool)? = nil) throws(GLMError) -> JSONValue {
         try request.sampling.validate(vocabularySize: tokenizer.vocabSize)
         let tools = request.tools.map { JSONValue.array($0) }
-        let promptText = try template.render(messages: .array(request.messages), tools: tools,
+        let promptText: String
+        let prompt: [Int32]
+        if let raw = request.prompt {
+            // As vLLM's text completions: the tokenizer's special tokens added (GLM's adds none), text as given.
+            promptText = raw
+            prompt = try tokenizer.encode(raw, addSpecialTokens: true)
+            guard !prompt.isEmpty else { throw .invalidArgument("request: \"prompt\" is empty") }
+        } else {
+            promptText = try template.render(messages: .array(request.messages), tools: tools,
                                              addGenerationPrompt: true, variables: request.templateVariables,
                                              now: request.now)
-        let prompt = try tokenizer.encode(promptText, addSpecialTokens: false)
-        guard !prompt.isEmpty else { throw .template("the chat template rendered an empty prompt") }
+            prompt = try tokenizer.encode(promptText, addSpecialTokens: false)
+            guard !prompt.isEmpty else { throw .template("the chat template rendered an empty prompt") }
+        }
         guard prompt.count < engine.contextLength else {
             throw GLMError(.contextFull, "the prompt has \(prompt.count) tokens but the session's context holds"
                 + " \(engine.contextLength) (at least one position must be left for the reply)")
@@ -102,8 +111,8 @@ public final class ChatSession {
                                                 parseToolCalls: request.toolChoice == .auto,
                                                 toolCallIDSeed: seed ^ 0x746F_6F6C_5F69_6473)
         let identity = ChatSession.identity(model: request.model ?? modelName)
-        var text = TextPipeline(tokenizer: tokenizer, parser: try StreamingOutputParser(options: parserOptions),
-                                stopStrings: request.stop)
+        let parser = request.prompt == nil ? try StreamingOutputParser(options: parserOptions) : nil
+        var text = TextPipeline(tokenizer: tokenizer, parser: parser, stopStrings: request.stop)
 
         var listening = onEvent != nil
         func send(_ kind: ChatEvent.Kind) -> Bool {

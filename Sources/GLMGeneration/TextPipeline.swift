@@ -3,14 +3,18 @@ import GLMSupport
 import GLMTokenizer
 
 /// Tokens to parser events for one completion: the streaming detokenizer (whole UTF-8 characters only), then
-/// the stop strings (withholding a possible start of one), then the reasoning/tool-call parser.
+/// the stop strings (withholding a possible start of one), then the reasoning/tool-call parser (none for a raw
+/// prompt's completion: its text is all content).
 struct TextPipeline {
     let tokenizer: Tokenizer
-    let parser: StreamingOutputParser
+    let parser: StreamingOutputParser?
     var decoder = StreamingDecoder(skipSpecialTokens: false)
     var stops: StopMatcher
 
-    init(tokenizer: Tokenizer, parser: StreamingOutputParser, stopStrings: [String]) {
+    /// Everything released so far, when there is no parser to keep it.
+    private var rawText = ""
+
+    init(tokenizer: Tokenizer, parser: StreamingOutputParser?, stopStrings: [String]) {
         self.tokenizer = tokenizer
         self.parser = parser
         self.stops = StopMatcher(stopStrings: stopStrings)
@@ -21,7 +25,15 @@ struct TextPipeline {
     mutating func append(_ token: Int32) throws(GLMError) -> [ParserEvent] {
         let piece = try decoder.append(token, from: tokenizer)
         let released = stops.feed(piece)
-        return released.isEmpty ? [] : parser.feed(released)
+        return released.isEmpty ? [] : parse(released)
+    }
+
+    private mutating func parse(_ released: String) -> [ParserEvent] {
+        guard let parser else {
+            rawText += released
+            return [.content(released)]
+        }
+        return parser.feed(released)
     }
 
     /// Ends the text: with `emitHeldText`, what the decoder and the stop matcher still hold goes to the parser
@@ -30,7 +42,10 @@ struct TextPipeline {
         var events: [ParserEvent] = []
         if emitHeldText {
             let released = stops.feed(decoder.finish()) + stops.flush()
-            if !released.isEmpty { events = parser.feed(released) }
+            if !released.isEmpty { events = parse(released) }
+        }
+        guard let parser else {
+            return (events, ParsedOutput(reasoning: nil, content: rawText, toolCalls: []))
         }
         let end = parser.finish()
         return (events + end.events, end.output)

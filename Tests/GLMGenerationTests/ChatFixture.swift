@@ -11,6 +11,7 @@ final class ChatFixture: @unchecked Sendable {
     struct Case {
         var name: String
         var request: JSONValue
+        var promptText: String
         var promptIDs: [Int32]
         var completionIDs: [Int32]
         var completionText: String
@@ -48,6 +49,7 @@ final class ChatFixture: @unchecked Sendable {
         for c in reference["cases"]?.arrayValue ?? [] {
             guard let name = c["name"]?.stringValue, let request = c["request"] else { continue }
             cases[name] = Case(name: name, request: request,
+                               promptText: c["prompt_text"]?.stringValue ?? "",
                                promptIDs: ChatFixture.ids(c["prompt_ids"]),
                                completionIDs: ChatFixture.ids(c["completion_ids"]),
                                completionText: c["completion_text"]?.stringValue ?? "")

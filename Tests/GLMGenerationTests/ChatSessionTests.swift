@@ -319,4 +319,43 @@ import Testing
         #expect(streamed == text)
         #expect(end.output.content == text)
     }
+
+    /// A raw prompt (text completions): transformers' rendered prompt given as text gives transformers' greedy
+    /// tokens, and the output comes back unparsed, markup and all, as content.
+    @Test func aRawPromptIsNotRenderedAndItsOutputNotParsed() throws {
+        let f = try ChatFixture.load()
+        let reference = try #require(f.cases["weather"])
+        let session = try f.session()
+        var events: [ChatEvent.Kind] = []
+        let response = try session.complete(request: .object(JSONObject([
+            ("prompt", .string(reference.promptText)), ("temperature", JSONValue(0)),
+        ]))) { event in
+            events.append(event.kind)
+            return true
+        }
+        #expect(session.lastPromptTokens == reference.promptIDs)
+        #expect(session.lastCompletionTokens == reference.completionIDs)
+        let content = try #require(message(response)?["content"]?.stringValue)
+        // The fixture's text ends with the eos token's text, which ends generation and is not output.
+        #expect(content + "<|observation|>" == reference.completionText)
+        #expect(content.contains("<tool_call>get_weather"))
+        #expect(message(response)?["tool_calls"] == .array([]))
+        #expect(message(response)?["reasoning_content"] == .null)
+        #expect(finishReason(response) == "stop")
+        var streamed = ""
+        for case .delta(.content(let piece)) in events { streamed += piece }
+        #expect(streamed == content)
+    }
+
+    @Test func aRawPromptExcludesWhatOnlyATemplateUses() throws {
+        let f = try ChatFixture.load()
+        let session = try f.session()
+        for (key, value) in [("messages", JSONValue.array([])), ("tools", .array([])),
+                             ("chat_template_kwargs", .object(JSONObject()))] {
+            let request = JSONValue.object(JSONObject([("prompt", .string("Hi")), (key, value)]))
+            #expect(throws: GLMError.self) { try session.complete(request: request) }
+        }
+        #expect(throws: GLMError.self) { try session.complete(request: .object(JSONObject([("prompt", .string(""))]))) }
+        #expect(throws: GLMError.self) { try session.complete(request: .object(JSONObject())) }
+    }
 }

@@ -5,11 +5,12 @@ from abi_support import ROOT, run
 
 
 def test_examples_use_jemalloc():
-    demo = ROOT / "build" / "bin" / "hello"
-    # jemalloc prints its statistics at exit when asked through MALLOC_CONF; glibc malloc ignores the variable.
-    result = run([str(demo)], env={**os.environ, "MALLOC_CONF": "stats_print:true"})
-    assert result.returncode == 0, result.stderr
-    assert "jemalloc statistics" in result.stderr or "___ Begin jemalloc statistics ___" in result.stdout + result.stderr
+    # hello (C) and glm (Swift, the command line and server).
+    for demo, args in ((ROOT / "build" / "bin" / "hello", []), (ROOT / "build" / "bin" / "glm", ["--version"])):
+        # jemalloc prints its statistics at exit when asked through MALLOC_CONF; glibc malloc ignores the variable.
+        result = run([str(demo), *args], env={**os.environ, "MALLOC_CONF": "stats_print:true"})
+        assert result.returncode == 0, result.stderr
+        assert "jemalloc statistics" in result.stderr or "___ Begin jemalloc statistics ___" in result.stdout + result.stderr
 
 
 def test_mallctl_stats_grow(tmp_path):

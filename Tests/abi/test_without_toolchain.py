@@ -1,4 +1,5 @@
-"""The C example and the Python tests pass with the Swift toolchain's runtime libraries out of reach.
+"""The C example, the glm command line and the Python tests pass with the Swift toolchain's runtime libraries out
+of reach.
 
 A private mount namespace (unshare -m, needs root as in CI) mounts an empty tmpfs over every runtime library
 directory the toolchain reports, so anything that still needed libswiftCore.so & co. would fail to load.
@@ -27,7 +28,7 @@ def runtime_dirs():
     return [d for d in dirs if not any(d != p and d.startswith(p.rstrip("/") + "/") for p in dirs)]
 
 
-def test_c_example_and_python_tests_without_swift_runtime():
+def test_c_example_glm_and_python_tests_without_swift_runtime():
     dirs = runtime_dirs()
     if not dirs:
         pytest.skip("no Swift toolchain on this machine: nothing to hide")
@@ -40,6 +41,7 @@ def test_c_example_and_python_tests_without_swift_runtime():
         f"{mounts} && "
         f"test -z \"$(ls -A {shlex.quote(hidden)})\" && "
         f"./build/bin/hello && ./build/bin/chat Tests/Fixtures/models/glm-tiny-chat && "
+        f"./build/bin/glm complete Tests/Fixtures/models/glm-tiny-chat Hello --max-tokens 4 -q && "
         f"{shlex.quote(sys.executable)} -m pytest -q -p no:cacheprovider bindings/python/tests"
     )
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}

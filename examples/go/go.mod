@@ -1,0 +1,3 @@
+module libglm.example/chat
+
+go 1.19
