@@ -29,17 +29,19 @@ extension Interpreter {
                 return .namespace(ns)
             },
             "raise_exception": builtin("raise_exception") { interpreter, args throws(GLMError) in
-                let message = args.value(0, "message").map(pythonStr) ?? ""
+                let message = try args.value(0, "message").map { v throws(GLMError) in try interpreter.str(v) } ?? ""
                 throw interpreter.error("TemplateError", message)
             },
             "strftime_now": builtin("strftime_now") { interpreter, args throws(GLMError) in
                 guard let format = args.value(0, "format")?.stringValue else {
                     throw interpreter.typeError("strftime_now() argument must be str")
                 }
+                // strftime reads the format once per buffer size it tries (up to 5, the last of 64 KiB).
+                try interpreter.charge(Interpreter.sum(Interpreter.product(5, format.utf8.count), 1 << 16))
                 return .string(try TemplateClock.resolve(explicit: interpreter.now).format(format))
             },
             "joiner": builtin("joiner") { interpreter, args throws(GLMError) in
-                let separator = args.value(0, "sep").map(pythonStr) ?? ", "
+                let separator = try args.value(0, "sep").map { v throws(GLMError) in try interpreter.str(v) } ?? ", "
                 final class State { var used = false }
                 let state = State()
                 return .callable(Callable(.builtin("joiner") { _, _ in
@@ -76,6 +78,7 @@ extension Interpreter {
         if span > Interpreter.maxRange {
             throw error("OverflowError", "Range too big. The sandbox blocks ranges larger than MAX_RANGE (\(Interpreter.maxRange)).")
         }
+        try reserve(elements: span)
         var values: [Value] = []
         values.reserveCapacity(span)
         var x = start
@@ -95,7 +98,10 @@ extension Interpreter {
             case .dict(let other): d = other
             case .namespace(let ns): d = ns.attributes
             default:
-                for (i, item) in try iterate(source).enumerated() {
+                let items = try iterate(source)
+                try reserve(elements: items.count, bytesEach: Interpreter.entryBytes)
+                for (i, item) in items.enumerated() {
+                    try chargeKey(item.sequenceItems?.first ?? .none)
                     let pair = try iterate(item)
                     guard pair.count == 2 else {
                         throw error("ValueError", "dictionary update sequence element #\(i) has length \(pair.count); 2 is required")
@@ -104,7 +110,14 @@ extension Interpreter {
                 }
             }
         }
-        for (k, v) in args.keywords { d.set(string: k, v) }
+        // Adding keywords copies the entries (and their index) once.
+        if !args.keywords.isEmpty {
+            try reserve(elements: Interpreter.sum(d.count, args.keywords.count), bytesEach: Interpreter.entryBytes)
+        }
+        for (k, v) in args.keywords {
+            try charge(k.utf8.count)
+            d.set(string: k, v)
+        }
         return d
     }
 }

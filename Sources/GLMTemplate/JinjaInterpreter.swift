@@ -62,24 +62,89 @@ final class Interpreter {
         if case .undefined(let u) = value { throw undefinedError(u) }
     }
 
-    func checkSize(_ s: String) throws(GLMError) {
-        if s.utf8.count > limits.maxOutputBytes {
-            throw GLMError(.limitExceeded, "template output exceeds \(limits.maxOutputBytes) bytes (RenderLimits.maxOutputBytes) at template line \(source.position(of: offset).line)")
-        }
+    // MARK: - Limits
+
+    /// Units of work charged so far (`RenderLimits.maxWorkUnits`).
+    private(set) var workUnits = 0
+
+    /// Work units per statement or expression evaluated, and per list or dict element touched: about the
+    /// bytes such a step reads or writes (a `Value` is 24 bytes).
+    static let stepUnits = 16
+    static let elementBytes = MemoryLayout<Value>.stride
+    /// A dict entry: key, value and its slot in the hash index.
+    static let entryBytes = 3 * MemoryLayout<Value>.stride
+    /// Extra units per byte for text operations that look up Unicode properties per code point (case
+    /// mapping, title, `is...` tests outside ASCII): measured several times slower than a plain copy.
+    static let unicodeUnitsPerByte = 8
+
+    /// Charges `units` of work to the render; fails once the render has done more than
+    /// `RenderLimits.maxWorkUnits`. The one check every bounded operation goes through, so it stays an add
+    /// and a compare.
+    @inline(__always)
+    func charge(_ units: Int) throws(GLMError) {
+        if units > limits.maxWorkUnits &- workUnits { throw workExceeded() }
+        workUnits &+= units
     }
 
-    /// Bounds a string length or list size about to be created (a list item costs at least 16 bytes).
-    func checkCount(_ n: Int, bytesEach: Int = 1) throws(GLMError) {
-        if n > limits.maxOutputBytes / bytesEach {
-            throw GLMError(.limitExceeded, "template value larger than \(limits.maxOutputBytes) elements at template line \(source.position(of: offset).line)")
-        }
+    /// Charges for touching `count` list or dict elements.
+    @inline(__always)
+    func charge(elements count: Int) throws(GLMError) {
+        let (units, overflow) = count.multipliedReportingOverflow(by: Interpreter.elementBytes)
+        try charge(overflow ? Int.max : units)
+    }
+
+    /// Work left before `maxWorkUnits`.
+    var remainingWork: Int { limits.maxWorkUnits &- workUnits }
+
+    func workExceeded() -> GLMError {
+        limitError("template did more than \(limits.maxWorkUnits) units of work (RenderLimits.maxWorkUnits; a unit is about one byte read or written)")
+    }
+
+    /// A `.limitExceeded` error at the current statement, positioned as `error` positions template errors.
+    func limitError(_ message: String) -> GLMError {
+        let (line, column) = source.position(of: offset)
+        return GLMError(.limitExceeded, "\(message) (template line \(line), column \(column))")
+    }
+
+    func checkSize(_ s: String) throws(GLMError) {
+        if s.utf8.count > limits.maxOutputBytes { throw sizeExceeded(s.utf8.count) }
+    }
+
+    func sizeExceeded(_ bytes: Int) -> GLMError {
+        limitError("template value or output of \(bytes == Int.max ? "more than \(limits.maxOutputBytes)" : String(bytes)) bytes exceeds \(limits.maxOutputBytes) bytes (RenderLimits.maxOutputBytes)")
+    }
+
+    /// Before building a string of `bytes` bytes: checks it against `maxOutputBytes` and charges writing it.
+    func reserve(bytes: Int) throws(GLMError) {
+        if bytes > limits.maxOutputBytes { throw sizeExceeded(bytes) }
+        try charge(bytes)
+    }
+
+    /// Before building a list of `count` items (`bytesEach` bytes of memory per item): checks its size against
+    /// `maxOutputBytes` and charges writing it.
+    func reserve(elements count: Int, bytesEach: Int = Interpreter.elementBytes) throws(GLMError) {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: bytesEach)
+        try reserve(bytes: overflow ? Int.max : bytes)
+    }
+
+    /// `a * b`, saturating at Int.max (sizes computed from template integers).
+    static func product(_ a: Int, _ b: Int) -> Int {
+        let (p, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? Int.max : p
+    }
+
+    /// `a + b`, saturating at Int.max.
+    static func sum(_ a: Int, _ b: Int) -> Int {
+        let (s, overflow) = a.addingReportingOverflow(b)
+        return overflow ? Int.max : s
     }
 
     private func countIteration() throws(GLMError) {
         iterations += 1
         if iterations > limits.maxIterations {
-            throw GLMError(.limitExceeded, "template ran more than \(limits.maxIterations) loop iterations and calls (RenderLimits.maxIterations) at template line \(source.position(of: offset).line)")
+            throw limitError("template ran more than \(limits.maxIterations) loop iterations and calls (RenderLimits.maxIterations)")
         }
+        try charge(Interpreter.stepUnits)
     }
 
     private static func stackAddress() -> UInt {
@@ -92,7 +157,7 @@ final class Interpreter {
     private func checkStack() throws(GLMError) {
         let here = Interpreter.stackAddress()
         if stackBase > here && stackBase - here > UInt(limits.stackBudgetBytes) {
-            throw GLMError(.limitExceeded, "template recursion too deep: the render used more than \(limits.stackBudgetBytes) bytes of stack (RenderLimits.stackBudgetBytes) at template line \(source.position(of: offset).line)")
+            throw limitError("template recursion too deep: the render used more than \(limits.stackBudgetBytes) bytes of stack (RenderLimits.stackBudgetBytes)")
         }
     }
 
@@ -107,18 +172,13 @@ final class Interpreter {
     }
 
     private func execute(_ stmt: Stmt, _ frame: Frame, _ out: inout String) throws(GLMError) -> Flow {
+        try charge(Interpreter.stepUnits)
         switch stmt {
         case .text(let text):
-            out += text
-            try checkSize(out)
+            try append(text, to: &out)
         case .output(let expr, let at):
             offset = at
-            let value = try eval(expr, frame)
-            switch value {
-            case .string(let s), .markup(let s): out += s
-            default: out += pythonStr(value)
-            }
-            try checkSize(out)
+            try append(try str(try eval(expr, frame)), to: &out)
         case .conditional(let branches, let otherwise, let at):
             offset = at
             for (test, body) in branches {
@@ -150,16 +210,14 @@ final class Interpreter {
             var args = try evalArguments(arguments, frame)
             args.keywords.append(("caller", callerValue))
             let result = try callValue(try eval(callee, frame), args)
-            out += pythonStr(result)
-            try checkSize(out)
+            try append(try str(result), to: &out)
         case .filterBlock(let filters, let body, let at):
             var captured = ""
             _ = try execute(body, Frame(parent: frame), &captured)
             offset = at
             var value = Value.string(captured)
             for filter in filters { value = try applyFilter(filter, to: value, frame) }
-            out += pythonStr(value)
-            try checkSize(out)
+            try append(try str(value), to: &out)
         case .with(let assignments, let body, let at):
             offset = at
             let inner = Frame(parent: frame)
@@ -173,6 +231,14 @@ final class Interpreter {
             return try execute(body, Frame(parent: frame), &out)
         }
         return .normal
+    }
+
+    /// Appends to the output (or a captured block), charging the copy and bounding the size.
+    @inline(__always)
+    func append(_ text: String, to out: inout String) throws(GLMError) {
+        try charge(text.utf8.count)
+        out += text
+        try checkSize(out)
     }
 
     private func runLoop(_ loop: ForLoop, items allItems: [Value], frame: Frame, depth0: Int, _ out: inout String) throws(GLMError) {
@@ -197,7 +263,7 @@ final class Interpreter {
                 self.callDepth += 1
                 defer { self.callDepth -= 1 }
                 if self.callDepth > self.limits.maxCallDepth {
-                    throw GLMError(.limitExceeded, "template recursion deeper than \(self.limits.maxCallDepth) levels (RenderLimits.maxCallDepth)")
+                    throw self.limitError("template recursion deeper than \(self.limits.maxCallDepth) levels (RenderLimits.maxCallDepth)")
                 }
                 var nested = ""
                 try self.runLoop(loop, items: try self.iterate(value), frame: frame, depth0: depth0 + 1, &nested)
@@ -218,6 +284,8 @@ final class Interpreter {
     func assign(_ target: AssignTarget, _ value: Value, _ frame: Frame) throws(GLMError) {
         switch target {
         case .name(let name):
+            // A scope is scanned linearly: charge the names passed.
+            try charge(frame.count)
             frame.set(name, value)
         case .tuple(let targets):
             let items = try iterate(value)
@@ -237,9 +305,13 @@ final class Interpreter {
             }
             // Namespaces are the only way to carry a value from one loop iteration to the next, hence the only
             // way to nest values without bound ({% set ns.x = [ns.x] %}); deep values would overflow the
-            // stack when printed or freed.
-            if nestingExceeds(value, limits.maxValueDepth) {
-                throw GLMError(.limitExceeded, "template value nested deeper than \(limits.maxValueDepth) levels (RenderLimits.maxValueDepth) at template line \(source.position(of: offset).line)")
+            // stack when printed or freed. The walk is charged: a value can share one big list many times.
+            var budget = remainingWork / Interpreter.elementBytes
+            let tooDeep = nestingExceeds(value, limits.maxValueDepth, budget: &budget)
+            try charge(elements: remainingWork / Interpreter.elementBytes - budget)
+            if budget < 0 { throw workExceeded() }
+            if tooDeep {
+                throw limitError("template value nested deeper than \(limits.maxValueDepth) levels (RenderLimits.maxValueDepth)")
             }
             ns.attributes.set(string: attribute, value)
         }
@@ -247,24 +319,45 @@ final class Interpreter {
 
     func registerNamespace(_ ns: Namespace) { namespacesToClear.append(ns) }
 
-    private func nestingExceeds(_ value: Value, _ remaining: Int) -> Bool {
+    /// Whether `value` nests deeper than `remaining` levels; `budget` counts down the elements visited and
+    /// the walk gives up (returning false) once it is negative.
+    private func nestingExceeds(_ value: Value, _ remaining: Int, budget: inout Int) -> Bool {
         if remaining < 0 { return true }
         switch value {
-        case .list(let items), .tuple(let items): return items.contains { nestingExceeds($0, remaining - 1) }
-        case .iterator(let it): return it.items.contains { nestingExceeds($0, remaining - 1) }
-        case .dict(let d): return d.values.contains { nestingExceeds($0, remaining - 1) }
+        case .list(let items), .tuple(let items): return nestingExceeds(items, remaining, budget: &budget)
+        case .iterator(let it): return nestingExceeds(it.items, remaining, budget: &budget)
+        case .dict(let d):
+            for (_, v) in d.pairs {
+                budget -= 1
+                if budget < 0 { return false }
+                if nestingExceeds(v, remaining - 1, budget: &budget) { return true }
+            }
+            return false
         default: return false
         }
+    }
+
+    private func nestingExceeds(_ items: [Value], _ remaining: Int, budget: inout Int) -> Bool {
+        for item in items {
+            budget -= 1
+            if budget < 0 { return false }
+            if nestingExceeds(item, remaining - 1, budget: &budget) { return true }
+        }
+        return false
     }
 
     // MARK: - Expressions
 
     func eval(_ expr: Expr, _ frame: Frame) throws(GLMError) -> Value {
+        try charge(Interpreter.stepUnits)
         switch expr {
         case .constant(let v):
             return v
         case .name(let name):
-            return frame.lookup(name) ?? .undefinedName(name)
+            var scanned = 0
+            let value = frame.lookup(name, scanned: &scanned)
+            try charge(scanned)
+            return value ?? .undefinedName(name)
         case .list(let items):
             var values: [Value] = []
             values.reserveCapacity(items.count)
@@ -278,6 +371,7 @@ final class Interpreter {
             var dict = PyDict()
             for (k, v) in pairs {
                 let key = try eval(k, frame)
+                try chargeKey(key)
                 guard dict.set(key, try eval(v, frame)) else { throw typeError("unhashable type: '\(key.typeName)'") }
             }
             return .dict(dict)
@@ -308,8 +402,7 @@ final class Interpreter {
             return try binary(op, left, try eval(r, frame))
         case .concat(let items):
             var s = ""
-            for item in items { s += pythonStr(try eval(item, frame)) }
-            try checkSize(s)
+            for item in items { try append(try str(try eval(item, frame)), to: &s) }
             return .string(s)
         case .and(let l, let r):
             let left = try eval(l, frame)
@@ -328,7 +421,7 @@ final class Interpreter {
         case .conditional(let test, let then, let otherwise):
             if try eval(test, frame).isTruthy { return try eval(then, frame) }
             if let otherwise { return try eval(otherwise, frame) }
-            let line = source.position(of: offset).line
+            let line = source.line(of: offset)
             return .undefined(Undefined(name: "", hint: "the inline if-expression on line \(line) evaluated to false and no else section was defined."))
         case .filter(let operand, let call):
             return try applyFilter(call, to: try eval(operand, frame), frame)
@@ -345,9 +438,14 @@ final class Interpreter {
         var args = Arguments()
         for e in arguments.positional { args.positional.append(try eval(e, frame)) }
         for (k, e) in arguments.keywords { args.keywords.append((k, try eval(e, frame))) }
-        if let star = arguments.star { args.positional += try iterate(try eval(star, frame)) }
+        if let star = arguments.star {
+            let items = try iterate(try eval(star, frame))
+            try charge(elements: items.count)
+            args.positional += items
+        }
         if let doubleStar = arguments.doubleStar {
             guard case .dict(let d) = try eval(doubleStar, frame) else { throw typeError("argument after ** must be a mapping") }
+            try charge(elements: d.count)
             for (k, v) in d.pairs {
                 guard let key = k.stringValue else { throw typeError("keywords must be strings") }
                 args.keywords.append((key, v))
@@ -385,7 +483,7 @@ final class Interpreter {
         callDepth += 1
         defer { callDepth -= 1 }
         if callDepth > limits.maxCallDepth {
-            throw GLMError(.limitExceeded, "template macro calls nested deeper than \(limits.maxCallDepth) levels (RenderLimits.maxCallDepth) at template line \(source.position(of: offset).line)")
+            throw limitError("template macro calls nested deeper than \(limits.maxCallDepth) levels (RenderLimits.maxCallDepth)")
         }
         try checkStack()
         let savedOffset = offset
@@ -426,6 +524,8 @@ final class Interpreter {
                 frame.set(name, .undefined(Undefined(name: name, hint: "parameter \(pythonRepr(name)) was not provided")))
             }
         }
+        // Binding scans the parameter list once per argument.
+        try charge(Interpreter.product(args.positional.count + args.keywords.count + 1, parameters.count + 1))
         frame.set("varargs", .tuple(args.positional.count > parameters.count ? Array(args.positional[parameters.count...]) : []))
         frame.set("kwargs", .dict(extraKeywords))
         if definition.catchesCaller && frame.local("caller") == nil {
@@ -440,6 +540,7 @@ final class Interpreter {
 
     func getAttribute(_ object: Value, _ name: String) throws(GLMError) -> Value {
         if case .undefined(let u) = object { throw undefinedError(u) }
+        try charge(name.utf8.count)
         if name.hasPrefix("__") {
             return .undefined(Undefined(name: name, hint: "access to attribute \(pythonRepr(name)) of \(pythonRepr(object.typeName)) object is unsafe.", isUnsafe: true))
         }
@@ -468,6 +569,7 @@ final class Interpreter {
 
     func getItem(_ object: Value, _ key: Value) throws(GLMError) -> Value {
         if case .undefined(let u) = object { throw undefinedError(u) }
+        try chargeKey(key)
         switch object {
         case .dict(let d):
             // An unhashable key is a TypeError, which jinja2's getitem turns into undefined.
@@ -479,8 +581,9 @@ final class Interpreter {
             }
         case .string(let s), .markup(let s):
             if let i = intIndex(key) {
+                try charge(s.utf8.count)
                 let scalars = s.unicodeScalars
-                let count = scalars.count
+                let count = pythonLength(s)
                 let j = i < 0 ? i + count : i
                 if j >= 0 && j < count { return .string(String(scalars[scalars.index(scalars.startIndex, offsetBy: j)])) }
             }
@@ -498,7 +601,7 @@ final class Interpreter {
             if let method = boundMethod(object, name) { return method }
             return .undefined(Undefined(name: name, ownerType: object.objectTypeRepr))
         }
-        return .undefined(Undefined(name: pythonReprValue(key), ownerType: object.objectTypeRepr, isElement: true))
+        return .undefined(Undefined(name: try repr(key), ownerType: object.objectTypeRepr, isElement: true))
     }
 
     private func intIndex(_ key: Value) -> Int? {
@@ -532,8 +635,8 @@ final class Interpreter {
                 return args.positional[state.index0 % args.positional.count]
             }))
         case "changed":
-            return .callable(Callable(.builtin("changed") { _, args in
-                let changed = state.lastChanged.map { !pythonEqual(.list($0), .list(args.positional)) } ?? true
+            return .callable(Callable(.builtin("changed") { interpreter, args throws(GLMError) in
+                let changed = try state.lastChanged.map { last throws(GLMError) in !(try interpreter.equal(.list(last), .list(args.positional))) } ?? true
                 state.lastChanged = args.positional
                 return .bool(changed)
             }))
@@ -553,7 +656,8 @@ final class Interpreter {
         }
         let stride = stepValue ?? 1
         if stride == 0 { throw error("ValueError", "slice step cannot be zero") }
-        func indices(_ count: Int) -> [Int] {
+        // Python's slice.indices(count): the first index picked and how many, computed without listing them.
+        func picked(_ count: Int) -> (first: Int, count: Int) {
             var lower = 0, upper = count
             if stride < 0 { lower = -1; upper = count - 1 }
             func adjust(_ v: Int?, _ fallback: Int) -> Int {
@@ -563,28 +667,42 @@ final class Interpreter {
             }
             let s = adjust(startIndex, stride > 0 ? lower : upper)
             let e = adjust(stopIndex, stride > 0 ? upper : lower)
-            var result: [Int] = []
-            var k = s
-            while stride > 0 ? k < e : k > e {
-                result.append(k)
-                let (next, overflow) = k.addingReportingOverflow(stride)
-                if overflow { break }
-                k = next
-            }
-            return result
+            let span = stride > 0 ? e - s : s - e
+            return (s, span > 0 ? (span - 1) / Int(clamping: stride.magnitude) + 1 : 0)
         }
         switch object {
-        case .list(let items): return .list(indices(items.count).map { items[$0] })
-        case .tuple(let items): return .tuple(indices(items.count).map { items[$0] })
+        case .list(let items), .tuple(let items):
+            let (first, count) = picked(items.count)
+            try charge(elements: count)
+            var result: [Value] = []
+            result.reserveCapacity(count)
+            for k in 0..<count { result.append(items[first + k * stride]) }
+            if case .tuple = object { return .tuple(result) }
+            return .list(result)
         case .string(let s), .markup(let s):
-            let scalars = Array(s.unicodeScalars)
+            // Walked by code point (no index table), then the slice copied.
+            try charge(Interpreter.product(2, s.utf8.count))
+            let (first, count) = picked(pythonLength(s))
+            guard count > 0 else { return .string("") }
+            let scalars = s.unicodeScalars
             if stride == 1 {
-                let idx = indices(scalars.count)
-                guard let first = idx.first, let last = idx.last else { return .string("") }
-                return .string(String(String.UnicodeScalarView(scalars[first...last])))
+                let from = scalars.index(scalars.startIndex, offsetBy: first)
+                let to = scalars.index(from, offsetBy: count)
+                return .string(String(scalars[from..<to]))
             }
+            // Every |stride|-th code point between the lowest and highest index picked, reversed for a
+            // negative stride.
+            let step = Int(clamping: stride.magnitude)
+            let lowest = stride > 0 ? first : first + (count - 1) * stride
+            let highest = lowest + (count - 1) * step
             var view = String.UnicodeScalarView()
-            for i in indices(scalars.count) { view.append(scalars[i]) }
+            var position = 0
+            for scalar in scalars {
+                if position > highest { break }
+                if position >= lowest && (position - lowest) % step == 0 { view.append(scalar) }
+                position += 1
+            }
+            if stride < 0 { view = String.UnicodeScalarView(view.reversed()) }
             return .string(String(view))
         default:
             return .undefined(Undefined(name: "slice", ownerType: object.objectTypeRepr, isElement: true))
@@ -596,8 +714,13 @@ final class Interpreter {
     func iterate(_ value: Value) throws(GLMError) -> [Value] {
         switch value {
         case .list(let items), .tuple(let items): return items
-        case .dict(let d): return d.keys
-        case .string(let s), .markup(let s): return s.unicodeScalars.map { .string(String($0)) }
+        case .dict(let d):
+            try charge(elements: d.count)
+            return d.keys
+        case .string(let s), .markup(let s):
+            try charge(s.utf8.count)
+            try reserve(elements: pythonLength(s))
+            return s.unicodeScalars.map { .string(String($0)) }
         case .undefined: return []
         case .loop(let state): return state.items
         case .iterator(let it): return it.items

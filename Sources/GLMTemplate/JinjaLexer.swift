@@ -20,6 +20,9 @@ struct Token {
 /// The template source after jinja2's newline normalisation, with offset-to-position mapping for messages.
 struct TemplateSource {
     let bytes: [UInt8]
+    /// Byte offset where each line starts, so a line number costs a binary search: an inline `if` without
+    /// `else` names its line in the undefined value it returns, at every evaluation.
+    private let lineStarts: [Int]
 
     /// jinja2 turns `\r\n` and `\r` into `\n` and, without `keep_trailing_newline`, drops one trailing newline.
     init(_ text: String) {
@@ -38,6 +41,20 @@ struct TemplateSource {
         }
         if out.last == 0x0A { out.removeLast() }
         bytes = out
+        var starts = [0]
+        for (i, b) in out.enumerated() where b == 0x0A { starts.append(i + 1) }
+        lineStarts = starts
+    }
+
+    /// 1-based line of a byte offset.
+    func line(of offset: Int) -> Int {
+        var low = 0, high = lineStarts.count
+        // The number of line starts at or before `offset`.
+        while low < high {
+            let mid = (low + high) / 2
+            if lineStarts[mid] <= offset { low = mid + 1 } else { high = mid }
+        }
+        return max(1, low)
     }
 
     /// 1-based line and column (in code points) of a byte offset.

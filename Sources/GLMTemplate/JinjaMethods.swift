@@ -69,12 +69,21 @@ extension Interpreter {
         case .dict(let d): return try dictMethod(d, name, args)
         case .list(let items), .tuple(let items):
             switch name {
-            case "count": return .int(items.filter { pythonEqual($0, args.positional.first ?? .none) }.count)
-            case "index":
-                guard let target = args.positional.first, let i = items.firstIndex(where: { pythonEqual($0, target) }) else {
-                    throw error("ValueError", "value is not in list")
+            case "count":
+                let target = args.positional.first ?? .none
+                var n = 0
+                for item in items {
+                    try charge(Interpreter.elementBytes)
+                    if try equal(item, target) { n += 1 }
                 }
-                return .int(i)
+                return .int(n)
+            case "index":
+                guard let target = args.positional.first else { throw error("ValueError", "value is not in list") }
+                for (i, item) in items.enumerated() {
+                    try charge(Interpreter.elementBytes)
+                    if try equal(item, target) { return .int(i) }
+                }
+                throw error("ValueError", "value is not in list")
             case "copy": return .list(items)
             default: break
             }
@@ -85,11 +94,18 @@ extension Interpreter {
 
     private func dictMethod(_ d: PyDict, _ name: String, _ args: Arguments) throws(GLMError) -> Value {
         switch name {
-        case "items": return .iterator(IteratorValue(items: d.pairs.map { .tuple([$0.0, $0.1]) }, kind: .dictItems))
-        case "keys": return .iterator(IteratorValue(items: d.keys, kind: .dictKeys))
-        case "values": return .iterator(IteratorValue(items: d.values, kind: .dictValues))
+        case "items":
+            try charge(elements: Interpreter.product(3, d.count))
+            return .iterator(IteratorValue(items: d.pairs.map { .tuple([$0.0, $0.1]) }, kind: .dictItems))
+        case "keys":
+            try charge(elements: d.count)
+            return .iterator(IteratorValue(items: d.keys, kind: .dictKeys))
+        case "values":
+            try charge(elements: d.count)
+            return .iterator(IteratorValue(items: d.values, kind: .dictValues))
         case "get":
             guard let key = args.value(0, "key") else { throw typeError("get expected at least 1 argument, got 0") }
+            try chargeKey(key)
             if HashKey(key) == nil { throw typeError("unhashable type: '\(key.typeName)'") }
             return d.lookup(key) ?? args.value(1, "default") ?? .none
         case "copy": return .dict(d)
@@ -116,6 +132,8 @@ extension Interpreter {
         let startArg = args.positional.count > index ? args.positional[index] : Value.none
         let endArg = args.positional.count > index + 1 ? args.positional[index + 1] : Value.none
         if startArg.isNone && endArg.isNone { return s }
+        // Decoded to code points, then the window copied.
+        try charge(Interpreter.product(2, s.utf8.count))
         let scalars = Array(s.unicodeScalars)
         func clamp(_ v: Value, _ fallback: Int) throws(GLMError) -> Int {
             guard !v.isNone else { return fallback }
@@ -133,19 +151,27 @@ extension Interpreter {
         switch name {
         case "strip", "lstrip", "rstrip":
             let chars = try stringParameter(args, 0, "chars", method: name)
-            return .string(pythonStrip(s, chars: chars, left: name != "rstrip", right: name != "lstrip"))
+            return .string(try strip(s, chars: chars, left: name != "rstrip", right: name != "lstrip"))
         case "split", "rsplit":
             let separator = try stringParameter(args, 0, "sep", method: name)
             if separator == "" { throw error("ValueError", "empty separator") }
             let maxSplit = try intParameter(args, 1, "maxsplit", default: -1)
+            try reserveSplit(s, separator: separator, maxSplit: maxSplit)
             let parts = name == "split" ? pythonSplit(s, separator: separator, maxSplit: maxSplit)
                 : pythonRSplit(s, separator: separator, maxSplit: maxSplit)
             return .list(parts.map { .string($0) })
         case "splitlines":
-            return .list(pythonSplitLines(s, keepEnds: args.value(0, "keepends")?.isTruthy ?? false).map { .string($0) })
+            // Decoded to code points, then copied into lines; at most one line per code point.
+            try charge(Interpreter.product(6, s.utf8.count))
+            let lines = pythonSplitLines(s, keepEnds: args.value(0, "keepends")?.isTruthy ?? false)
+            try reserve(elements: lines.count)
+            return .list(lines.map { .string($0) })
         case "startswith", "endswith":
             let candidates = try affix(args, method: name)
             guard let text = try window(s, args, from: 1) else { return .bool(false) }
+            // Copied to bytes, then each candidate compared.
+            try charge(text.utf8.count)
+            for c in candidates { try charge(Interpreter.sum(c.utf8.count, Interpreter.stepUnits)) }
             let bytes = Array(text.utf8)
             for c in candidates {
                 let needle = Array(c.utf8)
@@ -157,23 +183,19 @@ extension Interpreter {
             guard let old = args.value(0, "old")?.stringValue, let new = args.value(1, "new")?.stringValue else {
                 throw typeError("replace() arguments must be str")
             }
-            try checkReplacement(s, old, new)
-            let result = pythonReplace(s, old, new, count: try intParameter(args, 2, "count", default: -1))
+            return .string(try replace(s, old, new, count: try intParameter(args, 2, "count", default: -1)))
+        case "upper": return .string(try upper(s))
+        case "lower", "casefold": return .string(try lower(s))
+        case "title", "capitalize", "swapcase":
+            // Every code point's Unicode properties are looked up, whatever the script.
+            try charge(Interpreter.product(Interpreter.unicodeTextUnits, s.utf8.count))
+            let result = unicodeCaseMethod(s, name)
             try checkSize(result)
             return .string(result)
-        case "upper": return .string(pythonUpper(s))
-        case "lower", "casefold": return .string(pythonLower(s))
-        case "title": return .string(pythonTitle(s))
-        case "capitalize": return .string(pythonCapitalize(s))
-        case "swapcase":
-            var out = ""
-            for scalar in s.unicodeScalars {
-                let p = scalar.properties
-                out += p.isLowercase ? p.uppercaseMapping : (p.isUppercase ? p.lowercaseMapping : String(scalar))
-            }
-            return .string(out)
         case "find", "rfind", "index", "rindex", "count":
             guard let needle = args.positional.first?.stringValue else { throw typeError("must be str, not \(args.positional.first?.typeName ?? "nothing")") }
+            // Copies to bytes and a linear search; the code points before a match are counted.
+            try charge(Interpreter.sum(Interpreter.product(3, s.utf8.count), Interpreter.product(2, needle.utf8.count)))
             let scalarsBefore = window(prefixOf: s, args)
             guard let text = try window(s, args, from: 1) else {
                 if name == "count" { return .int(0) }
@@ -196,37 +218,45 @@ extension Interpreter {
         case "join":
             guard let iterable = args.positional.first else { throw typeError("join() takes exactly one argument (0 given)") }
             var parts: [String] = []
-            for (i, item) in try iterate(iterable).enumerated() {
+            var total = 0
+            let items = try iterate(iterable)
+            try charge(elements: items.count)
+            for (i, item) in items.enumerated() {
                 guard let t = item.stringValue else { throw typeError("sequence item \(i): expected str instance, \(item.typeName) found") }
+                total = Interpreter.sum(total, Interpreter.sum(t.utf8.count, i > 0 ? s.utf8.count : 0))
                 parts.append(t)
             }
-            let result = parts.joined(separator: s)
-            try checkSize(result)
-            return .string(result)
+            // The separator repeats between every item: bound the result before building it.
+            try reserve(bytes: total)
+            return .string(parts.joined(separator: s))
         case "center", "ljust", "rjust":
             let width = try intParameter(args, 0, "width", default: 0)
-            try checkCount(width)
             let fill = try stringParameter(args, 1, "fillchar", method: name) ?? " "
+            // The fill may be any string here (Python wants one character): bound its repetitions too.
+            try reserve(bytes: Interpreter.sum(Interpreter.product(max(width, 0), max(1, fill.utf8.count)), s.utf8.count))
+            try charge(s.utf8.count)
             let margin = max(width, 0) - pythonLength(s)
             guard margin > 0 else { return .string(s) }
             switch name {
-            case "ljust": return .string(s + String(repeating: fill, count: margin))
-            case "rjust": return .string(String(repeating: fill, count: margin) + s)
+            case "ljust": return .string(s + repeatedText(fill, count: margin))
+            case "rjust": return .string(repeatedText(fill, count: margin) + s)
             default:
                 let left = margin / 2 + (margin & width & 1)
-                return .string(String(repeating: fill, count: left) + s + String(repeating: fill, count: margin - left))
+                return .string(repeatedText(fill, count: left) + s + repeatedText(fill, count: margin - left))
             }
         case "zfill":
             let width = try intParameter(args, 0, "width", default: 0)
-            try checkCount(width)
+            try reserve(bytes: Interpreter.sum(max(width, 0), s.utf8.count))
+            try charge(s.utf8.count)
             let margin = max(width, 0) - pythonLength(s)
             guard margin > 0 else { return .string(s) }
             if let first = s.first, first == "-" || first == "+" {
-                return .string(String(first) + String(repeating: "0", count: margin) + s.dropFirst())
+                return .string(String(first) + repeatedText("0", count: margin) + s.dropFirst())
             }
-            return .string(String(repeating: "0", count: margin) + s)
+            return .string(repeatedText("0", count: margin) + s)
         case "partition", "rpartition":
             guard let separator = args.positional.first?.stringValue, !separator.isEmpty else { throw error("ValueError", "empty separator") }
+            try charge(Interpreter.sum(Interpreter.product(3, s.utf8.count), Interpreter.product(2, separator.utf8.count)))
             let hay = Array(s.utf8), needle = Array(separator.utf8)
             let found = name == "partition" ? findBytes(hay, needle) : findLastBytes(hay, needle, end: hay.count)
             guard let at = found else {
@@ -235,6 +265,7 @@ extension Interpreter {
             return .tuple([.string(stringFromBytes(hay[..<at])), .string(separator), .string(stringFromBytes(hay[(at + needle.count)...]))])
         case "removeprefix", "removesuffix":
             guard let affix = args.positional.first?.stringValue else { throw typeError("\(name)() argument must be str") }
+            try charge(Interpreter.sum(Interpreter.product(3, s.utf8.count), Interpreter.product(2, affix.utf8.count)))
             let hay = Array(s.utf8), needle = Array(affix.utf8)
             if name == "removeprefix" && hay.starts(with: needle) { return .string(stringFromBytes(hay[needle.count...])) }
             if name == "removesuffix" && !needle.isEmpty && hay.count >= needle.count && hay.suffix(needle.count).elementsEqual(needle) {
@@ -244,6 +275,7 @@ extension Interpreter {
         case "format":
             return .string(try strFormat(s, args))
         case "isalnum", "isalpha", "isdigit", "isdecimal", "isnumeric", "isspace", "isascii", "isidentifier", "isprintable":
+            try charge(Interpreter.product(Interpreter.unicodeTextUnits, s.utf8.count))
             let scalars = Array(s.unicodeScalars)
             if name == "isascii" { return .bool(scalars.allSatisfy { $0.isASCII }) }
             if name == "isprintable" { return .bool(scalars.allSatisfy(isPythonPrintable)) }
@@ -260,22 +292,23 @@ extension Interpreter {
             default: return .bool(scalars.allSatisfy(isPythonSpace))
             }
         case "islower", "isupper":
-            let cased = s.unicodeScalars.contains { $0.properties.isCased }
-            return .bool(cased && (name == "islower" ? pythonLower(s) == s : pythonUpper(s) == s))
+            try charge(Interpreter.product(Interpreter.unicodeTextUnits, s.utf8.count))
+            guard s.unicodeScalars.contains(where: { $0.properties.isCased }) else { return .bool(false) }
+            return .bool(try (name == "islower" ? lower(s) : upper(s)) == s)
         case "istitle":
+            try charge(Interpreter.product(2 * Interpreter.unicodeTextUnits, s.utf8.count))
             return .bool(s.unicodeScalars.contains { $0.properties.isCased } && pythonTitle(s) == s)
         case "expandtabs":
             let size = try intParameter(args, 0, "tabsize", default: 8)
+            try charge(Interpreter.product(2, s.utf8.count))
             let tabs = s.unicodeScalars.filter { $0 == "\t" }.count
-            let (spacesBound, overflow) = tabs.multipliedReportingOverflow(by: max(0, size))
-            try checkCount(overflow ? Int.max : spacesBound)
-            try checkCount(s.utf8.count + spacesBound)
+            try reserve(bytes: Interpreter.sum(s.utf8.count, Interpreter.product(tabs, max(0, size))))
             var out = ""
             var column = 0
             for scalar in s.unicodeScalars {
                 if scalar == "\t" {
                     let spaces = size > 0 ? size - column % size : 0
-                    out += String(repeating: " ", count: spaces)
+                    out += repeatedText(" ", count: spaces)
                     column += spaces
                 } else {
                     out.unicodeScalars.append(scalar)
@@ -286,6 +319,57 @@ extension Interpreter {
         default:
             throw error("TemplateRuntimeError", "str.\(name)() is not supported by this engine")
         }
+    }
+
+    private func unicodeCaseMethod(_ s: String, _ name: String) -> String {
+        switch name {
+        case "title": return pythonTitle(s)
+        case "capitalize": return pythonCapitalize(s)
+        default:
+            var out = ""
+            for scalar in s.unicodeScalars {
+                let p = scalar.properties
+                out += p.isLowercase ? p.uppercaseMapping : (p.isUppercase ? p.lowercaseMapping : String(scalar))
+            }
+            return out
+        }
+    }
+
+    /// Bounds a split's result before building it: at most one part per separator found (per two bytes when
+    /// splitting on whitespace). Counting matches is a pass of its own, made only when the quick bound
+    /// exceeds the size limit.
+    private func reserveSplit(_ s: String, separator: String?, maxSplit: Int) throws(GLMError) {
+        let bytes = s.utf8.count
+        // Copied to bytes, searched, the parts copied out; splitting on whitespace tests every code point.
+        let unitsPerByte = separator == nil ? Interpreter.unicodeTextUnits : 3
+        try charge(Interpreter.sum(Interpreter.product(unitsPerByte, bytes), separator?.utf8.count ?? 0))
+        var parts = bytes / max(1, separator?.utf8.count ?? 2) + 1
+        if maxSplit >= 0 { parts = min(parts, Interpreter.sum(maxSplit, 1)) }
+        if Interpreter.product(parts, Interpreter.elementBytes) > limits.maxOutputBytes {
+            try charge(bytes)
+            if let separator {
+                let hay = Array(s.utf8), needle = Array(separator.utf8)
+                var found = 0, at = 0
+                while let next = findBytes(hay, needle, from: at) { found += 1; at = next + needle.count }
+                parts = found + 1
+            } else {
+                parts = wordCount(s)
+            }
+            if maxSplit >= 0 { parts = min(parts, Interpreter.sum(maxSplit, 1)) }
+        }
+        try reserve(elements: parts)
+    }
+
+    /// Runs of non-whitespace in `s`.
+    private func wordCount(_ s: String) -> Int {
+        var count = 0
+        var inWord = false
+        for scalar in s.unicodeScalars {
+            let space = isPythonSpace(scalar)
+            if !space && !inWord { count += 1 }
+            inWord = !space
+        }
+        return count
     }
 
     /// Code points before the `start` argument of find/index (their results count from the string start).

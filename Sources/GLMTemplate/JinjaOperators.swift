@@ -61,6 +61,49 @@ func pythonEqual(_ a: Value, _ b: Value) -> Bool {
 }
 
 extension Interpreter {
+    /// `a == b`, charged by the bytes and elements compared (two values can share big parts many times, so
+    /// a comparison can touch far more than the memory they use).
+    func equal(_ a: Value, _ b: Value) throws(GLMError) -> Bool {
+        switch (a, b) {
+        case (.string(let x), .string(let y)), (.string(let x), .markup(let y)),
+             (.markup(let x), .string(let y)), (.markup(let x), .markup(let y)):
+            try charge(min(x.utf8.count, y.utf8.count))
+            return pythonStringsEqual(x, y)
+        case (.list(let x), .list(let y)), (.tuple(let x), .tuple(let y)):
+            guard x.count == y.count else { return false }
+            for (p, q) in zip(x, y) {
+                try charge(Interpreter.elementBytes)
+                if !(try equal(p, q)) { return false }
+            }
+            return true
+        case (.dict(let x), .dict(let y)):
+            guard x.count == y.count else { return false }
+            for (k, v) in x.pairs {
+                try charge(Interpreter.elementBytes)
+                try chargeKey(k)
+                guard let w = y.lookup(k), try equal(v, w) else { return false }
+            }
+            return true
+        default:
+            // The remaining cases compare scalars or identities.
+            return pythonEqual(a, b)
+        }
+    }
+
+    /// Charges hashing or comparing `key` for a dict lookup: its bytes, and every element of a tuple key.
+    func chargeKey(_ key: Value) throws(GLMError) {
+        switch key {
+        case .string(let s), .markup(let s): try charge(s.utf8.count)
+        case .bigInt(let t): try charge(t.utf8.count)
+        case .tuple(let items):
+            for item in items {
+                try charge(Interpreter.elementBytes)
+                try chargeKey(item)
+            }
+        default: break
+        }
+    }
+
     func negate(_ v: Value) throws(GLMError) -> Value {
         try requireDefined(v)
         switch v {
@@ -150,22 +193,29 @@ extension Interpreter {
     private func add(_ a: Value, _ b: Value) throws(GLMError) -> Value {
         if let x = a.stringValue, let y = b.stringValue {
             // Markup + str escapes the plain operand (markupsafe's __add__/__radd__).
-            let result: Value
             switch (a, b) {
-            case (.string, .string): result = .string(x + y)
-            case (.markup, .string): result = .markup(x + htmlEscape(y))
-            case (.string, .markup): result = .markup(htmlEscape(x) + y)
-            default: result = .markup(x + y)
+            case (.string, .string):
+                try reserve(bytes: Interpreter.sum(x.utf8.count, y.utf8.count))
+                return .string(x + y)
+            case (.markup, .string):
+                let escaped = try escape(y)
+                try reserve(bytes: Interpreter.sum(x.utf8.count, escaped.utf8.count))
+                return .markup(x + escaped)
+            case (.string, .markup):
+                let escaped = try escape(x)
+                try reserve(bytes: Interpreter.sum(escaped.utf8.count, y.utf8.count))
+                return .markup(escaped + y)
+            default:
+                try reserve(bytes: Interpreter.sum(x.utf8.count, y.utf8.count))
+                return .markup(x + y)
             }
-            try checkSize(result.stringValue ?? "")
-            return result
         }
         switch (a, b) {
         case (.list(let x), .list(let y)):
-            try checkCount(x.count + y.count)
+            try reserve(elements: Interpreter.sum(x.count, y.count))
             return .list(x + y)
         case (.tuple(let x), .tuple(let y)):
-            try checkCount(x.count + y.count)
+            try reserve(elements: Interpreter.sum(x.count, y.count))
             return .tuple(x + y)
         case (.string, _), (.markup, _):
             throw typeError("can only concatenate str (not \"\(b.typeName)\") to str")
@@ -195,8 +245,8 @@ extension Interpreter {
         switch (a, b) {
         case (.string(let s), _), (.markup(let s), _):
             guard let n = repeatCount(b) else { throw typeError("can't multiply sequence by non-int of type '\(b.typeName)'") }
-            try checkCount(s.utf8.count.multipliedReportingOverflow(by: n).overflow ? Int.max : s.utf8.count * n)
-            let r = String(repeating: s, count: n)
+            try reserve(bytes: Interpreter.product(s.utf8.count, n))
+            let r = repeatedText(s, count: n)
             if case .markup = a { return .markup(r) }
             return .string(r)
         case (_, .string), (_, .markup):
@@ -204,8 +254,9 @@ extension Interpreter {
             throw typeError("can't multiply sequence by non-int of type '\(a.typeName)'")
         case (.list(let items), _), (.tuple(let items), _):
             guard let n = repeatCount(b) else { throw typeError("can't multiply sequence by non-int of type '\(b.typeName)'") }
-            try checkCount(items.count.multipliedReportingOverflow(by: n).overflow ? Int.max : items.count * n, bytesEach: 16)
+            try reserve(elements: Interpreter.product(items.count, n))
             var result: [Value] = []
+            result.reserveCapacity(items.count * n)
             for _ in 0..<n { result += items }
             if case .tuple = a { return .tuple(result) }
             return .list(result)
@@ -228,6 +279,8 @@ extension Interpreter {
         try requireDefined(a)
         try requireDefined(b)
         if let x = a.stringValue, let y = b.stringValue {
+            // An equality pass, then an ordering pass over code points.
+            try charge(Interpreter.product(3, min(x.utf8.count, y.utf8.count)))
             if pythonStringsEqual(x, y) { return 0 }
             return pythonStringLess(x, y) ? -1 : 1
         }
@@ -237,7 +290,10 @@ extension Interpreter {
         }
         switch (a, b) {
         case (.list(let x), .list(let y)), (.tuple(let x), .tuple(let y)):
-            for (p, q) in zip(x, y) where !pythonEqual(p, q) { return try pythonCompare(p, q, symbol: symbol) }
+            for (p, q) in zip(x, y) {
+                try charge(Interpreter.elementBytes)
+                if !(try equal(p, q)) { return try pythonCompare(p, q, symbol: symbol) }
+            }
             return x.count < y.count ? -1 : (x.count == y.count ? 0 : 1)
         default:
             throw typeError("'\(symbol)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
@@ -246,8 +302,8 @@ extension Interpreter {
 
     func compare(_ op: CompareOperator, _ a: Value, _ b: Value) throws(GLMError) -> Bool {
         switch op {
-        case .equal: return pythonEqual(a, b)
-        case .notEqual: return !pythonEqual(a, b)
+        case .equal: return try equal(a, b)
+        case .notEqual: return !(try equal(a, b))
         case .less: return try pythonCompare(a, b, symbol: "<") < 0
         case .lessEqual: return try pythonCompare(a, b, symbol: "<=") <= 0
         case .greater: return try pythonCompare(a, b, symbol: ">") > 0
@@ -265,10 +321,13 @@ extension Interpreter {
                 if case .undefined(let u) = item { throw undefinedError(u) }
                 throw typeError("'in <string>' requires string as left operand, not \(item.typeName)")
             }
+            // Both copied to bytes, then a linear search.
+            try charge(Interpreter.sum(Interpreter.product(2, s.utf8.count), Interpreter.product(2, needle.utf8.count)))
             return pythonContains(s, needle)
         case .list(let items), .tuple(let items):
-            return items.contains { pythonEqual($0, item) }
+            return try containsEqual(items, item)
         case .dict(let d):
+            try chargeKey(item)
             if HashKey(item) == nil {
                 if case .undefined = item { return false }
                 throw typeError("unhashable type: '\(item.typeName)'")
@@ -277,18 +336,26 @@ extension Interpreter {
         case .undefined:
             return false
         case .loop(let state):
-            return state.items.contains { pythonEqual($0, item) }
+            return try containsEqual(state.items, item)
         case .iterator(let it):
-            return it.items.contains { pythonEqual($0, item) }
+            return try containsEqual(it.items, item)
         default:
             throw typeError("argument of type '\(container.typeName)' is not iterable")
         }
+    }
+
+    private func containsEqual(_ items: [Value], _ item: Value) throws(GLMError) -> Bool {
+        for candidate in items {
+            try charge(Interpreter.elementBytes)
+            if try equal(candidate, item) { return true }
+        }
+        return false
     }
 }
 
 /// markupsafe's `escape`: `&`, `<`, `>`, `"`, `'`.
 func htmlEscape(_ s: String) -> String {
-    guard s.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else { return s }
+    if bytesAll(s, { $0 != 0x26 && $0 != 0x3C && $0 != 0x3E && $0 != 0x22 && $0 != 0x27 }) { return s }
     var out = ""
     for scalar in s.unicodeScalars {
         switch scalar {

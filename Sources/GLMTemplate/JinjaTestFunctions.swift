@@ -42,18 +42,20 @@ extension Interpreter {
             switch value { case .callable, .loop: return true; default: return false }
         case "escaped": if case .markup = value { return true } else { return false }
         case "lower":
-            let s = pythonStr(value)
-            return s.unicodeScalars.contains { $0.properties.isCased } && pythonLower(s) == s
+            let s = try text(value, unitsPerByte: Interpreter.unicodeTextUnits)
+            guard s.unicodeScalars.contains(where: { $0.properties.isCased }) else { return false }
+            return try lower(s) == s
         case "upper":
-            let s = pythonStr(value)
-            return s.unicodeScalars.contains { $0.properties.isCased } && pythonUpper(s) == s
+            let s = try text(value, unitsPerByte: Interpreter.unicodeTextUnits)
+            guard s.unicodeScalars.contains(where: { $0.properties.isCased }) else { return false }
+            return try upper(s) == s
         case "even", "odd":
             let r = try binary(.modulo, value, .int(2))
-            return pythonEqual(r, .int(name == "even" ? 0 : 1))
+            return try equal(r, .int(name == "even" ? 0 : 1))
         case "divisibleby":
-            return pythonEqual(try binary(.modulo, value, try argument()), .int(0))
-        case "eq", "equalto", "==": return pythonEqual(value, try argument())
-        case "ne", "!=": return !pythonEqual(value, try argument())
+            return try equal(try binary(.modulo, value, try argument()), .int(0))
+        case "eq", "equalto", "==": return try equal(value, try argument())
+        case "ne", "!=": return !(try equal(value, try argument()))
         case "lt", "lessthan", "<": return try pythonCompare(value, try argument(), symbol: "<") < 0
         case "le", "<=": return try pythonCompare(value, try argument(), symbol: "<=") <= 0
         case "gt", "greaterthan", ">": return try pythonCompare(value, try argument(), symbol: ">") > 0

@@ -316,6 +316,9 @@ final class Frame {
 
     init(parent: Frame?) { self.parent = parent }
 
+    /// Names set in this scope.
+    var count: Int { entries.count }
+
     func set(_ name: String, _ value: Value) {
         for i in entries.indices where entries[i].name == name {
             entries[i].value = value
@@ -331,8 +334,15 @@ final class Frame {
     }
 
     func lookup(_ name: String) -> Value? {
+        var scanned = 0
+        return lookup(name, scanned: &scanned)
+    }
+
+    /// The variable, counting in `scanned` the names compared on the way (the interpreter charges them).
+    func lookup(_ name: String, scanned: inout Int) -> Value? {
         var frame: Frame? = self
         while let f = frame {
+            scanned += f.entries.count
             for entry in f.entries where entry.name == name { return entry.value }
             frame = f.parent
         }

@@ -30,7 +30,7 @@ func formatDouble(_ value: Double, flags: String, width: Int?, precision: Int, c
 func pad(_ text: String, width: Int, left: Bool, fill: String) -> String {
     let length = pythonLength(text)
     guard width > length else { return text }
-    let padding = String(repeating: fill, count: width - length)
+    let padding = repeatedText(fill, count: width - length)
     return left ? text + padding : padding + text
 }
 
@@ -80,6 +80,8 @@ extension Interpreter {
             next += 1
             return positional[next - 1]
         }
+        // Decoded to code points; the output is charged as it is written.
+        try charge(Interpreter.product(2, format.utf8.count))
         let chars = Array(format.unicodeScalars)
         var out = ""
         var i = 0
@@ -107,14 +109,14 @@ extension Interpreter {
             if i < chars.count && chars[i] == "*" {
                 guard case .int(let w) = try take() else { throw typeError("* wants int") }
                 // As CPython: a negative `*` width left-justifies. Bounded before any padding is built.
-                try checkCount(Int(clamping: w.magnitude))
+                try reserve(bytes: Int(clamping: w.magnitude))
                 if w < 0 { flags += "-" }
                 width = Int(clamping: w.magnitude)
                 i += 1
             } else {
                 while i < chars.count, let d = chars[i].properties.numericType != nil ? Int(String(chars[i])) : nil {
                     width = (width ?? 0) * 10 + d
-                    try checkCount(width ?? 0)
+                    if (width ?? 0) > limits.maxOutputBytes { throw sizeExceeded(width ?? 0) }
                     i += 1
                 }
             }
@@ -152,20 +154,20 @@ extension Interpreter {
             let left = flags.contains("-")
             var text: String
             switch conversion {
-            case "s": text = pythonStr(value)
+            case "s": text = try str(value)
                 if let precision { text = String(String.UnicodeScalarView(text.unicodeScalars.prefix(precision))) }
-            case "r", "a": text = pythonReprValue(value)
+            case "r", "a": text = try repr(value)
                 if let precision { text = String(String.UnicodeScalarView(text.unicodeScalars.prefix(precision))) }
             case "d", "i", "u", "x", "X", "o":
                 let (negative, digitsRaw) = try formatInteger(value, conversion: conversion)
                 var digits = digitsRaw
-                if let precision, digits.count < precision { digits = String(repeating: "0", count: precision - digits.count) + digits }
+                if let precision, digits.count < precision { digits = repeatedText("0", count: precision - digits.count) + digits }
                 if flags.contains("#") {
                     if conversion == "x" { digits = "0x" + digits } else if conversion == "X" { digits = "0X" + digits } else if conversion == "o" { digits = "0o" + digits }
                 }
                 let sign = negative ? "-" : (flags.contains("+") ? "+" : (flags.contains(" ") ? " " : ""))
                 if flags.contains("0") && !left, let width, width > sign.count + digits.count {
-                    digits = String(repeating: "0", count: width - sign.count - digits.count) + digits
+                    digits = repeatedText("0", count: width - sign.count - digits.count) + digits
                 }
                 text = sign + digits
             case "f", "F", "e", "E", "g", "G":
@@ -182,8 +184,8 @@ extension Interpreter {
             default:
                 throw error("ValueError", "unsupported format character '\(conversion)'")
             }
-            out += pad(text, width: width ?? 0, left: left, fill: " ")
-            try checkSize(out)
+            try reserve(bytes: max(width ?? 0, text.utf8.count))
+            try append(pad(text, width: width ?? 0, left: left, fill: " "), to: &out)
         }
         if mapping == nil && next < positional.count || (mapping != nil && !usedMapping && next == 0 && positional.count > 1) {
             throw typeError("not all arguments converted during string formatting")
@@ -193,6 +195,8 @@ extension Interpreter {
 
     /// `str.format(*args, **kwargs)` with the format-spec mini-language for strings and numbers.
     func strFormat(_ format: String, _ args: Arguments) throws(GLMError) -> String {
+        // Decoded to code points; the output is charged as it is written.
+        try charge(Interpreter.product(2, format.utf8.count))
         let chars = Array(format.unicodeScalars)
         var out = ""
         var i = 0
@@ -258,16 +262,15 @@ extension Interpreter {
                     rest = rest[rest.index(after: close)...]
                 }
             }
-            if conversion == "r" || conversion == "a" { value = .string(pythonReprValue(value)) } else if conversion == "s" { value = .string(pythonStr(value)) }
-            out += try formatSpec(value, spec)
-            try checkSize(out)
+            if conversion == "r" || conversion == "a" { value = .string(try repr(value)) } else if conversion == "s" { value = .string(try str(value)) }
+            try append(try formatSpec(value, spec), to: &out)
         }
         return out
     }
 
     /// `format(value, spec)`.
     func formatSpec(_ value: Value, _ spec: String) throws(GLMError) -> String {
-        if spec.isEmpty { return pythonStr(value) }
+        if spec.isEmpty { return try str(value) }
         var chars = Array(spec.unicodeScalars)[...]
         var fill = " "
         var align: Unicode.Scalar? = nil
@@ -287,9 +290,11 @@ extension Interpreter {
         var width = 0
         while let first = chars.first, let d = Int(String(first)) {
             width = width * 10 + d
-            try checkCount(width)
+            if width > limits.maxOutputBytes { throw sizeExceeded(width) }
             chars = chars.dropFirst()
         }
+        // The padding repeats the fill character (up to 4 bytes) up to `width` times.
+        try reserve(bytes: Interpreter.product(width, fill.utf8.count))
         var grouping: String? = nil
         if let first = chars.first, first == "," || first == "_" { grouping = String(first); chars = chars.dropFirst() }
         var precision: Int? = nil
@@ -307,10 +312,10 @@ extension Interpreter {
             guard width > total else { return signText + body }
             let padding = width - total
             switch align ?? defaultAlign {
-            case "<": return signText + body + String(repeating: fill, count: padding)
-            case "^": return String(repeating: fill, count: padding / 2) + signText + body + String(repeating: fill, count: padding - padding / 2)
-            case "=": return signText + String(repeating: fill, count: padding) + body
-            default: return String(repeating: fill, count: padding) + signText + body
+            case "<": return signText + body + repeatedText(fill, count: padding)
+            case "^": return repeatedText(fill, count: padding / 2) + signText + body + repeatedText(fill, count: padding - padding / 2)
+            case "=": return signText + repeatedText(fill, count: padding) + body
+            default: return repeatedText(fill, count: padding) + signText + body
             }
         }
         func grouped(_ digits: String) -> String {
@@ -347,7 +352,7 @@ extension Interpreter {
                 let signText = negative ? "-" : (sign == "+" ? "+" : (sign == " " ? " " : ""))
                 return aligned(body, signText: signText, defaultAlign: ">")
             }
-            guard let number = Number(value) else { return pythonStr(value) }
+            guard let number = Number(value) else { return try str(value) }
             var d = number.double
             var text: String
             switch type {
