@@ -13,7 +13,8 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/bin/%,$(wildcard examples/*.c))
 # Our executables use jemalloc; libglm.so itself must not (a dlopen()ed jemalloc fails on static TLS).
 EXE_LDFLAGS := -L$(BUILD)/lib -lglm -Wl,-rpath,'$$ORIGIN/../lib' -Wl,--no-as-needed -ljemalloc
 
-.PHONY: all setup lib examples cli bench demo python test swift-test python-test install clean
+.PHONY: all setup lib examples cli bench demo python test swift-test python-test install clean \
+	fuzz fuzz-build fuzz-ci sanitize
 
 all: lib examples cli
 
@@ -59,8 +60,50 @@ swift-test:
 python-test: all
 	$(PYTHON) -m pytest -q bindings/python/tests Tests/abi Tests/apps
 
+# Fuzzing (Fuzz/README.md): one libFuzzer binary built with coverage and AddressSanitizer in its own scratch
+# directory (GLM_FUZZ=1 declares its target, so plain `swift build`/`swift test` never see it), linked once per
+# target. `make fuzz` runs each target FUZZ_SECONDS; `make test` runs each FUZZ_CI_SECONDS from the seeds.
+FUZZ_TARGETS := safetensors gguf config tokenizer-json tokenize jinja chat-request stream-parser
+FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 10
+# lld: gold fails with an internal error on the sanitized Swift objects' debug info.
+FUZZ_SWIFT_BUILD := GLM_FUZZ=1 $(SWIFT) build -c release --scratch-path .build/fuzz \
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
+
+fuzz-build:
+	$(FUZZ_SWIFT_BUILD) --product glm-fuzz
+	@mkdir -p $(BUILD)/fuzz
+	@bin="$$($(FUZZ_SWIFT_BUILD) --show-bin-path)/glm-fuzz"; \
+	for t in $(FUZZ_TARGETS); do ln -sfn "$$bin" $(BUILD)/fuzz/glm-fuzz-$$t; done
+
+fuzz: fuzz-build
+	Fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci: fuzz-build
+	Fuzz/run.sh --ci $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
+
+# Sanitizers over the test suites (not in `make test`: the debug build plus the slower suites take ~10 minutes
+# here): AddressSanitizer on Swift and C, UndefinedBehaviorSanitizer on C (Swift has none on Linux; its own
+# overflow and bounds checks trap), then the Python and C-ABI fuzz suites against that build's libglm.so.
+# detect_leaks=0: the exit-time scan takes Swift objects reachable only through tagged enum payload pointers for
+# leaks (libFuzzer's per-input leak check covers the parsers). detect_stack_use_after_return=0: its fake stacks
+# put locals on the heap, which blinds the template engine's stack budget (it measures a local's address).
+SANITIZE_SWIFT := $(SWIFT) build --build-tests --scratch-path .build/asan --sanitize=address \
+	-Xcc -fsanitize=undefined -Xswiftc -use-ld=lld
+SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=0:detect_stack_use_after_return=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+sanitize:
+	$(SANITIZE_SWIFT)
+	$(SANITIZE_ENV) $(SWIFT) test --skip-build --scratch-path .build/asan --sanitize=address \
+		-Xcc -fsanitize=undefined -Xswiftc -use-ld=lld
+	@# Python does not load the sanitizer runtime itself: preload the toolchain's.
+	$(SANITIZE_ENV) LD_PRELOAD="$$($(dir $(realpath $(shell command -v $(SWIFT))))clang -print-file-name=libclang_rt.asan-x86_64.so)" \
+		GLM_LIBRARY="$$($(SANITIZE_SWIFT) --show-bin-path)/libglm.so" \
+		$(PYTHON) -m pytest -q bindings/python/tests Tests/abi/test_fuzz.py
+
 # Swift tests first; the pytest suite (Python API, C ABI, packaging checks) last, so its summary ends the output.
-test: setup all swift-test python-test
+# In between, every fuzz target for FUZZ_CI_SECONDS from its seeds.
+test: setup all swift-test fuzz-ci python-test
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

@@ -76,3 +76,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// libFuzzer targets (Fuzz/, `make fuzz`): declared only when GLM_FUZZ=1, so `swift build` and `swift test` never
+// build them (they need libFuzzer's driver, which only a `-sanitize=fuzzer` build links; the Makefile builds them
+// in their own scratch directory with coverage and AddressSanitizer).
+if Context.environment["GLM_FUZZ"] == "1" {
+    package.targets += [
+        .target(name: "CFuzzSupport", path: "Fuzz/Sources/CFuzzSupport"),
+        .executableTarget(name: "glm-fuzz",
+                          dependencies: ["CFuzzSupport", "GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers",
+                                         "GLMFormats", "GLMTokenizer", "GLMGeneration"],
+                          path: "Fuzz/Sources/glm-fuzz"),
+    ]
+}

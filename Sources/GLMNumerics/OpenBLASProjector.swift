@@ -7,7 +7,8 @@ import GLMSupport
 /// our pool does, or the two oversubscribe the cores. So sgemm is called from the session's thread only, between
 /// pool jobs, never inside one, with OpenBLAS's thread count set to the session's just before (OpenBLAS's count is
 /// process-wide; sessions with different counts each set theirs). bf16/f16 weights are converted to f32 one panel
-/// of rows at a time by the pool, then multiplied by sgemm: the two alternate, they never overlap.
+/// of rows at a time by the pool, then multiplied by sgemm: the two alternate, they never overlap. Every OpenBLAS
+/// call goes through `OpenBLASCalls.run`, so a fork waits for it to return (OpenBLAS's own fork handler does not).
 final class OpenBLASProjector {
     /// Floats of the f32 weight panel (4 MiB): large enough that sgemm's per-call overhead is negligible,
     /// small enough to stay in the last-level cache between the conversion and the sgemm that reads it.
@@ -70,9 +71,11 @@ final class OpenBLASProjector {
     /// sgemm of the weight rows `rows`, stored as f32 at `weights` with row stride `columns`.
     private func sgemm(_ p: Projection, weights: UnsafePointer<Float>, rows: Range<Int>) {
         let columns = Int32(p.weight.columns)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(p.tokens), Int32(rows.count), columns,
-                    1, p.input, Int32(p.inputStride), weights, columns,
-                    0, p.output + rows.lowerBound, Int32(p.outputStride))
+        OpenBLASCalls.run {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(p.tokens), Int32(rows.count), columns,
+                        1, p.input, Int32(p.inputStride), weights, columns,
+                        0, p.output + rows.lowerBound, Int32(p.outputStride))
+        }
     }
 }
 
@@ -80,13 +83,15 @@ final class OpenBLASProjector {
 /// `ProjectionBatch` is created; the `.packed` backend never calls OpenBLAS, so its threads stay asleep), the
 /// session's count while the `.openBLAS` backend computes.
 enum OpenBLASThreads {
-    private static let singleThreadedAtStart: Void = openblas_set_num_threads(1)
+    private static let singleThreadedAtStart: Void = OpenBLASCalls.run { openblas_set_num_threads(1) }
 
     /// Sets OpenBLAS to one thread, the first time only.
     static func configure() { singleThreadedAtStart }
 
     static func use(_ threads: Int) {
         let wanted = Int32(clamping: threads)
-        if openblas_get_num_threads() != wanted { openblas_set_num_threads(wanted) }
+        OpenBLASCalls.run {
+            if openblas_get_num_threads() != wanted { openblas_set_num_threads(wanted) }
+        }
     }
 }
