@@ -60,7 +60,9 @@ typedef enum glm_status {
     GLM_ERR_CANCELLED = 6,        /* a callback returned false */
     GLM_ERR_CONTEXT_FULL = 7,     /* the tokens do not fit in the session's context */
     GLM_ERR_TEMPLATE = 8,         /* a chat template failed to parse or render (the message has line/column) */
-    GLM_ERR_LIMIT_EXCEEDED = 9,   /* an input exceeded a safety bound (nesting depth, output size, loop count) */
+    GLM_ERR_LIMIT_EXCEEDED = 9,   /* an input exceeded a safety bound (nesting depth, output size, loop count,
+                                     a template's work or value-size budget, the tokenizer's per-call step
+                                     budget); the message names the limit */
     GLM_ERR_INTERNAL = 10         /* a bug in libglm: please report it with the message */
 } glm_status;
 
