@@ -1,24 +1,12 @@
-/// Python's notions of whitespace and number spelling, which vLLM's parser inherits from `str.strip()`,
-/// `int(str)` and `float(str)`. Whitespace is checked on Unicode scalars so the answer never depends on how
-/// Swift groups characters (a combining mark after a space must not hide the space).
+import GLMJSON
+
+/// Python's number spelling (`int(str)`, `float(str)`) and whitespace on UTF-8 bytes, which vLLM's parser
+/// inherits; `str.isspace()`/`str.strip()` themselves are GLMJSON's `PythonString`, shared with the templates.
 enum PythonText {
-    /// `str.isspace()` for one scalar: bidi classes WS, B, S and category Zs.
-    static func isSpace(_ v: UInt32) -> Bool {
-        switch v {
-        case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
-            return true
-        default:
-            return false
-        }
-    }
+    static func isSpace(_ v: UInt32) -> Bool { PythonString.isSpace(v) }
 
     /// `str.strip()`.
-    static func strip(_ s: String) -> String {
-        let scalars = s.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !isSpace($0.value) }),
-              let last = scalars.lastIndex(where: { !isSpace($0.value) }) else { return "" }
-        return String(scalars[first...last])
-    }
+    static func strip(_ s: String) -> String { PythonString.strip(s) }
 
     /// Where the trailing whitespace of valid UTF-8 `bytes` starts (`bytes.count` when it has none).
     static func trailingWhitespaceStart(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {

@@ -629,7 +629,7 @@ extension Interpreter {
     /// `str.strip/lstrip/rstrip`, charged by the bytes read and copied.
     func strip(_ s: String, chars: String?, left: Bool, right: Bool) throws(GLMError) -> String {
         try charge(Interpreter.sum(Interpreter.product(2, s.utf8.count), Interpreter.product(chars?.utf8.count ?? 0, 2)))
-        return pythonStrip(s, chars: chars, left: left, right: right)
+        return PythonString.strip(s, characters: chars, leading: left, trailing: right)
     }
 
     /// jinja2's `title` filter: capitalises each word, words starting after spaces, dashes and brackets.
@@ -637,7 +637,7 @@ extension Interpreter {
         var out = ""
         var atWordStart = true
         for scalar in s.unicodeScalars {
-            let separator = isPythonSpace(scalar) || "-({[<".unicodeScalars.contains(scalar)
+            let separator = PythonString.isSpace(scalar) || "-({[<".unicodeScalars.contains(scalar)
             if separator {
                 out.unicodeScalars.append(scalar)
                 atWordStart = true
@@ -663,7 +663,7 @@ extension Interpreter {
 
 /// Python's `float(s)`: surrounding whitespace, underscores between digits, inf/nan spellings.
 func parsePythonFloat(_ s: String) -> Double? {
-    let t = pythonStrip(s, chars: nil, left: true, right: true)
+    let t = PythonString.strip(s, characters: nil, leading: true, trailing: true)
     guard !t.isEmpty else { return nil }
     let lower = t.lowercased()
     let unsigned = lower.hasPrefix("-") || lower.hasPrefix("+") ? String(lower.dropFirst()) : lower
@@ -676,7 +676,7 @@ func parsePythonFloat(_ s: String) -> Double? {
 
 /// Python's `int(s, base)`.
 func parsePythonInt(_ s: String, base: Int) -> Value? {
-    var t = pythonStrip(s, chars: nil, left: true, right: true)
+    var t = PythonString.strip(s, characters: nil, leading: true, trailing: true)
     var negative = false
     if t.hasPrefix("-") { negative = true; t.removeFirst() } else if t.hasPrefix("+") { t.removeFirst() }
     var radix = base

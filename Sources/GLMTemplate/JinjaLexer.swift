@@ -1,3 +1,4 @@
+import GLMJSON
 import GLMSupport
 
 /// One token of a template, with the byte offset it starts at (for error positions).
@@ -115,7 +116,7 @@ struct JinjaLexer {
         let b = bytes[i]
         if b < 0x80 { return (b == 0x20 || (b >= 0x09 && b <= 0x0D) || (b >= 0x1C && b <= 0x1F)) ? 1 : 0 }
         let (scalar, length) = decodeScalar(at: i)
-        return isPythonSpace(scalar) ? length : 0
+        return PythonString.isSpace(scalar) ? length : 0
     }
 
     private func decodeScalar(at i: Int) -> (Unicode.Scalar, Int) {
@@ -145,7 +146,7 @@ struct JinjaLexer {
         var end = end
         if sign == UInt8(ascii: "-") {
             let text = String(decoding: bytes[start..<end], as: UTF8.self)
-            end = start + pythonStrip(text, chars: nil, left: false, right: true).utf8.count
+            end = start + PythonString.strip(text, characters: nil, leading: false, trailing: true).utf8.count
         } else if sign != UInt8(ascii: "+") && !isVariable {
             var lineStart = end
             while lineStart > start && bytes[lineStart - 1] != 0x0A { lineStart -= 1 }

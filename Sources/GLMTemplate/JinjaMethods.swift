@@ -1,3 +1,4 @@
+import GLMJSON
 import GLMSupport
 
 // Methods of Python's str, dict and list that templates call (`s.split(',')`, `d.items()`), as the immutable
@@ -289,7 +290,7 @@ extension Interpreter {
             case "isidentifier":
                 guard let first = scalars.first, first == "_" || first.properties.isXIDStart else { return .bool(false) }
                 return .bool(scalars.dropFirst().allSatisfy { $0.properties.isXIDContinue })
-            default: return .bool(scalars.allSatisfy(isPythonSpace))
+            default: return .bool(scalars.allSatisfy(PythonString.isSpace))
             }
         case "islower", "isupper":
             try charge(Interpreter.product(Interpreter.unicodeTextUnits, s.utf8.count))
@@ -365,7 +366,7 @@ extension Interpreter {
         var count = 0
         var inWord = false
         for scalar in s.unicodeScalars {
-            let space = isPythonSpace(scalar)
+            let space = PythonString.isSpace(scalar)
             if !space && !inWord { count += 1 }
             inWord = !space
         }

@@ -111,16 +111,6 @@ func isPythonPrintable(_ scalar: Unicode.Scalar) -> Bool {
     }
 }
 
-/// `str.isspace()` for one code point.
-func isPythonSpace(_ scalar: Unicode.Scalar) -> Bool {
-    switch scalar.value {
-    case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
-        return true
-    default:
-        return false
-    }
-}
-
 /// `str(value)`: what `{{ value }}` prints. Unbounded: templates go through `Interpreter.str`.
 func pythonStr(_ value: Value) -> String {
     switch value {
@@ -371,14 +361,14 @@ func pythonSplit(_ s: String, separator: String?, maxSplit: Int) -> [String] {
         var scalars = Substring(s).unicodeScalars[...]
         var splits = 0
         while true {
-            while let f = scalars.first, isPythonSpace(f) { scalars.removeFirst() }
+            while let f = scalars.first, PythonString.isSpace(f) { scalars.removeFirst() }
             if scalars.isEmpty { break }
             if maxSplit >= 0 && splits >= maxSplit {
                 parts.append(String(String.UnicodeScalarView(scalars)))
                 break
             }
             var end = scalars.startIndex
-            while end < scalars.endIndex && !isPythonSpace(scalars[end]) { end = scalars.index(after: end) }
+            while end < scalars.endIndex && !PythonString.isSpace(scalars[end]) { end = scalars.index(after: end) }
             parts.append(String(String.UnicodeScalarView(scalars[scalars.startIndex..<end])))
             scalars = scalars[end...]
             splits += 1
@@ -403,14 +393,14 @@ func pythonRSplit(_ s: String, separator: String?, maxSplit: Int) -> [String] {
         var parts: [String] = []
         var scalars = Array(s.unicodeScalars)
         while true {
-            while let l = scalars.last, isPythonSpace(l) { scalars.removeLast() }
+            while let l = scalars.last, PythonString.isSpace(l) { scalars.removeLast() }
             if scalars.isEmpty { break }
             if parts.count >= maxSplit {
                 parts.append(String(String.UnicodeScalarView(scalars)))
                 break
             }
             var start = scalars.count
-            while start > 0 && !isPythonSpace(scalars[start - 1]) { start -= 1 }
+            while start > 0 && !PythonString.isSpace(scalars[start - 1]) { start -= 1 }
             parts.append(String(String.UnicodeScalarView(scalars[start...])))
             scalars.removeSubrange(start...)
         }
@@ -425,38 +415,6 @@ func pythonRSplit(_ s: String, separator: String?, maxSplit: Int) -> [String] {
     }
     parts.append(stringFromBytes(hay[..<end]))
     return parts.reversed()
-}
-
-/// `str.strip/lstrip/rstrip(chars)`; nil chars strips whitespace.
-func pythonStrip(_ s: String, chars: String?, left: Bool, right: Bool) -> String {
-    if chars == nil, let fast = asciiStrip(s, left: left, right: right) { return fast }
-    let set = chars.map { Set($0.unicodeScalars) }
-    func strip(_ c: Unicode.Scalar) -> Bool { set.map { $0.contains(c) } ?? isPythonSpace(c) }
-    var scalars = Substring(s).unicodeScalars[...]
-    if left { while let f = scalars.first, strip(f) { scalars.removeFirst() } }
-    if right { while let l = scalars.last, strip(l) { scalars.removeLast() } }
-    return String(String.UnicodeScalarView(scalars))
-}
-
-/// Whitespace strip on UTF-8 bytes when both ends are ASCII (nil when a non-ASCII code point is at an end).
-private func asciiStrip(_ s: String, left: Bool, right: Bool) -> String? {
-    let utf8 = s.utf8
-    func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) || (b >= 0x1C && b <= 0x1F) }
-    var start = utf8.startIndex, end = utf8.endIndex
-    if left {
-        while start < end, utf8[start] < 0x80, isSpace(utf8[start]) { start = utf8.index(after: start) }
-        if start < end && utf8[start] >= 0x80 { return nil }
-    }
-    if right {
-        while end > start {
-            let last = utf8[utf8.index(before: end)]
-            if last >= 0x80 { return nil }
-            if !isSpace(last) { break }
-            end = utf8.index(before: end)
-        }
-    }
-    if start == utf8.startIndex && end == utf8.endIndex { return s }
-    return String(s[start..<end])
 }
 
 /// `str.replace(old, new, count)`.

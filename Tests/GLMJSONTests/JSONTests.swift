@@ -92,3 +92,34 @@ struct GLMErrorProbe: Error {
         }
     }
 }
+
+/// Python's `str.isspace()` and `str.strip()`, shared by the templates and the parsers (PythonString): the
+/// whitespace set is CPython's own list (`[c for c in range(0x110000) if chr(c).isspace()]`), checked over every
+/// scalar; strip cases as Python answers them.
+@Suite struct PythonStringTests {
+    static let pythonSpaces: Set<UInt32> = [
+        0x9, 0xA, 0xB, 0xC, 0xD, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003,
+        0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+    ]
+
+    @Test func isSpaceIsPythonsOverEveryScalar() {
+        #expect(PythonStringTests.pythonSpaces.count == 29)
+        var disagreements: [UInt32] = []
+        for v in UInt32(0)...0x10FFFF where PythonString.isSpace(v) != PythonStringTests.pythonSpaces.contains(v) {
+            disagreements.append(v)
+        }
+        #expect(disagreements.isEmpty)
+    }
+
+    @Test func stripIsPythons() {
+        // ("  x ".strip(), ...) as CPython 3.11 prints them.
+        #expect(PythonString.strip(" \t\n x y \u{3000}\u{85}") == "x y")
+        #expect(PythonString.strip("\u{200B}x\u{200B}") == "\u{200B}x\u{200B}")   // ZWSP is not whitespace
+        #expect(PythonString.strip(" \u{301}x ") == "\u{301}x")                   // a combining mark stays
+        #expect(PythonString.strip("  a  ", leading: true, trailing: false) == "a  ")
+        #expect(PythonString.strip("  a  ", leading: false, trailing: true) == "  a")
+        #expect(PythonString.strip("xxaxyx", characters: "xy") == "a")
+        #expect(PythonString.strip("\u{A0}\u{A0}") == "")
+        #expect(PythonString.strip("") == "")
+    }
+}
