@@ -11,9 +11,11 @@ checked with jsonschema), writes each as json.dumps text and tokenizes it with l
 vocabulary (Tests/Fixtures/tokenizers/ggml-vocab-qwen2.gguf, Qwen2's 151,643 byte-level BPE tokens, the size of
 GLM-4's). Every engine then compiles the schema and walks the same ids: a mask before each token (timed), the
 token accepted, and at the end a mask that must allow the end id. Only cases every engine accepted count in the
-side-by-side table. libglm is timed inside `glm-bench grammar` (native clock around `fillMask`); llguidance and
-xgrammar around their Python calls that fill a preallocated mask (their Python call overhead, about a
-microsecond, is included).
+side-by-side table. Times are CPU time, not wall-clock time: the benchmark machine is shared, and preemption would
+otherwise add whole scheduler slices to random masks. libglm is timed inside `glm-bench grammar` (the thread's
+CPU clock around `fillMask`); llguidance and xgrammar around their Python calls that fill a preallocated mask
+(`time.thread_time`, their Python call overhead, about a microsecond, included); compile times with the process's
+CPU clock (`time.process_time`, so helper threads would count).
 
 xgrammar imports torch and transformers at import time, but its CPU matcher fills any DLPack array: the driver
 installs neither and registers empty stand-in modules for them, so the code measured is xgrammar's own.
@@ -52,6 +54,8 @@ def stub_modules():
                 raise AttributeError(name)
             return type(name, (Anything,), {})
 
+    # tvm_ffi (xgrammar's binding layer) patches torch when it imports; the stand-in has nothing to patch.
+    os.environ.setdefault("TVM_FFI_DISABLE_TORCH_C_DLPACK", "1")
     for name in ("torch", "torch.utils", "torch.utils.cpp_extension", "transformers", "triton", "triton.language"):
         if name not in sys.modules:
             try:
@@ -127,24 +131,24 @@ def run_llguidance(args, cases, pieces):
                 text = text.decode("utf-8", "replace")
             return glm_tokenizer.encode(text)
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     tokenizer = llguidance.LLTokenizer(llguidance.TokenizerWrapper(Wrapped()))
-    setup_ms = (time.perf_counter() - t0) * 1000
+    setup_ms = (time.process_time() - t0) * 1000
     results = {}
     mask = np.zeros((len(pieces) + 31) // 32, dtype=np.int32)
     for c in cases:
         grammar = llguidance.LLMatcher.grammar_from_json_schema(c["schema"], defaults={"whitespace_flexible": True})
-        t = time.perf_counter()
+        t = time.process_time()
         matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
-        compile_ms = (time.perf_counter() - t) * 1000
+        compile_ms = (time.process_time() - t) * 1000
         if matcher.is_error():
             results[c["name"]] = {"ok": False, "error": matcher.get_error()}
             continue
         times, ok, error = [], True, None
         for tok in c["tokens"] + [args.end_id]:
-            t = time.perf_counter()
+            t = time.thread_time()
             matcher.unsafe_compute_mask_ptr(mask.ctypes.data, mask.nbytes)
-            times.append((time.perf_counter() - t) * 1e6)
+            times.append((time.thread_time() - t) * 1e6)
             if not (int(mask[tok >> 5]) >> (tok & 31)) & 1:
                 ok, error = False, "token %d not allowed" % tok
                 break
@@ -160,27 +164,27 @@ def run_xgrammar(args, cases, pieces):
     import numpy as np
     import xgrammar as xgr
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     info = xgr.TokenizerInfo(pieces, vocab_type=xgr.VocabType.RAW, vocab_size=len(pieces),
                              stop_token_ids=[args.end_id])
     compiler = xgr.GrammarCompiler(info, max_threads=1, cache_enabled=False)
-    setup_ms = (time.perf_counter() - t0) * 1000
+    setup_ms = (time.process_time() - t0) * 1000
     mask = np.zeros((1, (len(pieces) + 31) // 32), dtype=np.int32)
     results = {}
     for c in cases:
         try:
-            t = time.perf_counter()
+            t = time.process_time()
             compiled = compiler.compile_json_schema(json.dumps(c["schema"]), any_whitespace=True, strict_mode=False)
-            compile_ms = (time.perf_counter() - t) * 1000
+            compile_ms = (time.process_time() - t) * 1000
         except Exception as e:  # unsupported schema
             results[c["name"]] = {"ok": False, "error": str(e)[:200]}
             continue
         matcher = xgr.GrammarMatcher(compiled)
         times, ok, error = [], True, None
         for tok in c["tokens"] + [args.end_id]:
-            t = time.perf_counter()
+            t = time.thread_time()
             matcher.fill_next_token_bitmask(mask)
-            times.append((time.perf_counter() - t) * 1e6)
+            times.append((time.thread_time() - t) * 1e6)
             if not (int(mask[0, tok >> 5]) >> (tok & 31)) & 1:
                 ok, error = False, "token %d not allowed" % tok
                 break

@@ -12,6 +12,8 @@ indirect enum CharRegex: Hashable, Sendable {
     case intersection([CharRegex])
     /// Every string not in the language.
     case complement(CharRegex)
+    /// Strings from an alphabet except a few words (see `excluding`).
+    case excludingWords(ExcludedWords)
 
     static let empty = CharRegex.sequence([])
     static let nothing = CharRegex.alternatives([])
@@ -27,45 +29,22 @@ indirect enum CharRegex: Hashable, Sendable {
     static func containing(_ inner: CharRegex) -> CharRegex { .sequence([anyString, inner, anyString]) }
 
     /// Strings of a first character from `first` and then characters from `rest` (at most `maxLength` in all;
-    /// the empty string when `allowEmpty`), except `words`. Built as a trie of the words with an escape at
-    /// every node, so it needs no intersection or complement (whose derivatives cost far more).
+    /// the empty string when `allowEmpty`), except `words`. Compiled as a trie of the words with an escape at
+    /// every node, so it needs no intersection or complement (whose derivatives cost far more), and every trie
+    /// node is known to accept any `rest` characters from there on, which the vocabulary slices use.
     static func excluding(_ words: [String], first: CharSet = .all, rest: CharSet = .all, allowEmpty: Bool = true,
                           maxLength: Int? = nil) -> CharRegex {
-        final class Node {
-            var children: [UInt32: Node] = [:]
-            var isWord = false
-        }
-        let root = Node()
-        for w in words {
-            var n = root
-            for u in w.unicodeScalars {
-                if let c = n.children[u.value] { n = c } else {
-                    let c = Node()
-                    n.children[u.value] = c
-                    n = c
-                }
-            }
-            n.isWord = true
-        }
-        func tail(_ depth: Int) -> CharRegex {
-            .repetition(.set(rest), 0, maxLength.map { max(0, $0 - depth) })
-        }
-        func build(_ n: Node, _ depth: Int) -> CharRegex {
-            var options: [CharRegex] = []
-            if !n.isWord && (depth > 0 || allowEmpty) { options.append(.empty) }
-            if maxLength.map({ depth < $0 }) ?? true {
-                let alphabet = depth == 0 ? first : rest
-                let taken = CharSet(n.children.keys.map { $0...$0 })
-                let others = alphabet.subtracting(taken)
-                if !others.isEmpty { options.append(.sequence([.set(others), tail(depth + 1)])) }
-                for (c, child) in n.children.sorted(by: { $0.key < $1.key }) where alphabet.contains(c) {
-                    options.append(.sequence([.set(CharSet(scalar: c)), build(child, depth + 1)]))
-                }
-            }
-            return options.count == 1 ? options[0] : .alternatives(options)
-        }
-        return build(root, 0)
+        .excludingWords(ExcludedWords(words: words, first: first, rest: rest, allowEmpty: allowEmpty, maxLength: maxLength))
     }
+}
+
+/// The parameters of `CharRegex.excluding`.
+struct ExcludedWords: Hashable, Sendable {
+    var words: [String]
+    var first: CharSet
+    var rest: CharSet
+    var allowEmpty: Bool
+    var maxLength: Int?
 }
 
 /// How the characters of a string appear in the generated text.
@@ -127,7 +106,61 @@ extension RegexStore {
             // so "an encoding of a string not in L" is "a valid encoding that is not an encoding of L".
             let all = star(encode(.all, encoding))
             return and(all, not(try compile(inner, encoding, &cache, depth: depth + 1)))
+        case .excludingWords(let spec):
+            return compileExcluding(spec, encoding, &cache)
         }
+    }
+
+    private mutating func compileExcluding(_ spec: ExcludedWords, _ encoding: StringEncoding,
+                                           _ cache: inout [CharSet: ID]) -> ID {
+        final class Node {
+            var children: [UInt32: Node] = [:]
+            var isWord = false
+        }
+        let root = Node()
+        for w in spec.words {
+            var n = root
+            for u in w.unicodeScalars {
+                if let c = n.children[u.value] { n = c } else {
+                    let c = Node()
+                    n.children[u.value] = c
+                    n = c
+                }
+            }
+            n.isWord = true
+        }
+        func set(_ s: CharSet, _ cache: inout [CharSet: ID]) -> ID {
+            if let known = cache[s] { return known }
+            let id = encode(s, encoding)
+            cache[s] = id
+            return id
+        }
+        let restID = set(spec.rest, &cache)
+        func remaining(_ depth: Int) -> Int? { spec.maxLength.map { max(0, $0 - depth) } }
+        func build(_ n: Node, _ depth: Int, _ cache: inout [CharSet: ID]) -> ID {
+            var options: [ID] = []
+            if !n.isWord && (depth > 0 || spec.allowEmpty) { options.append(RegexStore.empty) }
+            if remaining(depth).map({ $0 > 0 }) ?? true {
+                let alphabet = depth == 0 ? spec.first : spec.rest
+                let taken = CharSet(n.children.keys.map { $0...$0 })
+                let others = alphabet.subtracting(taken)
+                if !others.isEmpty {
+                    options.append(concat(set(others, &cache), self.repeat(restID, 0, remaining(depth + 1))))
+                }
+                for (c, child) in n.children.sorted(by: { $0.key < $1.key }) where alphabet.contains(c) {
+                    options.append(concat(set(CharSet(scalar: c), &cache), build(child, depth + 1, &cache)))
+                }
+            }
+            let id = or(options)
+            // Every node takes any `rest` characters (up to the length bound; the root when its first character
+            // comes from the same set): the words only forbid stopping at them.
+            // With a length bound, a run that reaches the bound on a word is dead, so one character less is safe.
+            if depth > 0 || spec.first == spec.rest {
+                liveRuns[id] = (restID, remaining(depth).map { max(0, $0 - 1) } ?? Int.max)
+            }
+            return id
+        }
+        return build(root, 0, &cache)
     }
 
     /// The encodings of one character of `set`.

@@ -135,22 +135,6 @@ public final class GrammarMatcher {
         return parser.rowAccepts[parser.top]
     }
 
-    /// Whether the text so far is complete and nothing may follow it (only an end id is allowed).
-    public func mustEnd() throws(GLMError) -> Bool {
-        guard try canEnd() else { return false }
-        if lexemeStarted { return try mustEndAfterLexeme() }
-        return parser.rowLexerState[parser.top] == LexerAutomaton.dead
-    }
-
-    private func mustEndAfterLexeme() throws(GLMError) -> Bool {
-        // The lexeme may still grow, or a new one may start after it.
-        for b in 0...255 where try automaton.next(lexerState, UInt8(b)) != LexerAutomaton.dead { return false }
-        let rows = parser.rowCount
-        defer { parser.truncate(to: rows) }
-        guard try parser.scan(automaton.acceptedLexemes[Int(lexerState)], automaton: automaton) else { return true }
-        return parser.rowLexerState[parser.top] == LexerAutomaton.dead
-    }
-
     // MARK: advancing
 
     /// Advances by `token`. A token the constraint does not allow is `invalidArgument` and changes nothing.
@@ -356,9 +340,10 @@ public final class GrammarMatcher {
                                 let id = token[i]
                                 if id >= 0 {
                                     mask[Int(id) >> 6] |= 1 << UInt64(id & 63)
-                                    if let more = trie.extra[Int32(i)] {
-                                        for m in more { mask[Int(m) >> 6] |= 1 << UInt64(m & 63) }
-                                    }
+                                } else if id < -1 {
+                                    let first = -2 - id
+                                    mask[Int(first) >> 6] |= 1 << UInt64(first & 63)
+                                    for m in trie.extra[Int32(i)] ?? [] { mask[Int(m) >> 6] |= 1 << UInt64(m & 63) }
                                 }
                                 i += 1
                             }

@@ -12,8 +12,8 @@ import Glibc
 final class LexerAutomaton {
     static let unknown: Int32 = -2
     static let dead: Int32 = -1
-    /// Bounds the table (1 KiB per state).
-    static let maxStates = 60_000
+    /// Bounds the memory a hostile constraint can take (about 2 KiB per state with its caches).
+    static let maxStates = 30_000
 
     var store: RegexStore
     let lexemeRegex: [RegexStore.ID]

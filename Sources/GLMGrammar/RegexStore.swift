@@ -45,6 +45,9 @@ struct RegexStore {
     private(set) var usesBoolean: [Bool] = []
     private var index: [Node: ID] = [:]
     private var derivatives = IntMap(capacity: 4096)
+    /// Nodes known to stay alive for any run of characters of one encoded set, and how long a run: the trie
+    /// nodes of `CharRegex.excluding` (they differ from a plain repetition only where they may stop).
+    var liveRuns: [ID: (set: ID, run: Int)] = [:]
     /// Nodes that match the encoding of every plain character (resp. every text character) as one unit.
     var coversPlain = Set<ID>()
     var coversText = Set<ID>()
@@ -54,7 +57,7 @@ struct RegexStore {
     private var emptiness = IntMap(capacity: 256)
 
     /// Bounds the memory hostile constraints can make the store use.
-    static let maxNodes = 400_000
+    static let maxNodes = 300_000
 
     init() {
         _ = insert(Node(kind: .nothing), nullable: false, boolean: false)
@@ -355,6 +358,7 @@ struct RegexStore {
             if steps > 64 { break }
             let i = Int(n)
             if usesBoolean[i] { continue }
+            if let live = liveRuns[n], covers.contains(live.set) { best = max(best, live.run) }
             switch kinds[i] {
             case .or: stack.append(contentsOf: nodes[i].list)
             case .concat: stack.append(childA[i])

@@ -63,6 +63,7 @@ struct SchemaResolver {
     static let formats: Set<String> = ["date-time", "date", "time", "uuid", "email", "ipv4", "ipv6", "uri", "hostname"]
 
     static let maxDepth = 48
+    static let maxEnum = 10_000
     static let maxBranches = 1024
 
     init(root: JSONValue, strict: Bool) {
@@ -223,6 +224,9 @@ struct SchemaResolver {
                 s.types = set
             case "enum":
                 guard case .array(let values) = value else { throw badValue(path, key, value, "a list") }
+                guard values.count <= SchemaResolver.maxEnum else {
+                    throw GLMError(.limitExceeded, "\(path)/enum has \(values.count) values (at most \(SchemaResolver.maxEnum))")
+                }
                 s.enumValues = SchemaResolver.intersect(s.enumValues, values)
             case "const":
                 s.enumValues = SchemaResolver.intersect(s.enumValues, [value])
@@ -277,6 +281,8 @@ struct SchemaResolver {
                 }
             case "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum":
                 switch value {
+                case .integer(let text) where text.count > 400:
+                    throw GLMError(.limitExceeded, "\(path)/\(key) has more than 400 digits")
                 case .integer, .double:
                     let exclusive = key.hasPrefix("exclusive")
                     if key.hasSuffix("inimum") { s.lower.append((value, exclusive)) } else { s.upper.append((value, exclusive)) }

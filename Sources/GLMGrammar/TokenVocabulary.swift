@@ -170,7 +170,8 @@ struct TokenTrie {
     /// 1-based depth of each node (its byte's position in the token + 1).
     var depth: [UInt16] = []
     var skip: [Int32] = []
-    /// The id ending at each node, -1 for none; ids with the same bytes as an earlier one in `extra`.
+    /// The id ending at each node, -1 for none; ids with the same bytes as an earlier one in `extra`, and the
+    /// node's id is then stored as -2 - id so the walk finds out without a lookup.
     var token: [Int32] = []
     var extra: [Int32: [Int32]] = [:]
     var maxDepth = 0
@@ -215,7 +216,13 @@ struct TokenTrie {
             }
             maxDepth = max(maxDepth, current.count)
             if let last = path.last {
-                if token[Int(last)] < 0 { token[Int(last)] = id } else { extra[last, default: []].append(id) }
+                let current = token[Int(last)]
+                if current == -1 {
+                    token[Int(last)] = id
+                } else {
+                    if current >= 0 { token[Int(last)] = -2 - current }
+                    extra[last, default: []].append(id)
+                }
             }
             previous = current
         }

@@ -36,9 +36,9 @@ func grammarBenchmark(arguments: [String]) throws {
         throw GLMError.invalidArgument("usage: grammar --tokenizer PATH --cases FILE [--out FILE] [--end-id N]")
     }
     let tokenizer = try Tokenizer.load(path: tokenizerPath)
-    let vocabularyStart = monotonicSeconds()
+    let vocabularyStart = threadCPUSeconds()
     let vocabulary = try TokenVocabulary.of(tokenizer)
-    let vocabularySeconds = monotonicSeconds() - vocabularyStart
+    let vocabularySeconds = threadCPUSeconds() - vocabularyStart
     var options = ConstraintOptions()
     if let id = endID ?? tokenizer.eosTokenID { options.endTokenIDs = [id] }
 
