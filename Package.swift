@@ -42,14 +42,16 @@ let package = Package(
         .target(name: "GLMNumerics", dependencies: ["GLMSupport", "COpenBLAS", "CGLMKernels"]),
         // The GLM-4 MoE forward pass, KV cache, MTP.
         .target(name: "GLMModel", dependencies: ["GLMSupport", "GLMJSON", "GLMFormats", "GLMNumerics"]),
+        // Constrained decoding: JSON Schema, regular expressions and GLM tool calls compiled to token masks.
+        .target(name: "GLMGrammar", dependencies: ["GLMSupport", "GLMJSON", "GLMParsers", "GLMTokenizer"]),
         // Sampling, stop rules, chat sessions with prefix reuse, streaming events, the OpenAI request/response shape.
         .target(name: "GLMGeneration",
                 dependencies: ["GLMSupport", "GLMJSON", "GLMFormats", "GLMNumerics", "GLMTemplate", "GLMParsers",
-                               "GLMTokenizer", "GLMModel"]),
+                               "GLMTokenizer", "GLMModel", "GLMGrammar"]),
         // The C ABI: argument checks, error codes, ownership. No logic of its own.
         .target(name: "GLM",
                 dependencies: ["CGLMHeader", "COpenBLAS", "GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers",
-                               "GLMTokenizer", "GLMFormats", "GLMModel", "GLMGeneration"],
+                               "GLMTokenizer", "GLMFormats", "GLMModel", "GLMGeneration", "GLMGrammar"],
                 exclude: ["exports.map"],
                 linkerSettings: [
                     // Export nothing but glm_* (the Swift runtime is linked in statically for release).
@@ -59,7 +61,7 @@ let package = Package(
         // Benchmarks (release builds only; our executables use jemalloc, libglm.so must not).
         .executableTarget(name: "glm-bench",
                           dependencies: ["GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers", "GLMTokenizer",
-                                         "GLMFormats", "GLMNumerics", "GLMModel", "GLMGeneration"],
+                                         "GLMFormats", "GLMNumerics", "GLMModel", "GLMGeneration", "GLMGrammar"],
                           linkerSettings: [.unsafeFlags(["-Xlinker", "--no-as-needed", "-Xlinker", "-ljemalloc"])]),
 
         .testTarget(name: "GLMSupportTests", dependencies: ["GLMSupport", "CGLMCPU"]),
@@ -71,6 +73,8 @@ let package = Package(
         .testTarget(name: "GLMGenerationTests",
                     dependencies: ["GLMGeneration", "GLMJSON", "GLMSupport", "GLMFormats", "GLMTemplate", "GLMParsers",
                                    "GLMTokenizer", "GLMModel"]),
+        .testTarget(name: "GLMGrammarTests",
+                    dependencies: ["GLMGrammar", "GLMJSON", "GLMSupport", "GLMTokenizer", "GLMParsers"]),
         .testTarget(name: "GLMNumericsTests", dependencies: ["GLMNumerics", "GLMSupport"]),
         .testTarget(name: "GLMModelTests", dependencies: ["GLMModel", "GLMFormats", "GLMNumerics", "GLMSupport"]),
     ],

@@ -43,8 +43,10 @@ extern "C" {
 /* The ABI version this header describes. glm_api_version() returns the version of the loaded library; a
  * caller built against a different GLM_API_VERSION should refuse to run. */
 /* 2: glm_model_params.kernels, glm_system_info(); GLM_GEMM_AUTO (the enum's values moved); glm_session_eval and
- *    glm_session_mtp_logits take an explicit glm_logits; glm_free removed (glm_free frees everything). */
-#define GLM_API_VERSION 2
+ *    glm_session_mtp_logits take an explicit glm_logits; glm_free removed (glm_free frees everything).
+ * 3: constrained decoding (glm_grammar_*, glm_grammar_matcher_*); chat requests accept response_format
+ *    json_object/json_schema and tool_choice "required" or a named function. */
+#define GLM_API_VERSION 3
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Status codes and errors                                                                          */
@@ -244,6 +246,102 @@ glm_status glm_tokenizer_token_to_id(const glm_tokenizer *tokenizer, const char 
 glm_status glm_tokenizer_is_special(const glm_tokenizer *tokenizer, int32_t id, bool *out_is_special);
 
 /* ------------------------------------------------------------------------------------------------ */
+/* Constrained decoding                                                                             */
+/* ------------------------------------------------------------------------------------------------ */
+/*
+ * A constraint (a JSON schema, a regular expression, or GLM-4.7 tool calls) compiled against a tokenizer's
+ * vocabulary; a matcher then gives, before each token, the bitmask of the ids that may come next, and advances
+ * by the id chosen. Any sampler can use it: set the logits of the ids whose bit is 0 to -infinity before
+ * sampling. glm_chat_complete uses the same engine for response_format and tool_choice.
+ *
+ * Guarantees: an id is allowed exactly when the text so far plus the id's bytes is a prefix of some output the
+ * constraint accepts (an id whose bytes are cut in the middle of a UTF-8 character included); an end id exactly
+ * when the text is a complete output. Ids marked special (glm_tokenizer_is_special) other than the end ids, and
+ * ids with no bytes, are never allowed. The forms generated:
+ *  - JSON: object properties in the schema's order (required ones present; additional properties, when the
+ *    schema allows them, after the declared ones); numbers canonical (no leading zeros, integers without
+ *    fraction or exponent; a fraction or a two-digit exponent only with at most 16 integer digits; no exponent
+ *    when the schema bounds the number); strings with any JSON escape (\uXXXX for characters of the Basic
+ *    Multilingual Plane); at most max_whitespace whitespace characters between two tokens and after the value.
+ *  - JSON Schema supported: type (and lists), properties, required, additionalProperties (bool or schema),
+ *    enum, const, anyOf, oneOf (treated as anyOf), allOf, $ref with $defs/definitions or any JSON pointer in
+ *    the document (recursion allowed), items, prefixItems (and draft-7 tuple items/additionalItems), minItems,
+ *    maxItems, minLength, maxLength, pattern, format (date-time, date, time, uuid, email, ipv4, ipv6, uri,
+ *    hostname), minimum, maximum, exclusiveMinimum, exclusiveMaximum. Other value-constraining keywords
+ *    (multipleOf, uniqueItems, contains, patternProperties, propertyNames, min/maxProperties, not, if/then/else,
+ *    dependent*, unevaluated*, other formats) are an error with "strict": true and otherwise ignored: the output
+ *    then satisfies everything else but may violate them; glm_grammar_info lists what was ignored.
+ *  - Regular expressions: JSON Schema's dialect (ECMA-262): the whole output must match. Backreferences,
+ *    lookaround, \b and possessive quantifiers are GLM_ERR_UNSUPPORTED.
+ *  - Tool calls: <tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value>...</tool_call>, as GLM-4.7 writes
+ *    them and glm_parse_output reads them back: V is the raw text when the parameter's schema reads as a
+ *    string, JSON otherwise; declared parameters in order, required ones present.
+ * Hostile input (deep or huge schemas, catastrophic patterns) fails with GLM_ERR_LIMIT_EXCEEDED or
+ * GLM_ERR_INVALID_ARGUMENT in bounded time and memory.
+ */
+
+typedef enum glm_grammar_kind {
+    GLM_GRAMMAR_JSON_SCHEMA = 0, /* source: a JSON schema (JSON text: an object or a boolean) */
+    GLM_GRAMMAR_JSON_OBJECT = 1, /* source: NULL; any JSON object (OpenAI's json_object) */
+    GLM_GRAMMAR_REGEX = 2,       /* source: a regular expression the whole output must match */
+    GLM_GRAMMAR_TOOL_CALLS = 3   /* source: an OpenAI "tools" array (JSON text) */
+} glm_grammar_kind;
+
+/* A compiled constraint: immutable, may be used from many threads at once (each matcher has its own state). */
+typedef struct glm_grammar glm_grammar;
+
+/* Compiles a constraint for `tokenizer`'s vocabulary (the vocabulary's prefix trees are built on the first
+ * compile for a tokenizer and kept while it lives). options_json (NULL or "" for the defaults):
+ *   "end_token_ids"       ids that end the output (default: the tokenizer's eos token, if it names one)
+ *   "strict"              false (default): unsupported schema keywords are ignored; true: they are an error
+ *   "max_whitespace"      20 (default): whitespace characters allowed between JSON tokens (0..1000)
+ *   "reasoning"           false (default); true: the output starts with free text ended by "</think>"
+ *                         (GLM-4.7 with thinking on), and the constraint applies after it
+ *   "tool_choice"         tool calls only: "required" (default: one or more calls) or
+ *                         {"type": "function", "function": {"name": "..."}} (exactly one call of it)
+ *   "parallel_tool_calls" tool calls only: true (default); false allows one call
+ * The grammar keeps no reference to `tokenizer`'s handle, but the tokenizer must not be freed while the
+ * grammar is used. */
+glm_status glm_grammar_compile(const glm_tokenizer *tokenizer, glm_grammar_kind kind, const char *source,
+                               const char *options_json, glm_grammar **out_grammar);
+
+void glm_grammar_free(glm_grammar *grammar);
+
+/* JSON: {"kind", "vocab_size", "mask_words" ((vocab_size + 31) / 32), "end_token_ids", "lexemes", "rules",
+ * "ignored": [schema keywords ignored, with their place]}. */
+glm_status glm_grammar_info(const glm_grammar *grammar, char **out_info_json);
+
+/* The state of one output. One call at a time (see Threads at the top); independent matchers of one grammar
+ * may run on different threads. */
+typedef struct glm_grammar_matcher glm_grammar_matcher;
+
+glm_status glm_grammar_matcher_new(const glm_grammar *grammar, glm_grammar_matcher **out_matcher);
+
+void glm_grammar_matcher_free(glm_grammar_matcher *matcher);
+
+/* Writes the allowed ids: bit (id % 32) of bitmask[id / 32] (the layout of xgrammar and llguidance masks).
+ * `words` must be at least (vocab_size + 31) / 32; words past that are set to 0. After the output ended
+ * (an end id was accepted) no id is allowed. */
+glm_status glm_grammar_matcher_fill_mask(glm_grammar_matcher *matcher, uint32_t *bitmask, size_t words);
+
+/* Advances by `token`. An id the mask does not allow is GLM_ERR_INVALID_ARGUMENT and changes nothing. */
+glm_status glm_grammar_matcher_accept(glm_grammar_matcher *matcher, int32_t token);
+
+/* Advances by raw text (`length` bytes; e.g. a forced prefix). Text the constraint does not allow is
+ * GLM_ERR_INVALID_ARGUMENT and changes nothing. Counts as one step for glm_grammar_matcher_rollback. */
+glm_status glm_grammar_matcher_accept_text(glm_grammar_matcher *matcher, const char *text, size_t length);
+
+/* *out_can_end: the text so far is a complete output (an end id is allowed); *out_ended: an end id was
+ * accepted. Either pointer may be NULL. */
+glm_status glm_grammar_matcher_status(glm_grammar_matcher *matcher, bool *out_can_end, bool *out_ended);
+
+/* Undoes the last `steps` accepted tokens (or texts); more than were accepted is GLM_ERR_INVALID_ARGUMENT. */
+glm_status glm_grammar_matcher_rollback(glm_grammar_matcher *matcher, size_t steps);
+
+/* Back to the start of the output (what the matcher learned about the grammar is kept: reuse beats re-creating). */
+glm_status glm_grammar_matcher_reset(glm_grammar_matcher *matcher);
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Models and sessions                                                                              */
 /* ------------------------------------------------------------------------------------------------ */
 /*
@@ -369,17 +467,26 @@ glm_status glm_session_mtp_logits(glm_session *session, const int32_t *next_toke
  * template, keeps the longest common token prefix with what the cache holds and evaluates only the rest
  * (Preserved Thinking keeps the prefix stable; usage.prompt_tokens_details.cached_tokens reports the reuse).
  *
- * request_json is an OpenAI chat-completions request: "messages", "tools", "tool_choice" ("auto" | "none"),
- * "temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty",
- * "logit_bias", "seed", "max_tokens" / "max_completion_tokens", "stop" (string or list),
+ * request_json is an OpenAI chat-completions request: "messages", "tools", "temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty",
+ * "logit_bias", "seed", "max_tokens" / "max_completion_tokens", "stop" (string or list), "response_format"
+ * ({"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name", "schema",
+ * "strict"}}), "tool_choice" ("auto", "none", "required" or {"type": "function", "function": {"name"}}),
+ * "parallel_tool_calls",
  * "chat_template_kwargs" ({"enable_thinking": false, "clear_thinking": false, ...}: thinking is set per
  * request), "stream_options" ({"include_usage": true}), and libglm's "now" (the template's clock, as in
  * glm_chat_render) and "prompt": a raw prompt string in place of "messages" (text completions, as an OpenAI
  * server's /v1/completions): it is tokenized as given, with no template (so "tools" and "chat_template_kwargs"
  * cannot accompany it), and the output is not parsed: all of it streams and returns as "content".
  * Sampling defaults come from generation_config.json. Fields that would change the response's
- * shape are refused with GLM_ERR_UNSUPPORTED rather than ignored: "response_format" other than {"type": "text"},
- * "logprobs": true, "top_logprobs" other than 0, "n" other than 1, "tool_choice" "required" or a named function.
+ * shape are refused with GLM_ERR_UNSUPPORTED rather than ignored: "response_format" of another type,
+ * "logprobs": true, "top_logprobs" other than 0, "n" other than 1.
+ * Structured output (see Constrained decoding): with "response_format" json_object/json_schema the reply's
+ * content is a JSON value valid under the schema ("strict": true refuses unsupported schema keywords); with
+ * "tool_choice" "required" it is one or more tool calls (one with "parallel_tool_calls": false), with a named
+ * function exactly one call of it. With thinking on, the reasoning before </think> stays free. The mask applies
+ * before the sampler chain, so temperature, top_p, penalties, logit_bias and seed act on the allowed tokens as
+ * usual; stop strings and max_tokens still end the reply (finish_reason "length" with a partial value).
+ * Combining a JSON response_format with a forced tool call is GLM_ERR_INVALID_ARGUMENT.
  * Non-finite numbers (NaN, Infinity) in sampling fields and "logit_bias" are GLM_ERR_INVALID_ARGUMENT.
  * Tool-call "arguments" may be JSON text (as OpenAI clients send them) or an object. Generation stops at the
  * eos ids of generation_config.json (GLM-4.7: <|endoftext|>, <|user|>, <|observation|>), at a stop string,

@@ -1,3 +1,4 @@
+import GLMGrammar
 import GLMJSON
 import GLMSupport
 import GLMTemplate
@@ -6,7 +7,29 @@ import GLMTemplate
 /// for the chat template. Unknown fields are ignored (as vLLM does); a known field of the wrong type or out of
 /// range is an `invalidArgument` error that names it.
 public struct ChatRequest: Sendable {
-    public enum ToolChoice: String, Sendable { case auto, none }
+    public enum ToolChoice: Sendable, Equatable {
+        case auto, none
+        /// At least one call (OpenAI "required").
+        case required
+        /// Exactly one call of this function (OpenAI `{"type": "function", "function": {"name": ...}}`).
+        case function(String)
+
+        /// Whether the reply must be tool calls (the output is constrained).
+        public var forcesCall: Bool {
+            switch self {
+            case .required, .function: return true
+            case .auto, .none: return false
+            }
+        }
+    }
+
+    /// OpenAI `response_format`.
+    public enum ResponseFormat: Sendable, Equatable {
+        case text
+        case jsonObject
+        /// `json_schema.schema` (`true` when absent) and `json_schema.strict`.
+        case jsonSchema(JSONValue, strict: Bool)
+    }
 
     public var model: String?
     /// The messages as the template receives them (see `normalizeMessage`); empty when `prompt` is given.
@@ -17,6 +40,9 @@ public struct ChatRequest: Sendable {
     /// The `tools` list, or nil when absent, null or empty.
     public var tools: [JSONValue]?
     public var toolChoice: ToolChoice = .auto
+    public var responseFormat: ResponseFormat = .text
+    /// `parallel_tool_calls` (default true): with tool_choice "required", whether several calls may follow.
+    public var parallelToolCalls = true
     /// The caller's sampling fields over the session's defaults.
     public var sampling: SamplingParameters
     public var seed: UInt64?
@@ -58,15 +84,8 @@ public struct ChatRequest: Sendable {
             for (i, tool) in list.enumerated() { try ChatRequest.checkTool(tool, at: i) }
             tools = list
         }
-        switch fields["tool_choice"] {
-        case nil, .null?: toolChoice = .auto
-        case .string("auto")?: toolChoice = .auto
-        case .string("none")?: toolChoice = .none
-        case .string("required")?, .object?:
-            throw .unsupported("request: \"tool_choice\" \(fields["tool_choice"]?.compactJSON ?? ""): only \"auto\" and \"none\" are supported")
-        case let other?:
-            throw .invalidArgument("request: \"tool_choice\" is \(other.compactJSON), expected \"auto\" or \"none\"")
-        }
+        parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
+        toolChoice = try ChatRequest.toolChoice(fields["tool_choice"], tools: tools)
 
         var s = defaults
         if let t = try f.number("temperature") { s.temperature = t }
@@ -127,21 +146,93 @@ public struct ChatRequest: Sendable {
             throw .unsupported("request: \"n\" is \(n); only one choice per request is supported")
         }
         try ChatRequest.checkUnsupportedOutputFields(f)
+        responseFormat = try ChatRequest.responseFormat(f)
+        if responseFormat != .text, toolChoice.forcesCall {
+            throw .invalidArgument("request: \"response_format\" other than text cannot be combined with \"tool_choice\""
+                + " \"required\" or a named function (the reply would have to be both)")
+        }
+    }
+
+    /// `tool_choice`: "auto" (default), "none", "required", or {"type": "function", "function": {"name"}} naming
+    /// a declared tool. "required" and a named function need tools.
+    static func toolChoice(_ value: JSONValue?, tools: [JSONValue]?) throws(GLMError) -> ToolChoice {
+        switch value {
+        case nil, .null?, .string("auto")?: return .auto
+        case .string("none")?: return .none
+        case .string("required")?:
+            guard let tools, !tools.isEmpty else {
+                throw .invalidArgument("request: \"tool_choice\" \"required\" needs a non-empty \"tools\" list")
+            }
+            return .required
+        case .object(let o)?:
+            if let type = o["type"], type != .string("function") {
+                throw .invalidArgument("request: \"tool_choice\".type is \(type.compactJSON), expected \"function\"")
+            }
+            guard case .object(let function)? = o["function"], case .string(let name)? = function["name"] else {
+                throw .invalidArgument("request: \"tool_choice\" \(o.count == 0 ? "{}" : JSONValue.object(o).compactJSON)"
+                    + " needs \"function\": {\"name\": ...}")
+            }
+            let declared = (tools ?? []).contains { tool in
+                tool["function"]?["name"] == .string(name)
+            }
+            guard declared else {
+                throw .invalidArgument("request: \"tool_choice\" names the function \"\(name)\", which \"tools\" does not declare")
+            }
+            return .function(name)
+        case let other?:
+            throw .invalidArgument("request: \"tool_choice\" is \(other.compactJSON), expected \"auto\", \"none\","
+                + " \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}")
+        }
+    }
+
+    /// `response_format`: {"type": "text"} (OpenAI's default), {"type": "json_object"}, or {"type": "json_schema",
+    /// "json_schema": {"name", "schema", "strict"}}.
+    static func responseFormat(_ f: RequestFields) throws(GLMError) -> ResponseFormat {
+        guard let format = try f.object("response_format") else { return .text }
+        guard case .string(let type)? = format["type"] else {
+            let found = format["type"]?.compactJSON ?? "missing"
+            throw .invalidArgument("request: \"response_format\".type is \(found), expected a string")
+        }
+        switch type {
+        case "text": return .text
+        case "json_object": return .jsonObject
+        case "json_schema":
+            guard case .object(let spec)? = format["json_schema"] else {
+                throw .invalidArgument("request: \"response_format\" of type \"json_schema\" needs a \"json_schema\" object")
+            }
+            let s = RequestFields(spec, prefix: "response_format.json_schema.")
+            _ = try s.string("name")
+            let strict = try s.bool("strict") ?? false
+            let schema = spec["schema"] ?? .bool(true)
+            switch schema {
+            case .object, .bool: break
+            default:
+                throw .invalidArgument("request: \"response_format\".json_schema.schema is \(schema.compactJSON), expected a JSON Schema object")
+            }
+            return .jsonSchema(schema, strict: strict)
+        default:
+            throw .unsupported("request: \"response_format\" of type \"\(type)\" is not supported (\"text\","
+                + " \"json_object\" or \"json_schema\")")
+        }
+    }
+
+    /// The output constraint the request asks for, if any (GLMGrammar compiles it against the tokenizer).
+    public var constraint: (Constraint, strict: Bool)? {
+        switch toolChoice {
+        case .required: return (.toolCalls(tools: tools ?? [], choice: .required(parallel: parallelToolCalls)), false)
+        case .function(let name): return (.toolCalls(tools: tools ?? [], choice: .named(name)), false)
+        case .auto, .none: break
+        }
+        switch responseFormat {
+        case .text: return nil
+        case .jsonObject: return (.jsonObject, false)
+        case .jsonSchema(let schema, let strict): return (.jsonSchema(schema), strict)
+        }
     }
 
     /// Fields that change what the response holds are refused rather than ignored, so a caller never takes a
-    /// plain response for the one it asked for. Their neutral values pass: `response_format` {"type": "text"}
-    /// (OpenAI's default), `logprobs` false, `top_logprobs` 0.
+    /// plain response for the one it asked for. Their neutral values pass: `logprobs` false, `top_logprobs` 0.
     static func checkUnsupportedOutputFields(_ f: RequestFields) throws(GLMError) {
-        if let format = try f.object("response_format") {
-            guard case .string(let type)? = format["type"] else {
-                let found = format["type"]?.compactJSON ?? "missing"
-                throw .invalidArgument("request: \"response_format\".type is \(found), expected a string")
-            }
-            guard type == "text" else {
-                throw .unsupported("request: \"response_format\" of type \"\(type)\" is not supported (only \"text\")")
-            }
-        }
         if try f.bool("logprobs") == true {
             throw .unsupported("request: \"logprobs\" is not supported")
         }

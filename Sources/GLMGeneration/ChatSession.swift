@@ -1,4 +1,5 @@
 import GLMFormats
+import GLMGrammar
 import GLMJSON
 import GLMModel
 import GLMParsers
@@ -31,6 +32,11 @@ public final class ChatSession {
     /// The tokens the last request generated (its eos token included) and the prompt it rendered.
     public private(set) var lastCompletionTokens: [Int32] = []
     public private(set) var lastPromptTokens: [Int32] = []
+    /// Compiled output constraints of recent requests (response_format, tool_choice), most recent last. Their
+    /// lexer caches are shared by this session's matchers (one request at a time), so a schema used again
+    /// starts warm.
+    private var constraints: [(key: String, grammar: CompiledGrammar)] = []
+    static let constraintCacheSize = 8
 
     /// eos ids: generation_config.json's, else config.json's, else the tokenizer's eos token.
     public init(model: Model, tokenizer: Tokenizer, template: ChatTemplate, generationConfig: GenerationConfig?,
@@ -108,8 +114,9 @@ public final class ChatSession {
         var sampler = Sampler(parameters: request.sampling, seed: seed)
         // The template's generation prompt says whether the output starts inside the reasoning.
         let parserOptions = OutputParserOptions(tools: tools, thinking: promptText.hasSuffix("<think>"),
-                                                parseToolCalls: request.toolChoice == .auto,
+                                                parseToolCalls: request.toolChoice != .none,
                                                 toolCallIDSeed: seed ^ 0x746F_6F6C_5F69_6473)
+        let constraint = try matcher(for: request, thinking: parserOptions.thinking)
         let identity = ChatSession.identity(model: request.model ?? modelName)
         let parser = request.prompt == nil ? try StreamingOutputParser(options: parserOptions) : nil
         var text = TextPipeline(tokenizer: tokenizer, parser: parser, stopStrings: request.stop)
@@ -130,7 +137,8 @@ public final class ChatSession {
                                       reusedPromptTokens: engine.commonPrefixLength(with: prompt), eosToken: nil)
         } else {
             result = try engine.generate(prompt: prompt, sampler: &sampler,
-                                         maxTokens: request.maxTokens ?? defaultMaxTokens) { (token) throws(GLMError) in
+                                         maxTokens: request.maxTokens ?? defaultMaxTokens,
+                                         constraint: constraint) { (token) throws(GLMError) in
                 for event in try text.append(token) where !send(.delta(event)) { return .cancel }
                 return text.stopMatched ? .stop : .proceed
             }
@@ -150,6 +158,40 @@ public final class ChatSession {
         if request.streamIncludeUsage { _ = send(.usage(usage)) }
         return ChatCompletionShape.response(identity: identity, message: parsed.openAIMessage, finishReason: reason,
                                             usage: usage)
+    }
+
+    // MARK: constraints
+
+    /// A matcher for the request's response_format / tool_choice, or nil when the output is free. With thinking
+    /// on, the constraint applies after the reasoning (`</think>`).
+    private func matcher(for request: ChatRequest, thinking: Bool) throws(GLMError) -> GrammarMatcher? {
+        guard let (constraint, strict) = request.constraint else { return nil }
+        var options = ConstraintOptions()
+        options.endTokenIDs = engine.eosTokenIDs.sorted()
+        options.strict = strict
+        options.reasoning = thinking
+        let key = ChatSession.cacheKey(constraint, options)
+        let grammar: CompiledGrammar
+        if let i = constraints.firstIndex(where: { $0.key == key }) {
+            grammar = constraints.remove(at: i).grammar
+        } else {
+            grammar = try ConstraintCompiler.compile(constraint, vocabulary: try TokenVocabulary.of(tokenizer),
+                                                     options: options)
+        }
+        constraints.append((key, grammar))
+        if constraints.count > ChatSession.constraintCacheSize { constraints.removeFirst() }
+        return try GrammarMatcher(grammar, sharingCache: true)
+    }
+
+    private static func cacheKey(_ c: Constraint, _ o: ConstraintOptions) -> String {
+        var key = "\(o.strict) \(o.reasoning) \(o.maxWhitespace) \(o.endTokenIDs) "
+        switch c {
+        case .jsonSchema(let s): key += "schema " + s.compactJSON
+        case .jsonObject: key += "object"
+        case .regex(let r): key += "regex " + r
+        case .toolCalls(let tools, let choice): key += "tools \(choice) " + JSONValue.array(tools).compactJSON
+        }
+        return key
     }
 
     // MARK: identity

@@ -1,3 +1,4 @@
+import GLMGrammar
 import GLMModel
 import GLMSupport
 
@@ -66,8 +67,10 @@ public final class GenerationSession {
 
     /// Evaluates the part of `prompt` the cache does not already hold, then samples until an eos id, the
     /// callback's `.stop`/`.cancel`, `maxTokens`, or the end of the context. `onToken` sees every sampled token
-    /// except an eos token, before it is evaluated.
-    public func generate(prompt: [Int32], sampler: inout Sampler, maxTokens: Int?,
+    /// except an eos token, before it is evaluated. With a `constraint`, each step samples only among the ids
+    /// its mask allows (applied before the sampler chain) and advances it by the token chosen; a complete
+    /// constrained output whose mask allows nothing but ending stops as an eos would.
+    public func generate(prompt: [Int32], sampler: inout Sampler, maxTokens: Int?, constraint: GrammarMatcher? = nil,
                          onToken: (Int32) throws(GLMError) -> TokenDecision) throws(GLMError) -> GenerationResult {
         guard !prompt.isEmpty else { throw .invalidArgument("the prompt has no tokens") }
         guard prompt.count < contextLength else {
@@ -92,11 +95,29 @@ public final class GenerationSession {
         var result = GenerationResult(tokens: [], finishReason: .length, promptTokens: prompt.count,
                                       reusedPromptTokens: reused, eosToken: nil)
         while true {
-            guard let sampled = sampler.sample(logits) else {
+            let choice: Int?
+            if let constraint {
+                let allowed = try constraint.computeMask()
+                choice = sampler.sample(logits, allowed: allowed)
+                if choice == nil {
+                    // Nothing may follow: a complete output ends here (no end id is in the vocabulary), an
+                    // incomplete one is a constraint the vocabulary cannot finish.
+                    if try constraint.canEnd() {
+                        result.finishReason = .stop
+                        return result
+                    }
+                    throw GLMError(.internal, "the output constraint allows no token at position \(result.tokens.count)"
+                        + " of the reply; please report it with the request")
+                }
+            } else {
+                choice = sampler.sample(logits)
+            }
+            guard let sampled = choice else {
                 throw GLMError(.internal, "the model produced no finite logit at position \(cachedTokens.count)")
             }
             let token = Int32(sampled)
             sampler.accept(sampled)
+            if let constraint { try constraint.accept(token) }
             result.tokens.append(token)
             if eosTokenIDs.contains(token) {
                 result.finishReason = .stop

@@ -40,6 +40,33 @@ public struct Sampler: Sendable {
         }
     }
 
+    /// Samples among the ids `allowed` permits (bit `id % 64` of word `id / 64`, a constrained decoder's mask):
+    /// the others become -inf before the chain, so bias, penalties, temperature, the filters and the seed act
+    /// on the allowed ids exactly as they act on a whole row. If no allowed id has a finite logit after the
+    /// chain, the lowest allowed id is returned; nil when none is allowed.
+    public mutating func sample(_ logits: [Float], allowed: [UInt64]) -> Int? {
+        var row = logits
+        var first: Int?
+        allowed.withUnsafeBufferPointer { words in
+            row.withUnsafeMutableBufferPointer { r in
+                for i in 0..<r.count {
+                    let w = i >> 6
+                    let bit = w < words.count ? (words[w] >> UInt64(i & 63)) & 1 : 0
+                    if bit == 0 { r[i] = -.infinity } else if first == nil { first = i }
+                }
+            }
+        }
+        guard let first else { return nil }
+        let picked: Int?
+        switch prepare(row) {
+        case .greedy(let token): picked = token
+        case .random(let pool): picked = draw(from: pool)
+        }
+        // Every allowed logit non-finite (or -inf after bias): nothing in the chain can rank them.
+        if let p = picked, p < row.count, (allowed[p >> 6] >> UInt64(p & 63)) & 1 == 1 { return p }
+        return first
+    }
+
     /// The distribution the next `sample` draws from (greedy: the argmax with probability 1), in ascending id
     /// order, without zero-probability tokens. For inspection and tests; it consumes no randomness.
     public func distribution(_ logits: [Float]) -> [(token: Int, probability: Double)] {

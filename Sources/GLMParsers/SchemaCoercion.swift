@@ -7,14 +7,16 @@ import GLMJSON
 /// every branch of `anyOf`/`oneOf`/`allOf`; none at all means "string". They are tried in the order
 /// null > integer > number > boolean > object > array > string and the first that fits wins; when none fits
 /// the text is `json.loads`-ed if it decodes to a finite value and kept as a string otherwise.
-enum SchemaCoercion {
+/// Public for the constrained decoder (GLMGrammar), which generates only values this typing reads back as
+/// the schema wants.
+public enum SchemaCoercion {
     /// Nested `anyOf`/`oneOf`/`allOf` deeper than this add no types (schemas come from callers).
     static let maxSchemaDepth = 64
     /// Nesting limit for decoding argument values as JSON.
     static let maxValueDepth = 512
 
     /// `extract_types_from_schema`, as written in the schema (no aliasing).
-    static func declaredTypes(of schema: JSONObject) -> Set<String> {
+    public static func declaredTypes(of schema: JSONObject) -> Set<String> {
         var types = Set<String>()
         collectTypes(of: schema, into: &types, depth: 0)
         return types.isEmpty ? ["string"] : types
@@ -47,7 +49,7 @@ enum SchemaCoercion {
     }
 
     /// The types `coerce_to_schema_type` tries: stripped, lower-cased, with its aliases (`int` → `integer`, ...).
-    static func normalizedTypes(_ declared: Set<String>) -> Set<String> {
+    public static func normalizedTypes(_ declared: Set<String>) -> Set<String> {
         Set(declared.map { t in
             let key = PythonText.strip(t).lowercased()
             return typeAliases[key] ?? key

@@ -9,6 +9,13 @@ func monotonicSeconds() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
+/// CPU seconds the calling thread has run (not counting time it waited for a core).
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
 /// `x` with `decimals` digits after the point (printf's %.Nf).
 func fixed(_ x: Double, _ decimals: Int) -> String {
     var buffer = [CChar](repeating: 0, count: 64)

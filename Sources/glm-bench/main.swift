@@ -10,6 +10,7 @@ usage: glm-bench <component> [arguments]
   tokenizer ...                                         encoding throughput and vocabulary load time
   template ...                                          chat-template rendering
   parser [SECONDS] [batch|streaming]                    output parsing throughput
+  grammar --tokenizer PATH --cases FILE [--out FILE]    constrained decoding: compile time, per-token mask time
 """
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -25,6 +26,7 @@ do {
     case "tokenizer": try tokenizerBenchmark(arguments: rest)
     case "template": try templateBenchmark(arguments: rest)
     case "parser": try parserBenchmark(arguments: rest)
+    case "grammar": try grammarBenchmark(arguments: rest)
     default:
         fputs(usage, stderr)
         exit(2)

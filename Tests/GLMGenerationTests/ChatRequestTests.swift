@@ -95,7 +95,7 @@ import Testing
         expectError("{\(ok), \"logit_bias\": {\"x\": 1}}", "\"logit_bias\" key \"x\"")
         expectError("{\(ok), \"logit_bias\": {\"1\": true}}", "expected a number")
         expectError("{\(ok), \"chat_template_kwargs\": []}", "\"chat_template_kwargs\"")
-        expectError("{\(ok), \"tool_choice\": \"required\"}", "only \"auto\" and \"none\"")
+        expectError("{\(ok), \"tool_choice\": \"required\"}", "\"required\" needs a non-empty \"tools\" list")
         expectError("{\(ok), \"tool_choice\": 3}", "\"tool_choice\" is 3")
         expectError("{\(ok), \"n\": 2}", "\"n\" is 2")
         expectError("{\(ok), \"stream_options\": {\"include_usage\": \"yes\"}}", "stream_options.include_usage")
@@ -114,9 +114,7 @@ import Testing
     @Test func fieldsThatShapeTheResponseAreRefusedUntilSupported() throws {
         let ok = #""messages": [{"role": "user", "content": "x"}]"#
         let refused: [(String, String)] = [
-            (#""response_format": {"type": "json_object"}"#, "\"response_format\" of type \"json_object\""),
-            (#""response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}"#,
-             "\"response_format\" of type \"json_schema\""),
+            (#""response_format": {"type": "grammar", "grammar": "x"}"#, "\"response_format\" of type \"grammar\""),
             (#""logprobs": true"#, "\"logprobs\" is not supported"),
             (#""logprobs": true, "top_logprobs": 5"#, "\"logprobs\""),
             (#""top_logprobs": 3"#, "\"top_logprobs\" is 3"),
@@ -149,5 +147,30 @@ import Testing
         expectError("{\(ok), \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": \"string\"}}]}",
                     "tools[0].function.parameters (tool \"f\") is \"string\", expected a JSON Schema object")
         expectError("{\(ok), \"tools\": {}}", "\"tools\" is {}, expected a list")
+    }
+
+    @Test func structuredOutputFields() throws {
+        let ok = #""messages": [{"role": "user", "content": "x"}]"#
+        let tools = #""tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]"#
+        var r = try request("{\(ok), \"response_format\": {\"type\": \"json_object\"}}")
+        #expect(r.responseFormat == .jsonObject)
+        r = try request("{\(ok), \"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"n\", \"strict\": true, \"schema\": {\"type\": \"integer\"}}}}")
+        #expect(r.responseFormat == .jsonSchema(.object(JSONObject([("type", .string("integer"))])), strict: true))
+        r = try request("{\(ok), \"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"n\"}}}")
+        #expect(r.responseFormat == .jsonSchema(.bool(true), strict: false))
+        r = try request("{\(ok), \(tools), \"tool_choice\": \"required\", \"parallel_tool_calls\": false}")
+        #expect(r.toolChoice == .required && !r.parallelToolCalls)
+        r = try request("{\(ok), \(tools), \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"f\"}}}")
+        #expect(r.toolChoice == .function("f"))
+        expectError("{\(ok), \(tools), \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"g\"}}}",
+                    "names the function \"g\"")
+        expectError("{\(ok), \(tools), \"tool_choice\": {\"type\": \"function\"}}", "needs \"function\"")
+        expectError("{\(ok), \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"f\"}}}", "names the function")
+        expectError("{\(ok), \"response_format\": {\"type\": \"json_schema\"}}", "needs a \"json_schema\" object")
+        expectError("{\(ok), \"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"schema\": 3}}}",
+                    "expected a JSON Schema object")
+        expectError("{\(ok), \(tools), \"tool_choice\": \"required\", \"response_format\": {\"type\": \"json_object\"}}",
+                    "cannot be combined")
+        expectError("{\(ok), \"parallel_tool_calls\": 1}", "\"parallel_tool_calls\" is 1")
     }
 }

@@ -125,6 +125,105 @@ static void tokenizers(void) {
     glm_tokenizer_free(tok);
 }
 
+/* ---- constrained decoding ---- */
+
+struct mask_hammer {
+    glm_grammar_matcher *matcher;
+    int calls, ran, refused, other;
+};
+
+static void *fill_many(void *argument) {
+    struct mask_hammer *h = argument;
+    uint32_t words[256];
+    for (int i = 0; i < h->calls; i++) {
+        glm_status s = glm_grammar_matcher_fill_mask(h->matcher, words, 256);
+        if (s == GLM_OK) h->ran++;
+        else if (s == GLM_ERR_INVALID_ARGUMENT && strstr(glm_last_error(), "in use")) h->refused++;
+        else h->other++;
+    }
+    return NULL;
+}
+
+static void grammars(void) {
+    glm_tokenizer *tok = NULL;
+    glm_grammar *g = NULL;
+    glm_grammar_matcher *m = NULL;
+    char *info = NULL;
+    uint32_t words[256];
+    bool can_end = false, ended = false;
+    EXPECT_STATUS(glm_grammar_compile(NULL, GLM_GRAMMAR_REGEX, "a", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_tokenizer_load("Tests/Fixtures/tokenizers/glm-tiny", &tok), GLM_OK);
+    if (!tok) return;
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_REGEX, NULL, NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_REGEX, "a", NULL, NULL), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, (glm_grammar_kind)77, "a", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_REGEX, "(a", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_REGEX, "(a)\\1", NULL, &g), GLM_ERR_UNSUPPORTED);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_REGEX, "a{99999}", NULL, &g), GLM_ERR_LIMIT_EXCEEDED);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_REGEX, "\xff", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_JSON_SCHEMA, "{not json", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_JSON_SCHEMA, "5", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_JSON_SCHEMA, "false", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_JSON_SCHEMA, "{\"$ref\": \"#/nowhere\"}", NULL, &g),
+                  GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_JSON_SCHEMA, "{\"uniqueItems\": true}", "{\"strict\": true}", &g),
+                  GLM_ERR_UNSUPPORTED);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_JSON_SCHEMA, "{}", "{\"max_whitespace\": -1}", &g),
+                  GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_JSON_SCHEMA, "{}", "{\"end_token_ids\": [99999999]}", &g),
+                  GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_JSON_OBJECT, "{}", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_TOOL_CALLS, "{}", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_TOOL_CALLS, "[]", NULL, &g), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_TOOL_CALLS, "[{\"function\": {\"name\": \"f\"}}]",
+                                      "{\"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"g\"}}}", &g),
+                  GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_info(NULL, &info), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_new(NULL, &m), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_fill_mask(NULL, words, 256), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_accept(NULL, 1), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_accept_text(NULL, "x", 1), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_status(NULL, &can_end, &ended), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_rollback(NULL, 1), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_reset(NULL), GLM_ERR_INVALID_ARGUMENT);
+    glm_grammar_free(NULL);
+    glm_grammar_matcher_free(NULL);
+
+    EXPECT_STATUS(glm_grammar_compile(tok, GLM_GRAMMAR_REGEX, "ab", NULL, &g), GLM_OK);
+    if (!g) {
+        glm_tokenizer_free(tok);
+        return;
+    }
+    EXPECT_STATUS(glm_grammar_info(g, NULL), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_info(g, &info), GLM_OK);
+    glm_free(info);
+    EXPECT_STATUS(glm_grammar_matcher_new(g, NULL), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_new(g, &m), GLM_OK);
+    EXPECT_STATUS(glm_grammar_matcher_fill_mask(m, NULL, 256), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_fill_mask(m, words, 1), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_fill_mask(m, words, 256), GLM_OK);
+    EXPECT_STATUS(glm_grammar_matcher_accept(m, -1), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_accept(m, 1 << 30), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_accept_text(m, NULL, 3), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_accept_text(m, "b", 1), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_accept_text(m, "a", 1), GLM_OK);
+    EXPECT_STATUS(glm_grammar_matcher_status(m, &can_end, &ended), GLM_OK);
+    EXPECT(!can_end && !ended, "after \"a\" of \"ab\": can_end %d ended %d", can_end, ended);
+    EXPECT_STATUS(glm_grammar_matcher_rollback(m, 2), GLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(glm_grammar_matcher_rollback(m, 1), GLM_OK);
+    EXPECT_STATUS(glm_grammar_matcher_status(m, NULL, NULL), GLM_OK);
+    EXPECT_STATUS(glm_grammar_matcher_reset(m), GLM_OK);
+    /* Two threads on one matcher: each call runs or is refused as "in use", never anything else. */
+    pthread_t threads[2];
+    struct mask_hammer h[2] = {{.matcher = m, .calls = 300}, {.matcher = m, .calls = 300}};
+    for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, fill_many, &h[i]);
+    for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+    for (int i = 0; i < 2; i++) EXPECT(h[i].other == 0 && h[i].ran > 0, "ran %d, other %d", h[i].ran, h[i].other);
+    glm_grammar_matcher_free(m);
+    glm_grammar_free(g);
+    glm_tokenizer_free(tok);
+}
+
 static void models(void) {
     glm_model *model = NULL;
     glm_session *session = NULL;
@@ -470,6 +569,7 @@ int main(void) {
     parsers();
     templates();
     tokenizers();
+    grammars();
     models();
     chats_in_use();
     sessions_and_parsers_in_use();

@@ -10,15 +10,17 @@ from ._parsers import parse_output, StreamParser
 from ._tokenizer import Tokenizer
 from ._model import Model, Session
 from ._template import render_chat, ChatTemplate
+from ._grammar import Grammar, GrammarMatcher
 
 __all__ = [
-    "render_chat", "ChatTemplate", "parse_output", "StreamParser", "Tokenizer", "Model", "Session",
+    "render_chat", "ChatTemplate", "parse_output", "StreamParser", "Tokenizer", "Model", "Session", "Grammar",
+    "GrammarMatcher",
     "version", "api_version", "set_default_threads", "default_threads", "system_info",
     "GLMError", "InvalidArgumentError", "GLMIOError", "FormatError", "UnsupportedError", "GLMMemoryError",
     "CancelledError", "ContextFullError", "TemplateError", "LimitExceededError", "InternalError",
 ]
 
-API_VERSION = 2
+API_VERSION = 3
 
 if _native.lib.glm_api_version() != API_VERSION:
     raise ImportError("libglm.so has API version %d, these bindings expect %d"

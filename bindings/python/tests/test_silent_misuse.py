@@ -52,7 +52,7 @@ def test_non_finite_logit_bias_is_refused(model):
 
 def test_fields_that_shape_the_response_are_unsupported(model):
     chat = model.session(64)
-    for options, field in [({"response_format": {"type": "json_object"}}, "response_format"),
+    for options, field in [({"response_format": {"type": "grammar"}}, "response_format"),
                            ({"logprobs": True}, "logprobs"), ({"logprobs": True, "top_logprobs": 2}, "logprobs"),
                            ({"top_logprobs": 2}, "top_logprobs")]:
         with pytest.raises(glm.UnsupportedError, match=field):
