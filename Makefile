@@ -65,7 +65,7 @@ python-test: all
 # target. `make fuzz` runs each target FUZZ_SECONDS; `make test` runs each FUZZ_CI_SECONDS from the seeds.
 FUZZ_TARGETS := safetensors gguf config tokenizer-json tokenize jinja chat-request stream-parser
 FUZZ_SECONDS ?= 60
-FUZZ_CI_SECONDS ?= 10
+FUZZ_CI_SECONDS ?= 60
 # lld: gold fails with an internal error on the sanitized Swift objects' debug info.
 FUZZ_SWIFT_BUILD := GLM_FUZZ=1 $(SWIFT) build -c release --scratch-path .build/fuzz \
 	-Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld

@@ -6,7 +6,8 @@
 # Default (`make fuzz`): libFuzzer's fork mode, so a slow input (timeout) or a memory blow-up (oom) is recorded
 # and fuzzing goes on; a crash, a sanitizer report, a broken invariant or a leak ends that target. New inputs
 # go to build/fuzz/corpus/<target> (kept between runs, never committed; Fuzz/corpus/<target> holds the seeds).
-# --ci (`make test`): a fixed libFuzzer seed and a throw-away corpus directory; the first finding ends the target.
+# --ci (`make test`): a fixed libFuzzer seed, a fixed number of inputs (FUZZ_CI_RUNS, default 12000; SECONDS caps
+# the time) and a throw-away corpus directory; the first finding ends the target.
 # Any finding fails the run.
 # Findings land in build/fuzz/findings/<target>/; the log of each target in build/fuzz/logs/<target>.log.
 # Knobs: FUZZ_TIMEOUT (seconds one input may take, default 10), FUZZ_RSS_MB (default 2048).
@@ -32,7 +33,9 @@ for target in "$@"; do
            -artifact_prefix="$findings/")
     if [ $ci -eq 1 ]; then
         corpus=$(mktemp -d)
-        flags+=(-seed=1)
+        # A fixed seed and a fixed number of inputs (SECONDS only caps the time): the same inputs on every CI
+        # run, so CI's verdict does not depend on how fast the machine happens to be.
+        flags+=(-seed=1 -runs="${FUZZ_CI_RUNS:-12000}")
     else
         corpus=$out/corpus/$target
         mkdir -p "$corpus"
