@@ -42,11 +42,11 @@ extern "C" {
 
 /* The ABI version this header describes. glm_api_version() returns the version of the loaded library; a
  * caller built against a different GLM_API_VERSION should refuse to run. */
-/* 2: glm_model_params.kernels, glm_system_info(); GLM_GEMM_AUTO (the enum's values moved); glm_session_eval and
- *    glm_session_mtp_logits take an explicit glm_logits; glm_free removed (glm_free frees everything).
- * 3: constrained decoding (glm_grammar_*, glm_grammar_matcher_*); chat requests accept response_format
- *    json_object/json_schema and tool_choice "required" or a named function. */
-#define GLM_API_VERSION 3
+/* 2 (one release after 1): glm_model_params.kernels, glm_system_info(); GLM_GEMM_AUTO (the enum's values moved);
+ *    glm_session_eval and glm_session_mtp_logits take an explicit glm_logits; glm_string_free removed (glm_free
+ *    frees everything); constrained decoding (glm_grammar_*, glm_grammar_matcher_*); chat requests accept
+ *    "prompt", response_format json_object/json_schema and tool_choice "required" or a named function. */
+#define GLM_API_VERSION 2
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Status codes and errors                                                                          */

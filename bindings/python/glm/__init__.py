@@ -20,7 +20,7 @@ __all__ = [
     "CancelledError", "ContextFullError", "TemplateError", "LimitExceededError", "InternalError",
 ]
 
-API_VERSION = 3
+API_VERSION = 2
 
 if _native.lib.glm_api_version() != API_VERSION:
     raise ImportError("libglm.so has API version %d, these bindings expect %d"
