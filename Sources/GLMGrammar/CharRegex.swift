@@ -28,6 +28,33 @@ indirect enum CharRegex: Hashable, Sendable {
     /// Strings containing `inner` somewhere.
     static func containing(_ inner: CharRegex) -> CharRegex { .sequence([anyString, inner, anyString]) }
 
+    /// The shortest and longest length (in characters) of the strings in the language, `max` nil when
+    /// unbounded; an over-approximation for intersections and complements.
+    var lengthBounds: (min: Int, max: Int?) {
+        func add(_ a: Int?, _ b: Int?) -> Int? { guard let a, let b else { return nil }; return a + b }
+        switch self {
+        case .set: return (1, 1)
+        case .sequence(let parts):
+            return parts.reduce((0, 0)) { acc, p in
+                let b = p.lengthBounds
+                return (acc.0 + b.min, add(acc.1, b.max))
+            }
+        case .alternatives(let parts):
+            guard !parts.isEmpty else { return (0, 0) }
+            let bounds = parts.map(\.lengthBounds)
+            let maxes = bounds.map(\.max)
+            return (bounds.map(\.min).min() ?? 0, maxes.contains { $0 == nil } ? nil : maxes.compactMap { $0 }.max())
+        case .repetition(let inner, let lo, let hi):
+            let b = inner.lengthBounds
+            return (b.min * lo, hi.flatMap { h in b.max.map { $0 * h } })
+        case .intersection(let parts):
+            let bounds = parts.map(\.lengthBounds)
+            return (bounds.map(\.min).max() ?? 0, bounds.compactMap(\.max).min())
+        case .complement: return (0, nil)
+        case .excludingWords(let spec): return (spec.allowEmpty ? 0 : 1, spec.maxLength)
+        }
+    }
+
     /// Strings of a first character from `first` and then characters from `rest` (at most `maxLength` in all;
     /// the empty string when `allowEmpty`), except `words`. Compiled as a trie of the words with an escape at
     /// every node, so it needs no intersection or complement (whose derivatives cost far more), and every trie

@@ -11,8 +11,8 @@ import GLMSupport
 /// - strings with any JSON escape (`\uXXXX` for characters of the Basic Multilingual Plane);
 /// - at most `maxWhitespace` whitespace characters between two tokens.
 ///
-/// Each structural token, literal and string is one lexeme with its leading whitespace, so the parser sees
-/// few lexemes and the lexer decides most bytes alone.
+/// Each structural token, literal and string is one lexeme (a key with its colon), so the parser sees few
+/// lexemes and the lexer decides most bytes alone; whitespace between them is the grammar's gap lexeme.
 struct JSONSchemaCompiler {
     var b: GrammarBuilder
     var resolver: SchemaResolver
@@ -37,15 +37,16 @@ struct JSONSchemaCompiler {
             self.forbidden = nil
         }
         whitespace = b.store.repeat(b.store.bytes(ByteSet([0x20, 0x09, 0x0A, 0x0D])), 0, maxWhitespace)
+        b.gapWidth = maxWhitespace
     }
 
     // MARK: lexemes
 
-    /// A lexeme: optional whitespace, then `regex`.
+    /// A lexeme that whitespace may precede.
     mutating func token(_ regex: RegexStore.ID, mayContainForbidden: Bool = false) throws(GLMError) -> GrammarSymbol {
-        var body = b.store.concat(whitespace, regex)
+        var body = regex
         if let forbidden, mayContainForbidden { body = b.store.and(body, b.store.not(forbidden)) }
-        return try b.lexeme(body)
+        return try b.lexeme(body, gap: maxWhitespace > 0)
     }
 
     mutating func token(_ text: String) throws(GLMError) -> GrammarSymbol { try token(b.store.literal(text)) }
@@ -55,12 +56,6 @@ struct JSONSchemaCompiler {
         let content = try b.store.compile(language, .json)
         let quote = b.store.byte(0x22)
         return try token(b.store.concat([quote, content, quote]), mayContainForbidden: true)
-    }
-
-    /// Whitespace alone (after the top-level value).
-    mutating func trailingWhitespace() throws(GLMError) -> GrammarSymbol? {
-        guard maxWhitespace > 0 else { return nil }
-        return try b.lexeme(b.store.repeat(b.store.bytes(ByteSet([0x20, 0x09, 0x0A, 0x0D])), 1, maxWhitespace))
     }
 
     // MARK: values
@@ -138,10 +133,16 @@ struct JSONSchemaCompiler {
             throw GLMError(.limitExceeded, "\(path): string lengths above \(PatternParser.maxRepeat) are not supported")
         }
         var parts: [CharRegex] = []
-        // The length bound only when there is one: an intersection costs more than the language it bounds.
-        if s.minLength > 0 || s.maxLength != nil { parts.append(.repetition(.set(.all), s.minLength, s.maxLength)) }
         for p in s.patterns { parts.append(try PatternParser.searchLanguage(p)) }
         for f in s.formats { if let r = StringFormats.regex(f) { parts.append(r) } }
+        // The length bound only where it bounds something: an intersection costs more than the language it
+        // bounds (a format's strings are never empty, so its "minLength": 1 is dropped).
+        if s.minLength > 0 || s.maxLength != nil {
+            let others = parts.isEmpty ? (min: 0, max: nil) : CharRegex.intersection(parts).lengthBounds
+            let minNeeded = s.minLength > others.min
+            let maxNeeded = s.maxLength.map { m in others.max.map { $0 > m } ?? true } ?? false
+            if minNeeded || maxNeeded { parts.append(.repetition(.set(.all), s.minLength, s.maxLength)) }
+        }
         if parts.isEmpty { return .anyString }
         return parts.count == 1 ? parts[0] : .intersection(parts)
     }
