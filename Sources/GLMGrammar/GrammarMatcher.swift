@@ -208,6 +208,7 @@ public final class GrammarMatcher {
 
     /// One byte: continue the current lexeme, or end it (maximal munch) and start the next.
     private func step(_ b: UInt8) throws(GLMError) -> Bool {
+        guard lexerState != LexerAutomaton.dead else { return false }
         let t = try automaton.next(lexerState, b)
         if t != LexerAutomaton.dead {
             lexerState = t
@@ -290,6 +291,8 @@ public final class GrammarMatcher {
         if try canEnd() {
             for id in grammar.endTokenIDs { mask[Int(id) >> 6] |= 1 << UInt64(id & 63) }
         }
+        // No lexeme can start (the output is complete and nothing may follow): only the end ids.
+        if lexerState == LexerAutomaton.dead { return }
         let contained = try automaton.containedSlices(lexerState, vocabulary)
         let excluded = automaton.sliceExcluded[Int(lexerState)]
         if contained == 0 && excluded == 0 {

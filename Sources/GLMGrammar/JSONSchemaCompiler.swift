@@ -89,7 +89,8 @@ struct JSONSchemaCompiler {
     }
 
     /// All of `schemas` at once.
-    mutating func value(all schemas: [JSONValue], path: String) throws(GLMError) -> GrammarSymbol {
+    mutating func value(all list: [JSONValue], path: String) throws(GLMError) -> GrammarSymbol {
+        let schemas = both([], list)
         if schemas.isEmpty { return try value(.bool(true), path: path) }
         if schemas.count == 1 { return try value(schemas[0], path: path) }
         return try value(.object(JSONObject([("allOf", .array(schemas))])), path: path)
