@@ -62,10 +62,14 @@ public enum ConstraintCompiler {
             kind = "regex"
             let language = try PatternParser.fullMatchLanguage(pattern)
             let regex = try builder.store.compile(language, .raw)
-            let nonEmpty = builder.store.and(regex, builder.store.repeat(builder.store.bytes(.all), 1, nil))
             body = []
-            if builder.store.nullable[Int(regex)] { body.append([]) }
-            body.append([try builder.lexeme(nonEmpty)])
+            if builder.store.nullable[Int(regex)] {
+                // A lexeme never matches the empty text: the empty output is its own alternative.
+                body.append([])
+                body.append([try builder.lexeme(builder.store.and(regex, builder.store.repeat(builder.store.bytes(.all), 1, nil)))])
+            } else {
+                body.append([try builder.lexeme(regex)])
+            }
         case .toolCalls(let tools, let choice):
             kind = "tool call"
             var compiler = ToolCallGrammar(builder: builder, options: options)

@@ -26,6 +26,7 @@ struct JSONSchemaCompiler {
     static let maxCompileDepth = 160
     /// Array bounds above this are refused (each count up to the bound is a grammar rule).
     static let maxItemsBound = 4096
+    static let maxStringLength = 1_000_000
 
     init(builder: GrammarBuilder, root: JSONValue, strict: Bool, maxWhitespace: Int, forbidden: [UInt8]?) {
         b = builder
@@ -130,8 +131,10 @@ struct JSONSchemaCompiler {
     /// The decoded strings a simple schema allows (nil: none).
     mutating func stringLanguage(_ s: SimpleSchema, path: String) throws(GLMError) -> CharRegex? {
         if let maxLength = s.maxLength, maxLength < s.minLength { return nil }
-        if s.minLength > PatternParser.maxRepeat || (s.maxLength ?? 0) > PatternParser.maxRepeat {
-            throw GLMError(.limitExceeded, "\(path): string lengths above \(PatternParser.maxRepeat) are not supported")
+        // A length bound is one counting node whose states are built only as characters come, so large bounds
+        // cost nothing until used (a string longer than the lexer's state bound then fails with an error).
+        if s.minLength > JSONSchemaCompiler.maxStringLength || (s.maxLength ?? 0) > JSONSchemaCompiler.maxStringLength {
+            throw GLMError(.limitExceeded, "\(path): string lengths above \(JSONSchemaCompiler.maxStringLength) are not supported")
         }
         var parts: [CharRegex] = []
         for p in s.patterns { parts.append(try PatternParser.searchLanguage(p)) }
