@@ -289,10 +289,12 @@ struct JSONSchemaCompiler {
             additionalPair = (try token(keyRegex, mayContainForbidden: true),
                               try value(all: s.additional, path: "\(path)/additionalProperties"))
         }
-        // tail(c): the additional properties; c = a comma is needed before the next pair.
-        var tail: [Bool: GrammarSymbol] = [:]
-        for needsComma in [false, true] {
-            let r = try b.newRule("\(path)/additional")
+        // The rest of the object from some point on, in two versions: the first pair written needs a comma
+        // before it (`following`) or not (`first`).
+        var first: GrammarSymbol = .rule(try b.newRule("\(path)/additional"))
+        var following: GrammarSymbol = .rule(try b.newRule("\(path)/additional"))
+        for (symbol, needsComma) in [(first, false), (following, true)] {
+            guard case .rule(let r) = symbol else { continue }
             try b.addAlternative(r, [])
             if let (k, v) = additionalPair {
                 let more = try b.newRule("\(path)/additional+")
@@ -300,21 +302,21 @@ struct JSONSchemaCompiler {
                 try b.addAlternative(more, [comma, k, v, .rule(more)])
                 try b.addAlternative(r, (needsComma ? [comma] : []) + [k, v, .rule(more)])
             }
-            tail[needsComma] = .rule(r)
         }
-        // after[i][c]: properties i... remain.
-        var after: [Bool: GrammarSymbol] = tail
+        // Declared properties from last to first: each one written (then the rest follows a comma) or, when
+        // optional, skipped.
         for (key, v, required) in declared.reversed() {
-            var next: [Bool: GrammarSymbol] = [:]
-            for needsComma in [false, true] {
-                var alts: [[GrammarSymbol]] = []
-                alts.append((needsComma ? [comma] : []) + [key, v, after[true]!])
-                if !required, let skip = after[needsComma] { alts.append([skip]) }
-                next[needsComma] = try b.rule("\(path)/properties", alts)
+            var firstAlts: [[GrammarSymbol]] = [[key, v, following]]
+            var followingAlts: [[GrammarSymbol]] = [[comma, key, v, following]]
+            if !required {
+                firstAlts.append([first])
+                followingAlts.append([following])
             }
-            after = next
+            let newFirst = try b.rule("\(path)/properties", firstAlts)
+            following = try b.rule("\(path)/properties", followingAlts)
+            first = newFirst
         }
-        return [open, after[false]!, close]
+        return [open, first, close]
     }
 
     static func pointerEscape(_ s: String) -> String {
