@@ -271,11 +271,17 @@ glm_status glm_tokenizer_is_special(const glm_tokenizer *tokenizer, int32_t id, 
  *    (multipleOf, uniqueItems, contains, patternProperties, propertyNames, min/maxProperties, not, if/then/else,
  *    dependent*, unevaluated*, other formats) are an error with "strict": true and otherwise ignored: the output
  *    then satisfies everything else but may violate them; glm_grammar_info lists what was ignored.
- *  - Regular expressions: JSON Schema's dialect (ECMA-262): the whole output must match. Backreferences,
- *    lookaround, \b and possessive quantifiers are GLM_ERR_UNSUPPORTED.
+ *  - Regular expressions: JSON Schema's dialect (ECMA-262): the whole output must match (a schema's "pattern"
+ *    may match anywhere in the string, as in JSON Schema). \d, \w, \s, their negations and "." are resolved
+ *    so that a generated string matches under both ECMA-262 and Python's re. Backreferences, lookaround, \b,
+ *    \p{...}, possessive quantifiers and "^" other than at the start of a top-level alternative are
+ *    GLM_ERR_UNSUPPORTED.
  *  - Tool calls: <tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value>...</tool_call>, as GLM-4.7 writes
  *    them and glm_parse_output reads them back: V is the raw text when the parameter's schema reads as a
- *    string, JSON otherwise; declared parameters in order, required ones present.
+ *    string, JSON otherwise (typed as the parser types it, from parameters.properties); declared parameters in
+ *    order, required ones present; other keys (when additionalProperties allows them) identifier-like, with
+ *    string values. A string that the parser would read as another type the parameter also allows ("null", a
+ *    number) is not generated as a string. Tool names and keys with '<' or surrounding whitespace are refused.
  * Hostile input (deep or huge schemas, catastrophic patterns) fails with GLM_ERR_LIMIT_EXCEEDED or
  * GLM_ERR_INVALID_ARGUMENT in bounded time and memory.
  */

@@ -14,6 +14,8 @@ indirect enum CharRegex: Hashable, Sendable {
     case complement(CharRegex)
     /// Strings from an alphabet except a few words (see `excluding`).
     case excludingWords(ExcludedWords)
+    /// A pattern's `$` inside a group; only `PatternParser.resolvingEnds` sees it (it never reaches `compile`).
+    case endOfText
 
     static let empty = CharRegex.sequence([])
     static let nothing = CharRegex.alternatives([])
@@ -27,6 +29,58 @@ indirect enum CharRegex: Hashable, Sendable {
 
     /// Strings containing `inner` somewhere.
     static func containing(_ inner: CharRegex) -> CharRegex { .sequence([anyString, inner, anyString]) }
+
+    /// Whether the language holds the empty string (`endOfText` counts as empty).
+    var isNullable: Bool {
+        switch self {
+        case .set: return false
+        case .sequence(let parts): return parts.allSatisfy(\.isNullable)
+        case .alternatives(let parts): return parts.contains(where: \.isNullable)
+        case .repetition(let inner, let lo, _): return lo == 0 || inner.isNullable
+        case .intersection(let parts): return parts.allSatisfy(\.isNullable)
+        case .complement(let inner): return !inner.isNullable
+        case .excludingWords(let spec): return spec.allowEmpty && !spec.words.contains("")
+        case .endOfText: return true
+        }
+    }
+
+    var containsEndOfText: Bool {
+        switch self {
+        case .endOfText: return true
+        case .set, .excludingWords: return false
+        case .sequence(let parts), .alternatives(let parts), .intersection(let parts):
+            return parts.contains(where: \.containsEndOfText)
+        case .repetition(let inner, _, _), .complement(let inner): return inner.containsEndOfText
+        }
+    }
+
+    /// The shortest and longest length (in characters) of the strings in the language, `max` nil when
+    /// unbounded; an over-approximation for intersections and complements.
+    var lengthBounds: (min: Int, max: Int?) {
+        func add(_ a: Int?, _ b: Int?) -> Int? { guard let a, let b else { return nil }; return a + b }
+        switch self {
+        case .set: return (1, 1)
+        case .sequence(let parts):
+            return parts.reduce((0, 0)) { acc, p in
+                let b = p.lengthBounds
+                return (acc.0 + b.min, add(acc.1, b.max))
+            }
+        case .alternatives(let parts):
+            guard !parts.isEmpty else { return (0, 0) }
+            let bounds = parts.map(\.lengthBounds)
+            let maxes = bounds.map(\.max)
+            return (bounds.map(\.min).min() ?? 0, maxes.contains { $0 == nil } ? nil : maxes.compactMap { $0 }.max())
+        case .repetition(let inner, let lo, let hi):
+            let b = inner.lengthBounds
+            return (b.min * lo, hi.flatMap { h in b.max.map { $0 * h } })
+        case .intersection(let parts):
+            let bounds = parts.map(\.lengthBounds)
+            return (bounds.map(\.min).max() ?? 0, bounds.compactMap(\.max).min())
+        case .complement: return (0, nil)
+        case .excludingWords(let spec): return (spec.allowEmpty ? 0 : 1, spec.maxLength)
+        case .endOfText: return (0, 0)
+        }
+    }
 
     /// Strings of a first character from `first` and then characters from `rest` (at most `maxLength` in all;
     /// the empty string when `allowEmpty`), except `words`. Compiled as a trie of the words with an escape at
@@ -108,6 +162,8 @@ extension RegexStore {
             return and(all, not(try compile(inner, encoding, &cache, depth: depth + 1)))
         case .excludingWords(let spec):
             return compileExcluding(spec, encoding, &cache)
+        case .endOfText:
+            throw GLMError(.internal, "an unresolved '$' reached the byte compiler")
         }
     }
 

@@ -62,10 +62,14 @@ public enum ConstraintCompiler {
             kind = "regex"
             let language = try PatternParser.fullMatchLanguage(pattern)
             let regex = try builder.store.compile(language, .raw)
-            let nonEmpty = builder.store.and(regex, builder.store.repeat(builder.store.bytes(.all), 1, nil))
             body = []
-            if builder.store.nullable[Int(regex)] { body.append([]) }
-            body.append([try builder.lexeme(nonEmpty)])
+            if builder.store.nullable[Int(regex)] {
+                // A lexeme never matches the empty text: the empty output is its own alternative.
+                body.append([])
+                body.append([try builder.lexeme(builder.store.and(regex, builder.store.repeat(builder.store.bytes(.all), 1, nil)))])
+            } else {
+                body.append([try builder.lexeme(regex)])
+            }
         case .toolCalls(let tools, let choice):
             kind = "tool call"
             var compiler = ToolCallGrammar(builder: builder, options: options)
@@ -88,8 +92,8 @@ public enum ConstraintCompiler {
         var c = JSONSchemaCompiler(builder: builder, root: schema, strict: options.strict,
                                    maxWhitespace: options.maxWhitespace, forbidden: nil)
         let value = try c.value(schema, path: "")
-        var body: [[GrammarSymbol]] = [[value]]
-        if let trailing = try c.trailingWhitespace() { body.append([value, trailing]) }
+        c.b.trailingGap = true
+        let body: [[GrammarSymbol]] = [[value]]
         builder = c.b
         notes = c.resolver.ignored
         return body
@@ -144,12 +148,14 @@ struct ToolCallGrammar {
             parallel = false
         }
         guard !chosen.isEmpty else { throw .invalidArgument("tool_choice \"required\" needs at least one tool") }
-        let ws = b.store.repeat(b.store.bytes(ByteSet([0x20, 0x09, 0x0A, 0x0D])), 0, options.maxWhitespace)
+        // Whitespace may come before each call and after the last (between lexemes, see GrammarBuilder.gapWidth).
+        b.gapWidth = options.maxWhitespace
+        b.trailingGap = true
         var callAlternatives: [[GrammarSymbol]] = []
         var failures: [String] = []
         for (name, function, index) in chosen {
             do {
-                callAlternatives.append(try call(name: name, function: function, index: index, whitespace: ws))
+                callAlternatives.append(try call(name: name, function: function, index: index))
             } catch {
                 if error.code != .invalidArgument || chosen.count == 1 { throw error }
                 failures.append(error.message)
@@ -160,23 +166,19 @@ struct ToolCallGrammar {
         }
         notes.append(contentsOf: failures)
         let oneCall = try b.rule("call", callAlternatives)
-        let trailing = try b.lexeme(b.store.repeat(b.store.bytes(ByteSet([0x20, 0x09, 0x0A, 0x0D])), 1,
-                                                   max(1, options.maxWhitespace)))
-        if !parallel { return try b.rule("calls", [[oneCall], [oneCall, trailing]]) }
+        if !parallel { return oneCall }
         let more = try b.newRule("calls+")
         try b.addAlternative(more, [])
-        try b.addAlternative(more, [trailing])
         try b.addAlternative(more, [oneCall, .rule(more)])
         return try b.rule("calls", [[oneCall, .rule(more)]])
     }
 
-    private mutating func call(name: String, function: JSONObject, index: Int,
-                               whitespace: RegexStore.ID) throws(GLMError) -> [GrammarSymbol] {
+    private mutating func call(name: String, function: JSONObject, index: Int) throws(GLMError) -> [GrammarSymbol] {
         let place = "tools[\(index)] (\(JSONQuote.quote(name)))"
         guard !name.contains("<"), PythonStrip.isStripped(name) else {
             throw .invalidArgument("\(place): a function name with '<' or surrounding whitespace cannot be generated in GLM's tool-call format")
         }
-        let open = try b.lexeme(b.store.concat(whitespace, b.store.literal("<tool_call>" + name)))
+        let open = try b.lexeme(b.store.literal("<tool_call>" + name), gap: options.maxWhitespace > 0)
         let close = try b.literal("</tool_call>")
         var parameters = JSONObject()
         switch function["parameters"] {

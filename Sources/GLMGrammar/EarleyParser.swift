@@ -13,8 +13,11 @@ struct EarleyParser {
     private(set) var items: [UInt64] = []
     /// Row r holds items[rowStart[r] ..< rowStart[r + 1]].
     private(set) var rowStart: [Int32] = [0]
-    /// The lexer state that starts the lexemes a row expects (dead if it expects none).
+    /// The lexer state that starts the lexemes a row expects (dead if it expects none), whitespace included
+    /// where some of them allow it before them.
     private(set) var rowLexerState: [Int32] = []
+    /// The lexer state after whitespace in that row: the lexemes that allow whitespace before them.
+    private(set) var rowAfterGap: [Int32] = []
     private(set) var rowAccepts: [Bool] = []
     /// Bumped each time a row index is written, so cached row indices can tell they were overwritten.
     private(set) var rowStamp: [UInt32] = []
@@ -50,6 +53,7 @@ struct EarleyParser {
         items.removeLast(items.count - Int(rowStart[count]))
         rowStart.removeLast(rowStart.count - count - 1)
         rowLexerState.removeLast(rowLexerState.count - count)
+        rowAfterGap.removeLast(rowAfterGap.count - count)
         rowAccepts.removeLast(rowAccepts.count - count)
     }
 
@@ -150,7 +154,17 @@ struct EarleyParser {
         }
         rowStart.append(Int32(items.count))
         expected.sort()
-        rowLexerState.append(try automaton.startState(expected))
+        let gap = tables.gapLexeme
+        if gap >= 0 {
+            let afterGap = expected.filter { tables.lexemeGap[Int($0)] }
+            var start = expected
+            if !afterGap.isEmpty || (accepts && tables.trailingGap) { start.append(gap) }
+            rowLexerState.append(try automaton.startState(start))
+            rowAfterGap.append(try automaton.startState(afterGap))
+        } else {
+            rowLexerState.append(try automaton.startState(expected))
+            rowAfterGap.append(LexerAutomaton.dead)
+        }
         rowAccepts.append(accepts)
         stampCounter &+= 1
         let index = rowCount - 1

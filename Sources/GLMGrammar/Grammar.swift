@@ -12,7 +12,12 @@ struct GrammarBuilder {
     var store = RegexStore()
     private(set) var lexemes: [RegexStore.ID] = []
     private(set) var lexemeLive: [Bool] = []
-    private var lexemeIndex: [RegexStore.ID: Int32] = [:]
+    private(set) var lexemeGap: [Bool] = []
+    private var lexemeIndex: [UInt64: Int32] = [:]
+    /// Whitespace between lexemes: at most this many characters before a `gap` lexeme (0: none).
+    var gapWidth = 0
+    /// Whether whitespace (up to `gapWidth`) may also follow the whole output.
+    var trailingGap = false
     private(set) var rules: [[[GrammarSymbol]]] = []
     private(set) var ruleNames: [String] = []
 
@@ -22,19 +27,22 @@ struct GrammarBuilder {
     private var symbolCount = 0
 
     /// The lexeme matching `regex`. `live`: every derivative of it reached by a prefix of the language still
-    /// has a non-empty language (true of "any text without X, then X"), so the lexer need not check.
-    mutating func lexeme(_ regex: RegexStore.ID, live: Bool = false) throws(GLMError) -> GrammarSymbol {
+    /// has a non-empty language (true of "any text without X, then X"), so the lexer need not check. `gap`:
+    /// up to `gapWidth` whitespace characters may come before it (JSON's insignificant whitespace).
+    mutating func lexeme(_ regex: RegexStore.ID, live: Bool = false, gap: Bool = false) throws(GLMError) -> GrammarSymbol {
         guard !store.nullable[Int(regex)] else {
             throw GLMError(.internal, "a lexeme matches the empty string")
         }
-        if let id = lexemeIndex[regex] {
+        let key = UInt64(UInt32(bitPattern: regex)) << 1 | (gap ? 1 : 0)
+        if let id = lexemeIndex[key] {
             if !live { lexemeLive[Int(id)] = false }
             return .lexeme(id)
         }
         let id = Int32(lexemes.count)
         lexemes.append(regex)
         lexemeLive.append(live)
-        lexemeIndex[regex] = id
+        lexemeGap.append(gap)
+        lexemeIndex[key] = id
         return .lexeme(id)
     }
 
@@ -99,9 +107,27 @@ struct GrammarBuilder {
         try addAlternative(augmented, [start])
         ruleLive.append(true)
 
-        var tables = ParseTables(lexemeCount: lexemes.count, ruleCount: rules.count)
-        tables.lexemeRegex = lexemes
-        tables.lexemeLive = lexemeLive
+        // The whitespace between lexemes is a lexeme of its own that the parser never sees (see
+        // `EarleyParser.rowAfterGap`): one small automaton shared by every gap instead of a whitespace prefix on
+        // every lexeme, which cost a counter state per lexeme set.
+        var regexes = lexemes
+        var liveFlags = lexemeLive
+        var gaps = lexemeGap
+        var gapLexeme: Int32 = -1
+        if gapWidth > 0 && (lexemeGap.contains(true) || trailingGap) {
+            gapLexeme = Int32(regexes.count)
+            regexes.append(store.repeat(store.bytes(ByteSet([0x20, 0x09, 0x0A, 0x0D])), 1, gapWidth))
+            liveFlags.append(true)
+            gaps.append(false)
+        } else {
+            gaps = gaps.map { _ in false }
+        }
+        var tables = ParseTables(lexemeCount: regexes.count, ruleCount: rules.count)
+        tables.lexemeRegex = regexes
+        tables.lexemeLive = liveFlags
+        tables.lexemeGap = gaps
+        tables.gapLexeme = gapLexeme
+        tables.trailingGap = trailingGap && gapLexeme >= 0
         tables.ruleNames = ruleNames
         for r in rules.indices {
             for alt in rules[r] where alt.allSatisfy(live) {
@@ -124,6 +150,11 @@ struct ParseTables: Sendable {
     var lexemeRegex: [RegexStore.ID] = []
     /// Lexemes whose derivatives never need an emptiness check (see `GrammarBuilder.lexeme(_:live:)`).
     var lexemeLive: [Bool] = []
+    /// Lexemes that whitespace may precede, the whitespace lexeme (-1: none), and whether whitespace may end
+    /// the output.
+    var lexemeGap: [Bool] = []
+    var gapLexeme: Int32 = -1
+    var trailingGap = false
     var ruleNames: [String] = []
     var codes: [Int32] = []
     /// Start positions of each rule's productions.

@@ -129,10 +129,18 @@ public final class GrammarMatcher {
         if isTerminated { return false }
         if !lexemeStarted { return parser.rowAccepts[parser.top] }
         guard automaton.isAccepting(lexerState) else { return false }
+        if isGap(lexerState) { return parser.rowAccepts[parser.top] && grammar.tables.trailingGap }
         let rows = parser.rowCount
         defer { parser.truncate(to: rows) }
         guard try parser.scan(automaton.acceptedLexemes[Int(lexerState)], automaton: automaton) else { return false }
         return parser.rowAccepts[parser.top]
+    }
+
+    /// Whether the lexeme that ends in `state` is whitespace between lexemes (the parser does not see it).
+    @inline(__always)
+    private func isGap(_ state: Int32) -> Bool {
+        let accepted = automaton.acceptedLexemes[Int(state)]
+        return accepted.count == 1 && accepted[0] == grammar.tables.gapLexeme
     }
 
     // MARK: advancing
@@ -200,6 +208,7 @@ public final class GrammarMatcher {
 
     /// One byte: continue the current lexeme, or end it (maximal munch) and start the next.
     private func step(_ b: UInt8) throws(GLMError) -> Bool {
+        guard lexerState != LexerAutomaton.dead else { return false }
         let t = try automaton.next(lexerState, b)
         if t != LexerAutomaton.dead {
             lexerState = t
@@ -207,8 +216,13 @@ public final class GrammarMatcher {
             return true
         }
         guard lexemeStarted, automaton.isAccepting(lexerState) else { return false }
-        guard try parser.scan(automaton.acceptedLexemes[Int(lexerState)], automaton: automaton) else { return false }
-        let start = parser.rowLexerState[parser.top]
+        let start: Int32
+        if isGap(lexerState) {
+            start = parser.rowAfterGap[parser.top]
+        } else {
+            guard try parser.scan(automaton.acceptedLexemes[Int(lexerState)], automaton: automaton) else { return false }
+            start = parser.rowLexerState[parser.top]
+        }
         guard start != LexerAutomaton.dead else { return false }
         let t2 = try automaton.next(start, b)
         guard t2 != LexerAutomaton.dead else { return false }
@@ -277,18 +291,23 @@ public final class GrammarMatcher {
         if try canEnd() {
             for id in grammar.endTokenIDs { mask[Int(id) >> 6] |= 1 << UInt64(id & 63) }
         }
+        // No lexeme can start (the output is complete and nothing may follow): only the end ids.
+        if lexerState == LexerAutomaton.dead { return }
         let contained = try automaton.containedSlices(lexerState, vocabulary)
-        if contained == 0 {
+        let excluded = automaton.sliceExcluded[Int(lexerState)]
+        if contained == 0 && excluded == 0 {
             try walk(vocabulary.full)
             return
         }
-        let union = try sliceUnion(contained, vocabulary)
-        mask.withUnsafeMutableBufferPointer { m in
-            union.withUnsafeBufferPointer { u in
-                for w in 0..<words { m[w] |= u[w] }
+        if contained != 0 {
+            let union = try sliceUnion(contained, vocabulary)
+            mask.withUnsafeMutableBufferPointer { m in
+                union.withUnsafeBufferPointer { u in
+                    for w in 0..<words { m[w] |= u[w] }
+                }
             }
         }
-        for (k, slice) in vocabulary.slices.enumerated() where contained & (1 << UInt64(k)) == 0 {
+        for (k, slice) in vocabulary.slices.enumerated() where (contained | excluded) & (1 << UInt64(k)) == 0 {
             try walk(slice.trie)
         }
     }
@@ -376,6 +395,18 @@ public final class GrammarMatcher {
                 walkEndStart[level] = hit.start
                 return hit.row
             }
+        }
+        if isGap(lexer) {
+            // Whitespace between lexemes: the same row, now expecting what may follow whitespace.
+            let start = parser.rowAfterGap[row]
+            if start == LexerAutomaton.dead {
+                walkEndRow[level] = GrammarMatcher.endFailed
+                return GrammarMatcher.endFailed
+            }
+            walkEndRow[level] = Int32(row)
+            walkEndStamp[level] = parser.rowStamp[row]
+            walkEndStart[level] = start
+            return Int32(row)
         }
         parser.truncate(to: row + 1)
         var start = LexerAutomaton.dead

@@ -11,8 +11,8 @@ import GLMSupport
 /// - strings with any JSON escape (`\uXXXX` for characters of the Basic Multilingual Plane);
 /// - at most `maxWhitespace` whitespace characters between two tokens.
 ///
-/// Each structural token, literal and string is one lexeme with its leading whitespace, so the parser sees
-/// few lexemes and the lexer decides most bytes alone.
+/// Each structural token, literal and string is one lexeme (a key with its colon), so the parser sees few
+/// lexemes and the lexer decides most bytes alone; whitespace between them is the grammar's gap lexeme.
 struct JSONSchemaCompiler {
     var b: GrammarBuilder
     var resolver: SchemaResolver
@@ -26,6 +26,7 @@ struct JSONSchemaCompiler {
     static let maxCompileDepth = 160
     /// Array bounds above this are refused (each count up to the bound is a grammar rule).
     static let maxItemsBound = 4096
+    static let maxStringLength = 1_000_000
 
     init(builder: GrammarBuilder, root: JSONValue, strict: Bool, maxWhitespace: Int, forbidden: [UInt8]?) {
         b = builder
@@ -37,15 +38,16 @@ struct JSONSchemaCompiler {
             self.forbidden = nil
         }
         whitespace = b.store.repeat(b.store.bytes(ByteSet([0x20, 0x09, 0x0A, 0x0D])), 0, maxWhitespace)
+        b.gapWidth = maxWhitespace
     }
 
     // MARK: lexemes
 
-    /// A lexeme: optional whitespace, then `regex`.
+    /// A lexeme that whitespace may precede.
     mutating func token(_ regex: RegexStore.ID, mayContainForbidden: Bool = false) throws(GLMError) -> GrammarSymbol {
-        var body = b.store.concat(whitespace, regex)
+        var body = regex
         if let forbidden, mayContainForbidden { body = b.store.and(body, b.store.not(forbidden)) }
-        return try b.lexeme(body)
+        return try b.lexeme(body, gap: maxWhitespace > 0)
     }
 
     mutating func token(_ text: String) throws(GLMError) -> GrammarSymbol { try token(b.store.literal(text)) }
@@ -55,12 +57,6 @@ struct JSONSchemaCompiler {
         let content = try b.store.compile(language, .json)
         let quote = b.store.byte(0x22)
         return try token(b.store.concat([quote, content, quote]), mayContainForbidden: true)
-    }
-
-    /// Whitespace alone (after the top-level value).
-    mutating func trailingWhitespace() throws(GLMError) -> GrammarSymbol? {
-        guard maxWhitespace > 0 else { return nil }
-        return try b.lexeme(b.store.repeat(b.store.bytes(ByteSet([0x20, 0x09, 0x0A, 0x0D])), 1, maxWhitespace))
     }
 
     // MARK: values
@@ -94,7 +90,8 @@ struct JSONSchemaCompiler {
     }
 
     /// All of `schemas` at once.
-    mutating func value(all schemas: [JSONValue], path: String) throws(GLMError) -> GrammarSymbol {
+    mutating func value(all list: [JSONValue], path: String) throws(GLMError) -> GrammarSymbol {
+        let schemas = both([], list)
         if schemas.isEmpty { return try value(.bool(true), path: path) }
         if schemas.count == 1 { return try value(schemas[0], path: path) }
         return try value(.object(JSONObject([("allOf", .array(schemas))])), path: path)
@@ -134,14 +131,22 @@ struct JSONSchemaCompiler {
     /// The decoded strings a simple schema allows (nil: none).
     mutating func stringLanguage(_ s: SimpleSchema, path: String) throws(GLMError) -> CharRegex? {
         if let maxLength = s.maxLength, maxLength < s.minLength { return nil }
-        if s.minLength > PatternParser.maxRepeat || (s.maxLength ?? 0) > PatternParser.maxRepeat {
-            throw GLMError(.limitExceeded, "\(path): string lengths above \(PatternParser.maxRepeat) are not supported")
+        // A length bound is one counting node whose states are built only as characters come, so large bounds
+        // cost nothing until used (a string longer than the lexer's state bound then fails with an error).
+        if s.minLength > JSONSchemaCompiler.maxStringLength || (s.maxLength ?? 0) > JSONSchemaCompiler.maxStringLength {
+            throw GLMError(.limitExceeded, "\(path): string lengths above \(JSONSchemaCompiler.maxStringLength) are not supported")
         }
         var parts: [CharRegex] = []
-        // The length bound only when there is one: an intersection costs more than the language it bounds.
-        if s.minLength > 0 || s.maxLength != nil { parts.append(.repetition(.set(.all), s.minLength, s.maxLength)) }
         for p in s.patterns { parts.append(try PatternParser.searchLanguage(p)) }
         for f in s.formats { if let r = StringFormats.regex(f) { parts.append(r) } }
+        // The length bound only where it bounds something: an intersection costs more than the language it
+        // bounds (a format's strings are never empty, so its "minLength": 1 is dropped).
+        if s.minLength > 0 || s.maxLength != nil {
+            let others = parts.isEmpty ? (min: 0, max: nil) : CharRegex.intersection(parts).lengthBounds
+            let minNeeded = s.minLength > others.min
+            let maxNeeded = s.maxLength.map { m in others.max.map { $0 > m } ?? true } ?? false
+            if minNeeded || maxNeeded { parts.append(.repetition(.set(.all), s.minLength, s.maxLength)) }
+        }
         if parts.isEmpty { return .anyString }
         return parts.count == 1 ? parts[0] : .intersection(parts)
     }
@@ -284,10 +289,12 @@ struct JSONSchemaCompiler {
             additionalPair = (try token(keyRegex, mayContainForbidden: true),
                               try value(all: s.additional, path: "\(path)/additionalProperties"))
         }
-        // tail(c): the additional properties; c = a comma is needed before the next pair.
-        var tail: [Bool: GrammarSymbol] = [:]
-        for needsComma in [false, true] {
-            let r = try b.newRule("\(path)/additional")
+        // The rest of the object from some point on, in two versions: the first pair written needs a comma
+        // before it (`following`) or not (`first`).
+        var first: GrammarSymbol = .rule(try b.newRule("\(path)/additional"))
+        var following: GrammarSymbol = .rule(try b.newRule("\(path)/additional"))
+        for (symbol, needsComma) in [(first, false), (following, true)] {
+            guard case .rule(let r) = symbol else { continue }
             try b.addAlternative(r, [])
             if let (k, v) = additionalPair {
                 let more = try b.newRule("\(path)/additional+")
@@ -295,21 +302,21 @@ struct JSONSchemaCompiler {
                 try b.addAlternative(more, [comma, k, v, .rule(more)])
                 try b.addAlternative(r, (needsComma ? [comma] : []) + [k, v, .rule(more)])
             }
-            tail[needsComma] = .rule(r)
         }
-        // after[i][c]: properties i... remain.
-        var after: [Bool: GrammarSymbol] = tail
+        // Declared properties from last to first: each one written (then the rest follows a comma) or, when
+        // optional, skipped.
         for (key, v, required) in declared.reversed() {
-            var next: [Bool: GrammarSymbol] = [:]
-            for needsComma in [false, true] {
-                var alts: [[GrammarSymbol]] = []
-                alts.append((needsComma ? [comma] : []) + [key, v, after[true]!])
-                if !required, let skip = after[needsComma] { alts.append([skip]) }
-                next[needsComma] = try b.rule("\(path)/properties", alts)
+            var firstAlts: [[GrammarSymbol]] = [[key, v, following]]
+            var followingAlts: [[GrammarSymbol]] = [[comma, key, v, following]]
+            if !required {
+                firstAlts.append([first])
+                followingAlts.append([following])
             }
-            after = next
+            let newFirst = try b.rule("\(path)/properties", firstAlts)
+            following = try b.rule("\(path)/properties", followingAlts)
+            first = newFirst
         }
-        return [open, after[false]!, close]
+        return [open, first, close]
     }
 
     static func pointerEscape(_ s: String) -> String {

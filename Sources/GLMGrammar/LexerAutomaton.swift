@@ -30,6 +30,8 @@ final class LexerAutomaton {
 
     /// Per state: which vocabulary slices it contains (see `TokenVocabulary`); -1 = not yet computed.
     var sliceMasks: [Int64] = []
+    /// Per state: slices none of whose tokens is allowed (valid once `sliceMasks` is computed).
+    var sliceExcluded: [UInt64] = []
     private var stateClasses: [[UInt8]?] = []
     private var stateClassSets: [[ByteSet]?] = []
     /// Token bitsets of unions of slices, by the slice mask.
@@ -60,6 +62,7 @@ final class LexerAutomaton {
         table.update(from: other.table, count: other.statePairs.count * 256)
         startStates = other.startStates
         sliceMasks = other.sliceMasks
+        sliceExcluded = other.sliceExcluded
         stateClasses = other.stateClasses
         stateClassSets = other.stateClassSets
         sliceUnions = other.sliceUnions
@@ -97,6 +100,7 @@ final class LexerAutomaton {
         }
         acceptedLexemes.append(accepted)
         sliceMasks.append(-1)
+        sliceExcluded.append(0)
         stateClasses.append(nil)
         stateClassSets.append(nil)
         return id

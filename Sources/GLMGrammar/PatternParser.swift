@@ -33,19 +33,42 @@ struct PatternParser {
     static func searchLanguage(_ pattern: String) throws(GLMError) -> CharRegex {
         var parser = PatternParser(pattern)
         let branches = try parser.parseTopLevel()
-        return .alternatives(branches.map { b in
-            var parts: [CharRegex] = []
-            if !b.anchoredStart { parts.append(.anyString) }
-            parts.append(b.regex)
-            if !b.anchoredEnd { parts.append(.anyString) }
-            return .sequence(parts)
-        })
+        var options: [CharRegex] = []
+        for b in branches {
+            let tail: CharRegex = b.anchoredEnd ? .empty : .anyString
+            let body = try parser.resolvingEnds(b.regex, then: tail)
+            options.append(b.anchoredStart ? body : .sequence([.anyString, body]))
+        }
+        return .alternatives(options)
     }
 
     /// The pattern as a whole-text match (anchors at its ends are allowed and change nothing).
     static func fullMatchLanguage(_ pattern: String) throws(GLMError) -> CharRegex {
         var parser = PatternParser(pattern)
-        return .alternatives(try parser.parseTopLevel().map(\.regex))
+        var options: [CharRegex] = []
+        for b in try parser.parseTopLevel() { options.append(try parser.resolvingEnds(b.regex, then: .empty)) }
+        return .alternatives(options)
+    }
+
+    /// `regex` followed by `tail`, where an `endOfText` marker inside means "the text ends here": it is
+    /// replaced by the empty string when what follows it can be empty (the tail included), by nothing
+    /// otherwise. Regexes without markers are just followed by the tail.
+    func resolvingEnds(_ regex: CharRegex, then tail: CharRegex) throws(GLMError) -> CharRegex {
+        guard regex.containsEndOfText else { return .sequence([regex, tail]) }
+        switch regex {
+        case .endOfText:
+            return tail.isNullable ? .empty : .nothing
+        case .sequence(let items):
+            var result = tail
+            for item in items.reversed() { result = try resolvingEnds(item, then: result) }
+            return result
+        case .alternatives(let options):
+            var out: [CharRegex] = []
+            for o in options { out.append(try resolvingEnds(o, then: tail)) }
+            return .alternatives(out)
+        default:
+            throw unsupported("'$' inside a repetition", at: 0)
+        }
     }
 
     private func error(_ message: String, at offset: Int? = nil) -> GLMError {
@@ -97,10 +120,17 @@ struct PatternParser {
         var items: [CharRegex] = []
         while let c = peek, c != "|", c != ")" {
             if c == "$" {
-                // Only the end of a top-level alternative may hold `$`.
+                // At the end of a top-level alternative it is that alternative's anchor; elsewhere (inside a
+                // group: `^(a|$)`) a marker that `resolvingEnds` turns into "the text ends here".
                 let next = position + 1 < scalars.count ? scalars[position + 1] : nil
                 if topLevel && (next == nil || next == "|") { break }
-                throw unsupported("'$' other than at the end of the pattern", at: position)
+                let at = position
+                position += 1
+                if let q = peek, q == "*" || q == "+" || q == "?" || q == "{" {
+                    throw unsupported("a quantified '$'", at: at)
+                }
+                items.append(.endOfText)
+                continue
             }
             if c == "^" { throw unsupported("'^' other than at the start of the pattern", at: position) }
             let atomStart = position

@@ -372,6 +372,47 @@ struct RegexStore {
         return best
     }
 
+    /// An upper bound on how many plain characters `id` accepts in a row from its start, read off its
+    /// structure (nil when the structure does not say): a bounded repetition of an encoded character set,
+    /// followed by something no plain character can start (a JSON string's closing quote). Slices of tokens
+    /// longer than that can be skipped without walking them.
+    func structuralMaxPlainRun(_ id: ID, plainStarts: ByteSet) -> Int? {
+        var best = 0
+        var stack = [id]
+        var steps = 0
+        while let n = stack.popLast() {
+            steps += 1
+            if steps > 64 { return nil }
+            let i = Int(n)
+            switch kinds[i] {
+            case .nothing: continue
+            case .or: stack.append(contentsOf: nodes[i].list)
+            case .concat:
+                let head = Int(childA[i])
+                if kinds[head] == .repeat, repeatHi[head] >= 0, coversPlain.contains(childA[head]) {
+                    // What follows the repetition must not begin with a plain character.
+                    guard !startsPlain(childB[i], plainStarts) else { return nil }
+                    best = max(best, Int(repeatHi[head]))
+                } else if startsPlain(n, plainStarts) {
+                    return nil
+                }
+            case .bytes:
+                if !byteSets[i].intersection(plainStarts).isEmpty { return nil }
+            default: return nil
+            }
+        }
+        return best
+    }
+
+    /// Whether `id` may begin with a byte in `starts` (or match the empty string, after which anything may).
+    private func startsPlain(_ id: ID, _ starts: ByteSet) -> Bool {
+        if nullable[Int(id)] { return true }
+        var sets: [ByteSet] = []
+        var seen = Set<ID>()
+        collectFirstSets(id, into: &sets, seen: &seen)
+        return sets.contains { !$0.intersection(starts).isEmpty }
+    }
+
     /// One byte of each byte class of `id` (enough to explore all its derivatives).
     func representatives(_ id: ID) -> [UInt8] {
         let classes = byteClasses([id])

@@ -64,6 +64,18 @@ struct SchemaResolver {
 
     static let maxDepth = 48
     static let maxEnum = 10_000
+    /// Bounds the total work of resolving one constraint's schemas (schema objects read plus merges), so
+    /// schemas that multiply through references (`allOf` of self-references) fail fast instead of growing.
+    static let maxWork = 300_000
+    private(set) var work = 0
+
+    private mutating func spend(_ units: Int, _ path: String) throws(GLMError) {
+        work += units
+        guard work <= SchemaResolver.maxWork else {
+            throw GLMError(.limitExceeded, "\(path): the schema needs more than \(SchemaResolver.maxWork) steps to"
+                + " resolve (references that multiply through allOf?)")
+        }
+    }
     static let maxBranches = 1024
 
     init(root: JSONValue, strict: Bool) {
@@ -157,8 +169,10 @@ struct SchemaResolver {
     }
 
     private mutating func branches(_ o: JSONObject, path: String, depth: Int) throws(GLMError) -> [SimpleSchema] {
+        try spend(1 + o.count, path)
         var product: [SimpleSchema] = [try simple(o, path: path)]
         func combine(_ options: [SimpleSchema]) throws(GLMError) {
+            try spend(product.count * options.count, path)
             var next: [SimpleSchema] = []
             for a in product {
                 for b in options {
@@ -353,18 +367,18 @@ struct SchemaResolver {
         var props: [(name: String, schemas: [JSONValue])] = []
         for (name, schemas) in a.properties {
             if let other = b.property(name) {
-                props.append((name, schemas + other))
+                props.append((name, both(schemas, other)))
             } else {
-                props.append((name, schemas + (b.additionalAllowed ? b.additional : [.bool(false)])))
+                props.append((name, both(schemas, b.additionalAllowed ? b.additional : [.bool(false)])))
             }
         }
         for (name, schemas) in b.properties where a.property(name) == nil {
-            props.append((name, schemas + (a.additionalAllowed ? a.additional : [.bool(false)])))
+            props.append((name, both(schemas, a.additionalAllowed ? a.additional : [.bool(false)])))
         }
         m.properties = props
         for r in b.required where !m.required.contains(r) { m.required.append(r) }
         m.additionalAllowed = a.additionalAllowed && b.additionalAllowed
-        m.additional = a.additional + b.additional
+        m.additional = both(a.additional, b.additional)
         // Items: position by position, each side's prefix item or its `items`.
         let n = max(a.prefixItems.count, b.prefixItems.count)
         var prefix: [[JSONValue]] = []
@@ -373,10 +387,10 @@ struct SchemaResolver {
                 if i < s.prefixItems.count { return s.prefixItems[i] }
                 return s.itemsAllowed ? s.items : [.bool(false)]
             }
-            prefix.append(at(a) + at(b))
+            prefix.append(both(at(a), at(b)))
         }
         m.prefixItems = prefix
-        m.items = a.items + b.items
+        m.items = both(a.items, b.items)
         m.itemsAllowed = a.itemsAllowed && b.itemsAllowed
         m.minItems = max(a.minItems, b.minItems)
         m.maxItems = [a.maxItems, b.maxItems].compactMap { $0 }.min()
@@ -388,6 +402,14 @@ struct SchemaResolver {
         m.upper = a.upper + b.upper
         return m
     }
+}
+
+/// Schemas that must all hold, without repeating one (allOf [A, A] is A): merges of self-referencing schemas
+/// would otherwise double their lists at every level.
+func both(_ a: [JSONValue], _ b: [JSONValue]) -> [JSONValue] {
+    var out = a
+    for s in b where !out.contains(s) { out.append(s) }
+    return out
 }
 
 /// Equality of JSON values as JSON Schema defines it (1 and 1.0 are equal; key order does not matter).

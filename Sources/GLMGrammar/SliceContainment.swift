@@ -27,9 +27,35 @@ extension LexerAutomaton {
             if limits[c] == nil { limits[c] = max(structural[c], try containedLength(state, characterClass: c)) }
             if let limit = limits[c], slice.maxCharacters <= limit { mask |= 1 << UInt64(k) }
         }
+        // Slices that cannot fit at all: every token longer than the most plain characters the state accepts.
+        var excluded: UInt64 = 0
+        var maxRun: Int? = 0
+        for p in statePairs[Int(state)] where maxRun != nil {
+            let regex = Int32(truncatingIfNeeded: p & 0xFFFF_FFFF)
+            if store.usesBoolean[Int(regex)] { maxRun = nil; break }
+            if let r = store.structuralMaxPlainRun(regex, plainStarts: LexerAutomaton.plainStarts) {
+                maxRun = max(maxRun ?? 0, r)
+            } else {
+                maxRun = nil
+            }
+        }
+        if let maxRun {
+            for (k, slice) in vocabulary.slices.enumerated() where slice.characterClass == 0 && slice.minCharacters > maxRun {
+                excluded |= 1 << UInt64(k)
+            }
+        }
         sliceMasks[Int(state)] = Int64(mask)
+        sliceExcluded[Int(state)] = excluded
         return mask
     }
+
+    /// The first bytes of plain characters (ASCII other than controls, '"', '\\', '<'; UTF-8 lead bytes).
+    static let plainStarts: ByteSet = {
+        var s = ByteSet()
+        for b in 0x20...0x7E where b != 0x22 && b != 0x5C && b != 0x3C { s.insert(UInt8(b)) }
+        for b in 0xC2...0xF4 { s.insert(UInt8(b)) }
+        return s
+    }()
 
     /// The largest n such that every string of at most n characters of the class keeps `state` alive (no
     /// lexeme end needed), `Int.max` when that holds for every length, or `containmentDepth` when it holds

@@ -25,8 +25,9 @@ public final class TokenVocabulary: @unchecked Sendable {
     struct Slice {
         /// 0: plain characters, 1: text (plain plus control characters), -1: the rest (always walked).
         var characterClass: Int
-        /// The longest token of the slice in characters.
+        /// The longest and shortest token of the slice in characters.
         var maxCharacters: Int
+        var minCharacters: Int
         var trie: TokenTrie
         var bitset: [UInt64]
         var count: Int
@@ -78,9 +79,10 @@ public final class TokenVocabulary: @unchecked Sendable {
         var slices: [Slice] = []
         func slice(_ ids: [Int32], _ cls: Int, _ maxChars: Int) {
             guard !ids.isEmpty else { return }
+            let minChars = cls < 0 ? 0 : ids.map { TokenVocabulary.characterCount(tokens[Int($0)]) }.min() ?? 0
             var bits = [UInt64](repeating: 0, count: (tokens.count + 63) / 64)
             for id in ids { bits[Int(id) >> 6] |= 1 << UInt64(id & 63) }
-            slices.append(Slice(characterClass: cls, maxCharacters: maxChars,
+            slices.append(Slice(characterClass: cls, maxCharacters: maxChars, minCharacters: minChars,
                                 trie: TokenTrie(ids: ids, offsets: offsets, arena: arena), bitset: bits, count: ids.count))
         }
         for (b, ids) in byBucket.enumerated() {

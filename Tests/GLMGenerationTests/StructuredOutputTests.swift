@@ -99,4 +99,57 @@ import GLMSupport
         #expect(content.drop { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }.first.map { $0 == "{" } ?? true,
                 "\(content.debugDescription)")
     }
+
+    /// A mask is the same as -inf logits for the ids it refuses, put in before the chain: bias, penalties,
+    /// temperature, top-k/top-p and the seeded draw then pick the same token either way.
+    @Test func maskActsBeforeTheSamplerChain() {
+        var parameters = SamplingParameters()
+        parameters.temperature = 0.8
+        parameters.topP = 0.9
+        parameters.topK = 12
+        parameters.presencePenalty = 0.5
+        parameters.repetitionPenalty = 1.2
+        parameters.logitBias = [3: 5, 7: -2]
+        var masked = Sampler(parameters: parameters, seed: 42)
+        var reference = Sampler(parameters: parameters, seed: 42)
+        masked.begin(prompt: [1, 2, 3])
+        reference.begin(prompt: [1, 2, 3])
+        var state: UInt64 = 7
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 33
+        }
+        var draws = 0
+        for _ in 0..<300 {
+            let logits = (0..<100).map { _ in Float(next() % 1000) / 100 - 5 }
+            var words: [UInt64] = [0, 0]
+            for id in 0..<100 where next() % 3 == 0 { words[id >> 6] |= 1 << UInt64(id & 63) }
+            if words == [0, 0] { words[0] = 1 }
+            var row = logits
+            for id in 0..<100 where (words[id >> 6] >> UInt64(id & 63)) & 1 == 0 { row[id] = -.infinity }
+            let a = masked.sample(logits, allowed: words)
+            let b = reference.sample(row)
+            #expect(a == b)
+            guard let t = a else { continue }
+            #expect((words[t >> 6] >> UInt64(t & 63)) & 1 == 1)
+            masked.accept(t)
+            reference.accept(t)
+            draws += 1
+        }
+        #expect(draws == 300)
+    }
+
+    @Test func stopStringsStillEndAConstrainedReply() throws {
+        let schema = try JSONValue.parse(#"{"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a", "b"], "additionalProperties": false}"#)
+        let response = try run([
+            ("response_format", .object(JSONObject([("type", .string("json_schema")),
+                ("json_schema", .object(JSONObject([("name", .string("s")), ("schema", schema)])))]))),
+            ("stop", .array([.string("\"b\"")])), ("seed", JSONValue(3)), ("max_tokens", JSONValue(600)),
+            ("chat_template_kwargs", .object(JSONObject([("enable_thinking", .bool(false))]))),
+        ])
+        let content = message(response)?["content"]?.stringValue ?? ""
+        // Either the stop string cut the reply before "b", or the reply ran out of tokens first.
+        #expect(!content.contains("\"b\""), "\(content)")
+        #expect(finishReason(response) == "stop" || finishReason(response) == "length")
+    }
 }

@@ -1,4 +1,5 @@
 import Testing
+import Glibc
 import GLMJSON
 import GLMSupport
 @testable import GLMGrammar
@@ -83,5 +84,62 @@ import GLMSupport
             let tools = try JSONValue.parse(text).arrayValue ?? []
             #expect(HostileInputTests.exercise(.toolCalls(tools: tools, choice: .required(parallel: true))) != nil, "\(text)")
         }
+    }
+}
+
+/// Random patterns and schemas made of the syntax's own pieces (seeded): every one compiles or fails with a
+/// GLMError, and a few masks along a walk do the same. A crash fails the whole test run. GRAMMAR_SEED=N in the
+/// environment runs a ten times longer pass from seed N (found the two bugs these cases now guard).
+@Suite struct RandomConstraintTests {
+    @Test func randomPatterns() throws {
+        let pieces = ["a", "b", "é", "(", ")", "(?:", "[", "]", "[^", "{", "}", "{2}", "{1,3}", "|", "*", "+", "?",
+                      "^", "$", "\\", "\\d", "\\w", "\\s", "\\D", "\\u00e9", "\\x41", "-", ",", ".", "\\b", "(?=",
+                      "\\1", "\\p{L}", "0", "9"]
+        var rng = TestRandom(UInt64(getenv("GRAMMAR_SEED").flatMap { Int(String(cString: $0)) } ?? 13))
+        var compiled = 0, refused = 0
+        for _ in 0..<(getenv("GRAMMAR_SEED") != nil ? 5000 : 400) {
+            var p = ""
+            for _ in 0..<(1 + rng.below(12)) { p += pieces[rng.below(pieces.count)] }
+            if let error = HostileInputTests.exercise(.regex(p), steps: 6) {
+                #expect(error.code != .internal, "\(p): \(error.message)")
+                refused += 1
+            } else {
+                compiled += 1
+            }
+        }
+        #expect(compiled > 20 && refused > 20)
+        // A pattern that only matches the empty text: nothing but the end may come.
+        let onlyEmpty = try GrammarMatcher(try HostileInputTests.v.compile(.regex("|$a")))
+        #expect(try onlyEmpty.allowedTokens() == [HostileInputTests.v.end])
+    }
+
+    @Test func randomSchemas() throws {
+        let leaves = [#"{"type": "string"}"#, #"{"type": "integer", "minimum": -3, "maximum": 7}"#, #"{"enum": [1, "a", null]}"#,
+                      #"{"const": {"k": [true]}}"#, #"{"type": "number", "exclusiveMinimum": 0.5}"#, "true", "false", "{}",
+                      #"{"type": "string", "pattern": "^[ab]+$", "maxLength": 3}"#, #"{"type": ["null", "boolean"]}"#,
+                      ##"{"$ref": "#"}"##, #"{"format": "date"}"#, #"{"type": "array", "minItems": 2, "maxItems": 1}"#]
+        var rng = TestRandom(UInt64(getenv("GRAMMAR_SEED").flatMap { Int(String(cString: $0)) } ?? 17))
+        func schema(_ depth: Int) -> String {
+            if depth > 3 || rng.below(3) == 0 { return leaves[rng.below(leaves.count)] }
+            switch rng.below(6) {
+            case 0: return #"{"type": "array", "items": \#(schema(depth + 1)), "maxItems": \#(rng.below(4))}"#
+            case 1: return #"{"type": "object", "properties": {"x": \#(schema(depth + 1)), "y": \#(schema(depth + 1))}, "required": ["x"], "additionalProperties": \#(schema(depth + 1))}"#
+            case 2: return #"{"anyOf": [\#(schema(depth + 1)), \#(schema(depth + 1))]}"#
+            case 3: return #"{"allOf": [\#(schema(depth + 1)), \#(schema(depth + 1))]}"#
+            case 4: return #"{"prefixItems": [\#(schema(depth + 1))], "items": \#(schema(depth + 1))}"#
+            default: return #"{"oneOf": [\#(schema(depth + 1))], "type": "object"}"#
+            }
+        }
+        var compiled = 0
+        for _ in 0..<(getenv("GRAMMAR_SEED") != nil ? 1500 : 150) {
+            let text = schema(0)
+            let value = try JSONValue.parse(text)
+            if let error = HostileInputTests.exercise(.jsonSchema(value), steps: 10) {
+                #expect(error.code != .internal, "\(text): \(error.message)")
+            } else {
+                compiled += 1
+            }
+        }
+        #expect(compiled > 30)
     }
 }

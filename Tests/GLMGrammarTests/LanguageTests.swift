@@ -121,6 +121,15 @@ import GLMSupport
         let dot = try LanguageTests.schema(#"{"type": "string", "pattern": "^.$"}"#)
         #expect(try LanguageTests.accepts(dot, #""é""#))
         for terminator in ["\\n", "\\r", "\\u2028"] { #expect(!(try LanguageTests.accepts(dot, "\"\(terminator)\""))) }
+        // `$` inside a group: "the text ends here" (an empty string, or one not starting with a comma).
+        let endInGroup = try LanguageTests.schema(#"{"type": "string", "pattern": "^([^,]|$)"}"#)
+        for good in [#""""#, #""a,b""#, #""x""#] { #expect(try LanguageTests.accepts(endInGroup, good), "\(good)") }
+        for bad in [#"",a""#, #"",""#] { #expect(!(try LanguageTests.accepts(endInGroup, bad)), "\(bad)") }
+        let neverMatches = try LanguageTests.v.compile(.regex("a(b$|c)d|a"))
+        #expect(try LanguageTests.accepts(neverMatches, "acd"))
+        #expect(try LanguageTests.accepts(neverMatches, "a"))
+        #expect(!(try LanguageTests.accepts(neverMatches, "abd")))
+        #expect(!(try LanguageTests.accepts(neverMatches, "ab")))
         // A pattern with a length bound: both hold.
         let both = try LanguageTests.schema(#"{"type": "string", "pattern": "^a", "maxLength": 3}"#)
         #expect(try LanguageTests.accepts(both, #""abc""#))
