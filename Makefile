@@ -62,7 +62,7 @@ python-test: all
 
 # Fuzzing (Fuzz/README.md): one libFuzzer binary built with coverage and AddressSanitizer in its own scratch
 # directory (GLM_FUZZ=1 declares its target, so plain `swift build`/`swift test` never see it), linked once per
-# target. `make fuzz` runs each target FUZZ_SECONDS; `make test` runs each FUZZ_CI_SECONDS from the seeds.
+# target. `make fuzz` runs each target FUZZ_SECONDS; `make test` runs each on FUZZ_CI_RUNS fixed inputs from the seeds.
 FUZZ_TARGETS := safetensors gguf config tokenizer-json tokenize jinja chat-request stream-parser
 FUZZ_SECONDS ?= 60
 FUZZ_CI_SECONDS ?= 60
@@ -102,7 +102,7 @@ sanitize:
 		$(PYTHON) -m pytest -q bindings/python/tests Tests/abi/test_fuzz.py
 
 # Swift tests first; the pytest suite (Python API, C ABI, packaging checks) last, so its summary ends the output.
-# In between, every fuzz target for FUZZ_CI_SECONDS from its seeds.
+# In between, every fuzz target on a fixed number of inputs (FUZZ_CI_RUNS) from its seeds.
 test: setup all swift-test fuzz-ci python-test
 
 install: all

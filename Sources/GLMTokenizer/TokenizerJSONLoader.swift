@@ -121,6 +121,11 @@ extension Tokenizer {
         parts.addedTokens = added
         parts.unknown = unknown
         (parts.prefixIDs, parts.suffixIDs) = try parsePostProcessor(postProcessorJSON, path: path, id: id(of:))
+        // The post-processor lists its ids itself (TemplateProcessing's "ids", Roberta's [token, id]); HF takes them
+        // on trust, but an id past the vocabulary would reach the model's embedding lookup from every encode.
+        for added in parts.prefixIDs + parts.suffixIDs where Int(added) >= tokens.count {
+            throw .format("'\(path)': post_processor adds token id \(added), outside the vocabulary (\(tokens.count) ids)")
+        }
 
         // tokenizer_config.json: names of the special tokens.
         var directory = path

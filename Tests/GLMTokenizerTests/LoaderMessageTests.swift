@@ -68,6 +68,25 @@ import Testing
         #expect(error?.message.contains("tokenizer_config.json':") == true, "\(error?.message ?? "loaded")")
         #expect(error?.message.contains("line 1") == true, "\(error?.message ?? "loaded")")
     }
+
+    /// Found by the tokenizer-json fuzz target (Fuzz/corpus/tokenizer-json/post-processor-id-outside-vocabulary.json):
+    /// a TemplateProcessing that lists its own ids put id 6687 in front of every encode of a 4,292-id vocabulary.
+    @Test func postProcessorIDsOutsideTheVocabularyAreRefused() {
+        func withPostProcessor(_ json: String) -> String {
+            LoaderMessageTests.bpe.replacingOccurrences(of: "\"added_tokens\":[]", with: "\"added_tokens\":[],\"post_processor\":" + json)
+        }
+        let template = #"{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"ab","type_id":0}},{"Sequence":{"id":"A","type_id":0}}],"special_tokens":{"ab":{"id":"ab","ids":[ID],"tokens":["ab"]}}}"#
+        // In range: loads (id 2 is "ab").
+        #expect(loadError(["tokenizer.json": withPostProcessor(template.replacingOccurrences(of: "ID", with: "2"))]) == nil)
+        for bad in ["3", "6687"] {
+            let error = loadError(["tokenizer.json": withPostProcessor(template.replacingOccurrences(of: "ID", with: bad))])
+            #expect(error?.code == .format)
+            #expect(error?.message.contains("post_processor adds token id \(bad), outside the vocabulary (3 ids)") == true,
+                    "\(error?.message ?? "loaded")")
+        }
+        let roberta = #"{"type":"RobertaProcessing","cls":["a",0],"sep":["b",7]}"#
+        #expect(loadError(["tokenizer.json": withPostProcessor(roberta)])?.message.contains("token id 7, outside") == true)
+    }
 }
 
 private extension String {
