@@ -72,7 +72,7 @@ struct SchedulerCounters: Sendable {
 
 /// N slots, each a glm_chat (its own KV cache) served by a thread of its own, and a bounded FIFO queue.
 ///
-/// Which slot (README "Slots and the KV cache"): among the idle slots, those whose cached prompt the request keeps at
+/// Which slot (README, "The server: `glm serve`"): among the idle slots, those whose cached prompt the request keeps at
 /// least half of (the shared token prefix is >= half the slot's cached prompt) are matches, and the request goes
 /// to the match sharing the longest prefix: a multi-turn client's next turn lands where its previous turn is
 /// cached. With no match it goes to the least recently used idle slot (an unused one first), so that a request
