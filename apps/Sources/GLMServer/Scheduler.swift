@@ -79,9 +79,10 @@ struct SchedulerCounters: Sendable {
 /// sharing only the template's first tokens or a common system prompt's start does not overwrite another
 /// conversation's cache when a colder slot is free (llama.cpp's --slot-prompt-similarity, measured the same way
 /// against the slot's prompt). With no slot idle it waits in the queue, and a full queue refuses it at once. A
-/// queued request takes the first slot that frees (first come, first served): a request never waits for a busy
-/// slot that holds a better match, because how long that slot stays busy (its request's whole generation) is not
-/// known when the choice is made, and the wait could cost more than the prefill it saves.
+/// queued request takes the first slot that frees (first come, first served). A request never waits for a busy
+/// slot: its cache is being rewritten by the request it runs, so waiting could gain only the prefix shared with
+/// that request (which an idle slot evaluates once and then holds too), at the cost of serializing the slots for
+/// the rest of a generation of unknown length.
 final class SlotScheduler: @unchecked Sendable {
     private struct Slot {
         var job: GenerationJob?
