@@ -148,6 +148,22 @@ def test_chat_session_with_tools(glm_binary, tmp_path):
     assert all("tokens/s" in line for line in usage)
 
 
+def test_a_chat_turn_that_fails_is_taken_back_whole(glm_binary, tmp_path):
+    """The tool's result is too long for the context, so the turn's second round fails: the whole turn (question,
+    tool call, result) leaves the conversation, and the next message is answered as in a new chat."""
+    tools = tmp_path / "tools.json"
+    tools.write_text(json.dumps(CASES["weather"]["request"]["tools"]))
+    chat = ["chat", TINY, "--tools", tools, "--temperature", "0", "--context", "512", "-q"]
+    run = run_glm(*chat, input="What is the weather in Paris?\n" + "sunny " * 600 + "\nHello!\n")
+    assert run.returncode == 0, run.stderr
+    assert "[tool call] get_weather" in run.stdout and "GLM_ERR_CONTEXT_FULL" in run.stderr
+    alone = run_glm(*chat, input="Hello!\n")
+    usage = [line for line in run.stderr.splitlines() if "prompt tokens" in line]
+    expected = [line for line in alone.stderr.splitlines() if "prompt tokens" in line]
+    assert len(usage) == 2 and len(expected) == 1
+    assert usage[1].split(" prompt tokens")[0] == expected[0].split(" prompt tokens")[0]
+
+
 def test_chat_reset_forgets_the_conversation_and_its_cache(glm_binary):
     greeting = CASES["greeting"]["completion_text"].removesuffix("<|user|>").split("</think>")[1]
     run = run_glm("chat", TINY, "--temperature", "0", "-q", input="Hello!\n/reset\nHello!\n")

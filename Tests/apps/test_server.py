@@ -11,7 +11,7 @@ import threading
 import openai
 import pytest
 
-from apps_support import ROOT, TINY, Server, greedy_cases, jsonl, wait_for
+from apps_support import ROOT, TINY, Server, greedy_cases, jsonl, run_glm, wait_for
 
 sys.path.insert(0, str(ROOT / "bindings" / "python"))
 import glm  # noqa: E402
@@ -111,6 +111,32 @@ def test_streamed_tool_loop_reuses_the_previous_turn(server):
     assert second.prompt_tokens == len(CASES["weather_answer"]["prompt_ids"])
 
 
+def test_another_conversation_leaves_a_cached_turn_alone_while_a_colder_slot_is_idle(glm_binary):
+    """Two slots. A conversation's first turn runs; another client's request shares only the template's first
+    tokens with it, so it goes to the unused slot rather than overwrite that turn's cache; the conversation's next
+    turn then finds its previous prompt cached."""
+    s = Server("--parallel", "2", "--context", "2048")
+    try:
+        status, first = s.request("POST", "/v1/chat/completions", {"messages": WEATHER["messages"], "tools": TOOLS,
+                                                                   "temperature": 0})
+        assert status == 200 and first["choices"][0]["finish_reason"] == "tool_calls"
+        status, other = s.request("POST", "/v1/chat/completions",
+                                  {"messages": [{"role": "user", "content": "Hello"}], "temperature": 0,
+                                   "max_tokens": 8})
+        assert status == 200 and other["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+        message = first["choices"][0]["message"]
+        messages = WEATHER["messages"] + [message] + [
+            {"role": "tool", "tool_call_id": call["id"],
+             "content": json.dumps({"city": "Paris", "temperature": 18, "condition": "sunny"})}
+            for call in message["tool_calls"]]
+        status, second = s.request("POST", "/v1/chat/completions", {"messages": messages, "tools": TOOLS,
+                                                                    "temperature": 0})
+        assert status == 200
+        assert second["usage"]["prompt_tokens_details"]["cached_tokens"] >= first["usage"]["prompt_tokens"]
+    finally:
+        assert s.stop() == 0
+
+
 def test_stream_chunks_are_libglms_events(server):
     """The server sends glm_chat_complete's chunks as they are: compare with the Python binding's stream."""
     request = dict(messages=WEATHER["messages"], tools=TOOLS, temperature=0, seed=5,
@@ -168,6 +194,34 @@ def test_chat_replies_equal_transformers(server, name):
     assert reply.usage.prompt_tokens == len(case["prompt_ids"])
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_chat_replies_are_the_parsed_raw_output(server, tmp_path, name):
+    """The server's chat path parses with the parsers `glm parse` exposes (held to vLLM's on every shared case in
+    test_cli.py): the same prompt, generated raw through /v1/completions and given to `glm parse`, is the message
+    /v1/chat/completions returns."""
+    case = CASES[name]
+    request = {k: v for k, v in case["request"].items() if k != "model"}
+    status, chat = server.request("POST", "/v1/chat/completions", dict(request, max_tokens=200))
+    assert status == 200
+    status, raw = server.request("POST", "/v1/completions", {"prompt": case["prompt_text"], "temperature": 0,
+                                                             "max_tokens": 200})
+    assert status == 200 and raw["usage"]["completion_tokens"] == chat["usage"]["completion_tokens"]
+    args = ["parse"]
+    if request.get("tools"):
+        (tmp_path / "tools.json").write_text(json.dumps(request["tools"]))
+        args += ["--tools", tmp_path / "tools.json"]
+    if not case["prompt_text"].endswith("<think>"):
+        args.append("--no-thinking")
+    parsed = run_glm(*args, input=raw["choices"][0]["text"])
+    assert parsed.returncode == 0, parsed.stderr
+    parsed = json.loads(parsed.stdout)
+    message = chat["choices"][0]["message"]
+    for key in ("role", "content", "reasoning_content"):
+        assert message.get(key) == parsed.get(key), key
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message.get("tool_calls") or []] \
+        == [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in parsed.get("tool_calls") or []]
+
+
 def error_of(excinfo):
     body = excinfo.value.body
     assert set(body) == {"message", "type", "param", "code"}, body
@@ -193,6 +247,9 @@ def test_bad_requests_get_openai_errors(server):
     with pytest.raises(openai.BadRequestError) as e:
         api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], n=2)
     assert "n" in error_of(e)["message"]
+    with pytest.raises(openai.BadRequestError) as e:
+        api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], logprobs=True)
+    assert error_of(e)["param"] == "logprobs"
     with pytest.raises(openai.BadRequestError) as e:
         api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "word " * 5000}])
     assert error_of(e)["code"] == "context_length_exceeded"
@@ -328,6 +385,46 @@ def test_a_client_that_disconnects_cancels_its_request(server):
     reply = client(server).chat.completions.create(model=MODEL, messages=WEATHER["messages"], tools=TOOLS,
                                                    temperature=0)
     assert reply.choices[0].finish_reason == "tool_calls"
+
+
+def send_request(server, body):
+    """Sends a chat request on a raw socket the test can close without reading the reply."""
+    data = json.dumps(body).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(data) + data)
+    return sock
+
+
+def test_a_non_streaming_client_that_disconnects_frees_its_slot_and_queue_place(glm_binary):
+    """Nothing is written to a non-streamed request's client until generation ends, so only the connection tells
+    that it left: the server watches it. One slot; a request generating up to 16000 tokens (seconds on the tiny
+    model) and a second one queued behind it. The queued client leaves: its place is freed while the first still
+    generates. The first client leaves: generation stops (cancelled, not completed, far fewer tokens than asked)
+    and the slot serves the next request."""
+    s = Server("--parallel", "1", "--queue", "4", "--context", "16384")
+    try:
+        long = {"model": MODEL, "messages": [{"role": "user", "content": "Tell me a story"}], "max_tokens": 16000,
+                "temperature": 1.0, "seed": 3, "logit_bias": NO_EOS}
+        first = send_request(s, long)
+        wait_for(lambda: s.health()["slots"]["busy"] == 1, what="the first request to run")
+        second = send_request(s, long)
+        wait_for(lambda: s.health()["queue"]["length"] == 1, what="the second request to queue")
+        second.close()
+        wait_for(lambda: s.health()["queue"]["length"] == 0, what="the queued request to leave")
+        health = s.health()
+        assert health["slots"]["busy"] == 1 and health["requests"]["cancelled"] == 1, health
+        first.close()
+        wait_for(lambda: s.health()["slots"]["busy"] == 0, what="the slot to free")
+        health = s.health()
+        assert health["requests"]["cancelled"] == 2 and health["requests"]["completed"] == 0, health
+        assert 0 < health["tokens"]["completion"] < 16000, health
+        status, body = s.request("POST", "/v1/chat/completions", {"messages": WEATHER["messages"], "tools": TOOLS,
+                                                                  "temperature": 0})
+        assert status == 200 and body["choices"][0]["finish_reason"] == "tool_calls"
+        assert s.health()["requests"]["completed"] == 1
+    finally:
+        assert s.stop() == 0
 
 
 def test_requests_beyond_the_queue_get_503_and_slow_ones_time_out(glm_binary):

@@ -76,13 +76,13 @@ public final class OpenAIServer: Sendable {
 
     /// Serves until SIGINT or SIGTERM. `onListening` receives the bound host and port (the real one for port 0).
     public func run(onListening: @escaping @Sendable (String, Int) -> Void) async throws {
-        let router = Router()
+        let router = Router(context: ServerRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())
         router.get("/health") { _, _ in self.health() }
         router.get("/v1/models") { _, _ in self.models() }
         router.get("/v1/models/{id}") { _, context in try self.model(id: context.parameters.get("id") ?? "") }
-        router.post("/v1/chat/completions") { request, _ in try await self.chatCompletions(request) }
-        router.post("/v1/completions") { request, _ in try await self.completions(request) }
+        router.post("/v1/chat/completions") { request, context in try await self.chatCompletions(request, context.channel) }
+        router.post("/v1/completions") { request, context in try await self.completions(request, context.channel) }
         router.post("/tokenize") { request, _ in try await self.tokenize(request) }
         router.post("/detokenize") { request, _ in try await self.detokenize(request) }
 
@@ -91,7 +91,9 @@ public final class OpenAIServer: Sendable {
         let host = options.host
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(options.idleTimeout)))),
+            // ClientWatch: a client that leaves while its request waits or generates cancels it (ClientWatch.swift).
+            server: .http1(configuration: .init(additionalChannelHandlers: [ClientWatch()],
+                                                idleTimeout: .seconds(Int64(options.idleTimeout)))),
             configuration: .init(address: .hostname(host, port: options.port), serverName: "libglm"),
             onServerRunning: { channel in onListening(host, channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -187,18 +189,19 @@ public final class OpenAIServer: Sendable {
 
     // MARK: - /v1/chat/completions and /v1/completions
 
-    func chatCompletions(_ request: Request) async throws -> Response {
+    func chatCompletions(_ request: Request, _ channel: any Channel) async throws -> Response {
         var body = try await readJSON(request)
         try checkModel(body)
         if body["model"] == nil { body.set("model", .string(modelName)) }
         let stream = try boolField(body, "stream") ?? false
         try applyTokenLimit(&body)
         let tokens = await chatPromptTokens(body)
-        return try await generate(requestJSON: body.text, promptTokens: tokens, stream: stream, shape: .chat)
+        return try await generate(requestJSON: body.text, promptTokens: tokens, stream: stream, shape: .chat,
+                                  channel: channel)
     }
 
     /// Text completions: the prompt as it is, the output unparsed (libglm's raw "prompt" request).
-    func completions(_ request: Request) async throws -> Response {
+    func completions(_ request: Request, _ channel: any Channel) async throws -> Response {
         var body = try await readJSON(request)
         try checkModel(body)
         if body["model"] == nil { body.set("model", .string(modelName)) }
@@ -236,7 +239,8 @@ public final class OpenAIServer: Sendable {
         try applyTokenLimit(&body)
         let prompt = body["prompt"]?.stringValue ?? ""
         let tokens = (try? await pool.run { [tokenizer] in try tokenizer.tokenize(prompt, addSpecialTokens: true) }) ?? []
-        return try await generate(requestJSON: body.text, promptTokens: tokens, stream: stream, shape: .completion)
+        return try await generate(requestJSON: body.text, promptTokens: tokens, stream: stream, shape: .completion,
+                                  channel: channel)
     }
 
     /// The prompt's tokens as libglm's chat path will render them, for the choice of slot; [] if they cannot be
@@ -263,14 +267,26 @@ public final class OpenAIServer: Sendable {
         func next() async -> StreamItem? { await iterator.next() }
     }
 
-    func generate(requestJSON: String, promptTokens: [Int32], stream: Bool, shape: Shape) async throws -> Response {
+    /// Runs one request on a slot. `channel` is the client's connection: if the client leaves before the reply is
+    /// written (while the request waits in the queue or generates), the request is cancelled and its slot or queue
+    /// place freed at once, streamed or not.
+    func generate(requestJSON: String, promptTokens: [Int32], stream: Bool, shape: Shape,
+                  channel: any Channel) async throws -> Response {
+        let scheduler = self.scheduler
         if !stream {
+            var submitted: GenerationJob?
             let outcome: JobOutcome? = await withCheckedContinuation { continuation in
                 let job = GenerationJob(requestJSON: requestJSON, promptTokens: promptTokens,
                                         timeoutSeconds: options.requestTimeout, onEvent: nil,
                                         onDone: { continuation.resume(returning: $0) })
-                if !scheduler.submit(job) { continuation.resume(returning: nil) }
+                guard scheduler.submit(job) else {
+                    continuation.resume(returning: nil)
+                    return
+                }
+                channel.watchClient(for: job) { scheduler.cancel($0) }
+                submitted = job
             }
+            if let submitted { channel.unwatchClient(for: submitted) }
             guard let outcome else { throw busyError() }
             let response = try finishedResponse(outcome)
             return jsonResponse(text: shape == .chat ? response : completionObject(fromChat: response))
@@ -282,16 +298,20 @@ public final class OpenAIServer: Sendable {
                                 onEvent: { continuation.yield(.event($0)) },
                                 onDone: { continuation.yield(.done($0)); continuation.finish() })
         // The reader went away (the response body stopped iterating): stop generating.
-        continuation.onTermination = { _ in job.cancel() }
+        continuation.onTermination = { _ in scheduler.cancel(job) }
         guard scheduler.submit(job) else { throw busyError() }
+        // Until the first event nothing is written: only the connection tells that the client left (in the queue).
+        channel.watchClient(for: job) { scheduler.cancel($0) }
         let events = Events(items)
         let first = await events.next()
         if case .done(let outcome)? = first {
+            channel.unwatchClient(for: job)
             _ = try finishedResponse(outcome)  // throws the error; a finished stream always starts with an event
             throw APIError(status: .internalServerError, message: "the request ended before its first event",
                            type: "server_error", param: nil, code: nil)
         }
         guard case .event(let firstEvent)? = first else {
+            channel.unwatchClient(for: job)
             throw APIError(status: .internalServerError, message: "no events", type: "server_error", param: nil, code: nil)
         }
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
@@ -312,8 +332,10 @@ public final class OpenAIServer: Sendable {
                     }
                 }
                 try await writer.finish(nil)
+                channel.unwatchClient(for: job)
             } catch {
-                job.cancel()  // the client is gone: the slot stops at its next token
+                channel.unwatchClient(for: job)
+                scheduler.cancel(job)  // the client is gone: the slot stops at its next token
                 throw error
             }
         })

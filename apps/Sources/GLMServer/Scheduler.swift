@@ -72,10 +72,17 @@ struct SchedulerCounters: Sendable {
 
 /// N slots, each a glm_chat (its own KV cache) served by a thread of its own, and a bounded FIFO queue.
 ///
-/// A request goes to the idle slot whose cache shares the longest token prefix with its prompt (so a multi-turn
-/// client's next turn lands where its previous turn is cached), ties to the least recently used slot; with no slot
-/// idle it waits in the queue, and a full queue refuses it at once. A queued request takes the first slot that
-/// frees (first come, first served: a request is never held back waiting for its best slot).
+/// Which slot (README, "The server: `glm serve`"): among the idle slots, those whose cached prompt the request keeps at
+/// least half of (the shared token prefix is >= half the slot's cached prompt) are matches, and the request goes
+/// to the match sharing the longest prefix: a multi-turn client's next turn lands where its previous turn is
+/// cached. With no match it goes to the least recently used idle slot (an unused one first), so that a request
+/// sharing only the template's first tokens or a common system prompt's start does not overwrite another
+/// conversation's cache when a colder slot is free (llama.cpp's --slot-prompt-similarity, measured the same way
+/// against the slot's prompt). With no slot idle it waits in the queue, and a full queue refuses it at once. A
+/// queued request takes the first slot that frees (first come, first served). A request never waits for a busy
+/// slot: its cache is being rewritten by the request it runs, so waiting could gain only the prefix shared with
+/// that request (which an idle slot evaluates once and then holds too), at the cost of serializing the slots for
+/// the rest of a generation of unknown length.
 final class SlotScheduler: @unchecked Sendable {
     private struct Slot {
         var job: GenerationJob?
@@ -137,6 +144,19 @@ final class SlotScheduler: @unchecked Sendable {
         }
     }
 
+    /// The client of `job` left: a queued job leaves the queue at once (its place is free for another request),
+    /// a running one stops at its next token (libglm's event callback returns false), freeing its slot.
+    func cancel(_ job: GenerationJob) {
+        job.cancel()
+        let wasQueued: Bool = monitor.locked {
+            guard let index = queue.firstIndex(where: { $0 === job }) else { return false }
+            queue.remove(at: index)
+            counters.cancelled += 1
+            return true
+        }
+        if wasQueued { job.onDone(.dropped(.clientGone)) }
+    }
+
     // MARK: - inside the lock
 
     private func assign(_ job: GenerationJob, to slot: Int) {
@@ -146,14 +166,19 @@ final class SlotScheduler: @unchecked Sendable {
         monitor.broadcast()
     }
 
+    /// The idle slot for `prompt` (see the type's comment): the match sharing the longest prefix, else the least
+    /// recently used idle slot.
     private func bestIdleSlot(for prompt: [Int32]) -> Int? {
-        var best: (index: Int, shared: Int, lastUsed: UInt64)?
+        var best: (index: Int, shared: Int)?
+        var coldest: (index: Int, lastUsed: UInt64)?
         for (i, slot) in slots.enumerated() where slot.job == nil {
+            if (coldest.map { slot.lastUsed < $0.lastUsed } ?? true) { coldest = (i, slot.lastUsed) }
             let shared = commonPrefixLength(slot.cachedPrompt, prompt)
-            if let b = best, shared < b.shared || (shared == b.shared && slot.lastUsed >= b.lastUsed) { continue }
-            best = (i, shared, slot.lastUsed)
+            guard shared > 0, 2 * shared >= slot.cachedPrompt.count else { continue }
+            if let b = best, shared <= b.shared { continue }
+            best = (i, shared)
         }
-        return best?.index
+        return best?.index ?? coldest?.index
     }
 
     /// Hands queued jobs to idle slots, oldest first; drops those whose client left or whose wait ran out.

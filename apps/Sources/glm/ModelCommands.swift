@@ -474,6 +474,9 @@ struct ChatCommand: ParsableCommand {
                     Terminal.out("[reset]\n")
                     continue
                 }
+                // Where this turn starts: a turn that fails is taken back whole (its user message, and any tool
+                // calls and results of earlier rounds), so no half-answered tool call stays in the conversation.
+                let turnStart = messages.count
                 messages.append(.object([("role", .string("user")), ("content", .string(line))]))
                 // A reply may call tools: answer each call, then let the model continue (at most 8 rounds).
                 for _ in 0..<8 {
@@ -489,7 +492,7 @@ struct ChatCommand: ParsableCommand {
                         printer.end()
                         // A bad turn (too long for the context, ...) is reported; the conversation goes on without it.
                         Terminal.error("glm: error: \(error)")
-                        messages.removeLast()
+                        messages.removeSubrange(turnStart...)
                         break
                     }
                     printer.end()

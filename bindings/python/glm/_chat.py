@@ -61,9 +61,13 @@ class Chat:
     def complete(self, messages, tools, options):
         out = _c.c_void_p()
         with self._lock:
-            check(lib.glm_chat_complete(self._handle, request_json(messages, tools, False, options),
-                                        _CALLBACK(), None, _c.byref(out)))
-        return json.loads(take_string(out))
+            status = lib.glm_chat_complete(self._handle, request_json(messages, tools, False, options),
+                                           _CALLBACK(), None, _c.byref(out))
+        # Copied and freed before the status is checked: a cancelled request (GLM_ERR_CANCELLED) still returns
+        # its partial response, which raising first would leak.
+        response = take_string(out)
+        check(status)
+        return json.loads(response)
 
     def stream(self, messages, tools, options):
         """Yields OpenAI chat.completion.chunk dicts as they are generated. Closing the iterator early

@@ -98,6 +98,46 @@ def test_cancel_by_closing_the_stream_keeps_the_session_usable(model):
     assert again["choices"][0]["message"]["reasoning_content"] == fresh["choices"][0]["message"]["reasoning_content"]
 
 
+class _RecordingLib:
+    """libglm as the binding sees it, recording what glm_free releases; with `cancel`, glm_chat_complete runs with an
+    event callback that cancels at the first event (the one way libglm returns a partial response)."""
+
+    def __init__(self, real, cancel):
+        self._real, self._cancel = real, cancel
+        self.freed, self.partial = [], []
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def glm_chat_complete(self, handle, body, callback, user_data, out):
+        if self._cancel:
+            callback, user_data = glm._chat._CALLBACK(lambda event, data: False), None
+        status = self._real.glm_chat_complete(handle, body, callback, user_data, out)
+        self.partial.append((status, out._obj.value))
+        return status
+
+    def glm_free(self, pointer):
+        self.freed.append(pointer.value if hasattr(pointer, "value") else pointer)
+        self._real.glm_free(pointer)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_cancelled_request_frees_its_partial_response(model, monkeypatch, stream):
+    """glm_chat_complete returns a cancelled request's partial response with GLM_ERR_CANCELLED: the binding frees
+    it on both paths (the non-streaming one once raised before freeing it)."""
+    recording = _RecordingLib(glm._native.lib, cancel=True)
+    monkeypatch.setattr(glm._native, "lib", recording)
+    monkeypatch.setattr(glm._chat, "lib", recording)
+    session = model.session(512)
+    with pytest.raises(glm.CancelledError):
+        result = session.chat(QUESTION, tools=TOOLS, stream=stream, temperature=0)
+        if stream:
+            list(result)
+    [(status, pointer)] = recording.partial
+    assert status == glm.CancelledError.status and pointer
+    assert pointer in recording.freed
+
+
 def test_seeded_sampling_is_reproducible(model):
     a = model.session(256).chat(QUESTION, seed=11, temperature=1.0, max_tokens=12)
     b = model.session(256).chat(QUESTION, seed=11, temperature=1.0, max_tokens=12)
