@@ -541,3 +541,35 @@ def test_split_characters_and_tokens_past_the_value(small, whitespace):
             text = follow(grammar, ref, texts, end, path[:-1] + [path[-1] + b"\n"] if path[-1] + b"\n" in texts
                           else path + [b"\n"])
             validator(schema)(text)
+
+
+UNSUPPORTED = {
+    "multipleOf": {"type": "integer", "multipleOf": 3}, "uniqueItems": {"type": "array", "uniqueItems": True},
+    "contains": {"type": "array", "contains": {"type": "integer"}},
+    "patternProperties": {"type": "object", "patternProperties": {"^a": {}}},
+    "propertyNames": {"propertyNames": {"maxLength": 3}}, "minProperties": {"type": "object", "minProperties": 1},
+    "maxProperties": {"maxProperties": 2}, "not": {"not": {"type": "null"}},
+    "if": {"if": {"type": "string"}, "then": {"maxLength": 2}}, "dependentRequired": {"dependentRequired": {"a": ["b"]}},
+    "dependencies": {"dependencies": {"a": ["b"]}}, "unevaluatedProperties": {"unevaluatedProperties": False},
+    'format "uri-reference"': {"type": "object", "properties": {"u": {"type": "string", "format": "uri-reference"}}},
+}
+
+
+@pytest.mark.parametrize("keyword", sorted(UNSUPPORTED))
+def test_unsupported_keywords_strict_and_lax(small, keyword):
+    """Item 3: with strict an error naming the keyword; without, compiled and listed as ignored."""
+    tokenizer, _, end = small
+    with pytest.raises(glm.UnsupportedError, match=keyword):
+        glm.Grammar.json_schema(tokenizer, UNSUPPORTED[keyword], strict=True, end_token_ids=[end])
+    ignored = glm.Grammar.json_schema(tokenizer, UNSUPPORTED[keyword], end_token_ids=[end]).info()["ignored"]
+    assert any(keyword in note for note in ignored), ignored
+
+
+def test_annotations_and_supported_formats_are_strict(small):
+    tokenizer, _, end = small
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "x", "title": "t",
+              "description": "d", "examples": [{}], "default": {}, "$comment": "c", "deprecated": False,
+              "type": "object", "properties": {f: {"type": "string", "format": f, "readOnly": True} for f in
+                                               ["date-time", "date", "time", "uuid", "email", "ipv4", "ipv6", "uri",
+                                                "hostname"]}}
+    assert glm.Grammar.json_schema(tokenizer, schema, strict=True, end_token_ids=[end]).info()["ignored"] == []
