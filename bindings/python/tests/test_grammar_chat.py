@@ -4,9 +4,11 @@ and seeds behave as they do without a constraint.
 
 The tiny model is random-ish: the tests force what they need with logit_bias (the mask still decides what is
 allowed), and otherwise check properties that hold whatever is drawn."""
+import collections
 import json
 
 import jsonschema
+import numpy as np
 import pytest
 
 import glm
@@ -94,10 +96,6 @@ def test_json_object_content_is_kept_verbatim_with_tools(model, tokenizer):
 
 
 # ---- item 6: the rest of the request with a mask ----
-
-import collections  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 EOS = [4256, 4263, 4265]  # config.json's eos_token_id: what ends a chat reply
 PAIR = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}, "b": {"type": "integer"}},
