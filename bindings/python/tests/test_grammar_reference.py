@@ -319,7 +319,8 @@ def vocabulary_pieces():
              "E9", "61", "6b", "d8", "D8", "dc", "00e", "12", "10", "20", "-1", "-0", "0.", ".5", "e+", "E-", "1e",
              "123", "999", "{\"", "\":", "\",", "\"}", "\"]", "\":\"", "\": ", "[\"", "[{", "}]", "},", "}\n", "]\n",
              "}\n\n", "  ", "   ", " \n", "\n ", "\t\t", ",\n", ", ", ": ", "1,", "2]", "0}", "[]", "{}", "\"\"",
-             "é", "é\"", "aé", "é1", "€", "😀", "ab\"", "\"a\"", "\"é\"", "<think>", "</tool_call>"]
+             "é", "é\"", "aé", "é1", "€", "😀", "ab\"", "\"a\"", "\"é\"", "<think>", "</tool_call>", "<tool_call>",
+             "<arg_key>", "</arg_key>", "<arg_value>", "</arg_value>", "</arg_", "value>", "f<arg_key>"]
     pieces += [w.encode() for w in words]
     # Bytes that split characters: lead bytes, continuations, a continuation glued to a quote or a letter.
     pieces += [b"\xc3", b"\xa9", b"\xe2", b"\x82", b"\xac", b"\xf0", b"\x9f", b"\x98", b"\x80", b"\xa9\"",
@@ -573,3 +574,22 @@ def test_annotations_and_supported_formats_are_strict(small):
                                                ["date-time", "date", "time", "uuid", "email", "ipv4", "ipv6", "uri",
                                                 "hostname"]}}
     assert glm.Grammar.json_schema(tokenizer, schema, strict=True, end_token_ids=[end]).info()["ignored"] == []
+
+
+def test_tool_call_masks_equal_the_reference(small):
+    """GLM-4.7's call format for a named tool (glm.h): one call, declared parameters in order, the required one
+    present; an integer as JSON (whitespace before it), a string raw; whitespace around the call."""
+    tokenizer, texts, end = small
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
+        "n": {"type": "integer", "minimum": 0, "maximum": 12}, "s": {"type": "string", "maxLength": 2}},
+        "required": ["n"], "additionalProperties": False}}}]
+    n = 2
+    raw = utf8_char([b for b in range(0x20, 0x80)] + [0x09, 0x0A, 0x0D])
+    language = Seq(gap(n), "<tool_call>f<arg_key>n</arg_key><arg_value>", gap(n), integers(0, 12), "</arg_value>",
+                   opt(Seq("<arg_key>s</arg_key><arg_value>", Rep(raw, 0, 2), "</arg_value>")), "</tool_call>",
+                   gap(n))
+    ref = Reference(language)
+    grammar = glm.Grammar.tool_calls(tokenizer, tools, tool_choice={"type": "function", "function": {"name": "f"}},
+                                     max_whitespace=n, end_token_ids=[end])
+    steps, ended = compare(grammar, ref, texts, end, walks=25, seed=7)
+    assert steps >= 100 and ended >= 10, (steps, ended)
