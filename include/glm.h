@@ -260,7 +260,7 @@ glm_status glm_tokenizer_is_special(const glm_tokenizer *tokenizer, int32_t id, 
  * ids with no bytes, are never allowed. The forms generated:
  *  - JSON: object properties in the schema's order (required ones present; additional properties, when the
  *    schema allows them, after the declared ones); numbers canonical (no leading zeros, integers without
- *    fraction or exponent; a fraction or a two-digit exponent only with at most 16 integer digits; no exponent
+ *    fraction, exponent or "-0"; a fraction or a two-digit exponent only with at most 16 integer digits; no exponent
  *    when the schema bounds the number); strings with any JSON escape (\uXXXX for characters of the Basic
  *    Multilingual Plane); at most max_whitespace whitespace characters between two tokens and after the value.
  *  - JSON Schema supported: type (and lists), properties, required, additionalProperties (bool or schema),

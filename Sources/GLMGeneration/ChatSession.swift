@@ -113,9 +113,11 @@ public final class ChatSession {
         let seed = request.seed ?? SeededRandom.freshSeed()
         var sampler = Sampler(parameters: request.sampling, seed: seed)
         // The template's generation prompt says whether the output starts inside the reasoning.
-        let parserOptions = OutputParserOptions(tools: tools, thinking: promptText.hasSuffix("<think>"),
+        var parserOptions = OutputParserOptions(tools: tools, thinking: promptText.hasSuffix("<think>"),
                                                 parseToolCalls: request.toolChoice != .none,
                                                 toolCallIDSeed: seed ^ 0x746F_6F6C_5F69_6473)
+        // Structured output (issue 13): the JSON a response_format constrained is the content as written.
+        parserOptions.verbatimContent = request.responseFormat != .text
         let constraint = try matcher(for: request, thinking: parserOptions.thinking)
         let identity = ChatSession.identity(model: request.model ?? modelName)
         let parser = request.prompt == nil ? try StreamingOutputParser(options: parserOptions) : nil

@@ -17,6 +17,10 @@ public struct OutputParserOptions: Sendable {
     public var parseToolCalls: Bool
     /// Seed for the tool-call ids; nil draws a random one per parser.
     public var toolCallIDSeed: UInt64?
+    /// The content is data that a constraint produced (a chat request's `response_format`): once in content
+    /// (from the start, or after `</think>` with thinking on), no tag is recognised, so a JSON value that
+    /// holds `<tool_call>` or `<think>` in a string comes back as written, never as calls or reasoning.
+    public var verbatimContent: Bool = false
 
     public init(tools: JSONValue? = nil, thinking: Bool = true, keepUndeclaredTools: Bool = false,
                 parseToolCalls: Bool = true, toolCallIDSeed: UInt64? = nil) {

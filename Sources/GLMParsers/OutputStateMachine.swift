@@ -9,7 +9,7 @@ import GLMJSON
 /// other tag is text of the region, so a value or reasoning that quotes the format keeps it:
 ///
 ///     reasoning  <think> ignored · </think> → content · <tool_call> → tool name
-///     content    <think> → reasoning · </think> ignored · <tool_call> → tool name
+///     content    <think> → reasoning · </think> ignored · <tool_call> → tool name (none with verbatimContent)
 ///     tool name  <arg_key> → arguments · </tool_call> → content
 ///     arguments  what `ToolCallArguments.recognizedTags` lists for its phase: between pairs `<arg_key>` and
 ///                `</tool_call>` (→ content); inside a key only `</arg_key>`; inside a value only `</arg_value>`
@@ -67,7 +67,8 @@ struct OutputStateMachine {
         parseToolCalls = options.parseToolCalls
         // With thinking off vLLM has no `<think>`/`</think>` terminals: they are content text.
         reasoningTags = TagSet([.thinkStart, .thinkEnd, .toolCallStart])
-        contentTags = TagSet(options.thinking ? [.thinkStart, .thinkEnd, .toolCallStart] : [.toolCallStart])
+        contentTags = options.verbatimContent ? TagSet([])
+            : TagSet(options.thinking ? [.thinkStart, .thinkEnd, .toolCallStart] : [.toolCallStart])
         region = options.thinking ? .reasoning : .content
         ids = ToolCallIDGenerator(seed: options.toolCallIDSeed)
         self.recordsEvents = recordsEvents

@@ -22,6 +22,20 @@ import Testing
         #expect(arguments(output) == [#"{"city": "Oslo"}"#])
     }
 
+    /// Content a response_format constrained (issue 13): no tag is read once in content, so JSON holding markup
+    /// comes back as written; the reasoning before `</think>` is still reasoning.
+    @Test func verbatimContentReadsNoTags() throws {
+        let json = #"{"a": "<think>x</think><tool_call>get_weather<arg_key>city</arg_key><arg_value>Oslo</arg_value></tool_call>"}"#
+        for thinking in [false, true] {
+            var options = OutputParserOptions(tools: Self.weatherTools, thinking: thinking, toolCallIDSeed: 3)
+            options.verbatimContent = true
+            let output = try parseOutput((thinking ? "r</think>" : "") + json, options: options)
+            #expect(output.content == json)
+            #expect(output.toolCalls.isEmpty)
+            #expect(output.reasoning == (thinking ? "r" : nil))
+        }
+    }
+
     @Test func thinkTagInContentReopensReasoning() throws {
         let output = try parse("r1 </think>A<think> r2</think>C")
         #expect(output.reasoning == "r1  r2")
