@@ -1,18 +1,14 @@
 """MTP speculative decoding through the C ABI from Python: num_speculative_tokens per request and per session,
 usage.completion_tokens_details, and the same replies as plain decoding.
 
-glm-tiny-chat has no MTP layer, so the positive tests give a copy of it one (the MTP decoder layer copied from its
-MoE layer, eh_proj passing the hidden half through, the main embedding and lm_head shared): its drafts are poor,
-which exercises rejection and rollback on almost every step; what must hold is that the replies do not change."""
-import json
-import shutil
-import struct
-
-import numpy as np
+glm-tiny-chat has no MTP layer, so the positive tests give a copy of it one (mtp_fixture.with_mtp_layer): its
+drafts are poor, which exercises rejection and rollback on almost every step; what must hold is that the replies
+do not change."""
 import pytest
 
 import glm
 from fixtures import FIXTURES
+from mtp_fixture import with_mtp_layer
 
 MODEL = FIXTURES / "models" / "glm-tiny-chat"
 QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -21,56 +17,10 @@ TOOLS = [{"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
 
 
-def read_safetensors(path):
-    data = path.read_bytes()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    base = 8 + n
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        tensors[name] = (info["dtype"], info["shape"], data[base + start:base + end])
-    return tensors
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, (dtype, shape, blob) in tensors.items():
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
-        offset += len(blob)
-        blobs.append(blob)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
 @pytest.fixture(scope="module")
 def mtp_model(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiny-chat-mtp")
-    for f in MODEL.iterdir():
-        if f.name != "model.safetensors":
-            shutil.copy(f, directory / f.name)
-    config = json.loads((MODEL / "config.json").read_text())
-    layers, hidden = config["num_hidden_layers"], config["hidden_size"]
-    config["num_nextn_predict_layers"] = 1
-    (directory / "config.json").write_text(json.dumps(config, indent=2))
-    tensors = read_safetensors(MODEL / "model.safetensors")
-    prefix = f"model.layers.{layers - 1}."
-    mtp = f"model.layers.{layers}."
-    for name, value in list(tensors.items()):
-        if name.startswith(prefix):
-            tensors[mtp + name[len(prefix):]] = value
-    ones = np.ones(hidden, dtype=np.float32).tobytes()
-    combine = np.zeros((hidden, 2 * hidden), dtype=np.float32)
-    combine[:, hidden:] = np.eye(hidden, dtype=np.float32)
-    combine[:, :hidden] = 0.1 * np.eye(hidden, dtype=np.float32)
-    tensors[mtp + "enorm.weight"] = ("F32", [hidden], ones)
-    tensors[mtp + "hnorm.weight"] = ("F32", [hidden], ones)
-    tensors[mtp + "eh_proj.weight"] = ("F32", [hidden, 2 * hidden], combine.tobytes())
-    tensors[mtp + "shared_head.norm.weight"] = ("F32", [hidden], ones)
-    write_safetensors(directory / "model.safetensors", tensors)
+    with_mtp_layer(MODEL, directory)
     model = glm.Model(directory, threads=1)
     assert model.info()["has_mtp"]
     return model
