@@ -231,7 +231,16 @@ public final class GenerationSession {
                 sampler.accept(d)
                 if eosTokenIDs.contains(Int32(d)) { break }   // nothing follows an end
                 if let constraint {
-                    do { try constraint.accept(Int32(d)) } catch { break }
+                    do {
+                        try constraint.accept(Int32(d))
+                    } catch {
+                        // Not a token the matcher takes (cannot happen for a masked draft): not a draft either.
+                        sampler.unaccept(d)
+                        drafts.removeLast()
+                        draftDistributions.removeLast()
+                        masks.removeLast()
+                        break
+                    }
                     constraintSteps += 1
                 }
             }
