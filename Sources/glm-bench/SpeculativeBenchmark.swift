@@ -100,6 +100,15 @@ func speculativeCostBenchmark(arguments: [String]) throws {
         + " (layers \(fixed(median("none 1") * 1000, 2)) ms + lm_head \(fixed((decode - median("none 1")) * 1000, 2)) ms);"
         + " MTP draft: first \(fixed(draftFirst * 1000, 2)) ms, chained \(fixed(draftNext * 1000, 2)) ms")
 
+    print("")
+    print("| tokens in the pass | whole pass | layers (no lm_head) | lm_head |")
+    print("|---|---|---|---|")
+    for n in 1...4 {
+        let all = median("all \(n)"), none = median("none \(n)")
+        print("| \(n) | \(fixed(all * 1000, 1)) ms | \(fixed(none * 1000, 1)) ms | \(fixed((all - none) * 1000, 1)) ms |")
+    }
+    print("")
+
     // The full model from the parts: every main layer here is a MoE layer (make_synthetic_glm47.py --layers 1
     // --dense 0 --mtp), GLM-4.7 has 89 of them; lm_head is the same.
     let moeLayers = c.numHiddenLayers - c.firstKDenseReplace
