@@ -131,6 +131,16 @@ public final class GenerationSession {
             cachedTokens.removeLast(cachedTokens.count - reused)
         }
         let logits = try evaluate(Array(prompt[reused...]))
+        if speculativeTokens > 0 && session.drafts && draftOverride == nil {
+            // The MTP cache's prefill (every prompt position but the last, whose next token is not sampled yet),
+            // so that the first draft computes one row, as each later one does.
+            let from = session.mtpPosition + 1
+            if from < prompt.count {
+                try Array(prompt[from...]).withUnsafeBufferPointer { (p) throws(GLMError) in
+                    _ = try session.mtpLogits(nextTokens: p, logits: .none)
+                }
+            }
+        }
 
         sampler.begin(prompt: prompt.map(Int.init))
         var result = GenerationResult(tokens: [], finishReason: .length, promptTokens: prompt.count,
