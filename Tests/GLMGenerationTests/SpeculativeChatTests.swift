@@ -150,11 +150,18 @@ import Testing
                     #"{"num_speculative_tokens": "2"}"#] {
             #expect(throws: GLMError.self, "\(bad)") { try chat.complete(request: try request(bad)) }
         }
-        // glm-tiny-chat has no MTP layer: asking to draft with it is an error, not a silent fallback.
-        #expect(throws: GLMError.self) { try chat.complete(request: try request(#"{"num_speculative_tokens": 1}"#)) }
-        #expect(throws: GLMError.self) {
-            try ChatSession(model: f.model, tokenizer: f.tokenizer, template: f.template,
-                            generationConfig: f.generationConfig, contextLength: 256, speculativeTokens: 1)
+        if !f.model.hasMTP {
+            // A model without an MTP layer: asking to draft with it is an error, not a silent fallback.
+            #expect(throws: GLMError.self) { try chat.complete(request: try request(#"{"num_speculative_tokens": 1}"#)) }
+            #expect(throws: GLMError.self) {
+                try ChatSession(model: f.model, tokenizer: f.tokenizer, template: f.template,
+                                generationConfig: f.generationConfig, contextLength: 256, speculativeTokens: 1)
+            }
+        } else {
+            // The retrained demo model drafts with its own MTP layer: same reply, drafts counted.
+            let on = try chat.complete(request: try request(#"{"num_speculative_tokens": 2}"#))
+            #expect(chat.lastCompletionTokens == f.cases["greeting"]?.completionIDs)
+            #expect(on["usage"]?["completion_tokens_details"]?["accepted_prediction_tokens"] != nil)
         }
         // k = 0 is plain decoding, and the session still works after the errors.
         let off = try chat.complete(request: try request(#"{"method": "mtp", "num_speculative_tokens": 0}"#))

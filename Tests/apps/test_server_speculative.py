@@ -61,5 +61,7 @@ def test_streamed_usage_and_bad_values(speculative_server):
 def test_the_option_is_checked():
     result = run_glm("serve", TINY, "--speculative-tokens", "4", "--port", "0")
     assert result.returncode == 64
-    result = run_glm("serve", TINY, "--speculative-tokens", "1", "--port", "0", "-q", timeout=60)
-    assert result.returncode != 0 and "MTP" in result.stderr
+    config = json.loads((TINY / "config.json").read_text())
+    if not config.get("num_nextn_predict_layers"):   # a model without an MTP layer cannot draft
+        result = run_glm("serve", TINY, "--speculative-tokens", "1", "--port", "0", "-q", timeout=60)
+        assert result.returncode != 0 and "MTP" in result.stderr
