@@ -99,17 +99,17 @@ ALWAYS_INLINE void matmul_one_token(const void *w, ptrdiff_t ldw, ptrdiff_t rows
     }
 }
 
-// A block of R weight rows × T input rows (R·T ≤ 8 accumulators, T ≤ 4): each converted weight vector serves T
-// input rows and each input vector R weight rows. Every output is summed in exactly matmul_one_token's order (one
-// 8-lane FMA chain over the columns, hsum, then the scalar tail), so a token's result does not depend on how many
-// tokens share the call: speculative decoding's verification rows equal one-token decoding bit for bit.
+// A block of R weight rows × T input rows (R·T ≤ 8 accumulators): each converted weight vector serves T input rows
+// and each input vector R weight rows. Every output is summed in exactly matmul_one_token's order (one 8-lane FMA
+// chain over the columns, hsum, then the scalar tail), so a token's result does not depend on how many tokens share
+// the call: speculative decoding's verification rows equal one-token decoding bit for bit.
 ALWAYS_INLINE void matmul_block(const void *w, ptrdiff_t ldw, ptrdiff_t r0, const int R, ptrdiff_t columns,
                                 const float *x, ptrdiff_t ldx, ptrdiff_t t0, const int T, float *y, ptrdiff_t ldy,
                                 enum storage_kind kind) {
     const ptrdiff_t vector_end = columns & ~(ptrdiff_t)7;
-    const void *wr[2];
+    const void *wr[4];
     const float *xt[4];
-    __m256 acc[2][4];
+    __m256 acc[4][4];
     for (int i = 0; i < R; i++) {
         wr[i] = row_at(w, r0 + i, ldw, kind);
         for (int j = 0; j < T; j++) acc[i][j] = _mm256_setzero_ps();
@@ -132,31 +132,32 @@ ALWAYS_INLINE void matmul_block(const void *w, ptrdiff_t ldw, ptrdiff_t r0, cons
     }
 }
 
+// R weight rows from r0 against every input row, in blocks of up to four input rows (R·T ≤ 8).
+ALWAYS_INLINE void matmul_row_group(const void *w, ptrdiff_t ldw, ptrdiff_t r0, const int R, ptrdiff_t columns,
+                                    const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy,
+                                    enum storage_kind kind) {
+    for (ptrdiff_t t = 0; t < tokens;) {
+        ptrdiff_t left = tokens - t;
+        if (R <= 2 && left >= 4) { matmul_block(w, ldw, r0, R, columns, x, ldx, t, 4, y, ldy, kind); t += 4; }
+        else if (R <= 2 && left == 3) { matmul_block(w, ldw, r0, R, columns, x, ldx, t, 3, y, ldy, kind); t += 3; }
+        else if (left >= 2) { matmul_block(w, ldw, r0, R, columns, x, ldx, t, 2, y, ldy, kind); t += 2; }
+        else { matmul_block(w, ldw, r0, R, columns, x, ldx, t, 1, y, ldy, kind); t += 1; }
+    }
+}
+
 // A few input rows (fewer than the GEMM's threshold: speculative verification, experts that received few tokens):
-// pairs of weight rows, each pair against the input rows in blocks of up to four, so two to eight independent FMA
-// chains run (one chain per output was latency-bound: two tokens cost 2.7 single-token passes) and each weight row
-// comes from memory once.
+// groups of weight rows against the input rows in blocks, six to eight independent FMA chains for 2-4 input rows
+// (one chain per output was latency-bound: two tokens cost 2.7 single-token passes), each weight row read once.
 ALWAYS_INLINE void matmul_few_tokens(const void *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
                                      const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy,
                                      enum storage_kind kind) {
     ptrdiff_t r = 0;
-    for (; r < rows; r += 2) {
-        const int R = r + 2 <= rows ? 2 : 1;
-        for (ptrdiff_t t = 0; t < tokens; t += 4) {
-            ptrdiff_t left = tokens - t;
-            if (R == 2) {
-                if (left >= 4) matmul_block(w, ldw, r, 2, columns, x, ldx, t, 4, y, ldy, kind);
-                else if (left == 3) matmul_block(w, ldw, r, 2, columns, x, ldx, t, 3, y, ldy, kind);
-                else if (left == 2) matmul_block(w, ldw, r, 2, columns, x, ldx, t, 2, y, ldy, kind);
-                else matmul_block(w, ldw, r, 2, columns, x, ldx, t, 1, y, ldy, kind);
-            } else {
-                if (left >= 4) matmul_block(w, ldw, r, 1, columns, x, ldx, t, 4, y, ldy, kind);
-                else if (left == 3) matmul_block(w, ldw, r, 1, columns, x, ldx, t, 3, y, ldy, kind);
-                else if (left == 2) matmul_block(w, ldw, r, 1, columns, x, ldx, t, 2, y, ldy, kind);
-                else matmul_block(w, ldw, r, 1, columns, x, ldx, t, 1, y, ldy, kind);
-            }
-        }
+    if (tokens == 2) {
+        for (; r + 4 <= rows; r += 4) matmul_row_group(w, ldw, r, 4, columns, x, ldx, tokens, y, ldy, kind);
+    } else {
+        for (; r + 2 <= rows; r += 2) matmul_row_group(w, ldw, r, 2, columns, x, ldx, tokens, y, ldy, kind);
     }
+    for (; r < rows; r++) matmul_row_group(w, ldw, r, 1, columns, x, ldx, tokens, y, ldy, kind);
 }
 
 ALWAYS_INLINE void matmul_rows(const void *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,

@@ -96,16 +96,16 @@ func speculativeCostBenchmark(arguments: [String]) throws {
     }
     let decode = median("all 1")
     let draftFirst = median("draft1"), draftNext = median("draftNext")
-    print("position \(P), median of \(reps): decode 1 token \(fixed(decode * 1000, 2)) ms"
-        + " (layers \(fixed(median("none 1") * 1000, 2)) ms + lm_head \(fixed((decode - median("none 1")) * 1000, 2)) ms);"
-        + " MTP draft: first \(fixed(draftFirst * 1000, 2)) ms, chained \(fixed(draftNext * 1000, 2)) ms")
+    print("position \(P), median of \(reps): decode 1 token \(fixed(decode * 1000, 3)) ms"
+        + " (layers \(fixed(median("none 1") * 1000, 3)) ms + lm_head \(fixed((decode - median("none 1")) * 1000, 3)) ms);"
+        + " MTP draft: first \(fixed(draftFirst * 1000, 3)) ms, chained \(fixed(draftNext * 1000, 3)) ms")
 
     print("")
     print("| tokens in the pass | whole pass | layers (no lm_head) | lm_head |")
     print("|---|---|---|---|")
     for n in 1...4 {
         let all = median("all \(n)"), none = median("none \(n)")
-        print("| \(n) | \(fixed(all * 1000, 1)) ms | \(fixed(none * 1000, 1)) ms | \(fixed((all - none) * 1000, 1)) ms |")
+        print("| \(n) | \(fixed(all * 1000, 3)) ms | \(fixed(none * 1000, 3)) ms | \(fixed((all - none) * 1000, 3)) ms |")
     }
     print("")
 
