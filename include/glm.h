@@ -45,7 +45,9 @@ extern "C" {
 /* 2 (one release after 1): glm_model_params.kernels, glm_system_info(); GLM_GEMM_AUTO (the enum's values moved);
  *    glm_session_eval and glm_session_mtp_logits take an explicit glm_logits; glm_string_free removed (glm_free
  *    frees everything); constrained decoding (glm_grammar_*, glm_grammar_matcher_*); chat requests accept
- *    "prompt", response_format json_object/json_schema and tool_choice "required" or a named function. */
+ *    "prompt", response_format json_object/json_schema and tool_choice "required" or a named function;
+ *    MTP speculative decoding: glm_chat_params.num_speculative_tokens, the request field "speculative_config"
+ *    and usage.completion_tokens_details.{accepted,rejected}_prediction_tokens. */
 #define GLM_API_VERSION 2
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -514,6 +516,9 @@ typedef struct glm_chat glm_chat;
 typedef struct glm_chat_params {
     int32_t context_length; /* 0 = min(4096, max_position_embeddings) */
     int32_t threads;        /* 0 = the model's thread count */
+    int32_t num_speculative_tokens; /* MTP speculative decoding for requests that do not set "speculative_config":
+                                       drafts per step, 0 = off (default), 1-3 (needs a model with an MTP layer,
+                                       else glm_chat_new is GLM_ERR_INVALID_ARGUMENT) */
 } glm_chat_params;
 
 glm_chat_params glm_chat_default_params(void);
@@ -548,7 +553,17 @@ typedef struct glm_event {
  * glm_chat_free on the same chat cancels the request (see glm_chat_free). */
 typedef bool (*glm_event_callback)(const glm_event *event, void *user_data);
 
-/* Runs one request. `callback` (may be NULL) receives the stream. The final response is returned in
+/* Runs one request. `callback` (may be NULL) receives the stream.
+ *
+ * Speculative decoding: the request field "speculative_config": {"method": "mtp", "num_speculative_tokens": k}
+ * (vLLM's option of that name, here per request; k = 0 off, 1-3; omitted: the chat's num_speculative_tokens)
+ * drafts k tokens per step with the model's MTP layer and verifies them in one forward pass. The output is
+ * unchanged: at temperature 0 the same tokens as without it, with sampling the same distribution (the seed
+ * gives other, equally distributed, draws). The response's usage then carries
+ * "completion_tokens_details": {"accepted_prediction_tokens", "rejected_prediction_tokens"} (drafts kept and
+ * refused). A request asking for it on a model without an MTP layer is GLM_ERR_INVALID_ARGUMENT; the first such
+ * request on a chat created with num_speculative_tokens 0 allocates the MTP state and forgets the KV cache once.
+ *  The final response is returned in
  * *out_response_json (glm_free). If the callback cancels, the call returns GLM_ERR_CANCELLED and, as the
  * one exception to the out-parameter rule, still sets *out_response_json to the partial response (finish_reason
  * "cancelled"); the session stays usable. A bad request, a template failure or a prompt longer than the context

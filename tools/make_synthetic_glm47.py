@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Synthetic GLM-4.7-shaped checkpoint with random BF16 weights, for load/speed benchmarks (never for accuracy).
 
-    python3 tools/make_synthetic_glm47.py OUTDIR [--layers 2] [--dense 1] [--shard-gb 4] [--seed 0]
+    python3 tools/make_synthetic_glm47.py OUTDIR [--layers 2] [--dense 1] [--mtp] [--shard-gb 4] [--seed 0]
 
 Real GLM-4.7 layer shapes (hidden 5120, 96 query / 8 KV heads of 128, dense FF 12288, 160 routed experts of width 1536
 top-8, 1 shared expert, vocab 151552, qk-norm, q/k/v bias, partial_rotary_factor 0.5, rope_theta 1e6, routed_scaling
 2.5), but only --layers decoder layers (default 2: layer 0 dense, layer 1 MoE) and no MTP layer
-(num_nextn_predict_layers 0). Experts are stored per expert as in the real checkpoints, files are
+(num_nextn_predict_layers 0) unless --mtp: then layer `layers` is GLM-4.7's MTP layer (a MoE decoder layer plus
+enorm, hnorm, eh_proj and shared_head.norm; its embed_tokens and shared_head.head are left out, so libglm uses the
+main model's, which cost the same per token; +7.6 GB). Experts are stored per expert as in the real checkpoints, files are
 model-0000i-of-0000n.safetensors of at most --shard-gb GB plus model.safetensors.index.json; config.json uses the real
 checkpoints' legacy spelling (top-level rope_theta / partial_rotary_factor, `dtype`). Default size: 11.5 GB.
 
@@ -32,7 +34,7 @@ VOCAB = 151552
 BLOCK = 4_194_301  # prime, about 4M values
 
 
-def config_json(layers, dense):
+def config_json(layers, dense, mtp=False):
     return {
         "architectures": ["Glm4MoeForCausalLM"],
         "attention_bias": True,
@@ -56,7 +58,7 @@ def config_json(layers, dense):
         "num_experts_per_tok": TOP_K,
         "num_hidden_layers": layers,
         "num_key_value_heads": N_KV,
-        "num_nextn_predict_layers": 0,
+        "num_nextn_predict_layers": 1 if mtp else 0,
         "pad_token_id": 151329,
         "partial_rotary_factor": 0.5,
         "rms_norm_eps": 1e-05,
@@ -72,12 +74,16 @@ def config_json(layers, dense):
     }
 
 
-def tensor_plan(layers, dense):
+def tensor_plan(layers, dense, mtp=False):
     """(name, shape, dtype, kind) in checkpoint order; kind selects the value distribution."""
     plan = [("model.embed_tokens.weight", (VOCAB, H), "BF16", "embed")]
     q, kv = N_HEADS * HEAD_DIM, N_KV * HEAD_DIM
-    for l in range(layers):
+    for l in range(layers + (1 if mtp else 0)):
         p = f"model.layers.{l}."
+        if l == layers:  # the MTP layer (docs/MODEL.md §3.9)
+            plan += [(p + "enorm.weight", (H,), "BF16", "norm"), (p + "hnorm.weight", (H,), "BF16", "norm"),
+                     (p + "eh_proj.weight", (H, 2 * H), "BF16", "weight"),
+                     (p + "shared_head.norm.weight", (H,), "BF16", "norm")]
         plan += [
             (p + "input_layernorm.weight", (H,), "BF16", "norm"),
             (p + "self_attn.q_proj.weight", (q, H), "BF16", "weight"),
@@ -195,12 +201,13 @@ def main():
     ap.add_argument("outdir")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--dense", type=int, default=1, help="leading dense layers (first_k_dense_replace)")
+    ap.add_argument("--mtp", action="store_true", help="add GLM-4.7's MTP layer (num_nextn_predict_layers 1)")
     ap.add_argument("--shard-gb", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     start = time.time()
     os.makedirs(args.outdir, exist_ok=True)
-    plan = tensor_plan(args.layers, args.dense)
+    plan = tensor_plan(args.layers, args.dense, args.mtp)
     shards = shard(plan, int(args.shard_gb * 1e9))
     values = Values(args.seed)
     weight_map, total = {}, 0
@@ -212,7 +219,7 @@ def main():
     with open(os.path.join(args.outdir, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
     with open(os.path.join(args.outdir, "config.json"), "w") as f:
-        json.dump(config_json(args.layers, args.dense), f, indent=2)
+        json.dump(config_json(args.layers, args.dense, args.mtp), f, indent=2)
     with open(os.path.join(args.outdir, "generation_config.json"), "w") as f:
         json.dump({"_from_model_config": True, "do_sample": True, "eos_token_id": [151329, 151336, 151338],
                    "pad_token_id": 151329, "temperature": 1.0, "top_p": 0.95}, f, indent=2)

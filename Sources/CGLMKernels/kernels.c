@@ -99,44 +99,65 @@ ALWAYS_INLINE void matmul_one_token(const void *w, ptrdiff_t ldw, ptrdiff_t rows
     }
 }
 
-// A few input rows: each converted weight vector is used for four input rows before the next is loaded.
+// A block of R weight rows × T input rows (R·T ≤ 8 accumulators): each converted weight vector serves T input rows
+// and each input vector R weight rows. Every output is summed in exactly matmul_one_token's order (one 8-lane FMA
+// chain over the columns, hsum, then the scalar tail), so a token's result does not depend on how many tokens share
+// the call: speculative decoding's verification rows equal one-token decoding bit for bit.
+ALWAYS_INLINE void matmul_block(const void *w, ptrdiff_t ldw, ptrdiff_t r0, const int R, ptrdiff_t columns,
+                                const float *x, ptrdiff_t ldx, ptrdiff_t t0, const int T, float *y, ptrdiff_t ldy,
+                                enum storage_kind kind) {
+    const ptrdiff_t vector_end = columns & ~(ptrdiff_t)7;
+    const void *wr[4];
+    const float *xt[4];
+    __m256 acc[4][4];
+    for (int i = 0; i < R; i++) {
+        wr[i] = row_at(w, r0 + i, ldw, kind);
+        for (int j = 0; j < T; j++) acc[i][j] = _mm256_setzero_ps();
+    }
+    for (int j = 0; j < T; j++) xt[j] = x + (t0 + j) * ldx;
+    for (ptrdiff_t c = 0; c < vector_end; c += 8) {
+        __m256 xv[4];
+        for (int j = 0; j < T; j++) xv[j] = _mm256_loadu_ps(xt[j] + c);
+        for (int i = 0; i < R; i++) {
+            __m256 wv = load8(wr[i], c, kind);
+            for (int j = 0; j < T; j++) acc[i][j] = _mm256_fmadd_ps(wv, xv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        for (int j = 0; j < T; j++) {
+            float s = hsum(acc[i][j]);
+            for (ptrdiff_t c = vector_end; c < columns; c++) s += load1(wr[i], c, kind) * xt[j][c];
+            y[(t0 + j) * ldy + r0 + i] = s;
+        }
+    }
+}
+
+// R weight rows from r0 against every input row, in blocks of up to four input rows (R·T ≤ 8).
+ALWAYS_INLINE void matmul_row_group(const void *w, ptrdiff_t ldw, ptrdiff_t r0, const int R, ptrdiff_t columns,
+                                    const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy,
+                                    enum storage_kind kind) {
+    for (ptrdiff_t t = 0; t < tokens;) {
+        ptrdiff_t left = tokens - t;
+        if (R <= 2 && left >= 4) { matmul_block(w, ldw, r0, R, columns, x, ldx, t, 4, y, ldy, kind); t += 4; }
+        else if (R <= 2 && left == 3) { matmul_block(w, ldw, r0, R, columns, x, ldx, t, 3, y, ldy, kind); t += 3; }
+        else if (left >= 2) { matmul_block(w, ldw, r0, R, columns, x, ldx, t, 2, y, ldy, kind); t += 2; }
+        else { matmul_block(w, ldw, r0, R, columns, x, ldx, t, 1, y, ldy, kind); t += 1; }
+    }
+}
+
+// A few input rows (fewer than the GEMM's threshold: speculative verification, experts that received few tokens):
+// groups of weight rows against the input rows in blocks, six to eight independent FMA chains for 2-4 input rows
+// (one chain per output was latency-bound: two tokens cost 2.7 single-token passes), each weight row read once.
 ALWAYS_INLINE void matmul_few_tokens(const void *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,
                                      const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy,
                                      enum storage_kind kind) {
-    const ptrdiff_t vector_end = columns & ~(ptrdiff_t)7;
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        const void *wr = row_at(w, r, ldw, kind);
-        ptrdiff_t t = 0;
-        for (; t + 4 <= tokens; t += 4) {
-            const float *x0 = x + t * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-            __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-            ptrdiff_t c = 0;
-            for (; c < vector_end; c += 8) {
-                __m256 wv = load8(wr, c, kind);
-                a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x0 + c), a0);
-                a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x1 + c), a1);
-                a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x2 + c), a2);
-                a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x3 + c), a3);
-            }
-            float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
-            for (; c < columns; c++) {
-                float wc = load1(wr, c, kind);
-                s0 += wc * x0[c]; s1 += wc * x1[c]; s2 += wc * x2[c]; s3 += wc * x3[c];
-            }
-            y[t * ldy + r] = s0; y[(t + 1) * ldy + r] = s1;
-            y[(t + 2) * ldy + r] = s2; y[(t + 3) * ldy + r] = s3;
-        }
-        for (; t < tokens; t++) {
-            const float *xt = x + t * ldx;
-            __m256 a = _mm256_setzero_ps();
-            ptrdiff_t c = 0;
-            for (; c < vector_end; c += 8) a = _mm256_fmadd_ps(load8(wr, c, kind), _mm256_loadu_ps(xt + c), a);
-            float s = hsum(a);
-            for (; c < columns; c++) s += load1(wr, c, kind) * xt[c];
-            y[t * ldy + r] = s;
-        }
+    ptrdiff_t r = 0;
+    if (tokens == 2) {
+        for (; r + 4 <= rows; r += 4) matmul_row_group(w, ldw, r, 4, columns, x, ldx, tokens, y, ldy, kind);
+    } else {
+        for (; r + 2 <= rows; r += 2) matmul_row_group(w, ldw, r, 2, columns, x, ldx, tokens, y, ldy, kind);
     }
+    for (; r < rows; r++) matmul_row_group(w, ldw, r, 1, columns, x, ldx, tokens, y, ldy, kind);
 }
 
 ALWAYS_INLINE void matmul_rows(const void *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns,

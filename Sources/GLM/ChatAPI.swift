@@ -11,7 +11,7 @@ import GLMGeneration
 
 @c @implementation
 public func glm_chat_default_params() -> glm_chat_params {
-    glm_chat_params(context_length: 0, threads: 0)
+    glm_chat_params(context_length: 0, threads: 0, num_speculative_tokens: 0)
 }
 
 @c @implementation
@@ -25,6 +25,10 @@ public func glm_chat_new(_ model: OpaquePointer?, _ params: UnsafePointer<glm_ch
             throw .invalidArgument("chat params must not be negative (context_length \(p.context_length),"
                 + " threads \(p.threads)); threads at most 1024")
         }
+        guard p.num_speculative_tokens >= 0, p.num_speculative_tokens <= GenerationSession.maxSpeculativeTokens else {
+            throw .invalidArgument("chat params: num_speculative_tokens is \(p.num_speculative_tokens), expected 0"
+                + " (off) to \(GenerationSession.maxSpeculativeTokens)")
+        }
         let directory = m.directory
         let tokenizer = try Tokenizer.load(path: directory)
         var template = try defaultChatTemplate()
@@ -33,7 +37,8 @@ public func glm_chat_new(_ model: OpaquePointer?, _ params: UnsafePointer<glm_ch
         let generation = FileSystem.exists(generationPath) ? try GenerationConfig(contentsOf: generationPath) : nil
         let context = p.context_length > 0 ? Int(p.context_length) : min(4096, m.config.maxPositionEmbeddings)
         let chat = try ChatSession(model: m, tokenizer: tokenizer, template: template, generationConfig: generation,
-                                   contextLength: context, threads: Int(p.threads))
+                                   contextLength: context, threads: Int(p.threads),
+                                   speculativeTokens: Int(p.num_speculative_tokens))
         out.pointee = Handle.retain(Exclusive(chat))
     }
 }

@@ -13,6 +13,11 @@ public struct CompletionUsage: Sendable, Equatable {
     public var promptTokens: Int
     public var completionTokens: Int
     public var cachedPromptTokens: Int
+    /// Speculative decoding (only when the request used it): drafts verified and drafts accepted, reported in
+    /// OpenAI's `usage.completion_tokens_details.accepted_prediction_tokens` / `rejected_prediction_tokens`
+    /// (the fields of its Predicted Outputs, the same notion: proposed tokens the model kept or refused).
+    public var speculativeDrafted: Int?
+    public var speculativeAccepted: Int?
 
     public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int) {
         self.promptTokens = promptTokens
@@ -20,13 +25,25 @@ public struct CompletionUsage: Sendable, Equatable {
         self.cachedPromptTokens = cachedPromptTokens
     }
 
+    public var speculative: (drafted: Int, accepted: Int)? {
+        get { speculativeDrafted.flatMap { d in speculativeAccepted.map { (d, $0) } } }
+        set { speculativeDrafted = newValue?.drafted; speculativeAccepted = newValue?.accepted }
+    }
+
     public var json: JSONValue {
-        .object(JSONObject([
+        var fields: [(String, JSONValue)] = [
             ("prompt_tokens", JSONValue(promptTokens)),
             ("completion_tokens", JSONValue(completionTokens)),
             ("total_tokens", JSONValue(promptTokens + completionTokens)),
             ("prompt_tokens_details", .object(JSONObject([("cached_tokens", JSONValue(cachedPromptTokens))]))),
-        ]))
+        ]
+        if let (drafted, accepted) = speculative {
+            fields.append(("completion_tokens_details", .object(JSONObject([
+                ("accepted_prediction_tokens", JSONValue(accepted)),
+                ("rejected_prediction_tokens", JSONValue(drafted - accepted)),
+            ]))))
+        }
+        return .object(JSONObject(fields))
     }
 }
 

@@ -57,6 +57,9 @@ public struct ChatRequest: Sendable {
     public var stream = false
     /// `stream_options.include_usage`: the last streamed chunk carries `usage`.
     public var streamIncludeUsage = false
+    /// libglm's `speculative_config` (vLLM's server option of that name, per request here):
+    /// `{"method": "mtp", "num_speculative_tokens": k}`, k = 0 (off) ... 3. nil: the chat session's default.
+    public var speculativeTokens: Int?
 
     public init(json: JSONValue, defaults: SamplingParameters) throws(GLMError) {
         guard case .object(let fields) = json else { throw .invalidArgument("request: expected a JSON object") }
@@ -141,6 +144,19 @@ public struct ChatRequest: Sendable {
         if let options = try f.object("stream_options") {
             let o = RequestFields(options, prefix: "stream_options.")
             streamIncludeUsage = try o.bool("include_usage") ?? false
+        }
+        if let spec = try f.object("speculative_config") {
+            let o = RequestFields(spec, prefix: "speculative_config.")
+            if let method = try o.string("method"), method != "mtp" {
+                throw .invalidArgument("request: \"speculative_config.method\" is \"\(method)\"; libglm drafts with"
+                    + " the model's MTP layer only (\"mtp\")")
+            }
+            let k = try o.integer("num_speculative_tokens") ?? 1
+            guard k >= 0 && k <= GenerationSession.maxSpeculativeTokens else {
+                throw .invalidArgument("request: \"speculative_config.num_speculative_tokens\" is \(k), expected 0"
+                    + " (off) to \(GenerationSession.maxSpeculativeTokens)")
+            }
+            speculativeTokens = k
         }
         if let n = try f.integer("n"), n != 1 {
             throw .unsupported("request: \"n\" is \(n); only one choice per request is supported")

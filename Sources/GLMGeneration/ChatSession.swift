@@ -26,6 +26,8 @@ public final class ChatSession {
     /// The `model` field of responses when the request has none.
     public let modelName: String
     public let engine: GenerationSession
+    /// Drafts per step of MTP speculative decoding for requests that do not say (0 = off).
+    public let defaultSpeculativeTokens: Int
 
     /// Tokens the KV cache holds (prompt and reply tokens evaluated so far).
     public var cachedTokens: [Int32] { engine.cachedTokens }
@@ -40,7 +42,8 @@ public final class ChatSession {
 
     /// eos ids: generation_config.json's, else config.json's, else the tokenizer's eos token.
     public init(model: Model, tokenizer: Tokenizer, template: ChatTemplate, generationConfig: GenerationConfig?,
-                contextLength: Int, threads: Int = 0, modelName: String? = nil) throws(GLMError) {
+                contextLength: Int, threads: Int = 0, modelName: String? = nil, speculativeTokens: Int = 0)
+        throws(GLMError) {
         var eos = generationConfig?.eosTokenIDs ?? []
         if eos.isEmpty { eos = model.config.eosTokenIDs }
         if eos.isEmpty, let id = tokenizer.eosTokenID { eos = [Int(id)] }
@@ -60,9 +63,19 @@ public final class ChatSession {
         self.defaults = SamplingParameters(defaults: generationConfig)
         self.defaultMaxTokens = generationConfig?.maxNewTokens
         self.modelName = modelName ?? ChatSession.lastPathComponent(model.directory)
+        guard speculativeTokens >= 0 && speculativeTokens <= GenerationSession.maxSpeculativeTokens else {
+            throw .invalidArgument("num_speculative_tokens is \(speculativeTokens), expected 0 (off) to"
+                + " \(GenerationSession.maxSpeculativeTokens)")
+        }
+        if speculativeTokens > 0 && !model.hasMTP {
+            throw .invalidArgument("num_speculative_tokens is \(speculativeTokens) but model '\(model.directory)' has"
+                + " no MTP layer to draft with")
+        }
+        self.defaultSpeculativeTokens = speculativeTokens
         self.engine = try GenerationSession(model: model, contextLength: contextLength, threads: threads,
                                             eosTokenIDs: eos.map { Int32($0) },
-                                            sampleableVocabulary: tokenizer.vocabSize)
+                                            sampleableVocabulary: tokenizer.vocabSize,
+                                            drafting: speculativeTokens > 0)
     }
 
     /// Forgets the KV cache (the next request evaluates its whole prompt).
@@ -110,6 +123,8 @@ public final class ChatSession {
                 + " \(engine.contextLength) (at least one position must be left for the reply)")
         }
 
+        let speculativeTokens = request.speculativeTokens ?? defaultSpeculativeTokens
+        if speculativeTokens > 0 && engine.draftOverride == nil { try engine.enableDrafting() }
         let seed = request.seed ?? SeededRandom.freshSeed()
         var sampler = Sampler(parameters: request.sampling, seed: seed)
         // The template's generation prompt says whether the output starts inside the reasoning.
@@ -140,7 +155,8 @@ public final class ChatSession {
         } else {
             result = try engine.generate(prompt: prompt, sampler: &sampler,
                                          maxTokens: request.maxTokens ?? defaultMaxTokens,
-                                         constraint: constraint) { (token) throws(GLMError) in
+                                         constraint: constraint,
+                                         speculativeTokens: speculativeTokens) { (token) throws(GLMError) in
                 for event in try text.append(token) where !send(.delta(event)) { return .cancel }
                 return text.stopMatched ? .stop : .proceed
             }
@@ -154,8 +170,11 @@ public final class ChatSession {
         }
         var reason = result.finishReason
         if reason == .stop && !parsed.toolCalls.isEmpty { reason = .toolCalls }
-        let usage = CompletionUsage(promptTokens: result.promptTokens, completionTokens: result.tokens.count,
+        var usage = CompletionUsage(promptTokens: result.promptTokens, completionTokens: result.tokens.count,
                                     cachedPromptTokens: result.reusedPromptTokens)
+        if speculativeTokens > 0 {
+            usage.speculative = (drafted: result.draftedTokens, accepted: result.acceptedTokens)
+        }
         _ = send(.finish(reason))
         if request.streamIncludeUsage { _ = send(.usage(usage)) }
         return ChatCompletionShape.response(identity: identity, message: parsed.openAIMessage, finishReason: reason,

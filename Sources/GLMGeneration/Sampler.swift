@@ -32,6 +32,12 @@ public struct Sampler: Sendable {
         outputCounts[token, default: 0] += 1
     }
 
+    /// Forgets one `accept(token)` (a speculative draft that is verified again token by token).
+    public mutating func unaccept(_ token: Int) {
+        guard let count = outputCounts[token] else { return }
+        if count <= 1 { outputCounts[token] = nil } else { outputCounts[token] = count - 1 }
+    }
+
     /// Samples a token id from `logits` (one row, indexed by token id). Returns nil for an empty row.
     public mutating func sample(_ logits: [Float]) -> Int? {
         switch prepare(logits) {
@@ -81,6 +87,58 @@ public struct Sampler: Sendable {
             }
         }
     }
+
+    // MARK: speculative decoding
+
+    /// The whole chain's distribution over a row as dense probabilities (summing to 1), for the speculative
+    /// sampling rule, which needs both the target's p and the draft's q after the same chain (as vLLM applies
+    /// it to both). `allowed` masks ids as in `sample(_:allowed:)`. nil when greedy, or when nothing survives
+    /// (the caller then samples with `sample`, which has the fallbacks).
+    func speculativeDistribution(_ logits: [Float], allowed: [UInt64]?) -> [Double]? {
+        if parameters.isGreedy { return nil }
+        var row = logits
+        if let allowed {
+            for i in row.indices {
+                let w = i >> 6
+                if w >= allowed.count || (allowed[w] >> UInt64(i & 63)) & 1 == 0 { row[i] = -.infinity }
+            }
+        }
+        guard case .random(let pool) = prepare(row), pool.mass > 0, pool.mass.isFinite else { return nil }
+        var dense = [Double](repeating: 0, count: row.count)
+        let scale = 1 / pool.mass
+        if let tokens = pool.tokens {
+            for id in tokens { dense[id] = Double(pool.probabilities[id]) * scale }
+        } else {
+            for (id, p) in pool.probabilities.enumerated() { dense[id] = Double(p) * scale }
+        }
+        if let allowed {   // a token the mask forbids never has mass, even when the chain left only -inf
+            for i in dense.indices where dense[i] > 0 {
+                let w = i >> 6
+                if w >= allowed.count || (allowed[w] >> UInt64(i & 63)) & 1 == 0 { return nil }
+            }
+        }
+        return dense
+    }
+
+    /// One inverse-CDF draw from dense (unnormalised, non-negative) weights, walking ids upwards; nil when they
+    /// have no mass.
+    mutating func draw(weights: [Double]) -> Int? {
+        var total = 0.0
+        for w in weights { total += w }
+        guard total > 0, total.isFinite else { return nil }
+        let target = random.nextUnitInterval() * total
+        var cumulative = 0.0
+        var last: Int?
+        for (id, w) in weights.enumerated() where w > 0 {
+            cumulative += w
+            last = id
+            if target < cumulative { return id }
+        }
+        return last
+    }
+
+    /// A uniform draw in [0, 1) (the accept test of a draft).
+    mutating func unitInterval() -> Double { random.nextUnitInterval() }
 
     /// The tokens a draw may pick and their probabilities before renormalisation.
     struct Pool {

@@ -64,21 +64,26 @@ extension Session {
     ///   u = eh_proj(concat(RMSNorm(embed_mtp[x_{t+1}]; enorm), RMSNorm(h_final_t; hnorm)))
     ///   y = DecoderLayer_L(u) at position t (own KV cache)
     ///   draft_logits = shared_head.head(RMSNorm(y; shared_head.norm))
-    func draft(_ mtp: MTPWeights, cache: KVCache, nextTokens: UnsafeBufferPointer<Int32>, start: Int,
+    ///
+    /// `chained` (one row): h_final_t is replaced by the MTP layer's own output y of the previous row
+    /// (`mtpChainHidden`), the reapplied layer of speculative decoding with k > 1 drafts.
+    func draft(_ mtp: MTPWeights, cache: KVCache, nextTokens: UnsafeBufferPointer<Int32>, start: Int, chained: Bool,
                logitRows: Range<Int>, logits: UnsafeMutablePointer<Float>) {
-        guard let history = finalHiddenHistory, let concat = workspace.mtpInput?.pointer else { return }
+        guard let history = finalHiddenHistory, let chain = mtpChainHidden,
+              let concat = workspace.mtpInput?.pointer else { return }
         let H = model.config.hiddenSize, rows = nextTokens.count
         let eps = Float(model.config.rmsNormEps)
         for t in 0..<rows {
             let row = concat + t * 2 * H
             mtp.embedTokens.copyRow(Int(nextTokens[t]), to: row)
             VectorKernels.rmsNorm(row, weight: mtp.embeddingNorm.pointer, into: row, count: H, eps: eps)
-            VectorKernels.rmsNorm(history.pointer + (start + t) * H, weight: mtp.hiddenNorm.pointer,
-                                  into: row + H, count: H, eps: eps)
+            let previous = chained ? UnsafePointer(chain.pointer) : UnsafePointer(history.pointer + (start + t) * H)
+            VectorKernels.rmsNorm(previous, weight: mtp.hiddenNorm.pointer, into: row + H, count: H, eps: eps)
         }
         let h = workspace.hidden.pointer
         projections.run(mtp.combine, tokens: rows, input: concat, output: h)
         decoderLayer(mtp.layer, index: model.layers.count, hidden: h, rows: rows, start: start, cache: cache)
+        chain.pointer.update(from: h + (rows - 1) * H, count: H)
         let final = workspace.finalHidden.pointer
         normalizeRows(h, weight: mtp.headNorm, into: final, rows: logitRows)
         projections.run(mtp.head, tokens: logitRows.count, input: final + logitRows.lowerBound * H, output: logits)

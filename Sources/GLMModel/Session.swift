@@ -48,6 +48,12 @@ public final class Session {
     let rope: RotaryTable
     /// [contextLength, H] the main model's final-normed hidden state per position: MTP's input (docs/MODEL.md §3.9).
     let finalHiddenHistory: FloatBuffer?
+    /// [H] the MTP layer's output (the residual stream after its decoder layer, before shared_head.norm) for the
+    /// last row it computed: the hidden input of the next chained draft step (`mtpDraftNext`), as vLLM chains it.
+    let mtpChainHidden: FloatBuffer?
+    /// Chained draft rows written past `mtpPosition` since the last `mtpDraftFirst` (never committed: they were
+    /// computed from the MTP layer's own output, not the main model's, so the next `mtpDraftFirst` overwrites them).
+    public private(set) var mtpChainLength = 0
     /// Logits of the last call; grows (once) when a caller asks for more rows than it holds.
     var logits: FloatBuffer
     /// When set, the forward pass records per-layer hidden states and expert choices (tests and diagnostics).
@@ -84,9 +90,11 @@ public final class Session {
             mtpCache = try KVCache(contextLength: contextLength, width: kvWidth, layer: "the MTP layer")
             finalHiddenHistory = try FloatBuffer(count: checkedProduct(contextLength, c.hiddenSize),
                                                  purpose: "MTP hidden states")
+            mtpChainHidden = try FloatBuffer(count: c.hiddenSize, purpose: "MTP chained hidden state")
         } else {
             mtpCache = nil
             finalHiddenHistory = nil
+            mtpChainHidden = nil
         }
         rope = try RotaryTable(config: c, contextLength: contextLength)
         logits = try FloatBuffer(count: c.vocabSize, purpose: "logits")
@@ -137,6 +145,7 @@ public final class Session {
         }
         position = n
         mtpPosition = min(mtpPosition, n)
+        mtpChainLength = 0
     }
 
     // MARK: multi-token prediction
@@ -166,13 +175,57 @@ public final class Session {
         try reserveLogits(rows: rowCount)
         let start = mtpPosition
         forEachChunk(of: nextTokens, rows: rows) { chunk, logitRows, output in
-            draft(mtp, cache: mtpCache, nextTokens: chunk, start: mtpPosition, logitRows: logitRows, logits: output)
+            draft(mtp, cache: mtpCache, nextTokens: chunk, start: mtpPosition, chained: false, logitRows: logitRows,
+                  logits: output)
             mtpPosition += chunk.count
         }
+        mtpChainLength = 0
         let result = UnsafeBufferPointer(start: logits.pointer, count: rowCount * model.config.vocabSize)
         if let bad = Session.firstNonFinite(result) {
             mtpPosition = start
             throw nonFiniteError(bad, rows: rows, tokens: nextTokens.count, start: start, what: "MTP draft logits")
+        }
+        return result
+    }
+
+    /// Speculative decoding, first draft: `mtpLogits(nextTokens:, logits: .last)` over the tokens at positions
+    /// `mtpPosition + 1 ... position` (the last one is the token just sampled, not yet evaluated), which brings
+    /// the MTP cache up to `position` and predicts the token after it. Keeps the last row's MTP output for
+    /// `mtpDraftNext`. Allocates nothing.
+    public func mtpDraftFirst(nextTokens: UnsafeBufferPointer<Int32>) throws(GLMError) -> UnsafeBufferPointer<Float> {
+        guard nextTokens.count == position - mtpPosition else {
+            throw .invalidArgument("the first MTP draft needs the \(position - mtpPosition) tokens after the MTP"
+                + " cache's end (position \(mtpPosition)), got \(nextTokens.count)")
+        }
+        return try mtpLogits(nextTokens: nextTokens, logits: .last)
+    }
+
+    /// Speculative decoding, draft step j > 1 (vLLM's reapplication of the one MTP layer): the row at position
+    /// `mtpPosition + mtpChainLength` combines `token` (the previous draft) with the MTP layer's own output of
+    /// the previous step instead of the main model's hidden state, which does not exist yet. The row's keys and
+    /// values go to the MTP cache past `mtpPosition` and are not committed: `truncate` and the next
+    /// `mtpDraftFirst` forget them. Allocates nothing.
+    public func mtpDraftNext(token: Int32) throws(GLMError) -> UnsafeBufferPointer<Float> {
+        guard let mtp = model.mtp, let mtpCache, drafts else {
+            throw .invalidArgument("this session keeps no MTP state")
+        }
+        guard mtpPosition == position else {
+            throw .invalidArgument("chained MTP drafts follow mtpDraftFirst (the MTP cache ends at \(mtpPosition),"
+                + " the main cache at \(position))")
+        }
+        let at = mtpPosition + mtpChainLength
+        guard at < contextLength else { throw GLMError(.contextFull, "no position left for another MTP draft") }
+        var id = token
+        try withUnsafePointer(to: &id) { (p) throws(GLMError) in
+            let one = UnsafeBufferPointer(start: p, count: 1)
+            try checkTokens(one, what: "draft token")
+            draft(mtp, cache: mtpCache, nextTokens: one, start: at, chained: true, logitRows: 0..<1,
+                  logits: logits.pointer)
+        }
+        mtpChainLength += 1
+        let result = UnsafeBufferPointer(start: logits.pointer, count: model.config.vocabSize)
+        if let bad = Session.firstNonFinite(result) {
+            throw nonFiniteError(bad, rows: .last, tokens: 1, start: at, what: "MTP draft logits")
         }
         return result
     }

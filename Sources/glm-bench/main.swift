@@ -11,6 +11,11 @@ usage: glm-bench <component> [arguments]
   template ...                                          chat-template rendering
   parser [SECONDS] [batch|streaming]                    output parsing throughput
   grammar --tokenizer PATH --cases FILE [--out FILE]    constrained decoding: compile time, per-token mask time
+  speculative-cost MODEL_DIR THREADS [--prompt N] [--reps N]
+                                                        MTP speculative decoding: cost of verifying k+1 tokens and of
+                                                        the drafts relative to one decoded token; implied speed-up
+  speculative MODEL_DIR --requests FILE [--k 1..3] [--threads N] [--max-tokens N]
+                                                        MTP acceptance rate and decode tok/s with vs without, per request
 """
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -27,6 +32,8 @@ do {
     case "template": try templateBenchmark(arguments: rest)
     case "parser": try parserBenchmark(arguments: rest)
     case "grammar": try grammarBenchmark(arguments: rest)
+    case "speculative-cost": try speculativeCostBenchmark(arguments: rest)
+    case "speculative": try speculativeBenchmark(arguments: rest)
     default:
         fputs(usage, stderr)
         exit(2)

@@ -87,6 +87,37 @@ import GLMSupport
         }
     }
 
+    /// The row kernel gives every token the same bits whether it runs alone or beside up to 6 others (speculative
+    /// decoding verifies k + 1 tokens in one pass and must reproduce one-token decoding exactly).
+    @Test(arguments: Kind.allCases)
+    func fewTokenRowsEqualOneTokenRowsBitForBit(kind: Kind) {
+        var numbers = Numbers(state: 11)
+        for (rows, columns) in [(1, 5), (3, 13), (9, 64), (10, 70), (17, 203)] {
+            for tokens in 2...7 {
+                let weights = numbers.array(rows * columns)
+                let input = numbers.array(tokens * columns)
+                withMatrix(weights, rows: rows, columns: columns, kind: kind) { w, _ in
+                    var together = [Float](repeating: 0, count: tokens * rows)
+                    var alone = [Float](repeating: 0, count: tokens * rows)
+                    input.withUnsafeBufferPointer { x in
+                        together.withUnsafeMutableBufferPointer { y in
+                            w.multiply(rows: 0..<rows, input: x.baseAddress!, inputStride: columns, tokens: tokens,
+                                       output: y.baseAddress!, outputStride: rows)
+                        }
+                        alone.withUnsafeMutableBufferPointer { y in
+                            for t in 0..<tokens {
+                                w.multiply(rows: 0..<rows, input: x.baseAddress! + t * columns, inputStride: columns,
+                                           tokens: 1, output: y.baseAddress! + t * rows, outputStride: rows)
+                            }
+                        }
+                    }
+                    #expect(together.map(\.bitPattern) == alone.map(\.bitPattern),
+                            "\(kind) rows \(rows) columns \(columns) tokens \(tokens)")
+                }
+            }
+        }
+    }
+
     @Test func rmsNormMatchesDefinition() {
         var numbers = Numbers(state: 3)
         for count in [1, 7, 8, 64, 67] {

@@ -276,10 +276,13 @@ public final class Chat {
     public let model: Model
     public let contextLength: Int
 
-    public init(model: Model, contextLength: Int = 0, threads: Int = 0) throws(GLMCallError) {
+    /// `speculativeTokens`: MTP drafts per step for requests that do not set "speculative_config" (0 = off).
+    public init(model: Model, contextLength: Int = 0, threads: Int = 0, speculativeTokens: Int = 0)
+        throws(GLMCallError) {
         var params = glm_chat_default_params()
         params.context_length = Int32(clamping: contextLength)
         params.threads = Int32(clamping: threads)
+        params.num_speculative_tokens = Int32(clamping: speculativeTokens)
         var out: OpaquePointer?
         try check(glm_chat_new(model.handle, &params, &out))
         guard let out else { throw GLMCallError(status: GLM_ERR_INTERNAL, message: "glm_chat_new returned no chat") }

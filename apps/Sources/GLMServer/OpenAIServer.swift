@@ -31,6 +31,8 @@ public struct ServerOptions: Sendable {
     /// Seconds an idle keep-alive connection stays open.
     public var idleTimeout = 120
     public var logLevel: Logger.Level = .warning
+    /// MTP speculative decoding: drafts per step for requests without "speculative_config" (0 = off).
+    public var speculativeTokens = 0
 
     public init() {}
 }
@@ -58,7 +60,8 @@ public final class OpenAIServer: Sendable {
         tokenizer = try Tokenizer(path: model.path)
         var chats: [Chat] = []
         for _ in 0..<options.parallel {
-            chats.append(try Chat(model: model, contextLength: options.contextLength, threads: options.threads))
+            chats.append(try Chat(model: model, contextLength: options.contextLength, threads: options.threads,
+                                  speculativeTokens: options.speculativeTokens))
         }
         guard let scheduler = SlotScheduler(chats: chats, queueLimit: options.queueLimit,
                                             queueTimeout: options.queueTimeout) else {

@@ -52,6 +52,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds an idle keep-alive connection stays open.")
     var idleTimeout: Int = 120
 
+    @Option(help: ArgumentHelp("MTP speculative decoding: tokens the model's MTP layer drafts per step (0 off, 1-3); same output, faster. A request's \"speculative_config\" overrides it.", valueName: "k"))
+    var speculativeTokens: Int = 0
+
     @Option(help: "Server log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "warning"
 
@@ -63,6 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard queue >= 0 else { throw ValidationError("--queue must not be negative") }
         guard queueTimeout > 0, timeout > 0 else { throw ValidationError("--queue-timeout and --timeout must be positive") }
         guard context >= 0 else { throw ValidationError("--context must not be negative") }
+        guard (0...3).contains(speculativeTokens) else { throw ValidationError("--speculative-tokens must be 0...3") }
         guard maxBody >= 1024 else { throw ValidationError("--max-body must be at least 1024") }
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         guard idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1") }
@@ -88,6 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
             options.modelName = modelName
             options.idleTimeout = idleTimeout
             options.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+            options.speculativeTokens = speculativeTokens
             do {
                 server = try OpenAIServer(model: loaded, options: options)
             } catch let error as GLMCallError {

@@ -12,7 +12,7 @@ _P = _c.c_void_p
 
 
 class _ChatParams(_c.Structure):
-    _fields_ = [("context_length", _c.c_int32), ("threads", _c.c_int32)]
+    _fields_ = [("context_length", _c.c_int32), ("threads", _c.c_int32), ("num_speculative_tokens", _c.c_int32)]
 
 
 class _Event(_c.Structure):
@@ -35,6 +35,9 @@ lib.glm_chat_reset.argtypes = [_P]
 
 def request_json(messages, tools, stream, options):
     request = dict(options)
+    k = request.pop("num_speculative_tokens", None)
+    if k is not None:
+        request["speculative_config"] = {"method": "mtp", "num_speculative_tokens": int(k)}
     if request.get("now") is not None:
         request["now"] = epoch_seconds(request["now"])
     request["messages"] = messages
@@ -48,10 +51,11 @@ def request_json(messages, tools, stream, options):
 class Chat:
     """A glm_chat handle: a KV cache kept across requests, used by one request at a time (a lock enforces it)."""
 
-    def __init__(self, model, context_length=None, threads=None):
+    def __init__(self, model, context_length=None, threads=None, num_speculative_tokens=0):
         params = lib.glm_chat_default_params()
         params.context_length = int(context_length or 0)
         params.threads = int(threads or 0)
+        params.num_speculative_tokens = int(num_speculative_tokens or 0)
         handle = _P()
         check(lib.glm_chat_new(model._handle, _c.byref(params), _c.byref(handle)))
         self._handle = handle

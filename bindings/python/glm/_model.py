@@ -124,15 +124,19 @@ class Model:
             self._tokenizer = Tokenizer.from_file(self.path)
         return self._tokenizer
 
-    def session(self, context_length=None, *, threads=None, batch_size=None, mtp=True):
-        """A new session (KV cache) on this model. `context_length` None: min(4096, max_position_embeddings)."""
-        return Session(self, context_length=context_length, threads=threads, batch_size=batch_size, mtp=mtp)
+    def session(self, context_length=None, *, threads=None, batch_size=None, mtp=True, num_speculative_tokens=0):
+        """A new session (KV cache) on this model. `context_length` None: min(4096, max_position_embeddings).
+        `num_speculative_tokens`: MTP speculative decoding (0 off, 1-3 drafts per step) for its chat requests."""
+        return Session(self, context_length=context_length, threads=threads, batch_size=batch_size, mtp=mtp,
+                       num_speculative_tokens=num_speculative_tokens)
 
     def chat(self, messages, *, tools=None, stream=False, **options):
         """An OpenAI chat completion: returns the `chat.completion` dict, or with stream=True an iterator of
         `chat.completion.chunk` dicts. `options` are request fields: temperature, top_p, top_k, min_p, seed,
         max_tokens, stop, tool_choice, presence_penalty, frequency_penalty, repetition_penalty, logit_bias,
-        chat_template_kwargs={"enable_thinking": False}, ... The model keeps one default chat session, so a
+        chat_template_kwargs={"enable_thinking": False}, num_speculative_tokens=k (MTP speculative decoding, k = 1-3
+        drafts per step; same output, faster; usage.completion_tokens_details counts accepted and rejected
+        drafts), ... The model keeps one default chat session, so a
         follow-up request reuses the cached prefix; use .session() for independent conversations."""
         if self._chat is None:
             self._chat = Chat(self, threads=self._threads)
@@ -163,7 +167,8 @@ class Session:
     """One sequence's KV cache on a Model. Use from one thread at a time: a call while another runs on the same
     session raises InvalidArgumentError ("session is in use by another call")."""
 
-    def __init__(self, model, *, context_length=None, threads=None, batch_size=None, mtp=True):
+    def __init__(self, model, *, context_length=None, threads=None, batch_size=None, mtp=True,
+                 num_speculative_tokens=0):
         params = lib.glm_session_default_params()
         params.context_length = int(context_length or 0)
         params.threads = _threads(threads)
@@ -175,13 +180,15 @@ class Session:
         self.model = model
         self._context_length = context_length
         self._threads = threads
+        self._speculative = num_speculative_tokens
         self._chat = None
 
     def chat(self, messages, *, tools=None, stream=False, **options):
         """As Model.chat, on this session's own chat cache (created on first use; it is separate from the
         cache eval() uses)."""
         if self._chat is None:
-            self._chat = Chat(self.model, context_length=self._context_length, threads=self._threads)
+            self._chat = Chat(self.model, context_length=self._context_length, threads=self._threads,
+                              num_speculative_tokens=self._speculative)
         return _run_chat(self._chat, messages, tools, stream, options)
 
     def eval(self, tokens, *, all_logits=False, want_logits=True):
