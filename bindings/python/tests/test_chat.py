@@ -4,14 +4,12 @@ import json
 import pytest
 
 import glm
-from fixtures import FIXTURES
+from fixtures import DEMO_MODEL, WEATHER_QUESTION, WEATHER_TOOLS
 
-MODEL = FIXTURES / "models" / "glm-tiny-chat"
+MODEL = DEMO_MODEL
 GREEDY = json.loads((MODEL / "greedy.json").read_text())
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
-QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
+TOOLS = WEATHER_TOOLS
+QUESTION = WEATHER_QUESTION
 
 
 @pytest.fixture(scope="module")

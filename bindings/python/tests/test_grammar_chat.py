@@ -12,13 +12,11 @@ import numpy as np
 import pytest
 
 import glm
-from fixtures import FIXTURES
+from fixtures import DEMO_MODEL, WEATHER_QUESTION, WEATHER_TOOLS
 
-MODEL = FIXTURES / "models" / "glm-tiny-chat"
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
-QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
+MODEL = DEMO_MODEL
+TOOLS = WEATHER_TOOLS
+QUESTION = WEATHER_QUESTION
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,12 @@ do not change."""
 import pytest
 
 import glm
-from fixtures import FIXTURES
+from fixtures import DEMO_MODEL, WEATHER_QUESTION, WEATHER_TOOLS
 from mtp_fixture import with_mtp_layer
 
-MODEL = FIXTURES / "models" / "glm-tiny-chat"
-QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+MODEL = DEMO_MODEL
+TOOLS = WEATHER_TOOLS
+QUESTION = WEATHER_QUESTION
 
 
 @pytest.fixture(scope="module")
