@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 
 import glm
+import json_spellings
 from fixtures import FIXTURES, jsonl
 
 MODEL = FIXTURES / "models" / "glm-tiny-chat"
@@ -245,19 +246,7 @@ def test_chat_tool_choice(model):
 def json_string_spellings(s):
     """Every JSON spelling of a string literal libglm may write: each character raw (when allowed), as its short
     escape, or as \\u with hex digits in either case (characters of the Basic Multilingual Plane)."""
-    short = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
-    forms = []
-    for ch in s:
-        options = set()
-        if ord(ch) >= 0x20 and ch not in '"\\':
-            options.add(ch)
-        if ch in short:
-            options.add(short[ch])
-        if ord(ch) < 0x10000:
-            h = "%04x" % ord(ch)
-            options.add("\\u" + h)
-            options.add("\\u" + h.upper())
-        forms.append(sorted(options))
+    forms = [json_spellings.char_spellings(ch) for ch in s]
     return ['"%s"' % "".join(p) for p in itertools.product(*forms)]
 
 

@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 
 import glm
+import json_spellings
 
 # ---- a byte-level NFA (Thompson construction) ----
 
@@ -212,22 +213,9 @@ def u_escape_bmp():
 JSON_CHAR = Alt(RAW, Seq("\\", chars('"\\/bfnrt')), u_escape_bmp())
 
 
-def char_spellings(ch):
-    """Every way JSON may write one character: raw, a short escape, \\u in either case."""
-    short = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-    forms = set()
-    if ord(ch) >= 0x20 and ch not in '"\\':
-        forms.add(ch)
-    if ch in short:
-        forms.add(short[ch])
-    if ord(ch) < 0x10000:
-        forms.update({"\\u%04x" % ord(ch), "\\u%04X" % ord(ch)})
-    return Alt(*sorted(forms))
-
-
 def json_string(value=None, lo=0, hi=None, char=JSON_CHAR):
     if value is not None:
-        return Seq('"', *[char_spellings(c) for c in value], '"')
+        return Seq('"', *[Alt(*json_spellings.char_spellings(c)) for c in value], '"')
     return Seq('"', Rep(char, lo, hi), '"')
 
 
