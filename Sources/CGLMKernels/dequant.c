@@ -246,3 +246,45 @@ int glm_dequantize(int type, const void *src, float *dst, ptrdiff_t count) {
     for (ptrdiff_t i = 0; i < count / block; i++) fn(p + i * bytes, dst + i * block);
     return 0;
 }
+
+// A first, simple product over block-quantised weights: each weight row is dequantised (exactly as above) into a
+// stack buffer, a chunk of at most GLM_DQ_CHUNK elements at a time, and multiplied by the f32 row kernel, so the
+// weights stay in the file's map and no f32 copy of the matrix ever exists. The chunk's partial sums are added in
+// order. ggml's way (activations quantised to Q8_0/Q8_K, integer dot products) is the faster later step.
+#define GLM_DQ_CHUNK 8192
+
+int glm_matmul_rows_ggml(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                         const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    int block, bytes;
+    dq_block_fn fn;
+    if (!type_layout(type, &block, &bytes, &fn) || columns % block != 0 || columns / block * bytes > row_bytes)
+        return -1;
+    float tmp[GLM_DQ_CHUNK];
+    float part[64];
+    const uint8_t *base = (const uint8_t *)w;
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const uint8_t *row = base + r * row_bytes;
+        for (ptrdiff_t c0 = 0; c0 < columns; c0 += GLM_DQ_CHUNK) {
+            ptrdiff_t n = columns - c0 < GLM_DQ_CHUNK ? columns - c0 : GLM_DQ_CHUNK;
+            for (ptrdiff_t b = 0; b < n / block; b++) fn(row + (c0 / block + b) * bytes, tmp + b * block);
+            for (ptrdiff_t t0 = 0; t0 < tokens; t0 += 64) {
+                ptrdiff_t nt = tokens - t0 < 64 ? tokens - t0 : 64;
+                if (c0 == 0) {
+                    glm_matmul_rows_f32(tmp, n, 1, n, x + t0 * ldx, ldx, nt, y + t0 * ldy + r, ldy);
+                } else {
+                    glm_matmul_rows_f32(tmp, n, 1, n, x + t0 * ldx + c0, ldx, nt, part, 1);
+                    for (ptrdiff_t t = 0; t < nt; t++) y[(t0 + t) * ldy + r] += part[t];
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                        float *dst) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        if (glm_dequantize(type, (const uint8_t *)w + r * row_bytes, dst + r * columns, columns) != 0) return -1;
+    }
+    return 0;
+}

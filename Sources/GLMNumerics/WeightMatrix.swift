@@ -14,6 +14,10 @@ public struct WeightMatrix: @unchecked Sendable {
         case bf16(UnsafePointer<UInt16>)
         /// IEEE half precision.
         case f16(UnsafePointer<UInt16>)
+        /// A ggml block format of a GGUF file (Q8_0, Q4_K, ...; `type` is the ggml type id, one that
+        /// `glm_dequantize` handles), rows `rowBytes` apart. Computed on by dequantising rows in registers/cache-sized
+        /// chunks (a first step: ggml's integer dot products over Q8-quantised activations are the faster one).
+        case ggml(type: Int32, base: UnsafeRawPointer, rowBytes: Int)
     }
 
     public let rows: Int
@@ -31,6 +35,7 @@ public struct WeightMatrix: @unchecked Sendable {
         switch storage {
         case .f32: return rows * columns * 4
         case .bf16, .f16: return rows * columns * 2
+        case .ggml(_, _, let rowBytes): return rows * rowBytes
         }
     }
 
@@ -49,6 +54,10 @@ public struct WeightMatrix: @unchecked Sendable {
         case .f16(let w):
             glm_matmul_rows_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
                                 output, outputStride)
+        case .ggml(let type, let base, let rowBytes):
+            // The loader admits only types glm_dequantize handles, so this cannot fail.
+            _ = glm_matmul_rows_ggml(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
+                                     input, inputStride, tokens, output, outputStride)
         }
     }
 
@@ -70,6 +79,14 @@ public struct WeightMatrix: @unchecked Sendable {
         case .f16(let w):
             glm_gemm_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
                          output, outputStride, scratch, avx512)
+        case .ggml(let type, let base, let rowBytes):
+            // First step: the rows (at most packedRowLimit) dequantised to a temporary f32 panel, then the f32 GEMM.
+            let panel = UnsafeMutablePointer<Float>.allocate(capacity: rowRange.count * columns)
+            defer { panel.deallocate() }
+            _ = glm_dequantize_rows(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
+                                    panel)
+            glm_gemm_f32(panel, columns, rowRange.count, columns, input, inputStride, tokens,
+                         output, outputStride, scratch, avx512)
         }
     }
 
@@ -90,6 +107,11 @@ public struct WeightMatrix: @unchecked Sendable {
             return UnsafePointer(scratch)
         case .f16(let w):
             glm_convert_f16_to_f32(w + first, scratch, count)
+            return UnsafePointer(scratch)
+        case .ggml(let type, let base, let rowBytes):
+            _ = count
+            _ = glm_dequantize_rows(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
+                                    scratch)
             return UnsafePointer(scratch)
         }
     }

@@ -82,6 +82,15 @@ int glm_ggml_dequantizable(int type);
 // unsupported type or a count that is not a whole number of blocks (dst untouched).
 int glm_dequantize(int type, const void *src, float *dst, ptrdiff_t count);
 
+// y[t*ldy + r] = dot(row r of w, x[t*ldx ...]) for block-quantised `w` (rows `row_bytes` apart): each row is
+// dequantised with glm_dequantize in chunks into a stack buffer and multiplied with the f32 row kernel. Returns -1
+// (nothing written) for a type glm_dequantize does not handle or a row that is not whole blocks.
+int glm_matmul_rows_ggml(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                         const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+// dst[r*columns ...] = row r of w dequantised, r < rows.
+int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                        float *dst);
+
 // Memory-bandwidth probes for the benchmark: a streaming read (returns a sum so it cannot be elided) and the
 // STREAM triad a[i] = b[i] + s·c[i].
 float glm_stream_read(const float *x, ptrdiff_t count);

@@ -1,0 +1,160 @@
+import Testing
+import Foundation
+@testable import GLMModel
+import GLMFormats
+import GLMSupport
+
+/// GGUF models made by llama.cpp's own converter (tools/make_gguf_models.py, convert_hf_to_gguf.py's Glm4MoeModel)
+/// from Tests/Fixtures/models/glm-tiny-chat:
+///   * BF16, split in two files: the same bf16 bits as the safetensors checkpoint, so libglm's logits must be
+///     *identical* to its logits on glm-tiny-chat (same kernels, same order of operations).
+///   * Q8_0 (plain, and with q/k/v fused by --fuse-qkv): against transformers fp32 on the weights the file holds,
+///     dequantised by gguf-py (reference-q8_0.f32). libglm dequantises the same bits exactly (GGUFDequantTests) and
+///     computes in f32, so the only difference is f32 summation order: tolerance 1e-4 of the logits' scale.
+@Suite struct GGUFModelTests {
+    static let directory = ReferenceModel.root + "/glm-tiny-gguf"
+    static let safetensors = ReferenceModel.root + "/glm-tiny-chat"
+    static let bf16 = directory + "/glm-tiny-bf16-00001-of-00002.gguf"
+    static let q8 = directory + "/glm-tiny-q8_0.gguf"
+    static let q8qkv = directory + "/glm-tiny-q8_0-qkv.gguf"
+    static let tokens: [Int32] = [4257, 4259, 10, 200, 3000, 77]
+
+    func logits(_ model: Model, oneByOne: Bool = false) throws -> [Float] {
+        let session = try Session(model: model, contextLength: 16)
+        if !oneByOne { return try session.evaluate(tokens: GGUFModelTests.tokens, logits: .all) }
+        var out: [Float] = []
+        for t in GGUFModelTests.tokens { out += try session.evaluate(tokens: [t], logits: .last) }
+        return out
+    }
+
+    @Test func configFromMetadataEqualsConfigJSON() throws {
+        let gguf = try Model.load(directory: GGUFModelTests.bf16)
+        let st = try Model.load(directory: GGUFModelTests.safetensors)
+        let a = gguf.config, b = st.config
+        #expect(a.vocabSize == b.vocabSize && a.hiddenSize == b.hiddenSize && a.intermediateSize == b.intermediateSize)
+        #expect(a.moeIntermediateSize == b.moeIntermediateSize && a.numHiddenLayers == b.numHiddenLayers)
+        #expect(a.numAttentionHeads == b.numAttentionHeads && a.numKeyValueHeads == b.numKeyValueHeads)
+        #expect(a.headDim == b.headDim && a.rotaryDim == b.rotaryDim && a.ropeTheta == b.ropeTheta)
+        #expect(a.rmsNormEps == b.rmsNormEps && a.attentionBias == b.attentionBias && a.useQKNorm == b.useQKNorm)
+        #expect(a.firstKDenseReplace == b.firstKDenseReplace && a.nRoutedExperts == b.nRoutedExperts)
+        #expect(a.nSharedExperts == b.nSharedExperts && a.numExpertsPerTok == b.numExpertsPerTok)
+        #expect(a.normTopkProb == b.normTopkProb && a.routedScalingFactor == b.routedScalingFactor)
+        #expect(a.tieWordEmbeddings == b.tieWordEmbeddings && a.numNextnPredictLayers == b.numNextnPredictLayers)
+        #expect(gguf.parameterCount == st.parameterCount)
+        #expect(gguf.hasMTP == st.hasMTP)
+    }
+
+    @Test func splitBF16GivesIdenticalLogitsToSafetensors() throws {
+        let st = try Model.load(directory: GGUFModelTests.safetensors)
+        let expected = try logits(st)
+        // Any part of the split set, or the directory, opens the whole model.
+        for path in [GGUFModelTests.bf16, GGUFModelTests.directory + "/glm-tiny-bf16-00002-of-00002.gguf"] {
+            let model = try Model.load(directory: path)
+            #expect(model.format == "gguf" && model.weightType == "bfloat16")
+            let got = try logits(model)
+            #expect(got.count == expected.count)
+            #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "\(path)")
+            let decode = try logits(model, oneByOne: true)
+            let stDecode = try logits(st, oneByOne: true)
+            #expect(decode.map(\.bitPattern) == stDecode.map(\.bitPattern))
+        }
+    }
+
+    @Test(arguments: [q8, q8qkv])
+    func q8LogitsMatchTransformersOnDequantisedWeights(path: String) throws {
+        let model = try Model.load(directory: path)
+        #expect(model.weightType == "Q8_0")
+        #expect((model.parametersByType["Q8_0"] ?? 0) > (model.parametersByType["F32"] ?? 0))
+        let data = try Data(contentsOf: URL(fileURLWithPath: GGUFModelTests.directory + "/reference-q8_0.f32"))
+        let expected: [Float] = data.withUnsafeBytes { p in (0..<(data.count / 4)).map { p.load(fromByteOffset: 4 * $0, as: Float.self) } }
+        #expect(expected.count == GGUFModelTests.tokens.count * model.config.vocabSize)
+        let scale = expected.reduce(0.0) { max($0, abs(Double($1))) }
+        for oneByOne in [false, true] {
+            let got = try logits(model, oneByOne: oneByOne)
+            let worst = maxAbsoluteError(got, expected)
+            print("\(path) (\(oneByOne ? "decode" : "prefill")): max |Δlogit| \(worst), scale \(scale)")
+            #expect(worst / scale < 1e-4)
+        }
+    }
+
+    @Test func fusedQKVEqualsSeparate() throws {
+        let a = try logits(try Model.load(directory: GGUFModelTests.q8))
+        let b = try logits(try Model.load(directory: GGUFModelTests.q8qkv))
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+    }
+
+    @Test func infoReportsFormatAndQuantisation() throws {
+        let info = try Model.load(directory: GGUFModelTests.q8).info.compactJSON
+        #expect(info.contains("\"format\":\"gguf\""))
+        #expect(info.contains("\"dtype\":\"Q8_0\""))
+        #expect(info.contains("\"quantization\":{\"F32\":"))
+    }
+
+    // MARK: hostile files
+
+    func scratchDirectory(_ name: String) throws -> String {
+        let dir = NSTemporaryDirectory() + "glm-gguf-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func expectError(_ path: String, contains parts: [String]) {
+        do {
+            _ = try Model.load(directory: path)
+            Issue.record("\(path) loaded")
+        } catch {
+            for p in parts { #expect(error.message.contains(p), "\(error.message)") }
+        }
+    }
+
+    @Test func missingSplitPartIsAClearError() throws {
+        let dir = try scratchDirectory("split")
+        try FileManager.default.copyItem(atPath: GGUFModelTests.bf16, toPath: dir + "/m-00001-of-00002.gguf")
+        expectError(dir + "/m-00001-of-00002.gguf", contains: ["part 2 of 2", "m-00002-of-00002.gguf", "does not exist"])
+        expectError(dir, contains: ["does not exist"])
+        // A part from another split set under the expected name: its split metadata gives it away.
+        try FileManager.default.copyItem(atPath: GGUFModelTests.bf16, toPath: dir + "/m-00002-of-00002.gguf")
+        expectError(dir + "/m-00001-of-00002.gguf", contains: ["split.no"])
+    }
+
+    @Test func truncatedFileIsAnError() throws {
+        let dir = try scratchDirectory("trunc")
+        let data = try Data(contentsOf: URL(fileURLWithPath: GGUFModelTests.q8))
+        for cut in [10, 1000, data.count / 2, data.count - 1] {
+            try data.prefix(cut).write(to: URL(fileURLWithPath: dir + "/t.gguf"))
+            expectError(dir + "/t.gguf", contains: ["t.gguf"])
+        }
+    }
+
+    /// Rewrites the ggml type id of `tensor` in a copy of `source`'s header.
+    func withType(_ type: UInt32, of tensor: String, in source: String, to path: String) throws {
+        var data = try Data(contentsOf: URL(fileURLWithPath: source))
+        let name = Data(tensor.utf8)
+        let range = try #require(data.range(of: name))
+        var at = range.upperBound
+        let dims = Int(data[at]) | Int(data[at + 1]) << 8
+        at += 4 + 8 * dims
+        for i in 0..<4 { data[at + i] = UInt8((type >> (8 * UInt32(i))) & 0xFF) }
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func unsupportedTypeIsRefusedNamingTensorAndType() throws {
+        let dir = try scratchDirectory("type")
+        // MXFP4 (id 39): a block format of 32 elements this library does not compute with.
+        try withType(39, of: "blk.1.ffn_down_exps.weight", in: GGUFModelTests.q8, to: dir + "/x.gguf")
+        expectError(dir + "/x.gguf", contains: ["blk.1.ffn_down_exps.weight", "MXFP4"])
+        // An id ggml does not define.
+        try withType(250, of: "blk.0.attn_k.weight", in: GGUFModelTests.q8, to: dir + "/y.gguf")
+        expectError(dir + "/y.gguf", contains: ["blk.0.attn_k.weight", "250"])
+    }
+
+    @Test func otherArchitectureIsRefused() throws {
+        let dir = try scratchDirectory("arch")
+        var data = try Data(contentsOf: URL(fileURLWithPath: GGUFModelTests.q8))
+        let range = try #require(data.range(of: Data("glm4moe".utf8)))
+        data.replaceSubrange(range, with: Data("llama07".utf8))
+        try data.write(to: URL(fileURLWithPath: dir + "/a.gguf"))
+        expectError(dir + "/a.gguf", contains: ["general.architecture", "llama07"])
+    }
+}
