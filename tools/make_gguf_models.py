@@ -15,6 +15,9 @@ Files written:
   glm-tiny-q8_0-qkv.gguf              --outtype q8_0 --fuse-qkv (q/k/v fused in blk.N.attn_qkv; this converter
                                       version refuses --fuse-gate-up-exps for GLM4_MOE, so ffn_gate_up_exps has no
                                       converter-made fixture yet)
+  air-bf16.gguf                       Tests/Fixtures/models/air (bf16, MTP layer with its own embed_tokens)
+  tied_shared2-f32.gguf               Tests/Fixtures/models/tied_shared2 (f32, tied lm_head, 2 shared experts, MTP)
+                                      (these two with a placeholder vocabulary: the fixtures have no tokenizer)
   reference-q8_0.json / .f32          tokens and transformers fp32 logits (eager) [tokens, vocab] on
                                       glm-tiny-q8_0.gguf's weights dequantised by gguf-py (what libglm computes with)
 
@@ -35,12 +38,27 @@ SRC = os.path.join(ROOT, "Tests", "Fixtures", "models", "glm-tiny-chat")
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "models", "glm-tiny-gguf")
 TOKENS = [4257, 4259, 10, 200, 3000, 77]   # any in-vocabulary ids: the test feeds the same ones
 
-def convert(llama, args):
+# The reference models of Tests/Fixtures/models have no tokenizer; their GGUF files get a placeholder vocabulary
+# (token strings "<tN>"), which the weight tests do not read.
+FAKE_VOCAB = (
+    "import conversion.glm as glm\n"
+    "def fake_vocab(self):\n"
+    "    n = self.hparams['vocab_size']\n"
+    "    self.gguf_writer.add_tokenizer_model('gpt2')\n"
+    "    self.gguf_writer.add_tokenizer_pre('glm4')\n"
+    "    self.gguf_writer.add_token_list([f'<t{i}>' for i in range(n)])\n"
+    "    self.gguf_writer.add_token_types([1] * n)\n"
+    "glm.Glm4MoeModel.set_vocab = fake_vocab\n"
+)
+
+
+def convert(llama, args, fake_vocab=False):
     code = (
         "import sys, runpy\n"
         f"sys.path.insert(0, {llama!r}); sys.path.insert(0, {os.path.join(llama, 'gguf-py')!r})\n"
         "import conversion.base as base\n"
         "base.TextModel.get_vocab_base_pre = lambda self, tokenizer: 'glm4'\n"
+        + (FAKE_VOCAB if fake_vocab else "") +
         f"sys.argv = ['convert_hf_to_gguf.py'] + {args!r}\n"
         f"runpy.run_path({os.path.join(llama, 'convert_hf_to_gguf.py')!r}, run_name='__main__')\n"
     )
@@ -118,6 +136,11 @@ def main():
                     os.path.join(OUT, "glm-tiny-bf16.gguf"), SRC])
     convert(llama, ["--outtype", "q8_0", "--outfile", os.path.join(OUT, "glm-tiny-q8_0.gguf"), SRC])
     convert(llama, ["--outtype", "q8_0", "--fuse-qkv", "--outfile", os.path.join(OUT, "glm-tiny-q8_0-qkv.gguf"), SRC])
+    models = os.path.dirname(SRC)
+    convert(llama, ["--outtype", "bf16", "--outfile", os.path.join(OUT, "air-bf16.gguf"),
+                    os.path.join(models, "air")], fake_vocab=True)
+    convert(llama, ["--outtype", "f32", "--outfile", os.path.join(OUT, "tied_shared2-f32.gguf"),
+                    os.path.join(models, "tied_shared2")], fake_vocab=True)
 
     import glm_reference as ref
     with open(os.path.join(SRC, "config.json")) as f:

@@ -77,6 +77,29 @@ import GLMSupport
         }
     }
 
+    /// Reference models converted by llama.cpp's converter (placeholder vocabulary): air (bf16, MTP with its own
+    /// embed_tokens) and tied_shared2 (f32, tied lm_head: no `output.weight`, 2 shared experts, MTP). Same bits as the
+    /// safetensors checkpoints, so the main logits and the MTP drafts must be identical.
+    @Test(arguments: [("air", "air-bf16.gguf"), ("tied_shared2", "tied_shared2-f32.gguf")])
+    func referenceModelsGiveIdenticalLogitsAndDrafts(name: String, file: String) throws {
+        let st = try Model.load(directory: ReferenceModel.root + "/" + name)
+        let gguf = try Model.load(directory: GGUFModelTests.directory + "/" + file)
+        #expect(gguf.hasMTP && st.hasMTP)
+        #expect(gguf.config.tieWordEmbeddings == st.config.tieWordEmbeddings)
+        #expect(gguf.parameterCount == st.parameterCount)
+        let tokens: [Int32] = [1, 7, 42, 3, 19, 100, 5]
+        func run(_ m: Model) throws -> ([Float], [Float]) {
+            let session = try Session(model: m, contextLength: 16)
+            let logits = try session.evaluate(tokens: tokens, logits: .all)
+            let drafts = try session.mtpLogits(nextTokens: Array(tokens[1...]))
+            return (logits, Array(drafts))
+        }
+        let (a, ad) = try run(st), (b, bd) = try run(gguf)
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+        #expect(ad.map(\.bitPattern) == bd.map(\.bitPattern))
+        #expect(!ad.isEmpty)
+    }
+
     @Test func fusedQKVEqualsSeparate() throws {
         let a = try logits(try Model.load(directory: GGUFModelTests.q8))
         let b = try logits(try Model.load(directory: GGUFModelTests.q8qkv))
