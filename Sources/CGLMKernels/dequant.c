@@ -7,7 +7,7 @@
 // available, -march=x86-64-v3). The f16 → f32 conversion is done on the bits (exact, NaN payloads kept) rather
 // than with F16C, which would quiet a signalling NaN before the multiply does.
 //
-// Layouts are ggml's (ggml-common.h block_* structs, little-endian, packed); see docs/MODEL.md §GGUF.
+// Layouts are ggml's (ggml-common.h block_* structs, little-endian, packed); see docs/MODEL.md §2.6.
 #include "glm_kernels.h"
 
 #include <string.h>
