@@ -18,7 +18,9 @@ Files written:
   air-bf16.gguf                       Tests/Fixtures/models/air (bf16, MTP layer with its own embed_tokens)
   tied_shared2-f32.gguf               Tests/Fixtures/models/tied_shared2 (f32, tied lm_head, 2 shared experts, MTP)
                                       (these two with a placeholder vocabulary: the fixtures have no tokenizer)
-  reference-q8_0.json / .f32          tokens and transformers fp32 logits (eager) [tokens, vocab] on
+  glm-tiny-mixed.gguf                 the f32 conversion requantised by gguf-py (ggml's reference quantisers), each
+                                      weight matrix in one of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (round robin)
+  reference-{q8_0,mixed}.json / .f32          tokens and transformers fp32 logits (eager) [tokens, vocab] on
                                       glm-tiny-q8_0.gguf's weights dequantised by gguf-py (what libglm computes with)
 
 The tiny tokenizer is not one the converter knows by its hash (it hashes the pre-tokenizer's output on a probe
@@ -63,6 +65,42 @@ def convert(llama, args, fake_vocab=False):
         f"runpy.run_path({os.path.join(llama, 'convert_hf_to_gguf.py')!r}, run_name='__main__')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# The mixed file: each weight matrix in one of the 32-element block types gguf-py can quantise (ggml's reference
+# quantisers), round robin, as llama-quantize's recipes mix types per tensor; vectors stay F32. (The K-quants and
+# IQ4_XS need rows of 256: this model's rows are 32..128 wide, as llama-quantize would also fall back.)
+MIX = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"]
+
+
+def requantize(src, dst):
+    import gguf
+    from gguf import quants
+
+    r = gguf.GGUFReader(src)
+    w = gguf.GGUFWriter(dst, arch="glm4moe")
+    for field in r.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF.") \
+                or field.name == gguf.Keys.General.FILE_TYPE:
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        w.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_0)
+    k = 0
+    for t in r.tensors:
+        shape = [int(d) for d in reversed(t.shape)]
+        data = np.asarray(t.data, dtype=np.float32).reshape(shape)
+        if len(shape) >= 2 and shape[-1] % 32 == 0:
+            qtype = gguf.GGMLQuantizationType[MIX[k % len(MIX)]]
+            k += 1
+            w.add_tensor(t.name, quants.quantize(data, qtype), raw_dtype=qtype)
+        else:
+            w.add_tensor(t.name, data)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def hf_tensors_from_gguf(path, cfg):
@@ -142,23 +180,28 @@ def main():
     convert(llama, ["--outtype", "f32", "--outfile", os.path.join(OUT, "tied_shared2-f32.gguf"),
                     os.path.join(models, "tied_shared2")], fake_vocab=True)
 
+    with tempfile.TemporaryDirectory() as tmp:
+        convert(llama, ["--outtype", "f32", "--outfile", os.path.join(tmp, "f32.gguf"), SRC])
+        requantize(os.path.join(tmp, "f32.gguf"), os.path.join(OUT, "glm-tiny-mixed.gguf"))
+
     import glm_reference as ref
     with open(os.path.join(SRC, "config.json")) as f:
         cfg = json.load(f)
-    with tempfile.TemporaryDirectory() as tmp:
-        tensors = hf_tensors_from_gguf(os.path.join(OUT, "glm-tiny-q8_0.gguf"), cfg)
-        cfg32 = dict(cfg, dtype="float32")
-        with open(os.path.join(tmp, "config.json"), "w") as f:
-            json.dump(cfg32, f)
-        ref.write_checkpoint(tmp, tensors, 1)
-        result = ref.transformers_reference(tmp, TOKENS, "float32")
-    logits = result["logits"]
-    logits.astype("<f4").tofile(os.path.join(OUT, "reference-q8_0.f32"))
-    with open(os.path.join(OUT, "reference-q8_0.json"), "w") as f:
-        json.dump({"source": "transformers fp32 eager on glm-tiny-q8_0.gguf dequantised by gguf-py",
-                   "tokens": TOKENS, "vocab_size": int(logits.shape[1]), "logits": "reference-q8_0.f32",
-                   "argmax": [int(i) for i in logits.argmax(-1)]}, f, indent=1)
-        f.write("\n")
+    for variant in ("q8_0", "mixed"):
+        with tempfile.TemporaryDirectory() as tmp:
+            tensors = hf_tensors_from_gguf(os.path.join(OUT, f"glm-tiny-{variant}.gguf"), cfg)
+            cfg32 = dict(cfg, dtype="float32")
+            with open(os.path.join(tmp, "config.json"), "w") as f:
+                json.dump(cfg32, f)
+            ref.write_checkpoint(tmp, tensors, 1)
+            result = ref.transformers_reference(tmp, TOKENS, "float32")
+        logits = result["logits"]
+        logits.astype("<f4").tofile(os.path.join(OUT, f"reference-{variant}.f32"))
+        with open(os.path.join(OUT, f"reference-{variant}.json"), "w") as f:
+            json.dump({"source": f"transformers fp32 eager on glm-tiny-{variant}.gguf dequantised by gguf-py",
+                       "tokens": TOKENS, "vocab_size": int(logits.shape[1]), "logits": f"reference-{variant}.f32",
+                       "argmax": [int(i) for i in logits.argmax(-1)]}, f, indent=1)
+            f.write("\n")
     for f in sorted(os.listdir(OUT)):
         print(f, os.path.getsize(os.path.join(OUT, f)))
 

@@ -8,7 +8,7 @@ import GLMSupport
 /// from Tests/Fixtures/models/glm-tiny-chat:
 ///   * BF16, split in two files: the same bf16 bits as the safetensors checkpoint, so libglm's logits must be
 ///     *identical* to its logits on glm-tiny-chat (same kernels, same order of operations).
-///   * Q8_0 (plain, and with q/k/v fused by --fuse-qkv): against transformers fp32 on the weights the file holds,
+///   * Q8_0 (plain, and with q/k/v fused by --fuse-qkv) and a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 mix: against transformers fp32 on the weights the file holds,
 ///     dequantised by gguf-py (reference-q8_0.f32). libglm dequantises the same bits exactly (GGUFDequantTests) and
 ///     computes in f32, so the only difference is f32 summation order: tolerance 1e-4 of the logits' scale.
 @Suite struct GGUFModelTests {
@@ -17,6 +17,8 @@ import GLMSupport
     static let bf16 = directory + "/glm-tiny-bf16-00001-of-00002.gguf"
     static let q8 = directory + "/glm-tiny-q8_0.gguf"
     static let q8qkv = directory + "/glm-tiny-q8_0-qkv.gguf"
+    /// Weight matrices in Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (requantised by gguf-py, ggml's reference quantisers).
+    static let mixed = directory + "/glm-tiny-mixed.gguf"
     static let tokens: [Int32] = [4257, 4259, 10, 200, 3000, 77]
 
     func logits(_ model: Model, oneByOne: Bool = false) throws -> [Float] {
@@ -60,12 +62,16 @@ import GLMSupport
         }
     }
 
-    @Test(arguments: [q8, q8qkv])
-    func q8LogitsMatchTransformersOnDequantisedWeights(path: String) throws {
+    @Test(arguments: [(q8, "q8_0"), (q8qkv, "q8_0"), (mixed, "mixed")])
+    func quantisedLogitsMatchTransformersOnDequantisedWeights(path: String, reference: String) throws {
         let model = try Model.load(directory: path)
-        #expect(model.weightType == "Q8_0")
-        #expect((model.parametersByType["Q8_0"] ?? 0) > (model.parametersByType["F32"] ?? 0))
-        let data = try Data(contentsOf: URL(fileURLWithPath: GGUFModelTests.directory + "/reference-q8_0.f32"))
+        if reference == "q8_0" {
+            #expect(model.weightType == "Q8_0")
+            #expect(Set(model.parametersByType.keys) == ["Q8_0", "F32"])
+        } else {
+            #expect(Set(model.parametersByType.keys) == ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "F32"])
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: GGUFModelTests.directory + "/reference-\(reference).f32"))
         let expected: [Float] = data.withUnsafeBytes { p in (0..<(data.count / 4)).map { p.load(fromByteOffset: 4 * $0, as: Float.self) } }
         #expect(expected.count == GGUFModelTests.tokens.count * model.config.vocabSize)
         let scale = expected.reduce(0.0) { max($0, abs(Double($1))) }
