@@ -68,6 +68,18 @@ def main():
         values.astype("<f4").tofile(os.path.join(args.out, f"{name}.f32"))
         print(name, len(blocks), "blocks")
 
+    # Activation rows quantised by ggml's reference Q8_0 quantiser (what glm_quantize_row_q8_0 must reproduce):
+    # random rows at several magnitudes, a zero block, values on rounding boundaries, f16-subnormal scales.
+    q8 = gguf.GGMLQuantizationType.Q8_0
+    rows = [rng.normal(0, s, 32).astype(np.float32) for s in (1e-6, 1e-3, 0.1, 1.0, 30.0, 1e4) for _ in range(4)]
+    rows.append(np.zeros(32, np.float32))
+    rows.append((np.arange(32, dtype=np.float32) - 15.5) * np.float32(127 / 15.5 / 127))  # many exact .5 ties
+    rows.append(np.linspace(-127, 127, 32, dtype=np.float32))
+    acts = np.concatenate(rows)
+    acts.astype("<f4").tofile(os.path.join(args.out, "activations.f32"))
+    quants.quantize(acts.reshape(-1, 32), q8).tofile(os.path.join(args.out, "activations.q8_0"))
+    print("activations", len(rows), "blocks")
+
     # The plain float types, with every special value.
     specials32 = np.array([0.0, -0.0, 1.0, -2.5, 3.4028235e38, -3.4028235e38, 1e-45, 1.17549435e-38,
                            np.inf, -np.inf, np.nan], np.float32)

@@ -55,9 +55,9 @@ public struct WeightMatrix: @unchecked Sendable {
             glm_matmul_rows_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
                                 output, outputStride)
         case .ggml(let type, let base, let rowBytes):
-            // The loader admits only types glm_dequantize handles, so this cannot fail.
-            _ = glm_matmul_rows_ggml(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
-                                     input, inputStride, tokens, output, outputStride)
+            WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
+                                      count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
+                                      tokens: tokens, output: output, outputStride: outputStride)
         }
     }
 
@@ -79,6 +79,11 @@ public struct WeightMatrix: @unchecked Sendable {
         case .f16(let w):
             glm_gemm_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
                          output, outputStride, scratch, avx512)
+        case .ggml(let type, let base, let rowBytes) where WeightMatrix.hasIntegerKernel(type):
+            // The same integer kernel as decode, so prefill and decode compute the same numbers.
+            WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
+                                      count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
+                                      tokens: tokens, output: output, outputStride: outputStride)
         case .ggml(let type, let base, let rowBytes):
             // First step: the rows (at most packedRowLimit) dequantised to a temporary f32 panel, then the f32 GEMM.
             let panel = UnsafeMutablePointer<Float>.allocate(capacity: rowRange.count * columns)
@@ -88,6 +93,25 @@ public struct WeightMatrix: @unchecked Sendable {
             glm_gemm_f32(panel, columns, rowRange.count, columns, input, inputStride, tokens,
                          output, outputStride, scratch, avx512)
         }
+    }
+
+    /// Q8_0 and Q4_0 weights: activations quantised to Q8_0 and integer block dot products (ggml's CPU way).
+    static func hasIntegerKernel(_ type: Int32) -> Bool {
+        type == Int32(GLM_GGML_Q8_0) || type == Int32(GLM_GGML_Q4_0)
+    }
+
+    /// Block-quantised rows times f32 inputs: the integer kernel for Q8_0/Q4_0 (unless a row is too wide for its
+    /// stack buffer), else each row dequantised exactly and multiplied in f32. The loader admits only types
+    /// `glm_dequantize` handles, so the fallback cannot fail.
+    static func multiplyGGML(type: Int32, rows: UnsafeRawPointer, rowBytes: Int, count: Int, columns: Int,
+                             input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                             output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        if hasIntegerKernel(type),
+           glm_matmul_rows_q8act(type, rows, rowBytes, count, columns, input, inputStride, tokens, output,
+                                 outputStride) == 0 {
+            return
+        }
+        _ = glm_matmul_rows_ggml(type, rows, rowBytes, count, columns, input, inputStride, tokens, output, outputStride)
     }
 
     public static let packedRowLimit = Int(GLM_GEMM_MAX_ROWS)

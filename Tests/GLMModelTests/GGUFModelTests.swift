@@ -9,8 +9,8 @@ import GLMSupport
 ///   * BF16, split in two files: the same bf16 bits as the safetensors checkpoint, so libglm's logits must be
 ///     *identical* to its logits on glm-tiny-chat (same kernels, same order of operations).
 ///   * Q8_0 (plain, and with q/k/v fused by --fuse-qkv) and a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 mix: against transformers fp32 on the weights the file holds,
-///     dequantised by gguf-py (reference-q8_0.f32). libglm dequantises the same bits exactly (GGUFDequantTests) and
-///     computes in f32, so the only difference is f32 summation order: tolerance 1e-4 of the logits' scale.
+///     dequantised by gguf-py (reference-*.f32). libglm dequantises the same bits exactly (GGUFDequantTests); Q8_0 and
+///     Q4_0 products use 8-bit activations as ggml does (`activationQuantisationTolerance`).
 @Suite struct GGUFModelTests {
     static let directory = ReferenceModel.root + "/glm-tiny-gguf"
     static let safetensors = ReferenceModel.root + "/glm-tiny-chat"
@@ -75,13 +75,29 @@ import GLMSupport
         let expected: [Float] = data.withUnsafeBytes { p in (0..<(data.count / 4)).map { p.load(fromByteOffset: 4 * $0, as: Float.self) } }
         #expect(expected.count == GGUFModelTests.tokens.count * model.config.vocabSize)
         let scale = expected.reduce(0.0) { max($0, abs(Double($1))) }
+        let vocab = model.config.vocabSize
+        func argmax(_ v: ArraySlice<Float>) -> Int { v.indices.max { v[$0] < v[$1] }! - v.startIndex }
+        var previous: [Float]? = nil
         for oneByOne in [false, true] {
             let got = try logits(model, oneByOne: oneByOne)
             let worst = maxAbsoluteError(got, expected)
             print("\(path) (\(oneByOne ? "decode" : "prefill")): max |Δlogit| \(worst), scale \(scale)")
-            #expect(worst / scale < 1e-4)
+            #expect(worst / scale < GGUFModelTests.activationQuantisationTolerance)
+            for t in GGUFModelTests.tokens.indices {
+                let row = (t * vocab)..<((t + 1) * vocab)
+                #expect(argmax(got[row]) == argmax(expected[row]), "row \(t)")
+            }
+            // Prefill and decode run the same kernels on the same quantised rows.
+            if let previous { #expect(previous.map(\.bitPattern) == got.map(\.bitPattern)) }
+            previous = got
         }
     }
+
+    /// Q8_0 and Q4_0 weights multiply Q8_0-quantised activations (8-bit, as ggml computes on CPU), so libglm differs
+    /// from transformers' f32 activations by that rounding: measured 0.64% (Q8_0 file) and 0.35% (mixed) of the
+    /// logits' largest magnitude on these fixtures; the bound leaves a factor 3. Types without an integer kernel yet
+    /// (Q4_1, Q5_0, Q5_1, ...) compute in f32 on exactly dequantised weights (2e-6 here before the integer kernels).
+    static let activationQuantisationTolerance = 0.02
 
     /// Reference models converted by llama.cpp's converter (placeholder vocabulary): air (bf16, MTP with its own
     /// embed_tokens) and tied_shared2 (f32, tied lm_head: no `output.weight`, 2 shared experts, MTP). Same bits as the

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import CGLMKernels
+import GLMNumerics
 
 /// glm_dequantize against gguf-py's reference dequantisers (llama.cpp's quants.py), bit for bit: the fixtures of
 /// Tests/Fixtures/formats/gguf_quants are made by tools/make_gguf_quant_fixtures.py from random blocks and edge
@@ -45,6 +46,73 @@ import CGLMKernels
         #expect(mismatches == 0)
         // The edge blocks do reach Inf/NaN (the test would not notice a dequantiser that flushed them otherwise).
         #expect(nonFinite > 0)
+    }
+
+    static func bytes(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory + name)))
+    }
+
+    /// Activations are quantised to Q8_0 exactly as ggml's reference quantiser (gguf-py) does, byte for byte.
+    @Test func activationQuantisationMatchesReference() throws {
+        let raw = try GGUFDequantTests.bytes("activations.f32")
+        let expected = try GGUFDequantTests.bytes("activations.q8_0")
+        let x: [Float] = raw.withUnsafeBytes { p in (0..<(raw.count / 4)).map { p.load(fromByteOffset: 4 * $0, as: Float.self) } }
+        #expect(x.count % 32 == 0 && expected.count == x.count / 32 * 34)
+        var out = [UInt8](repeating: 0xAA, count: expected.count)
+        glm_quantize_row_q8_0(x, &out, x.count)
+        for b in 0..<(x.count / 32) where Array(out[(34 * b)..<(34 * b + 34)]) != Array(expected[(34 * b)..<(34 * b + 34)]) {
+            Issue.record("block \(b): \(Array(out[(34 * b)..<(34 * b + 34)])) vs reference \(Array(expected[(34 * b)..<(34 * b + 34)]))")
+        }
+    }
+
+    /// The integer kernel against its definition evaluated in double: Σ_blocks d_w·d_x·Σ_j q_w[j]·q_x[j], with the
+    /// activations quantised by glm_quantize_row_q8_0 (checked against gguf-py above) and random weight blocks from
+    /// the fixtures. Only the f32 accumulation order may differ: 1e-6 of Σ|terms|.
+    @Test(arguments: ["Q8_0", "Q4_0"])
+    func integerDotMatchesDefinition(_ name: String) throws {
+        let type = name == "Q8_0" ? Int32(GLM_GGML_Q8_0) : Int32(GLM_GGML_Q4_0)
+        let blockBytes = name == "Q8_0" ? 34 : 18
+        let weights = try GGUFDequantTests.bytes(name + ".blocks")
+        let (rows, blocksPerRow, tokens) = (4, 12, 3)
+        let columns = 32 * blocksPerRow
+        #expect(weights.count >= rows * blocksPerRow * blockBytes)
+        var state: UInt64 = 12345
+        let x: [Float] = (0..<(tokens * columns)).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
+        }
+        var y = [Float](repeating: .nan, count: tokens * rows)
+        #expect(glm_matmul_rows_q8act(type, weights, blocksPerRow * blockBytes, rows, columns, x, columns, tokens,
+                                      &y, rows) == 0)
+        func half(_ lo: UInt8, _ hi: UInt8) -> Double { Double(HalfPrecision.f16ToFloat(UInt16(lo) | UInt16(hi) << 8)) }
+        for t in 0..<tokens {
+            var xq = [UInt8](repeating: 0, count: blocksPerRow * 34)
+            x.withUnsafeBufferPointer { p in glm_quantize_row_q8_0(p.baseAddress! + t * columns, &xq, columns) }
+            for r in 0..<rows {
+                var sum = 0.0, magnitude = 0.0
+                for b in 0..<blocksPerRow {
+                    let w = Array(weights[((r * blocksPerRow + b) * blockBytes)...])
+                    let xb = Array(xq[(b * 34)...])
+                    var dot = 0
+                    for j in 0..<32 {
+                        let qw = name == "Q8_0" ? Int(Int8(bitPattern: w[2 + j]))
+                                                : Int(j < 16 ? w[2 + j] & 0x0F : w[2 + j - 16] >> 4) - 8
+                        dot += qw * Int(Int8(bitPattern: xb[2 + j]))
+                    }
+                    let term = half(w[0], w[1]) * half(xb[0], xb[1]) * Double(dot)
+                    sum += term
+                    magnitude += abs(term)
+                }
+                let got = Double(y[t * rows + r])
+                #expect(abs(got - sum) <= 1e-6 * magnitude + 1e-30, "token \(t) row \(r): \(got) vs \(sum)")
+            }
+        }
+        // Non-finite inputs reach the output instead of vanishing in the quantisation.
+        var bad = x
+        bad[5] = .nan
+        #expect(glm_matmul_rows_q8act(type, weights, blocksPerRow * blockBytes, rows, columns, bad, columns, 1,
+                                      &y, rows) == 0)
+        #expect(y[0..<rows].allSatisfy { $0.isNaN })
     }
 
     @Test func refusesUnsupportedTypesAndPartialBlocks() {

@@ -91,6 +91,15 @@ int glm_matmul_rows_ggml(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t
 int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                         float *dst);
 
+// ggml-style integer products for Q8_0 and Q4_0 weights (quantdot.c): each input row is quantised to Q8_0
+// (glm_quantize_row_q8_0: ggml's reference quantiser), block products are summed in int32 and scaled by d_w·d_x in
+// f32. y[t*ldy + r] as in glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not a multiple
+// of 32, or rows wider than 61,680 columns (the quantised input lives in a 64 KiB stack buffer).
+int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                          const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+// count (a multiple of 32) floats → count/32 Q8_0 blocks of 34 bytes, as ggml's quantize_row_q8_0_ref.
+void glm_quantize_row_q8_0(const float *x, void *y, ptrdiff_t count);
+
 // Memory-bandwidth probes for the benchmark: a streaming read (returns a sum so it cannot be elided) and the
 // STREAM triad a[i] = b[i] + s·c[i].
 float glm_stream_read(const float *x, ptrdiff_t count);

@@ -33,7 +33,8 @@ def test_q8_0_gguf_matches_transformers_on_its_dequantised_weights():
     expected = np.fromfile(GGUF / meta["logits"], dtype="<f4").reshape(len(meta["tokens"]), meta["vocab_size"])
     actual = model.logits(meta["tokens"])
     scale = float(np.abs(expected).max())
-    assert float(np.abs(actual - expected).max()) <= 1e-4 * scale
+    # Q8_0 weights multiply 8-bit (Q8_0) activations as in ggml: the documented bound of GGUFModelTests.
+    assert float(np.abs(actual - expected).max()) <= 0.02 * scale
     assert list(actual.argmax(-1)) == meta["argmax"]
 
 
