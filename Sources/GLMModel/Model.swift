@@ -28,6 +28,8 @@ public final class Model: @unchecked Sendable {
     public let parametersByType: [String: Int]
     /// "safetensors" or "gguf".
     public let format: String
+    /// For a GGUF model, its file (the first part of a split set): where its tokenizer and chat template are.
+    public let ggufFile: String?
 
     let embedTokens: WeightMatrix
     let layers: [DecoderLayerWeights]
@@ -60,7 +62,7 @@ public final class Model: @unchecked Sendable {
         if isGGUFFile || isGGUFDirectory {
             let gguf = try GGUFModel(path: directory)
             return try Model(directory: directory, config: gguf.config, store: gguf, threads: Threads.resolve(threads),
-                             gemmBackend: backend, kernelPath: path, format: "gguf")
+                             gemmBackend: backend, kernelPath: path, format: "gguf", ggufFile: gguf.path)
         }
         guard FileSystem.isDirectory(directory) else {
             throw .io(FileSystem.exists(directory) ? "model path '\(directory)' is not a directory"
@@ -73,7 +75,8 @@ public final class Model: @unchecked Sendable {
     }
 
     private init(directory: String, config c: ModelConfig, store: any ModelTensorSource, threads: Int,
-                 gemmBackend: GEMMBackend, kernelPath: KernelPath, format: String) throws(GLMError) {
+                 gemmBackend: GEMMBackend, kernelPath: KernelPath, format: String,
+                 ggufFile: String? = nil) throws(GLMError) {
         let loader = WeightLoader(store: store, config: c)
         embedTokens = try loader.matrix("model.embed_tokens.weight", rows: c.vocabSize, columns: c.hiddenSize)
         var layers: [DecoderLayerWeights] = []
@@ -95,6 +98,7 @@ public final class Model: @unchecked Sendable {
         self.kernelPath = kernelPath
         self.store = store
         self.format = format
+        self.ggufFile = ggufFile
         self.parametersByType = loader.parameters
         self.parameterCount = loader.parameters.values.reduce(0, +)
         self.bytesMapped = store.bytesMapped

@@ -61,3 +61,13 @@ def test_unsupported_tensor_type_is_refused(tmp_path):
     (tmp_path / "x.gguf").write_bytes(bytes(data))
     with pytest.raises(glm.UnsupportedError, match=r"blk\.1\.ffn_up_exps\.weight.*MXFP4"):
         glm.Model(tmp_path / "x.gguf")
+
+
+def test_chat_on_a_gguf_alone_equals_the_safetensors_directory():
+    """The GGUF carries tokenizer and chat template (copied by the converter from glm-tiny-chat); greedy chat on the
+    split BF16 file (same logits bit for bit) must give the directory's reply."""
+    messages = [{"role": "user", "content": "Hi"}]
+    gguf = glm.Model(GGUF / "glm-tiny-bf16-00002-of-00002.gguf").chat(messages, max_tokens=12, temperature=0)
+    st = glm.Model(FIXTURES / "models" / "glm-tiny-chat").chat(messages, max_tokens=12, temperature=0)
+    assert gguf["choices"][0]["message"] == st["choices"][0]["message"]
+    assert gguf["usage"] == st["usage"]
