@@ -18,6 +18,8 @@ Files written:
   air-bf16.gguf                       Tests/Fixtures/models/air (bf16, MTP layer with its own embed_tokens)
   tied_shared2-f32.gguf               Tests/Fixtures/models/tied_shared2 (f32, tied lm_head, 2 shared experts, MTP)
                                       (these two with a placeholder vocabulary: the fixtures have no tokenizer)
+  glm-tiny-q8_0-gate_up.gguf          glm-tiny-q8_0.gguf with ffn_gate_exps + ffn_up_exps fused into ffn_gate_up_exps
+                                      by gguf-py (see fuse_gate_up)
   glm-tiny-mixed.gguf                 the f32 conversion requantised by gguf-py (ggml's reference quantisers), each
                                       weight matrix in one of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (round robin)
   reference-{q8_0,mixed}.json / .f32          tokens and transformers fp32 logits (eager) [tokens, vocab] on
@@ -103,6 +105,37 @@ def requantize(src, dst):
     w.close()
 
 
+def fuse_gate_up(src, dst):
+    """Copies `src` with each layer's ffn_gate_exps and ffn_up_exps replaced by one ffn_gate_up_exps (per expert:
+    the gate rows, then the up rows; ggml [in, 2F, E]), the tensor newer converters write (--fuse-gate-up-exps; the
+    converter version used here refuses it for GLM4_MOE). Bytes are moved, not requantised."""
+    import gguf
+
+    r = gguf.GGUFReader(src)
+    w = gguf.GGUFWriter(dst, arch="glm4moe")
+    for field in r.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        w.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    by_name = {t.name: t for t in r.tensors}
+    for t in r.tensors:
+        if t.name.endswith(".ffn_up_exps.weight"):
+            continue
+        if t.name.endswith(".ffn_gate_exps.weight"):
+            up = by_name[t.name.replace("ffn_gate_exps", "ffn_up_exps")]
+            assert up.tensor_type == t.tensor_type
+            fused = np.concatenate([np.asarray(t.data), np.asarray(up.data)], axis=1)
+            w.add_tensor(t.name.replace("ffn_gate_exps", "ffn_gate_up_exps"), fused, raw_dtype=t.tensor_type)
+            continue
+        w.add_tensor(t.name, np.asarray(t.data), raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def hf_tensors_from_gguf(path, cfg):
     """The Hugging Face checkpoint a GGUF file holds, dequantised to f32 by gguf-py (names mapped back)."""
     import gguf
@@ -180,6 +213,7 @@ def main():
     convert(llama, ["--outtype", "f32", "--outfile", os.path.join(OUT, "tied_shared2-f32.gguf"),
                     os.path.join(models, "tied_shared2")], fake_vocab=True)
 
+    fuse_gate_up(os.path.join(OUT, "glm-tiny-q8_0.gguf"), os.path.join(OUT, "glm-tiny-q8_0-gate_up.gguf"))
     with tempfile.TemporaryDirectory() as tmp:
         convert(llama, ["--outtype", "f32", "--outfile", os.path.join(tmp, "f32.gguf"), SRC])
         requantize(os.path.join(tmp, "f32.gguf"), os.path.join(OUT, "glm-tiny-mixed.gguf"))

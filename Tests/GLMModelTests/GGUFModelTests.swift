@@ -122,10 +122,47 @@ import GLMSupport
         #expect(!ad.isEmpty)
     }
 
-    @Test func fusedQKVEqualsSeparate() throws {
+    /// Fused tensors hold the same bytes in another arrangement: q/k/v rows in `attn_qkv` (converter --fuse-qkv),
+    /// gate and up rows per expert in `ffn_gate_up_exps` (tools/make_gguf_models.py fuse_gate_up).
+    @Test(arguments: [q8qkv, directory + "/glm-tiny-q8_0-gate_up.gguf"])
+    func fusedTensorsEqualSeparate(path: String) throws {
         let a = try logits(try Model.load(directory: GGUFModelTests.q8))
-        let b = try logits(try Model.load(directory: GGUFModelTests.q8qkv))
+        let fused = try Model.load(directory: path)
+        let b = try logits(fused)
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+        #expect(try Model.load(directory: GGUFModelTests.q8).parameterCount == fused.parameterCount)
+    }
+
+    /// Random damage to the header (counts, lengths, types, dimensions, offsets, metadata values): every load either
+    /// fails with an error or yields a model; none may crash or read outside the map.
+    @Test func damagedHeadersNeverCrash() throws {
+        let dir = try scratchDirectory("fuzz")
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: GGUFModelTests.mixed)))
+        let header = try GGUFFile(path: GGUFModelTests.mixed).dataOffset
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        var failures = 0, loads = 0
+        let path = dir + "/f.gguf"
+        for _ in 0..<150 {
+            var bytes = original
+            for _ in 0..<(1 + next(4)) {
+                let at = next(header)
+                bytes[at] = [0x00, 0xFF, 0x7F, 0x80, UInt8(next(256))][next(5)]
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            do {
+                let model = try Model.load(directory: path)
+                _ = try Session(model: model, contextLength: 4).evaluate(tokens: [1, 2], logits: .last)
+                loads += 1
+            } catch {
+                failures += 1
+            }
+        }
+        print("damaged GGUF headers: \(failures) refused, \(loads) loaded")
+        #expect(failures > 0)
     }
 
     @Test func infoReportsFormatAndQuantisation() throws {
