@@ -1,4 +1,4 @@
-// Integer dot products over Q8_0 / Q4_0 weights the way ggml's CPU backend computes them: the activation row is
+// Integer dot products over block-quantised weights (every type glm_dequantize handles) the way ggml's CPU backend computes them: the activation row is
 // quantised to Q8_0 blocks (32 int8 values and an f16 scale), each block's products are summed exactly in int32
 // (AVX2: sign trick + maddubs + madd), and the block sum enters the f32 accumulator scaled by d_w · d_x. The weights
 // are read in place from the file's map and never widened to f32.
@@ -92,15 +92,175 @@ static float dot_q4_0_q8_0(const uint8_t *w, const uint8_t *x, ptrdiff_t blocks)
     return hsum8(acc);
 }
 
+// Every other block type, generically: a weight block is unpacked 32 elements at a time into int8 values q and, for
+// each group of 4 consecutive elements (one int32 lane of the AVX2 dot), a scale s and a min m such that the weight
+// is s·q − m exactly as in dequant.c (s and m are the same f32 products). The group's contribution to the dot with a
+// Q8_0 activation block (scale dx, values x) is dx·(s·Σ q·x − m·Σ x), the integer sums exact. Unpacking is scalar
+// for now; per-type SIMD unpacking (as Q8_0/Q4_0 have above) is what makes these fast.
+static const int8_t kvalues_nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+static inline float ld16(const uint8_t *p) { return f16_to_f32(p); }
+
+static void k_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = s[j] & 0x3F;
+        mn[j] = s[4 + j] & 0x3F;
+        sc[j + 4] = (uint8_t)((s[8 + j] & 0x0F) | ((s[j] >> 2) & 0x30));
+        mn[j + 4] = (uint8_t)((s[8 + j] >> 4) | ((s[4 + j] >> 2) & 0x30));
+    }
+}
+
+// Returns 1 if the group has a min term.
+static int unpack32(int type, const uint8_t *b, int g, int8_t q[32], float s[8], float m[8]) {
+    for (int k = 0; k < 8; k++) m[k] = 0.0f;
+    switch (type) {
+    case GLM_GGML_Q4_1: {
+        float d = ld16(b), mm = ld16(b + 2);
+        for (int j = 0; j < 16; j++) { q[j] = (int8_t)(b[4 + j] & 0x0F); q[j + 16] = (int8_t)(b[4 + j] >> 4); }
+        for (int k = 0; k < 8; k++) { s[k] = d; m[k] = -mm; }
+        return 1;
+    }
+    case GLM_GGML_Q5_0: case GLM_GGML_Q5_1: {
+        int one = type == GLM_GGML_Q5_1;
+        float d = ld16(b), mm = one ? ld16(b + 2) : 0.0f;
+        const uint8_t *h = b + (one ? 4 : 2), *qs = h + 4;
+        uint32_t qh = (uint32_t)h[0] | ((uint32_t)h[1] << 8) | ((uint32_t)h[2] << 16) | ((uint32_t)h[3] << 24);
+        for (int j = 0; j < 16; j++) {
+            q[j] = (int8_t)(((qs[j] & 0x0F) | (((qh >> j) & 1u) << 4)) - (one ? 0 : 16));
+            q[j + 16] = (int8_t)(((qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4)) - (one ? 0 : 16));
+        }
+        for (int k = 0; k < 8; k++) { s[k] = d; m[k] = -mm; }
+        return one;
+    }
+    case GLM_GGML_IQ4_NL: {
+        float d = ld16(b);
+        for (int j = 0; j < 16; j++) { q[j] = kvalues_nl[b[2 + j] & 0x0F]; q[j + 16] = kvalues_nl[b[2 + j] >> 4]; }
+        for (int k = 0; k < 8; k++) s[k] = d;
+        return 0;
+    }
+    case GLM_GGML_Q2_K: {
+        const uint8_t *sc = b, *qs = b + 16;
+        float d = ld16(b + 80), dmin = ld16(b + 82);
+        int half = g / 4, shift = 2 * (g % 4);
+        for (int l = 0; l < 32; l++) q[l] = (int8_t)((qs[half * 32 + l] >> shift) & 3);
+        for (int k = 0; k < 8; k++) {
+            int sub = 2 * g + k / 4;
+            s[k] = d * (float)(sc[sub] & 0x0F);
+            m[k] = dmin * (float)(sc[sub] >> 4);
+        }
+        return 1;
+    }
+    case GLM_GGML_Q3_K: {
+        const uint8_t *hmask = b, *qs = b + 32, *sc = b + 96;
+        float d = ld16(b + 108);
+        int half = g / 4, shift = 2 * (g % 4);
+        for (int l = 0; l < 32; l++) {
+            int ql = (qs[half * 32 + l] >> shift) & 3;
+            int hb = ((hmask[l] >> g) & 1) ^ 1;
+            q[l] = (int8_t)(ql - (hb << 2));
+        }
+        for (int k = 0; k < 8; k++) {
+            int i = 2 * g + k / 4;
+            int low = (i < 8 ? sc[i] : sc[i - 8] >> 4) & 0x0F;
+            int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 0x03;
+            s[k] = d * (float)((int)(int8_t)(uint8_t)(low | (high << 4)) - 32);
+        }
+        return 0;
+    }
+    case GLM_GGML_Q4_K: case GLM_GGML_Q5_K: {
+        float d = ld16(b), dmin = ld16(b + 2);
+        uint8_t sc[8], mn[8];
+        k_scales(b + 4, sc, mn);
+        int five = type == GLM_GGML_Q5_K;
+        const uint8_t *qh = b + 16, *qs = b + (five ? 48 : 16) + (g / 2) * 32;
+        int shift = 4 * (g % 2);
+        for (int l = 0; l < 32; l++) {
+            int v = (qs[l] >> shift) & 0x0F;
+            if (five) v |= ((qh[l] >> g) & 1) << 4;
+            q[l] = (int8_t)v;
+        }
+        float ds = d * (float)sc[g], dm = dmin * (float)mn[g];
+        for (int k = 0; k < 8; k++) { s[k] = ds; m[k] = dm; }
+        return 1;
+    }
+    case GLM_GGML_Q6_K: {
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *scales = (const int8_t *)(b + 192);
+        float d = ld16(b + 208);
+        for (int l = 0; l < 32; l++) {
+            int e = 32 * g + l, half = e / 128, within = e % 128;
+            int low = (ql[half * 64 + within % 64] >> (4 * (within / 64))) & 0x0F;
+            int high = (qh[half * 32 + within % 32] >> (2 * (within / 32))) & 0x03;
+            q[l] = (int8_t)((low | (high << 4)) - 32);
+        }
+        for (int k = 0; k < 8; k++) s[k] = d * (float)scales[2 * g + k / 4];
+        return 0;
+    }
+    case GLM_GGML_IQ4_XS: {
+        float d = ld16(b);
+        uint16_t scales_h = (uint16_t)(b[2] | (b[3] << 8));
+        int low = (b[4 + g / 2] >> (4 * (g % 2))) & 0x0F;
+        int high = (scales_h >> (2 * g)) & 0x03;
+        float dl = d * (float)((low | (high << 4)) - 32);
+        const uint8_t *qs = b + 8 + g * 16;
+        for (int l = 0; l < 16; l++) { q[l] = kvalues_nl[qs[l] & 0x0F]; q[l + 16] = kvalues_nl[qs[l] >> 4]; }
+        for (int k = 0; k < 8; k++) s[k] = dl;
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+static int generic_layout(int type, int *block, int *bytes) {
+    switch (type) {
+    case GLM_GGML_Q4_1: *block = 32; *bytes = 20; return 1;
+    case GLM_GGML_Q5_0: *block = 32; *bytes = 22; return 1;
+    case GLM_GGML_Q5_1: *block = 32; *bytes = 24; return 1;
+    case GLM_GGML_IQ4_NL: *block = 32; *bytes = 18; return 1;
+    case GLM_GGML_Q2_K: *block = 256; *bytes = 84; return 1;
+    case GLM_GGML_Q3_K: *block = 256; *bytes = 110; return 1;
+    case GLM_GGML_Q4_K: *block = 256; *bytes = 144; return 1;
+    case GLM_GGML_Q5_K: *block = 256; *bytes = 176; return 1;
+    case GLM_GGML_Q6_K: *block = 256; *bytes = 210; return 1;
+    case GLM_GGML_IQ4_XS: *block = 256; *bytes = 136; return 1;
+    default: return 0;
+    }
+}
+
+static float dot_generic(int type, const uint8_t *w, int block, int bytes, const uint8_t *x, ptrdiff_t groups) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    int8_t q[32];
+    float s[8], m[8];
+    int per_block = block / QK;
+    for (ptrdiff_t gi = 0; gi < groups; gi++, x += Q8_0_BYTES) {
+        const uint8_t *b = w + (gi / per_block) * bytes;
+        int has_min = unpack32(type, b, (int)(gi % per_block), q, s, m);
+        __m256 dx = _mm256_set1_ps(f16_to_f32(x));
+        __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
+        __m256i qw = _mm256_loadu_si256((const __m256i *)q);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_loadu_ps(s)), dot32(qw, qx), acc);
+        if (has_min) {
+            __m256 sx = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, qx), ones16));
+            acc = _mm256_fnmadd_ps(_mm256_mul_ps(dx, _mm256_loadu_ps(m)), sx, acc);
+        }
+    }
+    return hsum8(acc);
+}
+
 #define QDOT_STACK_BYTES 65536
 
 int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                           const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
-    if ((type != GLM_GGML_Q8_0 && type != GLM_GGML_Q4_0) || columns % QK != 0) return -1;
+    int gblock = QK, gbytes = 0;
+    int special = type == GLM_GGML_Q8_0 || type == GLM_GGML_Q4_0;
+    if (special) gbytes = type == GLM_GGML_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
+    else if (!generic_layout(type, &gblock, &gbytes)) return -1;
+    if (columns % gblock != 0) return -1;
     ptrdiff_t blocks = columns / QK;
     ptrdiff_t xq_bytes = blocks * Q8_0_BYTES;
-    if (xq_bytes > QDOT_STACK_BYTES || blocks * (type == GLM_GGML_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES) > row_bytes)
-        return -1;
+    if (xq_bytes > QDOT_STACK_BYTES || columns / gblock * gbytes > row_bytes) return -1;
     uint8_t xq[QDOT_STACK_BYTES];
     ptrdiff_t group = QDOT_STACK_BYTES / xq_bytes;
     const uint8_t *base = (const uint8_t *)w;
@@ -110,8 +270,10 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
         for (ptrdiff_t r = 0; r < rows; r++) {
             const uint8_t *row = base + r * row_bytes;
             for (ptrdiff_t t = 0; t < nt; t++) {
-                y[(t0 + t) * ldy + r] = type == GLM_GGML_Q8_0 ? dot_q8_0_q8_0(row, xq + t * xq_bytes, blocks)
-                                                              : dot_q4_0_q8_0(row, xq + t * xq_bytes, blocks);
+                const uint8_t *xt = xq + t * xq_bytes;
+                y[(t0 + t) * ldy + r] = type == GLM_GGML_Q8_0 ? dot_q8_0_q8_0(row, xt, blocks)
+                                      : type == GLM_GGML_Q4_0 ? dot_q4_0_q8_0(row, xt, blocks)
+                                      : dot_generic(type, row, gblock, gbytes, xt, blocks);
             }
         }
     }

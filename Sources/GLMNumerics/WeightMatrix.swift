@@ -15,8 +15,8 @@ public struct WeightMatrix: @unchecked Sendable {
         /// IEEE half precision.
         case f16(UnsafePointer<UInt16>)
         /// A ggml block format of a GGUF file (Q8_0, Q4_K, ...; `type` is the ggml type id, one that
-        /// `glm_dequantize` handles), rows `rowBytes` apart. Computed on by dequantising rows in registers/cache-sized
-        /// chunks (a first step: ggml's integer dot products over Q8-quantised activations are the faster one).
+        /// `glm_dequantize` handles), rows `rowBytes` apart. Multiplied by Q8_0-quantised inputs with integer block
+        /// dot products, as ggml does (docs/MODEL.md §2.6).
         case ggml(type: Int32, base: UnsafeRawPointer, rowBytes: Int)
     }
 
@@ -79,25 +79,18 @@ public struct WeightMatrix: @unchecked Sendable {
         case .f16(let w):
             glm_gemm_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
                          output, outputStride, scratch, avx512)
-        case .ggml(let type, let base, let rowBytes) where WeightMatrix.hasIntegerKernel(type):
-            // The same integer kernel as decode, so prefill and decode compute the same numbers.
+        case .ggml(let type, let base, let rowBytes):
+            // The same integer kernel as decode, so prefill and decode compute the same numbers (an integer GEMM
+            // micro-kernel is the faster later step).
             WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
                                       count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
                                       tokens: tokens, output: output, outputStride: outputStride)
-        case .ggml(let type, let base, let rowBytes):
-            // First step: the rows (at most packedRowLimit) dequantised to a temporary f32 panel, then the f32 GEMM.
-            let panel = UnsafeMutablePointer<Float>.allocate(capacity: rowRange.count * columns)
-            defer { panel.deallocate() }
-            _ = glm_dequantize_rows(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
-                                    panel)
-            glm_gemm_f32(panel, columns, rowRange.count, columns, input, inputStride, tokens,
-                         output, outputStride, scratch, avx512)
         }
     }
 
-    /// Q8_0 and Q4_0 weights: activations quantised to Q8_0 and integer block dot products (ggml's CPU way).
+    /// Every block type: activations quantised to Q8_0 and integer block dot products (ggml's CPU way).
     static func hasIntegerKernel(_ type: Int32) -> Bool {
-        type == Int32(GLM_GGML_Q8_0) || type == Int32(GLM_GGML_Q4_0)
+        type != Int32(GLM_GGML_F32) && type != Int32(GLM_GGML_F16) && type != Int32(GLM_GGML_BF16)
     }
 
     /// Block-quantised rows times f32 inputs: the integer kernel for Q8_0/Q4_0 (unless a row is too wide for its

@@ -91,10 +91,11 @@ int glm_matmul_rows_ggml(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t
 int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                         float *dst);
 
-// ggml-style integer products for Q8_0 and Q4_0 weights (quantdot.c): each input row is quantised to Q8_0
+// ggml-style integer products for block-quantised weights (quantdot.c; Q8_0 and Q4_0 with SIMD unpacking, the other
+// block types of glm_dequantize with scalar unpacking): each input row is quantised to Q8_0
 // (glm_quantize_row_q8_0: ggml's reference quantiser), block products are summed in int32 and scaled by d_w·d_x in
-// f32. y[t*ldy + r] as in glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not a multiple
-// of 32, or rows wider than 61,680 columns (the quantised input lives in a 64 KiB stack buffer).
+// f32. y[t*ldy + r] as in glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not whole
+// blocks, or rows wider than 61,680 columns (the quantised input lives in a 64 KiB stack buffer).
 int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                           const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
 // count (a multiple of 32) floats → count/32 Q8_0 blocks of 34 bytes, as ggml's quantize_row_q8_0_ref.
