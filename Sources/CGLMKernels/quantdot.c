@@ -66,30 +66,32 @@ static inline __m256 dot32(__m256i a, __m256i b) {
     return _mm256_cvtepi32_ps(p32);
 }
 
-static float dot_q8_0_q8_0(const uint8_t *w, const uint8_t *x, ptrdiff_t blocks) {
-    __m256 acc = _mm256_setzero_ps();
+// Two accumulators (even and odd blocks) so that consecutive blocks' FMAs do not wait on each other; dx holds the
+// activation blocks' scales as f32 (converted once per input row, not once per weight row).
+static float dot_q8_0_q8_0(const uint8_t *w, const uint8_t *x, const float *dx, ptrdiff_t blocks) {
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (ptrdiff_t b = 0; b < blocks; b++, w += Q8_0_BYTES, x += Q8_0_BYTES) {
-        __m256 scale = _mm256_set1_ps(f16_to_f32(w) * f16_to_f32(x));
+        __m256 scale = _mm256_set1_ps(f16_to_f32(w) * dx[b]);
         __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2));
         __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
-        acc = _mm256_fmadd_ps(scale, dot32(qw, qx), acc);
+        acc[b & 1] = _mm256_fmadd_ps(scale, dot32(qw, qx), acc[b & 1]);
     }
-    return hsum8(acc);
+    return hsum8(_mm256_add_ps(acc[0], acc[1]));
 }
 
-static float dot_q4_0_q8_0(const uint8_t *w, const uint8_t *x, ptrdiff_t blocks) {
-    __m256 acc = _mm256_setzero_ps();
+static float dot_q4_0_q8_0(const uint8_t *w, const uint8_t *x, const float *dx, ptrdiff_t blocks) {
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     const __m256i low = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
     for (ptrdiff_t b = 0; b < blocks; b++, w += Q4_0_BYTES, x += Q8_0_BYTES) {
-        __m256 scale = _mm256_set1_ps(f16_to_f32(w) * f16_to_f32(x));
+        __m256 scale = _mm256_set1_ps(f16_to_f32(w) * dx[b]);
         __m128i packed = _mm_loadu_si128((const __m128i *)(w + 2));
         // elements 0..15 are the low nibbles, 16..31 the high nibbles (ggml's block_q4_0 order)
         __m256i nibbles = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
         __m256i qw = _mm256_sub_epi8(_mm256_and_si256(nibbles, low), eight);
         __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
-        acc = _mm256_fmadd_ps(scale, dot32(qw, qx), acc);
+        acc[b & 1] = _mm256_fmadd_ps(scale, dot32(qw, qx), acc[b & 1]);
     }
-    return hsum8(acc);
+    return hsum8(_mm256_add_ps(acc[0], acc[1]));
 }
 
 // Every other block type, generically: a weight block is unpacked 32 elements at a time into int8 values q and, for
@@ -228,7 +230,8 @@ static int generic_layout(int type, int *block, int *bytes) {
     }
 }
 
-static float dot_generic(int type, const uint8_t *w, int block, int bytes, const uint8_t *x, ptrdiff_t groups) {
+static float dot_generic(int type, const uint8_t *w, int block, int bytes, const uint8_t *x, const float *dxs,
+                         ptrdiff_t groups) {
     __m256 acc = _mm256_setzero_ps();
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     int8_t q[32];
@@ -237,7 +240,7 @@ static float dot_generic(int type, const uint8_t *w, int block, int bytes, const
     for (ptrdiff_t gi = 0; gi < groups; gi++, x += Q8_0_BYTES) {
         const uint8_t *b = w + (gi / per_block) * bytes;
         int has_min = unpack32(type, b, (int)(gi % per_block), q, s, m);
-        __m256 dx = _mm256_set1_ps(f16_to_f32(x));
+        __m256 dx = _mm256_set1_ps(dxs[gi]);
         __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
         __m256i qw = _mm256_loadu_si256((const __m256i *)q);
         acc = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_loadu_ps(s)), dot32(qw, qx), acc);
@@ -247,6 +250,50 @@ static float dot_generic(int type, const uint8_t *w, int block, int bytes, const
         }
     }
     return hsum8(acc);
+}
+
+// Q4_K and Q6_K (the types of the common Q4_K_M recipe) with SIMD unpacking: the same products as dot_generic, summed
+// in two accumulators.
+static float dot_q4_k(const uint8_t *w, const uint8_t *x, const float *dxs, ptrdiff_t blocks256) {
+    __m256 acc = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (ptrdiff_t b = 0; b < blocks256; b++, w += 144) {
+        float d = f16_to_f32(w), dmin = f16_to_f32(w + 2);
+        uint8_t sc[8], mn[8];
+        k_scales(w + 4, sc, mn);
+        for (int g = 0; g < 8; g++, x += Q8_0_BYTES) {
+            __m256i packed = _mm256_loadu_si256((const __m256i *)(w + 16 + (g / 2) * 32));
+            __m256i qw = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(packed, 4) : packed, low);
+            __m256 dx = _mm256_set1_ps(dxs[b * 8 + g]);
+            __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(d * (float)sc[g])), dot32(qw, qx), acc);
+            __m256 sx = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, qx), ones16));
+            acc2 = _mm256_fnmadd_ps(_mm256_mul_ps(dx, _mm256_set1_ps(dmin * (float)mn[g])), sx, acc2);
+        }
+    }
+    return hsum8(_mm256_add_ps(acc, acc2));
+}
+
+static float dot_q6_k(const uint8_t *w, const uint8_t *x, const float *dxs, ptrdiff_t blocks256) {
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
+    for (ptrdiff_t b = 0; b < blocks256; b++, w += 210) {
+        const int8_t *scales = (const int8_t *)(w + 192);
+        float d = f16_to_f32(w + 208);
+        for (int g = 0; g < 8; g++, x += Q8_0_BYTES) {
+            int half = g / 4, quarter = g % 4;
+            __m256i ql = _mm256_loadu_si256((const __m256i *)(w + half * 64 + (quarter % 2) * 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 128 + half * 32));
+            ql = _mm256_and_si256(quarter / 2 ? _mm256_srli_epi16(ql, 4) : ql, low);
+            qh = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * quarter)), three);
+            __m256i qw = _mm256_sub_epi8(_mm256_or_si256(ql, _mm256_slli_epi16(qh, 4)), bias);
+            __m256 sv = _mm256_set_m128(_mm_set1_ps(d * (float)scales[2 * g + 1]), _mm_set1_ps(d * (float)scales[2 * g]));
+            __m256 dx = _mm256_set1_ps(dxs[b * 8 + g]);
+            __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
+            acc[g & 1] = _mm256_fmadd_ps(_mm256_mul_ps(dx, sv), dot32(qw, qx), acc[g & 1]);
+        }
+    }
+    return hsum8(_mm256_add_ps(acc[0], acc[1]));
 }
 
 #define QDOT_STACK_BYTES 65536
@@ -262,18 +309,23 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
     ptrdiff_t xq_bytes = blocks * Q8_0_BYTES;
     if (xq_bytes > QDOT_STACK_BYTES || columns / gblock * gbytes > row_bytes) return -1;
     uint8_t xq[QDOT_STACK_BYTES];
+    float dxs[QDOT_STACK_BYTES / Q8_0_BYTES];   // the activation blocks' scales as f32
     ptrdiff_t group = QDOT_STACK_BYTES / xq_bytes;
     const uint8_t *base = (const uint8_t *)w;
     for (ptrdiff_t t0 = 0; t0 < tokens; t0 += group) {
         ptrdiff_t nt = tokens - t0 < group ? tokens - t0 : group;
         for (ptrdiff_t t = 0; t < nt; t++) glm_quantize_row_q8_0(x + (t0 + t) * ldx, xq + t * xq_bytes, columns);
+        for (ptrdiff_t i = 0; i < nt * blocks; i++) dxs[i] = f16_to_f32(xq + i * Q8_0_BYTES);
         for (ptrdiff_t r = 0; r < rows; r++) {
             const uint8_t *row = base + r * row_bytes;
             for (ptrdiff_t t = 0; t < nt; t++) {
                 const uint8_t *xt = xq + t * xq_bytes;
-                y[(t0 + t) * ldy + r] = type == GLM_GGML_Q8_0 ? dot_q8_0_q8_0(row, xt, blocks)
-                                      : type == GLM_GGML_Q4_0 ? dot_q4_0_q8_0(row, xt, blocks)
-                                      : dot_generic(type, row, gblock, gbytes, xt, blocks);
+                const float *dt = dxs + t * blocks;
+                y[(t0 + t) * ldy + r] = type == GLM_GGML_Q8_0 ? dot_q8_0_q8_0(row, xt, dt, blocks)
+                                      : type == GLM_GGML_Q4_0 ? dot_q4_0_q8_0(row, xt, dt, blocks)
+                                      : type == GLM_GGML_Q4_K ? dot_q4_k(row, xt, dt, blocks / 8)
+                                      : type == GLM_GGML_Q6_K ? dot_q6_k(row, xt, dt, blocks / 8)
+                                      : dot_generic(type, row, gblock, gbytes, xt, dt, blocks);
             }
         }
     }
