@@ -138,6 +138,7 @@ public final class Model: @unchecked Sendable {
         o["bytes_mapped"] = JSONValue(bytesMapped)
         o["dtype"] = .string(weightType)
         o["format"] = .string(format)
+        if let ggufFile { o["gguf_file"] = .string(ggufFile) }   // where the tokenizer and chat template are
         // Parameters per on-disk type: how a GGUF file mixes quantisations (e.g. {"Q4_K": ..., "Q6_K": ..., "F32": ...}).
         var types = JSONObject()
         for key in parametersByType.keys.sorted() { types[key] = JSONValue(parametersByType[key] ?? 0) }

@@ -71,3 +71,11 @@ def test_chat_on_a_gguf_alone_equals_the_safetensors_directory():
     st = glm.Model(FIXTURES / "models" / "glm-tiny-chat").chat(messages, max_tokens=12, temperature=0)
     assert gguf["choices"][0]["message"] == st["choices"][0]["message"]
     assert gguf["usage"] == st["usage"]
+
+
+def test_tokenizer_of_a_split_gguf_comes_from_its_first_part():
+    gguf = glm.Model(GGUF / "glm-tiny-bf16-00002-of-00002.gguf")
+    st = glm.Model(FIXTURES / "models" / "glm-tiny-chat")
+    assert gguf.info()["gguf_file"].endswith("glm-tiny-bf16-00001-of-00002.gguf")
+    text = "Hello, world! 你好 123"
+    assert gguf.tokenizer.encode(text) == st.tokenizer.encode(text)
