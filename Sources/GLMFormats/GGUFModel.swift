@@ -267,6 +267,12 @@ public final class GGUFModel: ModelTensorSource, @unchecked Sendable {
                   let base = whole.baseAddress else {
                 throw .format("\(origin): \(name) would lie outside the tensor's data")
             }
+            // F32/F16/BF16 are read through typed pointers: their first byte must be aligned to the element size
+            // (general.alignment may be any power of two, even 1). Block types are read bytewise.
+            if type.blockSize == 1, Int(bitPattern: base + byteOffset) % type.bytesPerBlock != 0 {
+                throw .format("\(origin): data at file offset \(file.dataOffset + t.offset + byteOffset) is not aligned to"
+                    + " its \(type.bytesPerBlock)-byte elements (general.alignment \(file.alignment))")
+            }
             return ModelTensor(name: name, encoding: .ggml(type), shape: shape,
                                bytes: UnsafeRawBufferPointer(start: base + byteOffset, count: count),
                                mapping: file.file, origin: origin + note, sourceName: t.name)
