@@ -97,8 +97,9 @@ static float dot_q4_0_q8_0(const uint8_t *w, const uint8_t *x, const float *dx, 
 // Every other block type, generically: a weight block is unpacked 32 elements at a time into int8 values q and, for
 // each group of 4 consecutive elements (one int32 lane of the AVX2 dot), a scale s and a min m such that the weight
 // is s·q − m exactly as in dequant.c (s and m are the same f32 products). The group's contribution to the dot with a
-// Q8_0 activation block (scale dx, values x) is dx·(s·Σ q·x − m·Σ x), the integer sums exact. Unpacking is scalar
-// for now; per-type SIMD unpacking (as Q8_0/Q4_0 have above) is what makes these fast.
+// Q8_0 activation block (scale dx, values x) is dx·(s·Σ q·x − m·Σ x), the integer sums exact. unpack32 is the scalar
+// definition; unpack32_simd does the same with vector shifts and lookups for most types (Q5_0 and Q5_1, whose high
+// bits are one 32-bit mask, still go through unpack32).
 static const int8_t kvalues_nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 static inline float ld16(const uint8_t *p) { return f16_to_f32(p); }
@@ -214,6 +215,84 @@ static int unpack32(int type, const uint8_t *b, int g, int8_t q[32], float s[8],
     }
 }
 
+// SIMD unpacking of one 32-element group for the types below: the same q, s and m as unpack32 (a table lookup for
+// the IQ4 non-linear values, shifts and masks for the packed bits). Returns 1 with a min term, 0 without, -1 for a
+// type it does not handle (unpack32 then does).
+static inline __m256i nibbles_q4_0_order(const uint8_t *p) {   // 16 bytes → low nibbles then high nibbles
+    __m128i packed = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+}
+
+static inline __m256 two_scales(float lo, float hi) { return _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo)); }
+
+static inline int unpack32_simd(int type, const uint8_t *b, int g, __m256i *qw, __m256 *sv, __m256 *mv) {
+    const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    switch (type) {
+    case GLM_GGML_Q4_1:
+        *qw = nibbles_q4_0_order(b + 4);
+        *sv = _mm256_set1_ps(ld16(b));
+        *mv = _mm256_set1_ps(-ld16(b + 2));
+        return 1;
+    case GLM_GGML_IQ4_NL: {
+        __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_nl));
+        *qw = _mm256_shuffle_epi8(table, nibbles_q4_0_order(b + 2));
+        *sv = _mm256_set1_ps(ld16(b));
+        return 0;
+    }
+    case GLM_GGML_IQ4_XS: {
+        __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_nl));
+        *qw = _mm256_shuffle_epi8(table, nibbles_q4_0_order(b + 8 + g * 16));
+        uint16_t scales_h = (uint16_t)(b[2] | (b[3] << 8));
+        int low = (b[4 + g / 2] >> (4 * (g % 2))) & 0x0F;
+        int high = (scales_h >> (2 * g)) & 0x03;
+        *sv = _mm256_set1_ps(ld16(b) * (float)((low | (high << 4)) - 32));
+        return 0;
+    }
+    case GLM_GGML_Q2_K: {
+        const uint8_t *sc = b;
+        float d = ld16(b + 80), dmin = ld16(b + 82);
+        __m256i packed = _mm256_loadu_si256((const __m256i *)(b + 16 + (g / 4) * 32));
+        *qw = _mm256_and_si256(_mm256_srl_epi16(packed, _mm_cvtsi32_si128(2 * (g % 4))), three);
+        *sv = two_scales(d * (float)(sc[2 * g] & 0x0F), d * (float)(sc[2 * g + 1] & 0x0F));
+        *mv = two_scales(dmin * (float)(sc[2 * g] >> 4), dmin * (float)(sc[2 * g + 1] >> 4));
+        return 1;
+    }
+    case GLM_GGML_Q3_K: {
+        const uint8_t *sc = b + 96;
+        float d = ld16(b + 108);
+        __m256i packed = _mm256_loadu_si256((const __m256i *)(b + 32 + (g / 4) * 32));
+        __m256i ql = _mm256_and_si256(_mm256_srl_epi16(packed, _mm_cvtsi32_si128(2 * (g % 4))), three);
+        __m256i hm = _mm256_loadu_si256((const __m256i *)b);
+        __m256i hb = _mm256_xor_si256(_mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(g)), one), one);
+        *qw = _mm256_sub_epi8(ql, _mm256_slli_epi16(hb, 2));
+        float sub[2];
+        for (int k = 0; k < 2; k++) {
+            int i = 2 * g + k;
+            int low = (i < 8 ? sc[i] : sc[i - 8] >> 4) & 0x0F;
+            int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 0x03;
+            sub[k] = d * (float)((int)(int8_t)(uint8_t)(low | (high << 4)) - 32);
+        }
+        *sv = two_scales(sub[0], sub[1]);
+        return 0;
+    }
+    case GLM_GGML_Q5_K: {
+        float d = ld16(b), dmin = ld16(b + 2);
+        uint8_t sc[8], mn[8];
+        k_scales(b + 4, sc, mn);
+        __m256i packed = _mm256_loadu_si256((const __m256i *)(b + 48 + (g / 2) * 32));
+        __m256i lo = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(packed, 4) : packed, _mm256_set1_epi8(0x0F));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 16));
+        __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(g)), one);
+        *qw = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+        *sv = _mm256_set1_ps(d * (float)sc[g]);
+        *mv = _mm256_set1_ps(dmin * (float)mn[g]);
+        return 1;
+    }
+    default:
+        return -1;
+    }
+}
+
 static int generic_layout(int type, int *block, int *bytes) {
     switch (type) {
     case GLM_GGML_Q4_1: *block = 32; *bytes = 20; return 1;
@@ -230,26 +309,35 @@ static int generic_layout(int type, int *block, int *bytes) {
     }
 }
 
-static float dot_generic(int type, const uint8_t *w, int block, int bytes, const uint8_t *x, const float *dxs,
-                         ptrdiff_t groups) {
-    __m256 acc = _mm256_setzero_ps();
+// Always inlined into dot_typed's cases, so that each type gets its own loop with the switch and divisions folded.
+static inline __attribute__((always_inline)) float dot_generic(int type, const uint8_t *w, int block, int bytes,
+                                                               const uint8_t *x, const float *dxs, ptrdiff_t groups) {
+    __m256 acc = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps();   // scale terms, min terms
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     int8_t q[32];
     float s[8], m[8];
     int per_block = block / QK;
     for (ptrdiff_t gi = 0; gi < groups; gi++, x += Q8_0_BYTES) {
         const uint8_t *b = w + (gi / per_block) * bytes;
-        int has_min = unpack32(type, b, (int)(gi % per_block), q, s, m);
+        int g = (int)(gi % per_block);
+        __m256i qw;
+        __m256 sv, mv = _mm256_setzero_ps();
+        int has_min = unpack32_simd(type, b, g, &qw, &sv, &mv);
+        if (has_min < 0) {
+            has_min = unpack32(type, b, g, q, s, m);
+            qw = _mm256_loadu_si256((const __m256i *)q);
+            sv = _mm256_loadu_ps(s);
+            mv = _mm256_loadu_ps(m);
+        }
         __m256 dx = _mm256_set1_ps(dxs[gi]);
         __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
-        __m256i qw = _mm256_loadu_si256((const __m256i *)q);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(dx, _mm256_loadu_ps(s)), dot32(qw, qx), acc);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(dx, sv), dot32(qw, qx), acc);
         if (has_min) {
             __m256 sx = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, qx), ones16));
-            acc = _mm256_fnmadd_ps(_mm256_mul_ps(dx, _mm256_loadu_ps(m)), sx, acc);
+            acc2 = _mm256_fnmadd_ps(_mm256_mul_ps(dx, mv), sx, acc2);
         }
     }
-    return hsum8(acc);
+    return hsum8(_mm256_add_ps(acc, acc2));
 }
 
 // Q4_K and Q6_K (the types of the common Q4_K_M recipe) with SIMD unpacking: the same products as dot_generic, summed
@@ -296,6 +384,20 @@ static float dot_q6_k(const uint8_t *w, const uint8_t *x, const float *dxs, ptrd
     return hsum8(_mm256_add_ps(acc[0], acc[1]));
 }
 
+static float dot_typed(int type, const uint8_t *w, const uint8_t *x, const float *dxs, ptrdiff_t groups) {
+    switch (type) {
+    case GLM_GGML_Q4_1: return dot_generic(GLM_GGML_Q4_1, w, 32, 20, x, dxs, groups);
+    case GLM_GGML_Q5_0: return dot_generic(GLM_GGML_Q5_0, w, 32, 22, x, dxs, groups);
+    case GLM_GGML_Q5_1: return dot_generic(GLM_GGML_Q5_1, w, 32, 24, x, dxs, groups);
+    case GLM_GGML_IQ4_NL: return dot_generic(GLM_GGML_IQ4_NL, w, 32, 18, x, dxs, groups);
+    case GLM_GGML_Q2_K: return dot_generic(GLM_GGML_Q2_K, w, 256, 84, x, dxs, groups);
+    case GLM_GGML_Q3_K: return dot_generic(GLM_GGML_Q3_K, w, 256, 110, x, dxs, groups);
+    case GLM_GGML_Q5_K: return dot_generic(GLM_GGML_Q5_K, w, 256, 176, x, dxs, groups);
+    case GLM_GGML_IQ4_XS: return dot_generic(GLM_GGML_IQ4_XS, w, 256, 136, x, dxs, groups);
+    default: return 0.0f;   // not reached: glm_matmul_rows_q8act checked the type
+    }
+}
+
 #define QDOT_STACK_BYTES 65536
 
 int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
@@ -325,7 +427,7 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
                                       : type == GLM_GGML_Q4_0 ? dot_q4_0_q8_0(row, xt, dt, blocks)
                                       : type == GLM_GGML_Q4_K ? dot_q4_k(row, xt, dt, blocks / 8)
                                       : type == GLM_GGML_Q6_K ? dot_q6_k(row, xt, dt, blocks / 8)
-                                      : dot_generic(type, row, gblock, gbytes, xt, dt, blocks);
+                                      : dot_typed(type, row, xt, dt, blocks);
             }
         }
     }

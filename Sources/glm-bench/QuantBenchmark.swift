@@ -5,8 +5,7 @@ import Glibc
 
 /// `glm-bench quant ROWS COLUMNS [REPEATS]`: one decode-shaped product (one input row) over a ROWS × COLUMNS weight
 /// matrix in each weight encoding, on one thread: milliseconds per product, weight bytes read per second, and time
-/// relative to BF16 in the same run. Q8_0/Q4_0 run the integer kernel (Q8_0 activations); the other block types the
-/// exact-dequantisation fallback. The matrices hold random blocks (scales set to a finite value) and are far larger
+/// relative to BF16 in the same run. Every block type runs its integer kernel (Q8_0 activations). The matrices hold random blocks (scales set to a finite value) and are far larger
 /// than the caches at the default size, so this measures what decode pays per weight byte.
 func quantBenchmark(arguments: [String]) throws {
     let rows = arguments.count > 0 ? Int(arguments[0]) ?? 12288 : 12288
@@ -30,8 +29,16 @@ func quantBenchmark(arguments: [String]) throws {
         ("BF16", nil, 1, 2, []),
         ("Q8_0", Int32(GLM_GGML_Q8_0), 32, 34, [0]),
         ("Q4_0", Int32(GLM_GGML_Q4_0), 32, 18, [0]),
+        ("Q4_1", Int32(GLM_GGML_Q4_1), 32, 20, [0, 2]),
+        ("Q5_0", Int32(GLM_GGML_Q5_0), 32, 22, [0]),
+        ("Q5_1", Int32(GLM_GGML_Q5_1), 32, 24, [0, 2]),
+        ("IQ4_NL", Int32(GLM_GGML_IQ4_NL), 32, 18, [0]),
+        ("Q2_K", Int32(GLM_GGML_Q2_K), 256, 84, [80, 82]),
+        ("Q3_K", Int32(GLM_GGML_Q3_K), 256, 110, [108]),
         ("Q4_K", Int32(GLM_GGML_Q4_K), 256, 144, [0, 2]),
+        ("Q5_K", Int32(GLM_GGML_Q5_K), 256, 176, [0, 2]),
         ("Q6_K", Int32(GLM_GGML_Q6_K), 256, 210, [208]),
+        ("IQ4_XS", Int32(GLM_GGML_IQ4_XS), 256, 136, [0]),
     ]
     print("decode product \(rows) x \(columns), 1 thread, \(repeats) repeats, CPU: \(CPUFeatures.host.brand)")
     var bf16Time = 0.0
@@ -60,7 +67,7 @@ func quantBenchmark(arguments: [String]) throws {
         let seconds = (monotonicSeconds() - start) / Double(repeats)
         if type == nil { bf16Time = seconds }
         let gbs = Double(rows * rowBytes) / seconds / 1e9
-        print("\(name + String(repeating: " ", count: max(0, 5 - name.count))) \(fixed(seconds * 1e3, 2)) ms  "
+        print("\(name + String(repeating: " ", count: max(0, 6 - name.count))) \(fixed(seconds * 1e3, 2)) ms  "
             + "\(fixed(gbs, 2)) GB/s of weights  \(fixed(Double(rows * rowBytes) / 1e6, 1)) MB  "
             + "time vs BF16 \(fixed(seconds / bf16Time, 2))x")
         bytes.deallocate()
