@@ -98,8 +98,8 @@ static float dot_q4_0_q8_0(const uint8_t *w, const uint8_t *x, const float *dx, 
 // each group of 4 consecutive elements (one int32 lane of the AVX2 dot), a scale s and a min m such that the weight
 // is s·q − m exactly as in dequant.c (s and m are the same f32 products). The group's contribution to the dot with a
 // Q8_0 activation block (scale dx, values x) is dx·(s·Σ q·x − m·Σ x), the integer sums exact. unpack32 is the scalar
-// definition; unpack32_simd does the same with vector shifts and lookups for most types (Q5_0 and Q5_1, whose high
-// bits are one 32-bit mask, still go through unpack32).
+// definition; unpack32_simd does the same with vector shifts and lookups for every type, so unpack32 is the fallback
+// a new type starts from.
 static const int8_t kvalues_nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 static inline float ld16(const uint8_t *p) { return f16_to_f32(p); }
@@ -233,6 +233,24 @@ static inline int unpack32_simd(int type, const uint8_t *b, int g, __m256i *qw, 
         *sv = _mm256_set1_ps(ld16(b));
         *mv = _mm256_set1_ps(-ld16(b + 2));
         return 1;
+    case GLM_GGML_Q5_0: case GLM_GGML_Q5_1: {
+        int five1 = type == GLM_GGML_Q5_1;
+        const uint8_t *h = b + (five1 ? 4 : 2);
+        uint32_t qh;
+        memcpy(&qh, h, 4);
+        // byte i of the result = 0x10 where bit i of qh is set: spread byte i/8 of qh to byte i, test bit i % 8
+        const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+        __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
+        __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+        __m256i q = _mm256_or_si256(nibbles_q4_0_order(h + 4), _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+        *qw = five1 ? q : _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+        *sv = _mm256_set1_ps(ld16(b));
+        if (!five1) return 0;
+        *mv = _mm256_set1_ps(-ld16(b + 2));
+        return 1;
+    }
     case GLM_GGML_IQ4_NL: {
         __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_nl));
         *qw = _mm256_shuffle_epi8(table, nibbles_q4_0_order(b + 2));
