@@ -361,6 +361,12 @@ glm_status glm_grammar_matcher_reset(glm_grammar_matcher *matcher);
  * must say model_type "glm4_moe" or architectures ["Glm4MoeForCausalLM"] (or both); naming another model type or
  * architecture is GLM_ERR_UNSUPPORTED. Weight values are not scanned at load (that would read the whole
  * checkpoint): weights holding NaN or infinity show as GLM_ERR_FORMAT from the first evaluation.
+ *
+ * A model may also be a GGUF file as llama.cpp writes it for architecture "glm4moe" (any part of a split set
+ * name-0000N-of-0000M.gguf opens the whole set), or a directory without config.json holding one such model. Its
+ * tensors may be F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL or IQ4_XS, each
+ * its own; another type is GLM_ERR_UNSUPPORTED naming the tensor and the type. Block-quantised weights multiply
+ * 8-bit (Q8_0) activations as llama.cpp does. docs/MODEL.md §2.6.
  */
 
 /* Immutable after load: one model may be shared by any number of sessions on any threads. */
@@ -397,14 +403,16 @@ typedef struct glm_model_params {
 
 glm_model_params glm_model_default_params(void);
 
-/* Loads the model in directory `path`. `params` may be NULL (defaults). */
+/* Loads the model at `path` (a checkpoint directory or a GGUF model, see above). `params` may be NULL (defaults). */
 glm_status glm_model_load(const char *path, const glm_model_params *params, glm_model **out_model);
 
 /* Releases the caller's reference. Sessions hold their own reference: a model freed while sessions use it stays
  * alive until the last of them is freed. */
 void glm_model_free(glm_model *model);
 
-/* JSON: {"config": {...HF keys...}, "parameter_count", "bytes_mapped", "dtype", "has_mtp", "gemm",
+/* JSON: {"config": {...HF keys...}, "parameter_count", "bytes_mapped", "dtype" (the type holding most parameters:
+ * "bfloat16", "float32", "float16", or a ggml type such as "Q8_0"), "format" ("safetensors" or "gguf"),
+ * "quantization" (parameters per stored type, e.g. {"F32": ..., "Q4_K": ..., "Q6_K": ...}), "has_mtp", "gemm",
  * "kernels" ("avx2" or "avx512": the path this model's sessions run), ...}. */
 glm_status glm_model_info(const glm_model *model, char **out_info_json);
 
@@ -525,7 +533,8 @@ glm_chat_params glm_chat_default_params(void);
 
 /* Creates a chat session on `model`, reading tokenizer.json, the chat template (chat_template.jinja or
  * tokenizer_config.json; GLM-4.7's built-in one if the directory has none) and generation_config.json from the
- * model's directory. `params` may be NULL (defaults). */
+ * model's directory; for a GGUF model, the tokenizer and tokenizer.chat_template of the file (its first part).
+ * `params` may be NULL (defaults). */
 glm_status glm_chat_new(const glm_model *model, const glm_chat_params *params, glm_chat **out_chat);
 
 /* Releases the chat. Called from the event callback of a request running on this chat (or from another thread

@@ -30,9 +30,16 @@ public func glm_chat_new(_ model: OpaquePointer?, _ params: UnsafePointer<glm_ch
                 + " (off) to \(GenerationSession.maxSpeculativeTokens)")
         }
         let directory = m.directory
-        let tokenizer = try Tokenizer.load(path: directory)
+        // A GGUF model carries its tokenizer and (usually) its chat template in the file itself.
+        let tokenizer = try Tokenizer.load(path: m.ggufFile ?? directory)
         var template = try defaultChatTemplate()
-        if let own = try ChatTemplate.load(modelDirectory: directory) { template = own }
+        if let gguf = m.ggufFile {
+            if try GGUFFile(path: gguf).value(for: "tokenizer.chat_template") != nil {
+                template = try loadChatTemplate(path: gguf, name: nil)
+            }
+        } else if let own = try ChatTemplate.load(modelDirectory: directory) {
+            template = own
+        }
         let generationPath = FileSystem.join(directory, "generation_config.json")
         let generation = FileSystem.exists(generationPath) ? try GenerationConfig(contentsOf: generationPath) : nil
         let context = p.context_length > 0 ? Int(p.context_length) : min(4096, m.config.maxPositionEmbeddings)

@@ -27,6 +27,10 @@ public struct GGMLType: Equatable, Sendable, CustomStringConvertible {
     }()
 
     public var description: String { name }
+
+    public static let f32 = GGMLType(rawValue: 0, name: "F32", blockSize: 1, bytesPerBlock: 4)
+    public static let f16 = GGMLType(rawValue: 1, name: "F16", blockSize: 1, bytesPerBlock: 2)
+    public static let bf16 = GGMLType(rawValue: 30, name: "BF16", blockSize: 1, bytesPerBlock: 2)
 }
 
 /// One tensor's entry in the GGUF header. `dimensions` are in ggml order (fastest-varying first).

@@ -24,15 +24,19 @@ public final class Model: @unchecked Sendable {
     public let parameterCount: Int
     /// Bytes of all mapped checkpoint files (address space, not resident memory).
     public let bytesMapped: Int
-    /// Parameters per on-disk dtype.
-    public let parametersByType: [TensorDType: Int]
+    /// Parameters per on-disk encoding: "BF16", "F32", ... for safetensors, also "Q8_0", "Q4_K", ... for GGUF.
+    public let parametersByType: [String: Int]
+    /// "safetensors" or "gguf".
+    public let format: String
+    /// For a GGUF model, its file (the first part of a split set): where its tokenizer and chat template are.
+    public let ggufFile: String?
 
     let embedTokens: WeightMatrix
     let layers: [DecoderLayerWeights]
     let finalNorm: FloatBuffer
     let lmHead: WeightMatrix
     let mtp: MTPWeights?
-    private let store: TensorStore  // owns the maps the weights point into
+    private let store: any ModelTensorSource  // owns the maps the weights point into
 
     /// True if the checkpoint has the multi-token-prediction layer (`Session.mtpLogits`).
     public var hasMTP: Bool { mtp != nil }
@@ -49,6 +53,17 @@ public final class Model: @unchecked Sendable {
         let backend = try GEMMBackend.resolve(gemm)
         // Checked before any file in it is named: "" would otherwise become "/config.json".
         guard !directory.isEmpty else { throw .invalidArgument("the model path is empty (expected a model directory)") }
+        // A GGUF model: a .gguf file (any part of a split set), or a directory with no config.json holding one.
+        let isGGUFFile = !FileSystem.isDirectory(directory) && directory.hasSuffix(".gguf")
+        var isGGUFDirectory = false
+        if FileSystem.isDirectory(directory) && !FileSystem.exists(FileSystem.join(directory, "config.json")) {
+            isGGUFDirectory = try GGUFModel.modelFile(in: directory) != nil
+        }
+        if isGGUFFile || isGGUFDirectory {
+            let gguf = try GGUFModel(path: directory)
+            return try Model(directory: directory, config: gguf.config, store: gguf, threads: Threads.resolve(threads),
+                             gemmBackend: backend, kernelPath: path, format: "gguf", ggufFile: gguf.path)
+        }
         guard FileSystem.isDirectory(directory) else {
             throw .io(FileSystem.exists(directory) ? "model path '\(directory)' is not a directory"
                                                    : "model directory '\(directory)' does not exist")
@@ -56,11 +71,12 @@ public final class Model: @unchecked Sendable {
         let config = try ModelConfig(contentsOf: FileSystem.join(directory, "config.json"))
         let store = try TensorStore(directory: directory)
         return try Model(directory: directory, config: config, store: store, threads: Threads.resolve(threads),
-                         gemmBackend: backend, kernelPath: path)
+                         gemmBackend: backend, kernelPath: path, format: "safetensors")
     }
 
-    private init(directory: String, config c: ModelConfig, store: TensorStore, threads: Int,
-                 gemmBackend: GEMMBackend, kernelPath: KernelPath) throws(GLMError) {
+    private init(directory: String, config c: ModelConfig, store: any ModelTensorSource, threads: Int,
+                 gemmBackend: GEMMBackend, kernelPath: KernelPath, format: String,
+                 ggufFile: String? = nil) throws(GLMError) {
         let loader = WeightLoader(store: store, config: c)
         embedTokens = try loader.matrix("model.embed_tokens.weight", rows: c.vocabSize, columns: c.hiddenSize)
         var layers: [DecoderLayerWeights] = []
@@ -81,16 +97,18 @@ public final class Model: @unchecked Sendable {
         self.gemmBackend = gemmBackend
         self.kernelPath = kernelPath
         self.store = store
+        self.format = format
+        self.ggufFile = ggufFile
         self.parametersByType = loader.parameters
         self.parameterCount = loader.parameters.values.reduce(0, +)
         self.bytesMapped = store.bytesMapped
     }
 
-    /// The dtype holding most parameters ("bfloat16", "float32", "float16").
+    /// The encoding holding most parameters ("bfloat16", "float32", "float16", or a ggml type such as "Q8_0").
     public var weightType: String {
-        let names: [TensorDType: String] = [.f32: "float32", .bf16: "bfloat16", .f16: "float16"]
-        let top = parametersByType.max { a, b in a.value != b.value ? a.value < b.value : a.key.rawValue > b.key.rawValue }
-        return top.flatMap { names[$0.key] ?? $0.key.rawValue } ?? "none"
+        let names: [String: String] = ["F32": "float32", "BF16": "bfloat16", "F16": "float16"]
+        let top = parametersByType.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
+        return top.flatMap { names[$0.key] ?? $0.key } ?? "none"
     }
 
     /// Weight bytes one decoded token reads in the main model: every attention and dense matrix, the router, the
@@ -119,6 +137,12 @@ public final class Model: @unchecked Sendable {
         o["parameter_count"] = JSONValue(parameterCount)
         o["bytes_mapped"] = JSONValue(bytesMapped)
         o["dtype"] = .string(weightType)
+        o["format"] = .string(format)
+        if let ggufFile { o["gguf_file"] = .string(ggufFile) }   // where the tokenizer and chat template are
+        // Parameters per on-disk type: how a GGUF file mixes quantisations (e.g. {"Q4_K": ..., "Q6_K": ..., "F32": ...}).
+        var types = JSONObject()
+        for key in parametersByType.keys.sorted() { types[key] = JSONValue(parametersByType[key] ?? 0) }
+        o["quantization"] = .object(types)
         o["has_mtp"] = .bool(hasMTP)
         o["weight_bytes_per_decoded_token"] = JSONValue(weightBytesPerDecodedToken)
         o["threads"] = JSONValue(threads)

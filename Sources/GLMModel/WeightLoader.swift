@@ -1,3 +1,4 @@
+import CGLMKernels
 import GLMFormats
 import GLMNumerics
 import GLMSupport
@@ -8,13 +9,13 @@ final class WeightLoader {
     static let matrixTypes: Set<TensorDType> = [.f32, .bf16, .f16]
     static let vectorTypes: Set<TensorDType> = [.f32, .bf16, .f16]
 
-    let store: TensorStore
+    let store: any ModelTensorSource
     let config: ModelConfig
     private(set) var used: Set<String> = []
-    /// Parameters per dtype of the tensors used (a tied lm_head counts once).
-    private(set) var parameters: [TensorDType: Int] = [:]
+    /// Parameters per encoding ("BF16", "Q8_0", ...) of the tensors used (a tied lm_head counts once).
+    private(set) var parameters: [String: Int] = [:]
 
-    init(store: TensorStore, config: ModelConfig) {
+    init(store: any ModelTensorSource, config: ModelConfig) {
         self.store = store
         self.config = config
     }
@@ -63,7 +64,7 @@ final class WeightLoader {
     func multiTokenPrediction(embedTokens: WeightMatrix, lmHead: WeightMatrix) throws(GLMError) -> MTPWeights? {
         let c = config
         let p = "model.layers.\(c.numHiddenLayers)."
-        guard store.names.contains(where: { $0.hasPrefix(p) }) else { return nil }
+        guard store.tensorNames.contains(where: { $0.hasPrefix(p) }) else { return nil }
         let embed = try matrixIfPresent(p + "embed_tokens.weight", rows: c.vocabSize, columns: c.hiddenSize)
         let head = try matrixIfPresent(p + "shared_head.head.weight", rows: c.vocabSize, columns: c.hiddenSize)
         return MTPWeights(
@@ -78,11 +79,11 @@ final class WeightLoader {
 
     /// Throws if the checkpoint holds a tensor that is not part of the architecture the config describes.
     func checkNoUnexpectedTensors() throws(GLMError) {
-        for name in store.names where !used.contains(name) {
-            guard let info = store.tensor(name) else { continue }
+        for name in store.tensorNames where !used.contains(name) {
+            guard let info = store.modelTensor(name) else { continue }
             // A tied checkpoint may still carry a copy of lm_head; it is ignored, as transformers ties over it.
             if name == "lm_head.weight" && config.tieWordEmbeddings { continue }
-            throw .format("tensor '\(name)' (\(info.typeDescription)) in '\(info.file)' is not part of a"
+            throw .format("tensor '\(name)' (\(info.typeDescription)) in \(info.origin) is not part of a"
                 + " \(ModelConfig.supportedArchitecture) with \(config.numHiddenLayers) layers,"
                 + " first_k_dense_replace \(config.firstKDenseReplace), \(config.nRoutedExperts) routed experts,"
                 + " n_shared_experts \(config.nSharedExperts), attention_bias \(config.attentionBias),"
@@ -105,22 +106,56 @@ final class WeightLoader {
     }
 
     func matrixIfPresent(_ name: String, rows: Int, columns: Int) throws(GLMError) -> WeightMatrix? {
-        if store.tensor(name) == nil { return nil }
+        if store.modelTensor(name) == nil { return nil }
         return try matrix(name, rows: rows, columns: columns)
     }
 
+    /// The tensor `name`, checked against the shape the config implies and the encodings allowed; the error names
+    /// the tensor, where it is, and what was expected.
+    func require(_ name: String, shape: [Int], matrix: Bool) throws(GLMError) -> ModelTensor {
+        guard let info = store.modelTensor(name) else {
+            let expected = matrix ? "one of {BF16, F16, F32} or a GGUF block type" : "one of {BF16, F16, F32}"
+            throw .format("checkpoint '\(store.location)' has no tensor '\(name)' (expected \(expected)\(shape);"
+                + " the checkpoint has \(store.tensorNames.count) tensors)")
+        }
+        guard info.shape == shape else {
+            throw .format("tensor '\(name)' in \(info.origin) has shape \(info.shape), expected \(shape)")
+        }
+        switch info.encoding {
+        case .dtype(let d):
+            let allowed = matrix ? WeightLoader.matrixTypes : WeightLoader.vectorTypes
+            guard allowed.contains(d) else {
+                throw .unsupported("tensor '\(name)' in \(info.origin) has dtype \(d.rawValue), expected one of"
+                    + " {BF16, F16, F32}")
+            }
+        case .ggml(let t):
+            guard glm_ggml_dequantizable(Int32(t.rawValue)) == 1 else {
+                throw .unsupported("tensor '\(name)' (\(info.origin)) has ggml type \(t.name), which libglm does not"
+                    + " support (supported: \(WeightLoader.ggmlTypeNames))")
+            }
+        }
+        return info
+    }
+
+    static let ggmlTypeNames = "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS"
+
     /// A `[rows, columns]` matrix, read in place.
     func matrix(_ name: String, rows: Int, columns: Int) throws(GLMError) -> WeightMatrix {
-        let info = try store.require(name, shape: [rows, columns], dtypes: WeightLoader.matrixTypes)
+        let info = try require(name, shape: [rows, columns], matrix: true)
         guard let base = info.bytes.baseAddress else {
-            throw .format("tensor '\(name)' in '\(info.file)' has no data")
+            throw .format("tensor '\(name)' in \(info.origin) has no data")
         }
         record(info)
         let storage: WeightMatrix.Storage
-        switch info.dtype {
-        case .f32: storage = .f32(base.assumingMemoryBound(to: Float.self))
-        case .bf16: storage = .bf16(base.assumingMemoryBound(to: UInt16.self))
-        default: storage = .f16(base.assumingMemoryBound(to: UInt16.self))
+        switch info.encoding {
+        case .dtype(.f32), .ggml(GGMLType.f32): storage = .f32(base.assumingMemoryBound(to: Float.self))
+        case .dtype(.bf16), .ggml(GGMLType.bf16): storage = .bf16(base.assumingMemoryBound(to: UInt16.self))
+        case .dtype, .ggml(GGMLType.f16): storage = .f16(base.assumingMemoryBound(to: UInt16.self))
+        case .ggml(let t):
+            guard let rowBytes = info.encoding.rowBytes(columns: columns) else {
+                throw .format("tensor '\(name)' in \(info.origin): \(columns) columns are not whole \(t.name) blocks")
+            }
+            storage = .ggml(type: Int32(t.rawValue), base: base, rowBytes: rowBytes)
         }
         return WeightMatrix(rows: rows, columns: columns, storage: storage)
     }
@@ -133,21 +168,28 @@ final class WeightLoader {
 
     /// A `[count]` vector, copied to f32.
     func vector(_ name: String, count: Int) throws(GLMError) -> FloatBuffer {
-        let info = try store.require(name, shape: [count], dtypes: WeightLoader.vectorTypes)
+        let info = try require(name, shape: [count], matrix: false)
         record(info)
         let out = try FloatBuffer(count: count, purpose: "tensor '\(name)'")
         let raw = info.bytes
-        for i in 0..<count {
-            switch info.dtype {
-            case .f32: out.pointer[i] = raw.load(fromByteOffset: 4 * i, as: Float.self)
-            case .bf16: out.pointer[i] = HalfPrecision.bf16ToFloat(raw.load(fromByteOffset: 2 * i, as: UInt16.self))
-            default: out.pointer[i] = HalfPrecision.f16ToFloat(raw.load(fromByteOffset: 2 * i, as: UInt16.self))
+        switch info.encoding {
+        case .ggml(let t):
+            guard let base = raw.baseAddress, glm_dequantize(Int32(t.rawValue), base, out.pointer, count) == 0 else {
+                throw .unsupported("tensor '\(name)' (\(info.origin)): \(count) elements of \(t.name) cannot be read")
+            }
+        case .dtype(let dtype):
+            for i in 0..<count {
+                switch dtype {
+                case .f32: out.pointer[i] = raw.load(fromByteOffset: 4 * i, as: Float.self)
+                case .bf16: out.pointer[i] = HalfPrecision.bf16ToFloat(raw.load(fromByteOffset: 2 * i, as: UInt16.self))
+                default: out.pointer[i] = HalfPrecision.f16ToFloat(raw.load(fromByteOffset: 2 * i, as: UInt16.self))
+                }
             }
         }
         return out
     }
 
-    private func record(_ info: TensorInfo) {
-        if used.insert(info.name).inserted { parameters[info.dtype, default: 0] += info.elementCount }
+    private func record(_ info: ModelTensor) {
+        if used.insert(info.name).inserted { parameters[info.encoding.description, default: 0] += info.elementCount }
     }
 }

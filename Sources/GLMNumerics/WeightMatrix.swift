@@ -14,6 +14,10 @@ public struct WeightMatrix: @unchecked Sendable {
         case bf16(UnsafePointer<UInt16>)
         /// IEEE half precision.
         case f16(UnsafePointer<UInt16>)
+        /// A ggml block format of a GGUF file (Q8_0, Q4_K, ...; `type` is the ggml type id, one that
+        /// `glm_dequantize` handles), rows `rowBytes` apart. Multiplied by Q8_0-quantised inputs with integer block
+        /// dot products, as ggml does (docs/MODEL.md §2.6).
+        case ggml(type: Int32, base: UnsafeRawPointer, rowBytes: Int)
     }
 
     public let rows: Int
@@ -31,6 +35,7 @@ public struct WeightMatrix: @unchecked Sendable {
         switch storage {
         case .f32: return rows * columns * 4
         case .bf16, .f16: return rows * columns * 2
+        case .ggml(_, _, let rowBytes): return rows * rowBytes
         }
     }
 
@@ -49,6 +54,10 @@ public struct WeightMatrix: @unchecked Sendable {
         case .f16(let w):
             glm_matmul_rows_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
                                 output, outputStride)
+        case .ggml(let type, let base, let rowBytes):
+            WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
+                                      count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
+                                      tokens: tokens, output: output, outputStride: outputStride)
         }
     }
 
@@ -70,7 +79,32 @@ public struct WeightMatrix: @unchecked Sendable {
         case .f16(let w):
             glm_gemm_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
                          output, outputStride, scratch, avx512)
+        case .ggml(let type, let base, let rowBytes):
+            // The same integer kernel as decode, so prefill and decode compute the same numbers (an integer GEMM
+            // micro-kernel is the faster later step).
+            WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
+                                      count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
+                                      tokens: tokens, output: output, outputStride: outputStride)
         }
+    }
+
+    /// Every block type: activations quantised to Q8_0 and integer block dot products (ggml's CPU way).
+    static func hasIntegerKernel(_ type: Int32) -> Bool {
+        type != Int32(GLM_GGML_F32) && type != Int32(GLM_GGML_F16) && type != Int32(GLM_GGML_BF16)
+    }
+
+    /// Block-quantised rows times f32 inputs: the integer kernel for Q8_0/Q4_0 (unless a row is too wide for its
+    /// stack buffer), else each row dequantised exactly and multiplied in f32. The loader admits only types
+    /// `glm_dequantize` handles, so the fallback cannot fail.
+    static func multiplyGGML(type: Int32, rows: UnsafeRawPointer, rowBytes: Int, count: Int, columns: Int,
+                             input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                             output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        if hasIntegerKernel(type),
+           glm_matmul_rows_q8act(type, rows, rowBytes, count, columns, input, inputStride, tokens, output,
+                                 outputStride) == 0 {
+            return
+        }
+        _ = glm_matmul_rows_ggml(type, rows, rowBytes, count, columns, input, inputStride, tokens, output, outputStride)
     }
 
     public static let packedRowLimit = Int(GLM_GEMM_MAX_ROWS)
@@ -90,6 +124,11 @@ public struct WeightMatrix: @unchecked Sendable {
             return UnsafePointer(scratch)
         case .f16(let w):
             glm_convert_f16_to_f32(w + first, scratch, count)
+            return UnsafePointer(scratch)
+        case .ggml(let type, let base, let rowBytes):
+            _ = count
+            _ = glm_dequantize_rows(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
+                                    scratch)
             return UnsafePointer(scratch)
         }
     }

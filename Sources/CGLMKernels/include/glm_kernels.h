@@ -67,6 +67,40 @@ void glm_rope_neox(float *x, const float *cos_sin, ptrdiff_t half);
 void glm_axpy(float a, const float *x, float *y, ptrdiff_t count);
 void glm_add(const float *x, float *y, ptrdiff_t count);
 
+// ggml tensor types (ids from ggml.h, as GGUF files store them).
+enum {
+    GLM_GGML_F32 = 0, GLM_GGML_F16 = 1, GLM_GGML_Q4_0 = 2, GLM_GGML_Q4_1 = 3, GLM_GGML_Q5_0 = 6, GLM_GGML_Q5_1 = 7,
+    GLM_GGML_Q8_0 = 8, GLM_GGML_Q2_K = 10, GLM_GGML_Q3_K = 11, GLM_GGML_Q4_K = 12, GLM_GGML_Q5_K = 13,
+    GLM_GGML_Q6_K = 14, GLM_GGML_IQ4_NL = 20, GLM_GGML_IQ4_XS = 23, GLM_GGML_BF16 = 30,
+};
+
+// 1 if glm_dequantize handles `type` (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS).
+int glm_ggml_dequantizable(int type);
+
+// dst[0..count) = the `count` elements stored at `src` in ggml type `type`, bit-identical to ggml's reference
+// dequantisers (gguf-py quants.py). `count` must be a multiple of the type's block size. Returns 0, or -1 for an
+// unsupported type or a count that is not a whole number of blocks (dst untouched).
+int glm_dequantize(int type, const void *src, float *dst, ptrdiff_t count);
+
+// y[t*ldy + r] = dot(row r of w, x[t*ldx ...]) for block-quantised `w` (rows `row_bytes` apart): each row is
+// dequantised with glm_dequantize in chunks into a stack buffer and multiplied with the f32 row kernel. Returns -1
+// (nothing written) for a type glm_dequantize does not handle or a row that is not whole blocks.
+int glm_matmul_rows_ggml(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                         const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+// dst[r*columns ...] = row r of w dequantised, r < rows.
+int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                        float *dst);
+
+// ggml-style integer products for block-quantised weights (quantdot.c; Q8_0 and Q4_0 with SIMD unpacking, the other
+// block types of glm_dequantize with scalar unpacking): each input row is quantised to Q8_0
+// (glm_quantize_row_q8_0: ggml's reference quantiser), block products are summed in int32 and scaled by d_w·d_x in
+// f32. y[t*ldy + r] as in glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not whole
+// blocks, or rows wider than 61,680 columns (the quantised input lives in a 64 KiB stack buffer).
+int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                          const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+// count (a multiple of 32) floats → count/32 Q8_0 blocks of 34 bytes, as ggml's quantize_row_q8_0_ref.
+void glm_quantize_row_q8_0(const float *x, void *y, ptrdiff_t count);
+
 // Memory-bandwidth probes for the benchmark: a streaming read (returns a sum so it cannot be elided) and the
 // STREAM triad a[i] = b[i] + s·c[i].
 float glm_stream_read(const float *x, ptrdiff_t count);

@@ -85,7 +85,8 @@ def _threads(threads):
 
 
 class Model:
-    """A loaded Glm4MoeForCausalLM checkpoint directory (weights memory-mapped, shared by its sessions)."""
+    """A loaded Glm4MoeForCausalLM checkpoint directory, or a llama.cpp GGUF file of one (split or not; weights
+    memory-mapped, shared by its sessions)."""
 
     def __init__(self, path, *, threads=None, gemm="auto", kernels="auto"):
         """`gemm`: how prefill's matrix products run: "auto" (GLM_GEMM if set, else "packed"), "packed" or
@@ -119,9 +120,9 @@ class Model:
 
     @property
     def tokenizer(self):
-        """The tokenizer stored beside the weights (tokenizer.json)."""
+        """The tokenizer stored beside the weights (tokenizer.json), or in the GGUF file (its first part)."""
         if self._tokenizer is None:
-            self._tokenizer = Tokenizer.from_file(self.path)
+            self._tokenizer = Tokenizer.from_file(self.info().get("gguf_file", self.path))
         return self._tokenizer
 
     def session(self, context_length=None, *, threads=None, batch_size=None, mtp=True, num_speculative_tokens=0):
