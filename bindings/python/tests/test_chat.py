@@ -134,20 +134,3 @@ def test_parallel_sessions_equal_sequential_runs(model):
     for t in threads:
         t.join()
     assert results == sequential
-
-
-def test_demo_mtp_drafts_equal_reference(model):
-    """libglm's MTP drafts along each demo conversation (prompt + transformers' greedy completion) have the argmax
-    of the float64 NumPy reference (tools/glm_reference.py, written to greedy.json by tools/make_demo_model.py),
-    except at near-ties where f32 arithmetic may pick the other token."""
-    checked = 0
-    for case in GREEDY["cases"]:
-        sequence = case["prompt_ids"] + case["completion_ids"]
-        start = len(case["prompt_ids"]) - 1
-        drafts = model.mtp_logits(sequence).argmax(axis=-1)[start:]
-        assert len(drafts) == len(case["mtp_draft_ids"]), case["name"]
-        for got, want, margin in zip(drafts, case["mtp_draft_ids"], case["mtp_draft_margins"]):
-            if margin > 1e-2:
-                assert got == want, case["name"]
-                checked += 1
-    assert checked > 100

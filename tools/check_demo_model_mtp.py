@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""The demo model's numbers as libglm computes them (tools/make_demo_model.py reports the same with transformers and
-the NumPy reference):
+"""The numbers of a model made by tools/make_demo_model_mtp.py (work in progress), as libglm computes them (the
+trainer reports the same with transformers and the NumPy reference):
 
-    python3 tools/check_demo_model.py [MODEL_DIR]
+    python3 tools/check_demo_model_mtp.py [MODEL_DIR]
 
   * exact tool name and arguments, greedy (temperature 0) through libglm's chat API, on the held-out prompts that
-    make_demo_model.py listed in training_report.json (argument values never trained on; then new phrasings too);
+    make_demo_model_mtp.py listed in training_report.json (argument values never trained on; then new phrasings too);
   * MTP draft acceptance at temperature 0 on the demo conversations of greedy.json: the fraction of completion
     positions where the argmax of libglm's MTP draft equals the next token of transformers' greedy completion.
 
@@ -24,7 +24,7 @@ import glm  # noqa: E402
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "Tests", "Fixtures", "models", "glm-tiny-chat")
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "glm-tiny-chat-mtp")
     with open(os.path.join(path, "training_report.json")) as f:
         report = json.load(f)
     with open(os.path.join(path, "greedy.json")) as f:
