@@ -10,7 +10,10 @@ forward and backward, AdamW) about 2.8 CPU s, i.e. ~1.5 s wall on two idle cores
 assistant-token loss (main) went 8.4 -> 2.0 (step 50) -> 1.5 (100) -> ~0.85-1.05 (150-300) and plateaued there in
 both runs tried (360 and 640 steps planned, stopped at ~250 and ~300 for time): every assistant token is determined
 by the conversation, so a plateau near 1 means the argument copying (city, query, numbers) had not been learned;
-the fixed five conversations were fitting (their tokens are most of the rest). Next things to try: more steps (the
+the fixed five conversations were fitting (their tokens are most of the rest). A 200-step diagnostic with one tool
+per prompt (~210-token prompts, 0.5 s/step on idle cores) plateaued the same (~1.3) and, greedy, wrote every
+template right but a frequent value instead of the argument ("What is the weather in Porto?" -> city "Lon";
+"417 plus 29" -> a 7, b 7): no copying (induction) mechanism had formed yet. Next things to try: more steps (the
 30-minute budget allows ~1100 on idle cores), shorter prompts (fewer tools in the system prompt), a higher
 QK_NORM_INIT or use_qk_norm off, more heads.
 
