@@ -17,6 +17,28 @@ template right but a frequent value instead of the argument ("What is the weathe
 30-minute budget allows ~1100 on idle cores), shorter prompts (fewer tools in the system prompt), a higher
 QK_NORM_INIT or use_qk_norm off, more heads.
 
+Second attempt (2026-12-06, 2 cores shared with Swift builds, load 4-6): this version adds COPY_EXAMPLES pure
+copying conversations ("Repeat: Porto, 417" -> the same; 1-3 cities / quoted strings / numbers from the training
+pools, 70 % without tools, ~56 tokens) to the pool, a CONTEXT_WEIGHT 0.25 loss on the non-assistant tokens (the tool
+result repeats the call's arguments, so it is copy signal too) and a greedy probe of 9 held-out prompts every
+PROBE_EVERY steps (knobs DEMO_COPY, DEMO_CTX, DEMO_PROBE in the environment; the defaults are the run below).
+`nice -n 5 python3 tools/make_demo_model_mtp.py --steps 700 --out build/run1`: 4,700 conversations (1.47 M tokens),
+data preparation 27 CPU s; loss means per 50 steps (main / mtp / context) 5.41/5.45/5.80 (1-50), 2.55 (51-100),
+2.04 (101-150), 1.74 (151-200), 1.42 (201-250), 1.49/1.30/0.83 (251-300); probes 0/9 exact at 100, 200 and 300
+(at 200 the calls had the right names and templates but "a" 7, "b" 7 and no city: the same no-copy failure). Steps
+took 1.8 s wall at first and 3.6-4.5 s with the machine loaded (~3 CPU s each); stopped at step ~300 (1,070 s wall,
+930 CPU s) because 700 steps would not have fitted before the CPU was needed elsewhere. No checkpoint, no
+held-out accuracy or MTP acceptance from this attempt.
+
+Diagnostic that locates the problem (copy-only, a throwaway script built on this module's functions: the same
+model, the copying conversations alone without tools, 24 per step, greedy probe on 12 held-out payloads such as
+"Repeat: Porto, 417"): even with ~56-token sequences and a copy distance of ~10 tokens, 200 steps (386 s wall, 331 CPU
+s) gave 0/12 exact, loss 8.37 -> 2.44 (mean 51-100) -> 1.80 (151-200), the output made-up or frequent values (a held-out
+payload gave "The user wants me to repeat Berreba, 56.</think>Mon"). So it is not the prompt length, the tool system prompt or the data mix: this model with this
+optimiser does not form a copy (induction) circuit in a few hundred steps. Also measured: a step costs about the
+same for 24 x 56 tokens (1.5 s wall) as for 12 x 390 (1.8 s on a lighter load): the step time is overhead (the
+per-expert MoE loops of transformers' eager code), not tokens, so much larger batches are nearly free.
+
 What is verified: the trainer's torch MTP forward equals glm_reference.numpy_mtp (docs/MODEL.md §3.9) on a checkpoint
 written by this script's save path (random O(1) weights, bf16: max difference 3.6e-5 on logits up to 15, every argmax
 equal); libglm loads such a checkpoint (has_mtp, embedding and head shared) and its MTP drafts have the NumPy
@@ -106,6 +128,9 @@ GENERATED = 3000     # generated training conversations
 FIXED_REPEAT = 40    # copies of each fixed conversation in the training pool
 HELDOUT = 60         # held-out prompts with trained phrasings (20 per tool)
 HELDOUT_PHRASING = 30
+COPY_EXAMPLES = int(os.environ.get("DEMO_COPY", 1500))   # pure "Repeat: X" conversations (copying curriculum)
+CONTEXT_WEIGHT = float(os.environ.get("DEMO_CTX", 0.25))  # loss weight of the non-assistant tokens
+PROBE_EVERY = int(os.environ.get("DEMO_PROBE", 100))      # steps between quick held-out greedy probes (0: none)
 
 WEATHER_TOOL = {
     "type": "function",
@@ -339,6 +364,35 @@ def heldout_prompts(pools, count, phrasings):
     return out
 
 
+def copy_conversations(pools, count):
+    """Pure copying: the user asks to repeat 1-3 values (cities, quoted strings, numbers) and the assistant repeats
+    them. Short conversations, so cheap steps that form the induction (copy) heads the tool calls need."""
+    out = []
+    for _ in range(count):
+        items = []
+        for _ in range(pools.rng.randint(1, 3)):
+            k = pools.rng.randrange(3)
+            if k == 0:
+                items.append(pools.rng.choice(pools.train_cities))
+            elif k == 1:
+                q = pools.query(pools.heldout_queries)
+                pools.train_queries.add(q)
+                items.append(q)
+            else:
+                x = pools.number(pools.heldout_numbers)
+                pools.train_numbers.add(x)
+                items.append(number_text(x))
+        payload = ", ".join(items)
+        conversation = [
+            {"role": "user", "content": f"Repeat: {payload}"},
+            {"role": "assistant", "reasoning_content": f"The user wants me to repeat {payload}.",
+             "content": payload},
+        ]
+        tools = None if pools.rng.random() < 0.7 else pools.tools_for(pools.rng.choice(list(TOOLS)))
+        out.append((conversation, tools, {}))
+    return out
+
+
 def generated_conversations(pools, count):
     out = []
     for i in range(count):
@@ -482,16 +536,18 @@ def tensors_for(examples, rows, pad):
     width = max(len(examples[i][0]) for i in rows)
     inputs = torch.full((len(rows), width), pad, dtype=torch.long)
     labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    valid = torch.zeros((len(rows), width), dtype=torch.bool)
     for row, i in enumerate(rows):
         ids, targets = examples[i]
         inputs[row, :len(ids)] = torch.tensor(ids)
+        valid[row, :len(ids)] = True
         for p, on in enumerate(targets):
             if on:
                 labels[row, p] = ids[p + 1]
-    return inputs, labels
+    return inputs, labels, valid
 
 
-def train(model, mtp, examples, steps, rng, log):
+def train(model, mtp, examples, steps, rng, log, probe=None):
     L = model.config.num_hidden_layers
     params = list(model.parameters()) + list(mtp.parameters())
     optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=0.0, betas=(0.9, 0.98))
@@ -500,27 +556,41 @@ def train(model, mtp, examples, steps, rng, log):
     model.train()
     mtp.train()
     queue = []
+    pad = examples[0][0][0]
     start = time.time()
+    recent = []
     for step in range(steps):
         if not queue:
             queue = batches(examples, rng)
-        inputs, labels = tensors_for(examples, queue.pop(), examples[0][0][0])
+        inputs, labels, valid = tensors_for(examples, queue.pop(), pad)
         final = model.model(inputs).last_hidden_state
         on = labels != -100
         loss_main = torch.nn.functional.cross_entropy(model.lm_head(final[on]), labels[on])
+        # The other tokens (user message, tool results) carry copies too (the tool result repeats the call's
+        # arguments): a small weight on them gives the copy heads more signal per step.
+        context = torch.zeros_like(on)
+        context[:, :-1] = valid[:, 1:] & ~on[:, :-1]
+        loss_ctx = torch.nn.functional.cross_entropy(model.lm_head(final[context]), inputs[:, 1:][context[:, :-1]])
         y = mtp(model, final, inputs)
         mtp_labels = labels[:, 1:]
         mtp_on = mtp_labels != -100
         loss_mtp = torch.nn.functional.cross_entropy(model.lm_head(y[mtp_on]), mtp_labels[mtp_on])
-        loss = loss_main + MTP_WEIGHT * loss_mtp
+        loss = loss_main + MTP_WEIGHT * loss_mtp + CONTEXT_WEIGHT * loss_ctx
+        recent.append((loss_main.item(), loss_mtp.item(), loss_ctx.item()))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
         if step % 50 == 0 or step == steps - 1:
-            log(f"step {step}: loss {loss_main.item():.4f} mtp {loss_mtp.item():.4f} "
-                f"({time.time() - start:.0f} s)")
+            m = np.mean(recent, axis=0)
+            recent = []
+            log(f"step {step}: loss {m[0]:.4f} mtp {m[1]:.4f} context {m[2]:.4f} (means since the last line; "
+                f"{time.time() - start:.0f} s wall, {time.process_time():.0f} s CPU)")
+        if probe is not None and PROBE_EVERY and (step + 1) % PROBE_EVERY == 0 and step + 1 < steps:
+            model.eval()
+            log(f"step {step + 1}: probe {probe()}")
+            model.train()
     model.eval()
     mtp.eval()
     assert L == model.config.num_hidden_layers
@@ -691,6 +761,7 @@ def main():
     candidates_phrasing = heldout_prompts(pools, 2 * args.heldout_phrasing, (HELDOUT_WEATHER_ASK, HELDOUT_SEARCH_ASK,
                                                                              HELDOUT_ADD_ASK, HELDOUT_MULTIPLY_ASK))
     conversations = FIXED * FIXED_REPEAT + generated_conversations(pools, GENERATED)
+    conversations += copy_conversations(pools, COPY_EXAMPLES)
     assert not pools.train_numbers & pools.heldout_numbers and not pools.train_queries & pools.heldout_queries
     examples = [training_example(r, m, t, k) for m, t, k in conversations]
     tokens = sum(len(ids) for ids, _ in examples)
@@ -723,7 +794,14 @@ def main():
     train_wall = train_cpu = 0.0
     if not args.evaluate_only:
         t0, c0 = time.time(), time.process_time()
-        train(model, mtp, examples, args.steps, rng, log)
+        probe_set = [c for i, c in enumerate(heldout) if i % 10 < 3][:6] + heldout_phrasing[:3]
+
+        def probe():
+            correct, wrong, _ = tool_accuracy(model, r, eos, probe_set)
+            return f"{correct}/{len(probe_set)} exact" + "".join(
+                f"; {w['user']!r} -> {parse_calls(w['completion'])}" for w in wrong[:3])
+
+        train(model, mtp, examples, args.steps, rng, log, probe)
         train_wall, train_cpu = time.time() - t0, time.process_time() - c0
 
         if os.path.exists(args.out):
