@@ -30,7 +30,7 @@ took 1.8 s wall at first and 3.6-4.5 s with the machine loaded (~3 CPU s each); 
 930 CPU s) because 700 steps would not have fitted before the CPU was needed elsewhere. No checkpoint, no
 held-out accuracy or MTP acceptance from this attempt.
 
-Diagnostic that locates the problem (copy-only, a throwaway script built on this module's functions: the same
+Diagnostic that locates the problem (tools/demo_copy_diagnostic.py, built on this module's functions: the same
 model, the copying conversations alone without tools, 24 per step, greedy probe on 12 held-out payloads such as
 "Repeat: Porto, 417"): even with ~56-token sequences and a copy distance of ~10 tokens, 200 steps (386 s wall, 331 CPU
 s) gave 0/12 exact, loss 8.37 -> 2.44 (mean 51-100) -> 1.80 (151-200), the output made-up or frequent values (a held-out
@@ -38,6 +38,13 @@ payload gave "The user wants me to repeat Berreba, 56.</think>Mon"). So it is no
 optimiser does not form a copy (induction) circuit in a few hundred steps. Also measured: a step costs about the
 same for 24 x 56 tokens (1.5 s wall) as for 12 x 390 (1.8 s on a lighter load): the step time is overhead (the
 per-expert MoE loops of transformers' eager code), not tokens, so much larger batches are nearly free.
+The same diagnostic with use_qk_norm off and rope_theta 1e4 (`demo_copy_diagnostic.py noqk_rope 200`; libglm reads
+both from config.json) learns faster but still does not copy: loss 5.06 (mean 1-50), 2.04 (51-100), 1.64
+(101-150), 1.47 (151-200) against 5.19 / 2.44 / 1.98 / 1.80; probes 0/12 at 100 and 200 (508 s wall, 423 CPU s).
+Not tried for lack of time: many more steps or larger batches on the copy-only task until the probe rises (the
+cheap test of whether the circuit forms at all), a lower learning rate than 3e-3, attention_bias off, 8 heads of 16
+(variant "8h" of the diagnostic), and dropping the MoE layers (mostly overhead at this size) if libglm allows
+first_k_dense_replace = num_hidden_layers.
 
 What is verified: the trainer's torch MTP forward equals glm_reference.numpy_mtp (docs/MODEL.md §3.9) on a checkpoint
 written by this script's save path (random O(1) weights, bf16: max difference 3.6e-5 on logits up to 15, every argmax
