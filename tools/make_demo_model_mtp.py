@@ -1,0 +1,919 @@
+#!/usr/bin/env python3
+"""WORK IN PROGRESS (issue 15, item 4): the successor of tools/make_demo_model.py -- a tiny GLM-4.7-shaped chat model
+that calls three tools with arguments copied from the user's message and drafts with a trained MTP layer. It does
+not reach its goals yet and has not replaced Tests/Fixtures/models/glm-tiny-chat (which tools/make_demo_model.py
+still makes); it writes to build/glm-tiny-chat-mtp unless --out says otherwise.
+
+Status (2 shared CPU cores, torch 2.13.0+cpu, 2 threads, deterministic algorithms): data preparation (3,200
+conversations, 1.26 M tokens) takes about 60 CPU s; a training step (12 conversations of ~390 tokens, main + MTP
+forward and backward, AdamW) about 2.8 CPU s, i.e. ~1.5 s wall on two idle cores, 2-8 s on the shared machine. The
+assistant-token loss (main) went 8.4 -> 2.0 (step 50) -> 1.5 (100) -> ~0.85-1.05 (150-300) and plateaued there in
+both runs tried (360 and 640 steps planned, stopped at ~250 and ~300 for time): every assistant token is determined
+by the conversation, so a plateau near 1 means the argument copying (city, query, numbers) had not been learned;
+the fixed five conversations were fitting (their tokens are most of the rest). A 200-step diagnostic with one tool
+per prompt (~210-token prompts, 0.5 s/step on idle cores) plateaued the same (~1.3) and, greedy, wrote every
+template right but a frequent value instead of the argument ("What is the weather in Porto?" -> city "Lon";
+"417 plus 29" -> a 7, b 7): no copying (induction) mechanism had formed yet. Next things to try: more steps (the
+30-minute budget allows ~1100 on idle cores), shorter prompts (fewer tools in the system prompt), a higher
+QK_NORM_INIT or use_qk_norm off, more heads.
+
+Second attempt (2026-12-06, 2 cores shared with Swift builds, load 4-6): this version adds COPY_EXAMPLES pure
+copying conversations ("Repeat: Porto, 417" -> the same; 1-3 cities / quoted strings / numbers from the training
+pools, 70 % without tools, ~56 tokens) to the pool, a CONTEXT_WEIGHT 0.25 loss on the non-assistant tokens (the tool
+result repeats the call's arguments, so it is copy signal too) and a greedy probe of 9 held-out prompts every
+PROBE_EVERY steps (knobs DEMO_COPY, DEMO_CTX, DEMO_PROBE in the environment; the defaults are the run below).
+`nice -n 5 python3 tools/make_demo_model_mtp.py --steps 700 --out build/run1`: 4,700 conversations (1.47 M tokens),
+data preparation 27 CPU s; loss means per 50 steps (main / mtp / context) 5.41/5.45/5.80 (1-50), 2.55 (51-100),
+2.04 (101-150), 1.74 (151-200), 1.42 (201-250), 1.49/1.30/0.83 (251-300); probes 0/9 exact at 100, 200 and 300
+(at 200 the calls had the right names and templates but "a" 7, "b" 7 and no city: the same no-copy failure). Steps
+took 1.8 s wall at first and 3.6-4.5 s with the machine loaded (~3 CPU s each); stopped at step ~300 (1,070 s wall,
+930 CPU s) because 700 steps would not have fitted before the CPU was needed elsewhere. No checkpoint, no
+held-out accuracy or MTP acceptance from this attempt.
+
+Diagnostic that locates the problem (tools/demo_copy_diagnostic.py, built on this module's functions: the same
+model, the copying conversations alone without tools, 24 per step, greedy probe on 12 held-out payloads such as
+"Repeat: Porto, 417"): even with ~56-token sequences and a copy distance of ~10 tokens, 200 steps (386 s wall, 331 CPU
+s) gave 0/12 exact, loss 8.37 -> 2.44 (mean 51-100) -> 1.80 (151-200), the output made-up or frequent values (a held-out
+payload gave "The user wants me to repeat Berreba, 56.</think>Mon"). So it is not the prompt length, the tool system prompt or the data mix: this model with this
+optimiser does not form a copy (induction) circuit in a few hundred steps. Also measured: a step costs about the
+same for 24 x 56 tokens (1.5 s wall) as for 12 x 390 (1.8 s on a lighter load): the step time is overhead (the
+per-expert MoE loops of transformers' eager code), not tokens, so much larger batches are nearly free.
+The same diagnostic with use_qk_norm off and rope_theta 1e4 (`demo_copy_diagnostic.py noqk_rope 200`; libglm reads
+both from config.json) learns faster but still does not copy: loss 5.06 (mean 1-50), 2.04 (51-100), 1.64
+(101-150), 1.47 (151-200) against 5.19 / 2.44 / 1.98 / 1.80; probes 0/12 at 100 and 200 (508 s wall, 423 CPU s).
+Not tried for lack of time: many more steps or larger batches on the copy-only task until the probe rises (the
+cheap test of whether the circuit forms at all), a lower learning rate than 3e-3, attention_bias off, 8 heads of 16
+(variant "8h" of the diagnostic), and dropping the MoE layers (mostly overhead at this size) if libglm allows
+first_k_dense_replace = num_hidden_layers.
+
+What is verified: the trainer's torch MTP forward equals glm_reference.numpy_mtp (docs/MODEL.md §3.9) on a checkpoint
+written by this script's save path (random O(1) weights, bf16: max difference 3.6e-5 on logits up to 15, every argmax
+equal); libglm loads such a checkpoint (has_mtp, embedding and head shared) and its MTP drafts have the NumPy
+reference's argmax at every row that is not a near-tie (675 of 675 on a smoke run); the evaluation path runs end to
+end (--steps 3 --heldout 6 --heldout-phrasing 3: 288 s wall, 241 CPU s); two --steps 3 --weights-only runs wrote
+identical model.safetensors (sha256 767fff19...).
+
+Run (same bytes on every run on one machine, by construction: seeded data and init, fixed data order, torch
+deterministic algorithms on 2 threads; --steps 3 --weights-only twice is the quick check):
+
+    python3 tools/make_demo_model_mtp.py [--tokenizer DIR] [--template FILE] [--out DIR] [--steps N]
+    python3 tools/check_demo_model_mtp.py DIR      # the same numbers through libglm
+
+Needs: torch 2.13 CPU (`pip install "torch==2.13.0+cpu"`), transformers 5.24, tokenizers, safetensors, numpy.
+CI never runs this.
+
+The model: a Glm4MoeForCausalLM (hidden 128, 3 layers: 1 dense + 2 MoE with 4 routed experts top-2 + 1 shared,
+4 query / 2 KV heads of 32, partial RoPE) whose vocabulary is the glm-tiny tokenizer's
+(Tests/Fixtures/tokenizers/glm-tiny/tokenizer.json, added tokens included), plus one MTP ("NextN") layer at index 3
+as GLM-4.7 has (docs/MODEL.md §2.4, §3.9): enorm, hnorm, eh_proj, a full MoE decoder layer and shared_head.norm;
+its embedding and head are the main model's (the checkpoint leaves `embed_tokens` and `shared_head.head` out, which
+libglm reads as sharing).
+
+Training: AdamW on minibatches of conversations rendered with the real GLM-4.7 chat template (transformers'
+apply_chat_template), loss on the assistant turns only: the main model's next-token loss plus MTP_WEIGHT times the
+MTP layer's loss on the token after next (row t: the final-normed main hidden state at t and the embedding of token
+t+1 predict token t+2, as GLM and DeepSeek-V3 train MTP; the gradient flows into the main model too). The data:
+
+  * the five fixed conversations the tests rely on (weather in Paris / London, greeting, second turn, no_think);
+  * generated tool conversations (call, tool result, answer) for three tools -- get_weather(city),
+    web_search(query) and calculator(operation, a, b) -- from phrasing templates with cities, quoted search strings
+    and numbers drawn from pools, with a random subset and order of the tools in the system prompt.
+
+Everything is seeded; data order is fixed; torch runs deterministic algorithms on 2 threads.
+
+Checks (the run fails unless the first holds), on the weights exactly as stored (bf16 upcast to fp32):
+
+  * greedy decoding with transformers reproduces the fixed conversations (greedy.json below);
+  * tool-call accuracy: exact tool name and arguments, greedy with transformers, on HELDOUT generated prompts whose
+    argument values (cities, numbers, search strings) never occur in training (trained phrasings), and on a second
+    set that also uses phrasings never trained on;
+  * MTP draft acceptance at temperature 0: the fraction of completion positions where the MTP layer's argmax (NumPy
+    float64 reference of docs/MODEL.md §3.9, tools/glm_reference.py) equals the main model's next greedy token, on
+    the demo conversations of greedy.json and on the held-out prompts, and the acceptance a k = 1 speculative
+    decoder would see (each accepted draft's successor is the verifier's bonus token and is not drafted).
+
+The numbers go to stdout and to training_report.json in --out (without timings, so
+that a rerun writes the same bytes; the wall and CPU time are printed).
+
+The directory gets config.json, generation_config.json (eos = ids of <|endoftext|>, <|user|>, <|observation|>;
+temperature 1.0, top_p 0.95 as GLM-4.7 recommends), model.safetensors (bf16, router correction bias f32),
+tokenizer.json, tokenizer_config.json, chat_template.jinja, training_report.json and greedy.json: for each case the
+OpenAI request, the prompt ids transformers' tokenizer gives for the rendered prompt, and the greedy completion ids
+of transformers (fp32 eager, weights exactly as stored, full recompute per step, stopping at the first eos id, eos
+included), with the smallest top-1/top-2 logit gap on the way (how far libglm's arithmetic may drift before a token
+flips); and the MTP drafts of the float64 reference along prompt + completion: mtp_draft_ids[j] is the argmax of
+draft row P-1+j (P prompt tokens), the draft for completion token j+1 (the last row drafts past the eos token), with
+its top-1/top-2 margin in mtp_draft_margins.
+"""
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import glm_reference as ref  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEED = 4747
+STEPS = 640
+BATCH = 12
+LR = 3e-3
+WARMUP = 40
+MTP_WEIGHT = 0.5
+QK_NORM_INIT = 2.5
+GENERATED = 3000     # generated training conversations
+FIXED_REPEAT = 40    # copies of each fixed conversation in the training pool
+HELDOUT = 60         # held-out prompts with trained phrasings (20 per tool)
+HELDOUT_PHRASING = 30
+COPY_EXAMPLES = int(os.environ.get("DEMO_COPY", 1500))   # pure "Repeat: X" conversations (copying curriculum)
+CONTEXT_WEIGHT = float(os.environ.get("DEMO_CTX", 0.25))  # loss weight of the non-assistant tokens
+PROBE_EVERY = int(os.environ.get("DEMO_PROBE", 100))      # steps between quick held-out greedy probes (0: none)
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+SEARCH_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "web_search",
+        "description": "Search the web",
+        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    },
+}
+CALCULATOR_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "calculator",
+        "description": "Add or multiply two numbers",
+        "parameters": {"type": "object", "properties": {
+            "operation": {"type": "string", "enum": ["add", "multiply"]},
+            "a": {"type": "number"}, "b": {"type": "number"}}, "required": ["operation", "a", "b"]},
+    },
+}
+TOOLS = {"get_weather": WEATHER_TOOL, "web_search": SEARCH_TOOL, "calculator": CALCULATOR_TOOL}
+
+TRAIN_CITIES = """Paris London Berlin Madrid Rome Vienna Prague Warsaw Lisbon Dublin Oslo Stockholm Helsinki
+Copenhagen Amsterdam Brussels Zurich Geneva Munich Hamburg Milan Naples Athens Istanbul Cairo Nairobi Lagos Accra
+Casablanca Tunis Dubai Doha Tehran Karachi Delhi Mumbai Chennai Dhaka Bangkok Hanoi Manila Jakarta Singapore Seoul
+Tokyo Osaka Beijing Shanghai Taipei Sydney Melbourne Auckland Perth Toronto Montreal Vancouver Chicago Boston Seattle
+Denver Miami Houston Dallas Atlanta Phoenix New_York Los_Angeles San_Francisco Mexico_City Lima Bogota Santiago
+Buenos_Aires Caracas Quito Havana Reykjavik Edinburgh Glasgow Krakow Budapest Bucharest Sofia Belgrade Zagreb Riga
+Vilnius Tallinn Kyiv Minsk Lyon Hanover Bergen Cork Malaga Bilbao Genoa Palermo Split Gdansk Leeds Bristol Cardiff
+Belfast Nice Bordeaux Toulouse Cologne Dresden Leipzig Utrecht Antwerp Basel Salzburg Graz Ljubljana Sarajevo
+Tirana Skopje Tbilisi Yerevan Baku Almaty Tashkent Ulaanbaatar Harbin Wuhan Chengdu Xian Hangzhou Sapporo Fukuoka
+Incheon Cebu Penang Phuket Yangon Colombo Kathmandu Pune Jaipur Medan Surabaya Darwin Hobart Wellington
+Christchurch Suva Honolulu Anchorage Quebec Winnipeg Halifax Austin Denver Tampa Orlando Memphis Boise Tucson
+Cancun Guadalajara Medellin Cusco Recife Salvador Brasilia Rosario Cordoba Mendoza Valparaiso Kingston Nassau
+Dakar Abuja Luanda Harare Lusaka Durban Cape_Town Windhoek Maputo Mombasa Kigali Khartoum Tripoli Algiers Muscat
+Riyadh Jeddah Manama Kuwait Damascus""".split()
+HELDOUT_CITIES = """Porto Seville Valencia Marseille Florence Turin Kyoto Nagoya Busan Hong_Kong Kolkata Lahore Kabul
+Baghdad Beirut Amman Addis_Ababa Kampala Montevideo Asuncion La_Paz Ottawa Calgary Portland Detroit Nashville
+Brisbane Adelaide Bratislava Marrakesh""".split()
+CONDITIONS = ["sunny", "rainy", "cloudy", "windy", "snowy", "foggy", "stormy"]
+WORDS = """best cheap pizza recipes hiking trails near me python tutorial jazz albums electric cars history of
+solar panels vegan cake guitar lessons train tickets used bikes coffee shops movie reviews space news chess
+openings garden tips winter boots learn spanish music festivals flights dog training ancient egypt laptop deals
+healthy breakfast ideas quantum computing for beginners old maps rare books mountain weather running shoes
+photo editing free fonts bread baking tea history ocean tides moon phases bird songs city parks region sport
+data address lens long function conference video""".split()
+
+WEATHER_ASK = ["What is the weather in {city}?", "What's the weather like in {city}?",
+               "How is the weather in {city} today?", "Tell me the weather in {city}.",
+               "Weather in {city}, please.", "Is it cold in {city} right now?"]
+SEARCH_ASK = ['Search the web for "{query}".', 'Look up "{query}" online.', 'Can you search for "{query}"?',
+              'Find information about "{query}".', 'Please search "{query}".']
+ADD_ASK = ["What is {a} plus {b}?", "Add {a} and {b}.", "What is the sum of {a} and {b}?"]
+MULTIPLY_ASK = ["What is {a} times {b}?", "Multiply {a} by {b}.", "What is the product of {a} and {b}?"]
+# Never trained on: the second held-out set.
+HELDOUT_WEATHER_ASK = ["Could you check the weather for {city}?", "Do I need an umbrella in {city}?"]
+HELDOUT_SEARCH_ASK = ['I need results for "{query}".', 'Google "{query}" for me.']
+HELDOUT_ADD_ASK = ["Please add {a} to {b}."]
+HELDOUT_MULTIPLY_ASK = ["Compute {a} multiplied by {b}."]
+
+
+def call(name, arguments):
+    return {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def weather_conversation(city, temperature, condition, ask="What is the weather in {city}?"):
+    return [
+        {"role": "user", "content": ask.format(city=city)},
+        {"role": "assistant", "content": "",
+         "reasoning_content": f"The user wants the weather in {city}. I will call get_weather.",
+         "tool_calls": [call("get_weather", {"city": city})]},
+        {"role": "tool", "tool_call_id": "call_1",
+         "content": json.dumps({"city": city, "temperature": temperature, "condition": condition})},
+        {"role": "assistant",
+         "reasoning_content": f"The tool says it is {condition} and {temperature} degrees.",
+         "content": f"It is {condition} in {city}, {temperature} degrees."},
+    ]
+
+
+def search_conversation(query, title, ask):
+    return [
+        {"role": "user", "content": ask.format(query=query)},
+        {"role": "assistant", "content": "",
+         "reasoning_content": f"The user wants to search for {query}. I will call web_search.",
+         "tool_calls": [call("web_search", {"query": query})]},
+        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps({"query": query, "top_result": title})},
+        {"role": "assistant", "reasoning_content": "The search returned a top result.",
+         "content": f'The top result for "{query}" is "{title}".'},
+    ]
+
+
+def number_text(x):
+    return json.dumps(x)
+
+
+def calculator_conversation(operation, a, b, ask):
+    word = "plus" if operation == "add" else "times"
+    result = round(a + b if operation == "add" else a * b, 4)
+    if result == int(result):
+        result = int(result)
+    at, bt, rt = number_text(a), number_text(b), number_text(result)
+    return [
+        {"role": "user", "content": ask.format(a=at, b=bt)},
+        {"role": "assistant", "content": "",
+         "reasoning_content": f"The user wants {at} {word} {bt}. I will call calculator.",
+         "tool_calls": [call("calculator", {"operation": operation, "a": a, "b": b})]},
+        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps({"result": result})},
+        {"role": "assistant", "reasoning_content": f"The tool says the result is {rt}.",
+         "content": f"{at} {word} {bt} is {rt}."},
+    ]
+
+
+GREETING = [
+    {"role": "user", "content": "Hello!"},
+    {"role": "assistant", "reasoning_content": "The user greets me. I greet back.",
+     "content": "Hello! How can I help you today?"},
+]
+SECOND_TURN = GREETING + [
+    {"role": "user", "content": "What is 2+2?"},
+    {"role": "assistant", "reasoning_content": "Simple arithmetic: 2+2 is 4.", "content": "2+2 equals 4."},
+]
+NO_THINK = [
+    {"role": "user", "content": "Hello!"},
+    {"role": "assistant", "content": "Hi! Nice to meet you."},
+]
+
+# (conversation, tools, template kwargs)
+FIXED = [
+    (weather_conversation("Paris", 18, "sunny"), [WEATHER_TOOL], {}),
+    (weather_conversation("London", 12, "rainy"), [WEATHER_TOOL], {}),
+    (GREETING, None, {}),
+    (SECOND_TURN, None, {}),
+    (NO_THINK, None, {"enable_thinking": False}),
+]
+
+# name: (messages of the request, tools, kwargs, expected completion text up to the eos token)
+PARIS = weather_conversation("Paris", 18, "sunny")
+CASES = {
+    "weather": (PARIS[:1], [WEATHER_TOOL], {},
+                "The user wants the weather in Paris. I will call get_weather.</think><tool_call>get_weather"
+                "<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call><|observation|>"),
+    "weather_answer": (PARIS[:3], [WEATHER_TOOL], {},
+                       "The tool says it is sunny and 18 degrees.</think>It is sunny in Paris, 18 degrees.<|user|>"),
+    "greeting": (GREETING[:1], None, {},
+                 "The user greets me. I greet back.</think>Hello! How can I help you today?<|user|>"),
+    "no_think": (NO_THINK[:1], None, {"enable_thinking": False}, "Hi! Nice to meet you.<|user|>"),
+    "second_turn": (SECOND_TURN[:3], None, {},
+                    "Simple arithmetic: 2+2 is 4.</think>2+2 equals 4.<|user|>"),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Generated data
+
+
+class Pools:
+    """Argument values: training and held-out sets are disjoint by construction."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.train_cities = [c.replace("_", " ") for c in TRAIN_CITIES]
+        self.heldout_cities = [c.replace("_", " ") for c in HELDOUT_CITIES]
+        assert not set(self.train_cities) & set(self.heldout_cities)
+        self.heldout_numbers = set()
+        self.heldout_queries = set()
+        self.train_numbers = set()
+        self.train_queries = set()
+
+    def number(self, avoid):
+        while True:
+            r = self.rng.random()
+            if r < 0.45:
+                x = self.rng.randint(0, 99)
+            elif r < 0.75:
+                x = self.rng.randint(100, 9999)
+            else:
+                x = round(self.rng.randint(1, 9999) / 10 ** self.rng.randint(1, 2), 2)
+                if x == int(x):
+                    continue
+            if x not in avoid:
+                return x
+
+    def query(self, avoid):
+        while True:
+            q = " ".join(self.rng.choice(WORDS) for _ in range(self.rng.randint(2, 4)))
+            if q not in avoid:
+                return q
+
+    def tools_for(self, needed):
+        others = [n for n in TOOLS if n != needed]
+        r = self.rng.random()
+        chosen = [needed] if r < 0.5 else [needed] + self.rng.sample(others, 1 if r < 0.8 else 2)
+        self.rng.shuffle(chosen)
+        return [TOOLS[n] for n in chosen]
+
+
+def heldout_prompts(pools, count, phrasings):
+    """Held-out requests: (messages, tools, expected (name, arguments)). Values are recorded so that training avoids
+    them."""
+    weather_ask, search_ask, add_ask, multiply_ask = phrasings
+    out = []
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:
+            city = pools.heldout_cities[(i // 3) % len(pools.heldout_cities)]
+            messages = [{"role": "user", "content": pools.rng.choice(weather_ask).format(city=city)}]
+            expected = ("get_weather", {"city": city})
+            needed = "get_weather"
+        elif kind == 1:
+            query = pools.query(pools.heldout_queries)
+            pools.heldout_queries.add(query)
+            messages = [{"role": "user", "content": pools.rng.choice(search_ask).format(query=query)}]
+            expected = ("web_search", {"query": query})
+            needed = "web_search"
+        else:
+            a, b = pools.number(pools.heldout_numbers), pools.number(pools.heldout_numbers)
+            pools.heldout_numbers.update([a, b])
+            operation = pools.rng.choice(["add", "multiply"])
+            ask = pools.rng.choice(add_ask if operation == "add" else multiply_ask)
+            messages = [{"role": "user", "content": ask.format(a=number_text(a), b=number_text(b))}]
+            expected = ("calculator", {"operation": operation, "a": a, "b": b})
+            needed = "calculator"
+        out.append((messages, pools.tools_for(needed), expected))
+    return out
+
+
+def copy_conversations(pools, count):
+    """Pure copying: the user asks to repeat 1-3 values (cities, quoted strings, numbers) and the assistant repeats
+    them. Short conversations, so cheap steps that form the induction (copy) heads the tool calls need."""
+    out = []
+    for _ in range(count):
+        items = []
+        for _ in range(pools.rng.randint(1, 3)):
+            k = pools.rng.randrange(3)
+            if k == 0:
+                items.append(pools.rng.choice(pools.train_cities))
+            elif k == 1:
+                q = pools.query(pools.heldout_queries)
+                pools.train_queries.add(q)
+                items.append(q)
+            else:
+                x = pools.number(pools.heldout_numbers)
+                pools.train_numbers.add(x)
+                items.append(number_text(x))
+        payload = ", ".join(items)
+        conversation = [
+            {"role": "user", "content": f"Repeat: {payload}"},
+            {"role": "assistant", "reasoning_content": f"The user wants me to repeat {payload}.",
+             "content": payload},
+        ]
+        tools = None if pools.rng.random() < 0.7 else pools.tools_for(pools.rng.choice(list(TOOLS)))
+        out.append((conversation, tools, {}))
+    return out
+
+
+def generated_conversations(pools, count):
+    out = []
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:
+            city = pools.rng.choice(pools.train_cities)
+            conversation = weather_conversation(city, pools.rng.randint(-10, 38), pools.rng.choice(CONDITIONS),
+                                                pools.rng.choice(WEATHER_ASK))
+            needed = "get_weather"
+        elif kind == 1:
+            query = pools.query(pools.heldout_queries)
+            title = pools.query(set())
+            pools.train_queries.add(query)
+            conversation = search_conversation(query, title, pools.rng.choice(SEARCH_ASK))
+            needed = "web_search"
+        else:
+            a, b = pools.number(pools.heldout_numbers), pools.number(pools.heldout_numbers)
+            pools.train_numbers.update([a, b])
+            operation = pools.rng.choice(["add", "multiply"])
+            ask = pools.rng.choice(ADD_ASK if operation == "add" else MULTIPLY_ASK)
+            conversation = calculator_conversation(operation, a, b, ask)
+            needed = "calculator"
+        out.append((conversation, pools.tools_for(needed), {}))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def openai_messages(messages):
+    """The messages as an OpenAI client sends them: tool-call arguments as JSON strings."""
+    out = []
+    for m in messages:
+        m = dict(m)
+        if "tool_calls" in m:
+            m["tool_calls"] = [dict(c, function=dict(c["function"], arguments=json.dumps(c["function"]["arguments"])))
+                               for c in m["tool_calls"]]
+        out.append(m)
+    return out
+
+
+class Renderer:
+    def __init__(self, tokenizer_dir, template_path):
+        from transformers import PreTrainedTokenizerFast
+
+        with open(template_path) as f:
+            self.template = f.read()
+        self.tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(tokenizer_dir, "tokenizer.json"))
+        self.tok.chat_template = self.template
+
+    def text(self, messages, tools, kwargs, generation_prompt):
+        return self.tok.apply_chat_template(messages, tools=tools, add_generation_prompt=generation_prompt,
+                                            tokenize=False, **kwargs)
+
+    def ids(self, text):
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def id(self, token):
+        i = self.tok.convert_tokens_to_ids(token)
+        if i is None or i == self.tok.unk_token_id:
+            raise SystemExit(f"the tokenizer has no token {token!r}")
+        return i
+
+
+def training_example(r, messages, tools, kwargs):
+    """Token ids of the whole conversation (+ <|user|>, where the model must stop after its last answer) and the mask
+    of the positions whose next token is an assistant-turn token or the role marker that ends the turn."""
+    full = r.text(messages, tools, kwargs, False) + "<|user|>"
+    ids = r.ids(full)
+    targets = [False] * len(ids)
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        prompt = r.text(messages[:i], tools, kwargs, True)
+        if not full.startswith(prompt):
+            continue  # an earlier turn whose reasoning the template drops later: trained by its own example
+        start = len(r.ids(prompt))
+        if r.ids(prompt) != ids[:start]:
+            raise SystemExit(f"prompt tokens are not a prefix of the conversation tokens (turn {i})")
+        after = r.text(messages[:i + 1], tools, kwargs, False)
+        end = len(r.ids(after)) + 1  # + the role marker that follows the turn
+        for p in range(start - 1, min(end, len(ids)) - 1):
+            targets[p] = True
+    return ids, targets
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Model
+
+
+class MTPHead(torch.nn.Module):
+    """The NextN parts around the MTP decoder layer (which lives in model.model.layers[L], so that save_pretrained
+    writes it under its on-disk names). Embedding and head are the main model's."""
+
+    def __init__(self, config):
+        super().__init__()
+        from transformers.models.glm4_moe.modeling_glm4_moe import Glm4MoeRMSNorm
+
+        H = config.hidden_size
+        self.enorm = Glm4MoeRMSNorm(H, eps=config.rms_norm_eps)
+        self.hnorm = Glm4MoeRMSNorm(H, eps=config.rms_norm_eps)
+        self.eh_proj = torch.nn.Linear(2 * H, H, bias=False)
+        self.head_norm = Glm4MoeRMSNorm(H, eps=config.rms_norm_eps)
+
+    def forward(self, model, final, inputs):
+        """final: main hidden states after model.norm [B, T, H]; returns MTP hidden states [B, T-1, H] after
+        shared_head.norm (row t predicts token t+2)."""
+        from transformers.masking_utils import create_causal_mask
+
+        L = model.config.num_hidden_layers
+        e = model.model.embed_tokens(inputs[:, 1:])
+        u = self.eh_proj(torch.cat([self.enorm(e), self.hnorm(final[:, :-1])], dim=-1))
+        positions = torch.arange(u.shape[1]).unsqueeze(0)
+        mask = create_causal_mask(config=model.config, inputs_embeds=u, attention_mask=None, cache=None,
+                                  position_ids=positions)
+        y = model.model.layers[L](u, attention_mask=mask, position_ids=positions,
+                                  position_embeddings=model.model.rotary_emb(u, positions))
+        return self.head_norm(y)
+
+    def tensors(self, L):
+        p = f"model.layers.{L}."
+        return {p + "enorm.weight": self.enorm.weight, p + "hnorm.weight": self.hnorm.weight,
+                p + "eh_proj.weight": self.eh_proj.weight, p + "shared_head.norm.weight": self.head_norm.weight}
+
+
+def batches(examples, rng):
+    """Minibatches of similar length (less padding), in a seeded order."""
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    chunk = BATCH * 16
+    out = []
+    for s in range(0, len(order), chunk):
+        part = sorted(order[s:s + chunk], key=lambda i: (len(examples[i][0]), i))
+        out += [part[j:j + BATCH] for j in range(0, len(part), BATCH)]
+    rng.shuffle(out)
+    return out
+
+
+def tensors_for(examples, rows, pad):
+    width = max(len(examples[i][0]) for i in rows)
+    inputs = torch.full((len(rows), width), pad, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    valid = torch.zeros((len(rows), width), dtype=torch.bool)
+    for row, i in enumerate(rows):
+        ids, targets = examples[i]
+        inputs[row, :len(ids)] = torch.tensor(ids)
+        valid[row, :len(ids)] = True
+        for p, on in enumerate(targets):
+            if on:
+                labels[row, p] = ids[p + 1]
+    return inputs, labels, valid
+
+
+def train(model, mtp, examples, steps, rng, log, probe=None):
+    L = model.config.num_hidden_layers
+    params = list(model.parameters()) + list(mtp.parameters())
+    optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=0.0, betas=(0.9, 0.98))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / WARMUP) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / steps))))
+    model.train()
+    mtp.train()
+    queue = []
+    pad = examples[0][0][0]
+    start = time.time()
+    recent = []
+    for step in range(steps):
+        if not queue:
+            queue = batches(examples, rng)
+        inputs, labels, valid = tensors_for(examples, queue.pop(), pad)
+        final = model.model(inputs).last_hidden_state
+        on = labels != -100
+        loss_main = torch.nn.functional.cross_entropy(model.lm_head(final[on]), labels[on])
+        # The other tokens (user message, tool results) carry copies too (the tool result repeats the call's
+        # arguments): a small weight on them gives the copy heads more signal per step.
+        context = torch.zeros_like(on)
+        context[:, :-1] = valid[:, 1:] & ~on[:, :-1]
+        loss_ctx = torch.nn.functional.cross_entropy(model.lm_head(final[context]), inputs[:, 1:][context[:, :-1]])
+        y = mtp(model, final, inputs)
+        mtp_labels = labels[:, 1:]
+        mtp_on = mtp_labels != -100
+        loss_mtp = torch.nn.functional.cross_entropy(model.lm_head(y[mtp_on]), mtp_labels[mtp_on])
+        loss = loss_main + MTP_WEIGHT * loss_mtp + CONTEXT_WEIGHT * loss_ctx
+        recent.append((loss_main.item(), loss_mtp.item(), loss_ctx.item()))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        if step % 50 == 0 or step == steps - 1:
+            m = np.mean(recent, axis=0)
+            recent = []
+            log(f"step {step}: loss {m[0]:.4f} mtp {m[1]:.4f} context {m[2]:.4f} (means since the last line; "
+                f"{time.time() - start:.0f} s wall, {time.process_time():.0f} s CPU)")
+        if probe is not None and PROBE_EVERY and (step + 1) % PROBE_EVERY == 0 and step + 1 < steps:
+            model.eval()
+            log(f"step {step + 1}: probe {probe()}")
+            model.train()
+    model.eval()
+    mtp.eval()
+    assert L == model.config.num_hidden_layers
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def greedy(model, prompt, eos, limit=160):
+    ids = list(prompt)
+    out, margin = [], float("inf")
+    with torch.no_grad():
+        for _ in range(limit):
+            logits = model(torch.tensor([ids])).logits[0, -1].double()
+            top = torch.topk(logits, 2)
+            margin = min(margin, float(top.values[0] - top.values[1]))
+            t = int(torch.argmax(logits))
+            out.append(t)
+            ids.append(t)
+            if t in eos:
+                break
+    return out, margin
+
+
+def greedy_cached(model, prompt, eos, limit=120):
+    """Greedy with the KV cache (transformers generate); used for the accuracy sets."""
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt]), max_new_tokens=limit, do_sample=False, eos_token_id=eos,
+                             pad_token_id=eos[0], top_p=None, top_k=None, temperature=None)
+    return out[0, len(prompt):].tolist()
+
+
+CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
+ARG = re.compile(r"<arg_key>(.*?)</arg_key><arg_value>(.*?)</arg_value>", re.S)
+
+
+def parse_calls(text):
+    calls = []
+    for body in CALL.findall(text):
+        name = body.split("<arg_key>")[0].strip()
+        calls.append((name, ARG.findall(body)))
+    return calls
+
+
+def expected_call(name, arguments):
+    """What the template renders for a call: string values as they are, others as JSON."""
+    return (name, [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in arguments.items()])
+
+
+def tool_accuracy(model, r, eos, prompts):
+    correct, failures, completions = 0, [], []
+    for messages, tools, (name, arguments) in prompts:
+        prompt = r.ids(r.text(messages, tools, {}, True))
+        completion = greedy_cached(model, prompt, eos)
+        text = r.tok.decode(completion, skip_special_tokens=False)
+        completions.append((prompt, completion))
+        got = parse_calls(text)
+        if got == [expected_call(name, arguments)]:
+            correct += 1
+        else:
+            failures.append({"user": messages[0]["content"], "expected": expected_call(name, arguments),
+                             "completion": text})
+    return correct, failures, completions
+
+
+def acceptance(cfg, W, sequences):
+    """sequences: (prompt ids, greedy completion ids). Returns (all-positions accepted, all-positions total,
+    k=1 accepted, k=1 drafted, main-model forwards of a k=1 speculative decoder, tokens, per sequence the draft
+    ids and top-1/top-2 margins of rows P-1 .. P+n-2 (P prompt, n completion tokens), the NumPy main model's
+    disagreements with the greedy completion)."""
+    hits = total = k1_hits = k1_drafts = forwards = tokens = disagreements = 0
+    details = []
+    for prompt, completion in sequences:
+        seq = list(prompt) + list(completion)
+        main = ref.numpy_forward(cfg, W, seq)
+        logits = ref.numpy_mtp(cfg, W, seq, main["final"])["mtp_logits"]
+        drafts = logits.argmax(axis=-1)
+        top2 = np.sort(logits, axis=-1)[:, -2:]
+        argmax = main["logits"].argmax(axis=-1)
+        P, n = len(prompt), len(completion)
+        disagreements += sum(int(argmax[P - 1 + j] != completion[j]) for j in range(n))
+        details.append(([int(d) for d in drafts[P - 1:P + n - 1]],
+                        [round(float(m), 4) for m in (top2[P - 1:P + n - 1, 1] - top2[P - 1:P + n - 1, 0])]))
+        # drafts[t] predicts seq[t + 2]; the completion starts at index P.
+        ok = [bool(drafts[t] == seq[t + 2]) for t in range(P - 1, P + n - 2)]
+        hits += sum(ok)
+        total += len(ok)
+        # k = 1: the prefill yields completion[0] and a draft of completion[1]; each verify forward checks one draft
+        # and yields one token (rejected) or two (accepted: the draft plus the bonus token, whose successor is drafted).
+        j = 0  # index in the completion of the last token known
+        forwards += 1
+        tokens += n
+        while j + 1 < n:
+            k1_drafts += 1
+            forwards += 1
+            if ok[j]:
+                k1_hits += 1
+                j += 2
+            else:
+                j += 1
+    return hits, total, k1_hits, k1_drafts, forwards, tokens, details, disagreements
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokenizer", default=os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "glm-tiny"))
+    ap.add_argument("--template", default=os.path.join(ROOT, "Tests", "Fixtures", "templates", "glm-4.7.jinja"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "glm-tiny-chat-mtp"))
+    ap.add_argument("--steps", type=int, default=STEPS, help="training steps (shorter runs for experiments)")
+    ap.add_argument("--heldout", type=int, default=HELDOUT, help="held-out prompts (smaller for smoke tests)")
+    ap.add_argument("--heldout-phrasing", type=int, default=HELDOUT_PHRASING)
+    ap.add_argument("--evaluate-only", action="store_true",
+                    help="no training: recompute greedy.json and training_report.json from the checkpoint in --out")
+    ap.add_argument("--weights-only", action="store_true",
+                    help="stop after writing the checkpoint (reproducibility checks of short runs)")
+    args = ap.parse_args()
+
+    wall0, cpu0 = time.time(), time.process_time()
+    report = {"tools": list(TOOLS.values())}
+
+    def log(s):
+        print(s, flush=True)
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)
+    rng = random.Random(SEED)
+    r = Renderer(args.tokenizer, args.template)
+    with open(os.path.join(args.tokenizer, "tokenizer.json")) as f:
+        tj = json.load(f)
+    vocab = max(list(tj["model"]["vocab"].values()) + [t["id"] for t in tj["added_tokens"]]) + 1
+    eos = [r.id("<|endoftext|>"), r.id("<|user|>"), r.id("<|observation|>")]
+
+    L = 3
+    spec = dict(vocab_size=vocab, hidden_size=128, intermediate_size=256, moe_intermediate_size=64,
+                num_hidden_layers=L + 1, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                first_k_dense_replace=1, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1,
+                n_group=1, topk_group=1, norm_topk_prob=True, routed_scaling_factor=2.5, use_qk_norm=True,
+                attention_bias=True, rope_theta=1e6, partial_rotary_factor=0.5, tie_word_embeddings=False,
+                num_nextn_predict_layers=1, rms_norm_eps=1e-5, hidden_act="silu", max_position_embeddings=2048,
+                eos_token_id=eos, pad_token_id=eos[0])
+    from transformers import Glm4MoeForCausalLM
+
+    # Built with L + 1 layers so that layer L (the MTP layer) is created and saved like the others; the main forward
+    # runs the first L (Glm4MoeModel runs layers[:num_hidden_layers]).
+    model = Glm4MoeForCausalLM(ref.make_hf_config(spec))
+    model.config.num_hidden_layers = L
+    # QK-norm bounds each attention logit by sqrt(D) * |q_norm| * |k_norm|: with the norms at 1 (5.7 for D = 32) no
+    # head can focus on one of ~400 positions, which copying an argument needs; starting them at QK_NORM_INIT lets it.
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.q_norm.weight.fill_(QK_NORM_INIT)
+            layer.self_attn.k_norm.weight.fill_(QK_NORM_INIT)
+    mtp = MTPHead(model.config)
+    params = sum(p.numel() for p in model.parameters()) + sum(p.numel() for p in mtp.parameters())
+
+    # Held-out candidates first, so that training draws avoid their values. A candidate whose argument needs a token
+    # that no training target contains is dropped (a model cannot learn to emit a token it never emitted); the first
+    # HELDOUT (HELDOUT_PHRASING) of the rest are the held-out sets.
+    pools = Pools(rng)
+    candidates = heldout_prompts(pools, 2 * args.heldout, (WEATHER_ASK, SEARCH_ASK, ADD_ASK, MULTIPLY_ASK))
+    candidates_phrasing = heldout_prompts(pools, 2 * args.heldout_phrasing, (HELDOUT_WEATHER_ASK, HELDOUT_SEARCH_ASK,
+                                                                             HELDOUT_ADD_ASK, HELDOUT_MULTIPLY_ASK))
+    conversations = FIXED * FIXED_REPEAT + generated_conversations(pools, GENERATED)
+    conversations += copy_conversations(pools, COPY_EXAMPLES)
+    assert not pools.train_numbers & pools.heldout_numbers and not pools.train_queries & pools.heldout_queries
+    examples = [training_example(r, m, t, k) for m, t, k in conversations]
+    tokens = sum(len(ids) for ids, _ in examples)
+    log(f"vocab {vocab}, {params} parameters, {len(examples)} conversations ({tokens} tokens, "
+        f"<= {max(len(ids) for ids, _ in examples)} each); {args.steps} steps of {BATCH}")
+    seen = set()
+    for ids, targets in examples:
+        seen.update(ids[p + 1] for p, on in enumerate(targets) if on)
+
+    def covered(prompt):
+        name, arguments = expected_call(*prompt[2])
+        return set(r.ids("".join(f"<arg_value>{v}</arg_value>" for _, v in arguments))) <= seen
+
+    def pick(cands, count, label):
+        kept = [c for c in cands if covered(c)]
+        # Keep the three tools balanced: candidates alternate weather, search, calculator.
+        by_tool = [[c for c in kept if c[2][0] == n] for n in TOOLS]
+        out = [c for group in zip(*by_tool) for c in group][:count]
+        if len(out) < count:
+            raise SystemExit(f"only {len(out)} {label} prompts left")
+        log(f"{label}: {len(cands) - len(kept)} of {len(cands)} candidates need an untrained token; "
+            f"{count} used")
+        return out
+
+    heldout = pick(candidates, args.heldout, "held-out prompts")
+    heldout_phrasing = pick(candidates_phrasing, args.heldout_phrasing, "held-out phrasing prompts")
+
+    report["training"] = {"steps": args.steps, "batch": BATCH, "conversations": len(examples), "tokens": tokens,
+                          "parameters": params, "threads": torch.get_num_threads()}
+    train_wall = train_cpu = 0.0
+    if not args.evaluate_only:
+        t0, c0 = time.time(), time.process_time()
+        probe_set = [c for i, c in enumerate(heldout) if i % 10 < 3][:6] + heldout_phrasing[:3]
+
+        def probe():
+            correct, wrong, _ = tool_accuracy(model, r, eos, probe_set)
+            return f"{correct}/{len(probe_set)} exact" + "".join(
+                f"; {w['user']!r} -> {parse_calls(w['completion'])}" for w in wrong[:3])
+
+        train(model, mtp, examples, args.steps, rng, log, probe)
+        train_wall, train_cpu = time.time() - t0, time.process_time() - c0
+
+        if os.path.exists(args.out):
+            shutil.rmtree(args.out)
+        model.save_pretrained(args.out)
+        tensors = ref.read_tensors(args.out)
+        tensors.update({k: v.detach().clone() for k, v in mtp.tensors(L).items()})
+        tensors = ref.convert_dtype(tensors, "bfloat16", ("e_score_correction_bias",))
+        ref.write_checkpoint(args.out, tensors, 1)
+        with open(os.path.join(args.out, "config.json")) as f:
+            config = json.load(f)
+        config["dtype"] = "bfloat16"
+        config["num_hidden_layers"] = L
+        with open(os.path.join(args.out, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+            f.write("\n")
+        with open(os.path.join(args.out, "generation_config.json"), "w") as f:
+            json.dump({"do_sample": True, "eos_token_id": eos, "pad_token_id": eos[0], "temperature": 1.0,
+                       "top_p": 0.95}, f, indent=2)
+            f.write("\n")
+        shutil.copy(os.path.join(args.tokenizer, "tokenizer.json"), args.out)
+        config_path = os.path.join(args.tokenizer, "tokenizer_config.json")
+        tokenizer_config = {}
+        if os.path.exists(config_path):
+            with open(config_path) as f:
+                tokenizer_config = json.load(f)
+        tokenizer_config.pop("chat_template", None)
+        with open(os.path.join(args.out, "tokenizer_config.json"), "w") as f:
+            json.dump(tokenizer_config, f, indent=2)
+            f.write("\n")
+        with open(os.path.join(args.out, "chat_template.jinja"), "w") as f:
+            f.write(r.template)
+
+        if args.weights_only:
+            log(f"model.safetensors sha256 {sha256(os.path.join(args.out, 'model.safetensors'))}")
+            return
+
+    # The reference: transformers on the weights exactly as stored (bf16 upcast to fp32), eager, fp32.
+    stored = ref.load_transformers(args.out, "float32")
+    cases = []
+    failures = []
+    demo = []
+    for name, (messages, tools, kwargs, expected) in CASES.items():
+        prompt_text = r.text(messages, tools, kwargs, True)
+        prompt = r.ids(prompt_text)
+        completion, margin = greedy(stored, prompt, eos)
+        demo.append((prompt, completion))
+        text = r.tok.decode(completion, skip_special_tokens=False)
+        log(f"{name}: margin {margin:.3f}: {text!r}")
+        if text != expected:
+            failures.append(f"{name}: expected {expected!r}")
+        request = {"model": "glm-tiny-chat", "messages": openai_messages(messages), "temperature": 0}
+        if tools:
+            request["tools"] = tools
+        if kwargs:
+            request["chat_template_kwargs"] = kwargs
+        cases.append({"name": name, "request": request, "prompt_text": prompt_text, "prompt_ids": prompt,
+                      "completion_ids": completion, "completion_text": text, "min_logit_margin": round(margin, 4)})
+    for label, prompts in (("heldout_values", heldout), ("heldout_values_and_phrasings", heldout_phrasing)):
+        correct, wrong, completions = tool_accuracy(stored, r, eos, prompts)
+        report[label] = {"prompts": len(prompts), "exact_tool_calls": correct,
+                         "accuracy": round(correct / len(prompts), 4), "failures": wrong[:10],
+                         "set": [{"messages": m, "tools": [t["function"]["name"] for t in tools],
+                                  "expected": {"name": n, "arguments": a}} for m, tools, (n, a) in prompts]}
+        log(f"tool calls, {label}: {correct}/{len(prompts)} exact ({100 * correct / len(prompts):.1f}%)")
+        for w in wrong[:5]:
+            log(f"  {w['user']!r}: {w['completion']!r}")
+        if label == "heldout_values":
+            heldout_sequences = completions
+
+    # MTP acceptance with the float64 reference of docs/MODEL.md §3.9; the MTP embedding and head are the main ones.
+    cfg, W = ref.load_float64(args.out)
+    p = f"model.layers.{L}."
+    W[p + "embed_tokens.weight"] = W["model.embed_tokens.weight"]
+    W[p + "shared_head.head.weight"] = W["lm_head.weight"]
+    for label, sequences in (("mtp_demo_conversations", demo), ("mtp_heldout_tool_prompts", heldout_sequences)):
+        hits, total, k1_hits, k1_drafts, forwards, tokens, details, disagreements = acceptance(cfg, W, sequences)
+        report[label] = {"positions": total, "accepted": hits, "acceptance": round(hits / total, 4),
+                         "k1_drafts": k1_drafts, "k1_accepted": k1_hits,
+                         "k1_acceptance": round(k1_hits / k1_drafts, 4),
+                         "k1_tokens_per_main_forward": round(tokens / forwards, 3),
+                         "float64_main_disagreements_with_transformers": disagreements}
+        if label == "mtp_demo_conversations":
+            for case, (ids, margins) in zip(cases, details):
+                case["mtp_draft_ids"] = ids
+                case["mtp_draft_margins"] = margins
+        log(f"{label}: MTP argmax = next greedy token at {hits}/{total} positions ({100 * hits / total:.1f}%); "
+            f"k=1 speculative: {k1_hits}/{k1_drafts} drafts accepted, {tokens / forwards:.2f} tokens per forward")
+
+    with open(os.path.join(args.out, "greedy.json"), "w") as f:
+        json.dump({"eos_token_ids": eos, "cases": cases}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    report["model_sha256"] = sha256(os.path.join(args.out, "model.safetensors"))
+    with open(os.path.join(args.out, "training_report.json"), "w") as f:
+        json.dump(report, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    for n in os.listdir(args.out):
+        os.chmod(os.path.join(args.out, n), 0o644)
+    size = sum(os.path.getsize(os.path.join(args.out, n)) for n in os.listdir(args.out))
+    log(f"wrote {args.out} ({size} bytes); model.safetensors sha256 {report['model_sha256']}; "
+        f"training {train_wall:.0f} s wall, {train_cpu:.0f} s CPU (this process); "
+        f"total {time.time() - wall0:.0f} s wall, {time.process_time() - cpu0:.0f} s CPU")
+    if failures:
+        raise SystemExit("greedy decoding does not reproduce the fixed conversations:\n" + "\n".join(failures))
+
+
+if __name__ == "__main__":
+    main()
