@@ -462,7 +462,8 @@ glm_status glm_session_new(const glm_model *model, const glm_session_params *par
 
 /* JSON: {"context_length", "threads", "batch_size", "mtp", "type_k", "type_v" ("f16", "bf16", "f32", "q8_0"),
  * "kv_bytes_per_token" (all layers' K and V of one position), "mtp_kv_bytes_per_token" (the MTP layer's, 0
- * without MTP), "bytes" (what the session allocated: glm_session_memory's figure)}. */
+ * without MTP), "bytes" (what the session's buffers hold: glm_session_memory's figure, plus any growth of the
+ * logits buffer when a call asked for more rows of logits than one)}. */
 glm_status glm_session_info(const glm_session *session, char **out_info_json);
 
 /* Releases the session (when the call running on it returns, if one does). */
