@@ -41,7 +41,7 @@ def test_info(glm_binary):
     assert info["kernels"] in ("avx2", "avx512")
     assert info["parameter_count"] > 0 and info["bytes_mapped"] > 0
     text = ok(run_glm("info", TINY, "-q"))
-    assert "512 B per token" in text and "Glm4MoeForCausalLM" in text
+    assert "256 B per token (f16" in text and "Glm4MoeForCausalLM" in text
     system = json.loads(ok(run_glm("info", "--system", "--json")))
     assert {"version", "api_version", "cpu", "kernels"} <= set(system)
     assert "kernels" in ok(run_glm("info", "--system"))
