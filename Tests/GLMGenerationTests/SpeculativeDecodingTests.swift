@@ -135,7 +135,7 @@ import Glibc
         let last = Array(freshDraft[((kept.count - 1) * vocab)...])
         // The fresh session computed the kept tokens in other chunks: their f32 keys may differ in the last bit, and
         // a lossy cache type may round such neighbours apart (bf16 by 2^-8 relative: measured 6e-4 here on air).
-        let bound = kv == .bf16 ? 2e-3 : 1e-4
+        let bound: Float = kv == .bf16 ? 2e-3 : 1e-4
         #expect(maxAbsoluteDifference(draft, last) < bound, "\(name) \(kv)")
         // The main cache: the next token's logits equal the fresh session's.
         let continued = try session.evaluate(tokens: [next])
