@@ -174,7 +174,11 @@ public final class Session {
             let history = try FloatBuffer(count: checkedProduct(contextLength, c.hiddenSize),
                                           purpose: "MTP hidden states")
             // Written now, like the KV caches, so that it is resident (see MemoryLimit).
-            history.pointer.update(repeating: 0, count: history.count)
+            let historyPointer = history.pointer, historyCount = history.count
+            let piece = 1 << 22
+            workers.run(tasks: (historyCount + piece - 1) / piece) { _, task in
+                (historyPointer + task * piece).update(repeating: 0, count: min(piece, historyCount - task * piece))
+            }
             finalHiddenHistory = history
             mtpChainHidden = try FloatBuffer(count: c.hiddenSize, purpose: "MTP chained hidden state")
         } else {
@@ -184,6 +188,10 @@ public final class Session {
         }
         rope = try RotaryTable(config: c, contextLength: contextLength)
         logits = try FloatBuffer(count: c.vocabSize, purpose: "logits")
+        // The caches are resident from here on (see MemoryLimit and ByteBuffer).
+        var buffers = caches.flatMap { [$0.keys, $0.values] }
+        if let mtpCache { buffers += [mtpCache.keys, mtpCache.values] }
+        ByteBuffer.zero(buffers, workers: workers)
     }
 
     // MARK: evaluation
