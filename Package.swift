@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "GLMTokenizerTests", dependencies: ["GLMTokenizer", "GLMFormats", "GLMJSON", "GLMSupport"]),
         .testTarget(name: "GLMGenerationTests",
                     dependencies: ["GLMGeneration", "GLMJSON", "GLMSupport", "GLMFormats", "GLMTemplate", "GLMParsers",
-                                   "GLMTokenizer", "GLMModel"]),
+                                   "GLMTokenizer", "GLMModel", "GLMNumerics"]),
         .testTarget(name: "GLMGrammarTests",
                     dependencies: ["GLMGrammar", "GLMJSON", "GLMSupport", "GLMTokenizer", "GLMParsers"]),
         .testTarget(name: "GLMNumericsTests", dependencies: ["GLMNumerics", "GLMSupport"]),

@@ -47,7 +47,11 @@ extern "C" {
  *    frees everything); constrained decoding (glm_grammar_*, glm_grammar_matcher_*); chat requests accept
  *    "prompt", response_format json_object/json_schema and tool_choice "required" or a named function;
  *    MTP speculative decoding: glm_chat_params.num_speculative_tokens, the request field "speculative_config"
- *    and usage.completion_tokens_details.{accepted,rejected}_prediction_tokens. */
+ *    and usage.completion_tokens_details.{accepted,rejected}_prediction_tokens;
+ *    KV cache element types (glm_kv_type; f16 by default): glm_session_params/glm_chat_params .type_k, .type_v
+ *    and .memory_limit (fields added at the end), glm_session_memory() (what a session will allocate),
+ *    glm_session_info(), glm_model_info's "kv_bytes_per_token"; glm_session_new/glm_chat_new refuse a session
+ *    that does not fit in memory with GLM_ERR_OUT_OF_MEMORY. */
 #define GLM_API_VERSION 2
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -413,7 +417,9 @@ void glm_model_free(glm_model *model);
 /* JSON: {"config": {...HF keys...}, "parameter_count", "bytes_mapped", "dtype" (the type holding most parameters:
  * "bfloat16", "float32", "float16", or a ggml type such as "Q8_0"), "format" ("safetensors" or "gguf"),
  * "quantization" (parameters per stored type, e.g. {"F32": ..., "Q4_K": ..., "Q6_K": ...}), "has_mtp", "gemm",
- * "kernels" ("avx2" or "avx512": the path this model's sessions run), ...}. */
+ * "kernels" ("avx2" or "avx512": the path this model's sessions run), "kv_bytes_per_token" ({"f16": ..., "bf16",
+ * "f32", "q8_0"}: bytes of K and V per position of context over all layers, K and V of that type),
+ * "mtp_kv_bytes_per_token" (the same for the MTP layer's own cache; 0 without one), ...}. */
 glm_status glm_model_info(const glm_model *model, char **out_info_json);
 
 /* Rows of the logits: the config's vocab_size. */
@@ -426,17 +432,47 @@ glm_status glm_model_vocab_size(const glm_model *model, int32_t *out_vocab_size)
  * the release until that call returns. Sessions on one model may run on different threads at the same time. */
 typedef struct glm_session glm_session;
 
+/* The element type of a KV cache (as llama.cpp's --cache-type-k/-v). Keys and values are converted when their
+ * token is evaluated and read back to f32 in registers by attention. Bytes per value: f32 4, f16 and bf16 2,
+ * q8_0 34/32 (ggml's Q8_0 blocks of 32 values with an f16 scale, restarting at every head; a head_dim that is
+ * not a multiple of 32 ends in a zero-padded block). f16 is the default: against f32 the logits move by less
+ * than the tolerance documented in docs/MODEL.md (KV cache), measured on every test model. */
+typedef enum glm_kv_type {
+    GLM_KV_F16 = 0,
+    GLM_KV_BF16 = 1,
+    GLM_KV_F32 = 2,
+    GLM_KV_Q8_0 = 3
+} glm_kv_type;
+
 typedef struct glm_session_params {
     int32_t context_length; /* positions the KV cache holds; 0 = min(4096, max_position_embeddings) */
     int32_t threads;        /* 0 = the model's thread count */
     int32_t batch_size;     /* tokens per forward chunk when evaluating many; 0 = min(256, context_length) */
     bool mtp;               /* keep what MTP drafting needs (ignored when the model has no MTP layer) */
+    glm_kv_type type_k;     /* the keys' element type (GLM_KV_F16 default) */
+    glm_kv_type type_v;     /* the values' element type (GLM_KV_F16 default) */
+    uint64_t memory_limit;  /* bytes the session may take at most; 0 = no cap of the caller's own */
 } glm_session_params;
 
 glm_session_params glm_session_default_params(void);
 
-/* Creates a session on `model`; `params` may be NULL (defaults). */
+/* Bytes glm_session_new with `params` (NULL: defaults) will allocate: the KV caches (of the MTP layer too when
+ * params.mtp and the model has one), activations, attention scratch, the RoPE table and logits; not thread
+ * stacks or OpenBLAS's own buffers. Allocates nothing. */
+glm_status glm_session_memory(const glm_model *model, const glm_session_params *params, uint64_t *out_bytes);
+
+/* Creates a session on `model`; `params` may be NULL (defaults). A session needing more than is available
+ * (MemAvailable + SwapFree in /proc/meminfo, the cgroup's memory.max minus its current use, params.memory_limit:
+ * the least of them) is GLM_ERR_OUT_OF_MEMORY, naming both figures, before anything is allocated. The KV caches
+ * are written (zeroed) when allocated, so a session that exists holds its memory: it is not killed later when its
+ * cache fills, and the next session's check sees it. */
 glm_status glm_session_new(const glm_model *model, const glm_session_params *params, glm_session **out_session);
+
+/* JSON: {"context_length", "threads", "batch_size", "mtp", "type_k", "type_v" ("f16", "bf16", "f32", "q8_0"),
+ * "kv_bytes_per_token" (all layers' K and V of one position), "mtp_kv_bytes_per_token" (the MTP layer's, 0
+ * without MTP), "bytes" (what the session's buffers hold: glm_session_memory's figure, plus any growth of the
+ * logits buffer when a call asked for more rows of logits than one)}. */
+glm_status glm_session_info(const glm_session *session, char **out_info_json);
 
 /* Releases the session (when the call running on it returns, if one does). */
 void glm_session_free(glm_session *session);
@@ -527,6 +563,9 @@ typedef struct glm_chat_params {
     int32_t num_speculative_tokens; /* MTP speculative decoding for requests that do not set "speculative_config":
                                        drafts per step, 0 = off (default), 1-3 (needs a model with an MTP layer,
                                        else glm_chat_new is GLM_ERR_INVALID_ARGUMENT) */
+    glm_kv_type type_k;     /* as in glm_session_params (GLM_KV_F16 default) */
+    glm_kv_type type_v;
+    uint64_t memory_limit;  /* as in glm_session_params: 0 = no cap of the caller's own */
 } glm_chat_params;
 
 glm_chat_params glm_chat_default_params(void);

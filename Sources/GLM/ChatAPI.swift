@@ -3,6 +3,7 @@ import GLMSupport
 import GLMJSON
 import GLMFormats
 import GLMModel
+import GLMNumerics
 import GLMTemplate
 import GLMTokenizer
 import GLMGeneration
@@ -11,7 +12,8 @@ import GLMGeneration
 
 @c @implementation
 public func glm_chat_default_params() -> glm_chat_params {
-    glm_chat_params(context_length: 0, threads: 0, num_speculative_tokens: 0)
+    glm_chat_params(context_length: 0, threads: 0, num_speculative_tokens: 0, type_k: GLM_KV_F16, type_v: GLM_KV_F16,
+                    memory_limit: 0)
 }
 
 @c @implementation
@@ -45,7 +47,10 @@ public func glm_chat_new(_ model: OpaquePointer?, _ params: UnsafePointer<glm_ch
         let context = p.context_length > 0 ? Int(p.context_length) : min(4096, m.config.maxPositionEmbeddings)
         let chat = try ChatSession(model: m, tokenizer: tokenizer, template: template, generationConfig: generation,
                                    contextLength: context, threads: Int(p.threads),
-                                   speculativeTokens: Int(p.num_speculative_tokens))
+                                   speculativeTokens: Int(p.num_speculative_tokens),
+                                   keyType: try kvType(p.type_k, "params.type_k"),
+                                   valueType: try kvType(p.type_v, "params.type_v"),
+                                   memoryLimit: memoryCap(p.memory_limit))
         out.pointee = Handle.retain(Exclusive(chat))
     }
 }

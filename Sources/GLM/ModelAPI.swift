@@ -70,7 +70,69 @@ public func glm_model_vocab_size(_ model: OpaquePointer?, _ out_vocab_size: Unsa
 
 @c @implementation
 public func glm_session_default_params() -> glm_session_params {
-    glm_session_params(context_length: 0, threads: 0, batch_size: 0, mtp: true)
+    glm_session_params(context_length: 0, threads: 0, batch_size: 0, mtp: true, type_k: GLM_KV_F16, type_v: GLM_KV_F16,
+                       memory_limit: 0)
+}
+
+/// A glm_kv_type field as a KVType (`field` names it in the error).
+func kvType(_ value: glm_kv_type, _ field: String) throws(GLMError) -> KVType {
+    guard let type = KVType(rawValue: Int32(bitPattern: value.rawValue)) else {
+        throw .invalidArgument("\(field) must be GLM_KV_F16, GLM_KV_BF16, GLM_KV_F32 or GLM_KV_Q8_0, got \(value.rawValue)")
+    }
+    return type
+}
+
+/// A caller's memory_limit as an Int (values past Int.max mean no cap worth checking).
+func memoryCap(_ value: UInt64) -> Int { value > UInt64(Int.max) ? 0 : Int(value) }
+
+/// The session a glm_session_params describes: (context, threads, batch, mtp, K type, V type).
+private func sessionArguments(_ m: Model, _ params: UnsafePointer<glm_session_params>?) throws(GLMError)
+    -> (context: Int, threads: Int, batch: Int, mtp: Bool, k: KVType, v: KVType, cap: Int) {
+    let p = params?.pointee ?? glm_session_default_params()
+    guard p.context_length >= 0, p.threads >= 0, p.threads <= 1024, p.batch_size >= 0 else {
+        throw .invalidArgument("session params must not be negative (context_length \(p.context_length),"
+            + " threads \(p.threads), batch_size \(p.batch_size)); threads at most 1024")
+    }
+    let context = p.context_length > 0 ? Int(p.context_length) : min(4096, m.config.maxPositionEmbeddings)
+    return (context, Int(p.threads), Int(p.batch_size), p.mtp, try kvType(p.type_k, "params.type_k"),
+            try kvType(p.type_v, "params.type_v"), memoryCap(p.memory_limit))
+}
+
+@c @implementation
+public func glm_session_memory(_ model: OpaquePointer?, _ params: UnsafePointer<glm_session_params>?,
+                               _ out_bytes: UnsafeMutablePointer<UInt64>?) -> glm_status {
+    withStatus { () throws(GLMError) in
+        let m: Model = try Handle.get(model, "model")
+        let out = try required(out_bytes, "out_bytes")
+        let a = try sessionArguments(m, params)
+        out.pointee = UInt64(try Session.memoryRequired(model: m, contextLength: a.context, threads: a.threads,
+                                                        batchSize: a.batch, mtp: a.mtp, keyType: a.k,
+                                                        valueType: a.v))
+    }
+}
+
+@c @implementation
+public func glm_session_info(_ session: OpaquePointer?, _ out_info_json: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?)
+    -> glm_status {
+    withStatus { () throws(GLMError) in
+        let out = try required(out_info_json, "out_info_json")
+        try Handle.use(session, "session") { (exclusive: Exclusive<Session>) throws(GLMError) in
+            let s = exclusive.value
+            let perToken = Session.kvBytesPerToken(config: s.model.config, hasMTP: s.drafts, keyType: s.keyType,
+                                                   valueType: s.valueType)
+            var o = JSONObject()
+            o["context_length"] = JSONValue(s.contextLength)
+            o["threads"] = JSONValue(s.threads)
+            o["batch_size"] = JSONValue(s.batchSize)
+            o["mtp"] = .bool(s.drafts)
+            o["type_k"] = .string(s.keyType.name)
+            o["type_v"] = .string(s.valueType.name)
+            o["kv_bytes_per_token"] = JSONValue(perToken.layers)
+            o["mtp_kv_bytes_per_token"] = JSONValue(perToken.mtp)
+            o["bytes"] = JSONValue(s.allocatedBytes)
+            try writeResult(JSONValue.object(o).compactJSON, to: out)
+        }
+    }
 }
 
 @c @implementation
@@ -79,14 +141,9 @@ public func glm_session_new(_ model: OpaquePointer?, _ params: UnsafePointer<glm
     withStatus { () throws(GLMError) in
         let m: Model = try Handle.get(model, "model")
         let out = try required(out_session, "out_session")
-        let p = params?.pointee ?? glm_session_default_params()
-        guard p.context_length >= 0, p.threads >= 0, p.threads <= 1024, p.batch_size >= 0 else {
-            throw .invalidArgument("session params must not be negative (context_length \(p.context_length),"
-                + " threads \(p.threads), batch_size \(p.batch_size)); threads at most 1024")
-        }
-        let context = p.context_length > 0 ? Int(p.context_length) : min(4096, m.config.maxPositionEmbeddings)
-        let session = try Session(model: m, contextLength: context, threads: Int(p.threads),
-                                  batchSize: Int(p.batch_size), mtp: p.mtp)
+        let a = try sessionArguments(m, params)
+        let session = try Session(model: m, contextLength: a.context, threads: a.threads, batchSize: a.batch,
+                                  mtp: a.mtp, keyType: a.k, valueType: a.v, memoryLimit: a.cap)
         out.pointee = Handle.retain(Exclusive(session))
     }
 }

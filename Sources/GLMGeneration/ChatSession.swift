@@ -2,6 +2,7 @@ import GLMFormats
 import GLMGrammar
 import GLMJSON
 import GLMModel
+import GLMNumerics
 import GLMParsers
 import GLMSupport
 import GLMTemplate
@@ -42,8 +43,8 @@ public final class ChatSession {
 
     /// eos ids: generation_config.json's, else config.json's, else the tokenizer's eos token.
     public init(model: Model, tokenizer: Tokenizer, template: ChatTemplate, generationConfig: GenerationConfig?,
-                contextLength: Int, threads: Int = 0, modelName: String? = nil, speculativeTokens: Int = 0)
-        throws(GLMError) {
+                contextLength: Int, threads: Int = 0, modelName: String? = nil, speculativeTokens: Int = 0,
+                keyType: KVType = .f32, valueType: KVType = .f32, memoryLimit: Int = 0) throws(GLMError) {
         var eos = generationConfig?.eosTokenIDs ?? []
         if eos.isEmpty { eos = model.config.eosTokenIDs }
         if eos.isEmpty, let id = tokenizer.eosTokenID { eos = [Int(id)] }
@@ -75,7 +76,8 @@ public final class ChatSession {
         self.engine = try GenerationSession(model: model, contextLength: contextLength, threads: threads,
                                             eosTokenIDs: eos.map { Int32($0) },
                                             sampleableVocabulary: tokenizer.vocabSize,
-                                            drafting: speculativeTokens > 0)
+                                            drafting: speculativeTokens > 0, keyType: keyType,
+                                            valueType: valueType, memoryLimit: memoryLimit)
     }
 
     /// Forgets the KV cache (the next request evaluates its whole prompt).

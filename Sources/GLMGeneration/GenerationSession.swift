@@ -1,5 +1,6 @@
 import GLMGrammar
 import GLMModel
+import GLMNumerics
 import GLMSupport
 
 /// What the per-token callback of `GenerationSession.generate` decides.
@@ -50,17 +51,23 @@ public final class GenerationSession {
     public private(set) var cachedTokens: [Int32] = []
 
     public var contextLength: Int { session.contextLength }
+    /// The caller's memory cap of the session (0: none), kept for `enableDrafting`'s rebuild.
+    let memoryLimit: Int
 
     /// `drafting`: keep what MTP speculative decoding needs from the start (`enableDrafting`).
+    /// `keyType`, `valueType`, `memoryLimit`: the KV cache's element types and the caller's memory cap (`Session`).
     public init(model: Model, contextLength: Int, threads: Int = 0, eosTokenIDs: [Int32],
-                sampleableVocabulary: Int? = nil, drafting: Bool = false) throws(GLMError) {
+                sampleableVocabulary: Int? = nil, drafting: Bool = false, keyType: KVType = .f32,
+                valueType: KVType = .f32, memoryLimit: Int = 0) throws(GLMError) {
         let vocab = model.config.vocabSize
         let sampleable = sampleableVocabulary ?? vocab
         guard sampleable >= 1 && sampleable <= vocab else {
             throw .invalidArgument("the tokenizer has \(sampleable) ids but the model's vocabulary has \(vocab) rows")
         }
         session = try Session(model: model, contextLength: contextLength, threads: threads,
-                              mtp: drafting && model.hasMTP)
+                              mtp: drafting && model.hasMTP, keyType: keyType, valueType: valueType,
+                              memoryLimit: memoryLimit)
+        self.memoryLimit = memoryLimit
         self.eosTokenIDs = Set(eosTokenIDs)
         self.sampleableVocabulary = sampleable
     }
@@ -72,7 +79,8 @@ public final class GenerationSession {
         guard session.model.hasMTP else {
             throw .invalidArgument("model '\(session.model.directory)' has no MTP layer to draft with")
         }
-        session = try Session(model: session.model, contextLength: contextLength, threads: session.threads, mtp: true)
+        session = try Session(model: session.model, contextLength: contextLength, threads: session.threads, mtp: true,
+                              keyType: session.keyType, valueType: session.valueType, memoryLimit: memoryLimit)
         cachedTokens = []
     }
 

@@ -14,7 +14,9 @@ extension Session {
         let c = model.config
         let kvWidth = c.numKeyValueHeads * c.headDim
         let q = workspace.query.pointer, o = workspace.attention.pointer
-        let k = cache.keys.pointer + start * kvWidth, v = cache.values.pointer + start * kvWidth
+        // f32 caches take the projections in place; other types get the chunk's f32 rows, converted per row below.
+        let k = cache.keyType == .f32 ? cache.floatKeys + start * kvWidth : workspace.keyRows.pointer
+        let v = cache.valueType == .f32 ? cache.floatValues + start * kvWidth : workspace.valueRows.pointer
 
         // q, k, v = a · Wᵀ (the biases follow with the norms)
         projections.append(w.query, tokens: rows, input: a, output: q)
@@ -26,7 +28,7 @@ extension Session {
         workers.run(tasks: rows, elementsPerTask: (c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim,
                     job: PrepareHeads(weights: w, query: q, key: k, value: v, heads: c.numAttentionHeads,
                                       kvHeads: c.numKeyValueHeads, headDim: c.headDim, eps: Float(c.rmsNormEps),
-                                      rope: rope, start: start))
+                                      rope: rope, start: start, cache: cache))
 
         // o = causal softmax(q · kᵀ / sqrt(D)) · v over the cache
         attendCausally(query: q, rows: rows, start: start, cache: cache, output: o)
@@ -47,8 +49,7 @@ extension Session {
         let blocks = (rows + block - 1) / block
 
         workers.run(tasks: heads * blocks,
-                    job: AttendCausally(query: query, keys: cache.keys.pointer, values: cache.values.pointer,
-                                        output: output, rows: rows, start: start, heads: heads,
+                    job: AttendCausally(query: query, cache: cache, output: output, rows: rows, start: start, heads: heads,
                                         kvHeads: c.numKeyValueHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
                                         scores: workspace.scores, gemmScratch: workspace.gemmScratch,
                                         path: model.kernelPath))
@@ -56,7 +57,7 @@ extension Session {
 }
 
 /// Per chunk row t (task t): adds the q/k/v biases, then normalises (QK-norm) and rotates (RoPE at position
-/// `start + t`) every query and key head.
+/// `start + t`) every query and key head; a key or value cache that is not f32 then stores the row converted.
 private struct PrepareHeads: WorkerJob {
     let weights: AttentionWeights
     let query, key, value: UnsafeMutablePointer<Float>
@@ -64,6 +65,7 @@ private struct PrepareHeads: WorkerJob {
     let eps: Float
     let rope: RotaryTable
     let start: Int
+    let cache: KVCache
 
     func run(slot: Int, task t: Int) {
         let w = weights, D = headDim
@@ -83,6 +85,15 @@ private struct PrepareHeads: WorkerJob {
             if let n = w.keyNorm { VectorKernels.rmsNorm(x, weight: n.pointer, into: x, count: D, eps: eps) }
             VectorKernels.rotateNeoX(x, cosSin: angles, half: rope.half)
         }
+        let position = start + t
+        if cache.keyType != .f32 {
+            KVKernels.store(cache.keyType, kRow, into: cache.keys.pointer + position * cache.keyRowBytes,
+                            heads: kvHeads, headDim: D)
+        }
+        if cache.valueType != .f32 {
+            KVKernels.store(cache.valueType, vRow, into: cache.values.pointer + position * cache.valueRowBytes,
+                            heads: kvHeads, headDim: D)
+        }
     }
 }
 
@@ -90,7 +101,7 @@ private struct PrepareHeads: WorkerJob {
 /// attention of those rows of `query` over the cached keys and values, into `output`.
 private struct AttendCausally: WorkerJob {
     let query: UnsafeMutablePointer<Float>
-    let keys, values: UnsafeMutablePointer<Float>
+    let cache: KVCache
     let output: UnsafeMutablePointer<Float>
     let rows, start: Int
     let heads, kvHeads, headDim: Int
@@ -108,10 +119,19 @@ private struct AttendCausally: WorkerJob {
         let kv = head / (heads / kvHeads)           // G = heads / kvHeads query heads share a KV head
         let scores = self.scores[slot].pointer
         let gemm = gemmScratch[slot].pointer
-        // scores[i, s] = (q[first + i, head] · k[s, kv]) / sqrt(D)
-        MatrixProducts.multiplyTransposed(query + first * qWidth + head * D, lda: qWidth, rows: count,
-                                          keys + kv * D, ldb: kvWidth, rows: visible, depth: D,
-                                          into: scores, ldc: visible, scratch: gemm, path: path)
+        let q = query + first * qWidth + head * D
+        // scores[i, s] = (q[first + i, head] · k[s, kv]) / sqrt(D). f32 keys: a matrix product over the cache in
+        // place; other types: glm_kv_scores converts each key once for all rows of the block.
+        if cache.keyType == .f32 {
+            MatrixProducts.multiplyTransposed(q, lda: qWidth, rows: count, cache.floatKeys + kv * D, ldb: kvWidth,
+                                              rows: visible, depth: D, into: scores, ldc: visible, scratch: gemm,
+                                              path: path)
+        } else {
+            KVKernels.scores(cache.keyType, query: q, ldq: qWidth, rows: count,
+                             keys: cache.keys.pointer + kv * cache.keyType.headBytes(headDim: D),
+                             stride: cache.keyRowBytes, seen0: start + first + 1, headDim: D, into: scores,
+                             ldc: visible)
+        }
         for i in 0..<count {
             let row = scores + i * visible
             let seen = start + first + i + 1         // causal: positions 0 ... start + first + i
@@ -120,8 +140,15 @@ private struct AttendCausally: WorkerJob {
             (row + seen).update(repeating: 0, count: visible - seen)
         }
         // out[first + i, head] = Σ_s P[i, s] · v[s, kv]
-        MatrixProducts.multiply(scores, lda: visible, rows: count, values + kv * D, ldb: kvWidth, depth: visible,
-                                columns: D, into: output + first * qWidth + head * D, ldc: qWidth, scratch: gemm,
-                                path: path)
+        let out = output + first * qWidth + head * D
+        if cache.valueType == .f32 {
+            MatrixProducts.multiply(scores, lda: visible, rows: count, cache.floatValues + kv * D, ldb: kvWidth,
+                                    depth: visible, columns: D, into: out, ldc: qWidth, scratch: gemm, path: path)
+        } else {
+            KVKernels.weightedSum(cache.valueType, weights: scores, ldp: visible, rows: count,
+                                  values: cache.values.pointer + kv * cache.valueType.headBytes(headDim: D),
+                                  stride: cache.valueRowBytes, seen0: start + first + 1, headDim: D, into: out,
+                                  ldo: qWidth)
+        }
     }
 }

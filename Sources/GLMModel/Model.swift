@@ -149,6 +149,16 @@ public final class Model: @unchecked Sendable {
         o["gemm"] = .string(gemmBackend.rawValue)
         o["kernels"] = .string(kernelPath.rawValue)
         o["cpu"] = .string(CPUFeatures.host.brand)
+        // KV cache bytes per position of context, per element type (K and V both of it): all layers, and the MTP
+        // layer's own cache, which a session keeps only when it drafts.
+        var layers = JSONObject(), mtpLayer = JSONObject()
+        for type in KVType.allCases {
+            let perToken = Session.kvBytesPerToken(config: config, hasMTP: hasMTP, keyType: type, valueType: type)
+            layers[type.name] = JSONValue(perToken.layers)
+            mtpLayer[type.name] = JSONValue(perToken.mtp)
+        }
+        o["kv_bytes_per_token"] = .object(layers)
+        o["mtp_kv_bytes_per_token"] = .object(mtpLayer)
         return .object(o)
     }
 }

@@ -59,37 +59,127 @@ public final class Session {
     /// When set, the forward pass records per-layer hidden states and expert choices (tests and diagnostics).
     var trace: ForwardTrace?
 
+    /// Element types of the KV caches (keys, values).
+    public let keyType: KVType
+    public let valueType: KVType
+    /// Bytes this session's buffers hold (`Session.memoryRequired` for its arguments).
+    public var allocatedBytes: Int {
+        var total = workspace.allocatedBytes + projections.scratchBytes + rope.table.count * 4 + logits.count * 4
+        for cache in caches + (mtpCache.map { [$0] } ?? []) { total += cache.keys.count + cache.values.count }
+        total += (finalHiddenHistory?.count ?? 0) * 4 + (mtpChainHidden?.count ?? 0) * 4
+        return total
+    }
+
+    /// The sizes a session's arguments resolve to (threads, batch size, whether it drafts).
+    struct Shape {
+        let contextLength, threads, batchSize: Int
+        let drafts: Bool
+
+        init(model: Model, contextLength: Int, threads: Int, batchSize: Int, mtp: Bool) throws(GLMError) {
+            let limit = 1 << 24
+            guard contextLength >= 1, contextLength <= limit else {
+                throw .invalidArgument("context length \(contextLength) is outside 1...\(limit)")
+            }
+            guard batchSize <= limit else { throw .invalidArgument("batch size \(batchSize) is larger than \(limit)") }
+            self.contextLength = contextLength
+            self.threads = threads > 0 ? threads : model.threads
+            self.batchSize = batchSize > 0 ? min(batchSize, contextLength) : min(256, contextLength)
+            self.drafts = mtp && model.hasMTP
+        }
+    }
+
+    /// Bytes of KV cache one position takes in the main model's layers and in the MTP layer (0 without one).
+    public static func kvBytesPerToken(config c: ModelConfig, hasMTP: Bool, keyType: KVType, valueType: KVType)
+        -> (layers: Int, mtp: Int) {
+        let one = KVCache.bytesPerToken(kvHeads: c.numKeyValueHeads, headDim: c.headDim, keyType: keyType,
+                                        valueType: valueType)
+        return (c.numHiddenLayers * one, hasMTP ? one : 0)
+    }
+
+    /// Bytes `init` with these arguments allocates (KV caches, activations, attention scratch, RoPE table, MTP
+    /// state, logits; not thread stacks, nor OpenBLAS's own buffers when that backend runs prefill), computed
+    /// without allocating. A test checks it against `allocatedBytes` of real sessions.
+    public static func memoryRequired(model: Model, contextLength: Int, threads: Int = 0, batchSize: Int = 0,
+                                      mtp: Bool = true, keyType: KVType = .f32,
+                                      valueType: KVType = .f32) throws(GLMError) -> Int {
+        let shape = try Shape(model: model, contextLength: contextLength, threads: threads, batchSize: batchSize,
+                              mtp: mtp)
+        return try memoryRequired(model: model, shape: shape, keyType: keyType, valueType: valueType).total
+    }
+
+    private static func memoryRequired(model: Model, shape: Shape, keyType: KVType,
+                                       valueType: KVType) throws(GLMError) -> (total: Int, kv: Int) {
+        let c = model.config
+        let perToken = kvBytesPerToken(config: c, hasMTP: shape.drafts, keyType: keyType, valueType: valueType)
+        let kv = try checkedProduct(shape.contextLength, perToken.layers + perToken.mtp)
+        var parts = [kv,
+                     try Workspace.bytes(config: c, rows: shape.batchSize, contextLength: shape.contextLength,
+                                         threads: shape.threads, mtp: shape.drafts),
+                     try checkedProduct(shape.threads, MatrixProducts.scratchCount, 4),   // projection panels
+                     try checkedProduct(shape.contextLength, c.rotaryDim, 4),
+                     try checkedProduct(c.vocabSize, 4)]
+        if shape.drafts {
+            parts.append(try checkedProduct(shape.contextLength, c.hiddenSize, 4))
+            parts.append(try checkedProduct(c.hiddenSize, 4))
+        }
+        return (try checkedSum(parts), kv)
+    }
+
     /// `contextLength`: positions the KV cache holds (the caller's maximum conversation length).
     /// `threads` <= 0: the model's thread count. `batchSize` <= 0: min(256, contextLength).
     /// `mtp`: keep the state for `mtpLogits` (ignored if the model has no MTP layer).
-    public init(model: Model, contextLength: Int, threads: Int = 0, batchSize: Int = 0, mtp: Bool = true)
-        throws(GLMError) {
+    /// `keyType`, `valueType`: the KV caches' element types (f32 here, the engine's exact computation; the C API,
+    /// Python and the server default to f16).
+    /// `memoryLimit` > 0: the most bytes the session may take. Whatever it says, a session needing more than
+    /// `MemoryLimit.current` (free memory and swap, the cgroup's room) is `.outOfMemory` before anything is
+    /// allocated, and the KV caches are written when allocated, so a session that exists holds its memory.
+    public init(model: Model, contextLength: Int, threads: Int = 0, batchSize: Int = 0, mtp: Bool = true,
+                keyType: KVType = .f32, valueType: KVType = .f32, memoryLimit: Int = 0) throws(GLMError) {
         let c = model.config
-        let limit = 1 << 24
-        guard contextLength >= 1, contextLength <= limit else {
-            throw .invalidArgument("context length \(contextLength) is outside 1...\(limit)")
+        let shape = try Shape(model: model, contextLength: contextLength, threads: threads, batchSize: batchSize,
+                              mtp: mtp)
+        for type in [keyType, valueType] where type != .f32 && c.headDim > KVType.maxHeadDim {
+            throw .unsupported("a \(type.name) KV cache takes heads of at most \(KVType.maxHeadDim) values; this"
+                + " model's head_dim is \(c.headDim) (use f32)")
         }
-        guard batchSize <= limit else { throw .invalidArgument("batch size \(batchSize) is larger than \(limit)") }
+        let (needed, kvBytes) = try Session.memoryRequired(model: model, shape: shape, keyType: keyType,
+                                                           valueType: valueType)
+        if let limit = MemoryLimit.current(cap: max(0, memoryLimit)), needed > limit.bytes {
+            throw GLMError(.outOfMemory, "a session of \(contextLength) positions with a \(keyType.name)/"
+                + "\(valueType.name) KV cache needs \(MemoryLimit.format(needed)) (KV cache"
+                + " \(MemoryLimit.format(kvBytes))), more than the \(MemoryLimit.format(limit.bytes)) available"
+                + " (\(limit.source)); use a shorter context length or a smaller KV type (q8_0 takes 53% of f16)")
+        }
         self.model = model
-        self.contextLength = contextLength
-        self.threads = threads > 0 ? threads : model.threads
-        self.batchSize = batchSize > 0 ? min(batchSize, contextLength) : min(256, contextLength)
-        self.drafts = mtp && model.hasMTP
+        self.contextLength = shape.contextLength
+        self.threads = shape.threads
+        self.batchSize = shape.batchSize
+        self.drafts = shape.drafts
+        self.keyType = keyType
+        self.valueType = valueType
 
         workers = Workers(threads: self.threads)
         projections = try ProjectionBatch(workers: workers, backend: model.gemmBackend, path: model.kernelPath)
         workspace = try Workspace(config: c, rows: self.batchSize, contextLength: contextLength,
                                   threads: self.threads, mtp: drafts)
-        let kvWidth = c.numKeyValueHeads * c.headDim
         var caches: [KVCache] = []
         for l in 0..<c.numHiddenLayers {
-            caches.append(try KVCache(contextLength: contextLength, width: kvWidth, layer: "layer \(l)"))
+            caches.append(try KVCache(contextLength: contextLength, kvHeads: c.numKeyValueHeads, headDim: c.headDim,
+                                      keyType: keyType, valueType: valueType, layer: "layer \(l)"))
         }
         self.caches = caches
         if drafts {
-            mtpCache = try KVCache(contextLength: contextLength, width: kvWidth, layer: "the MTP layer")
-            finalHiddenHistory = try FloatBuffer(count: checkedProduct(contextLength, c.hiddenSize),
-                                                 purpose: "MTP hidden states")
+            mtpCache = try KVCache(contextLength: contextLength, kvHeads: c.numKeyValueHeads, headDim: c.headDim,
+                                   keyType: keyType, valueType: valueType, layer: "the MTP layer")
+            let history = try FloatBuffer(count: checkedProduct(contextLength, c.hiddenSize),
+                                          purpose: "MTP hidden states")
+            // Written now, like the KV caches, so that it is resident (see MemoryLimit).
+            let historyPointer = history.pointer, historyCount = history.count
+            let piece = 1 << 22
+            workers.run(tasks: (historyCount + piece - 1) / piece) { _, task in
+                (historyPointer + task * piece).update(repeating: 0, count: min(piece, historyCount - task * piece))
+            }
+            finalHiddenHistory = history
             mtpChainHidden = try FloatBuffer(count: c.hiddenSize, purpose: "MTP chained hidden state")
         } else {
             mtpCache = nil
@@ -98,6 +188,10 @@ public final class Session {
         }
         rope = try RotaryTable(config: c, contextLength: contextLength)
         logits = try FloatBuffer(count: c.vocabSize, purpose: "logits")
+        // The caches are resident from here on (see MemoryLimit and ByteBuffer).
+        var buffers = caches.flatMap { [$0.keys, $0.values] }
+        if let mtpCache { buffers += [mtpCache.keys, mtpCache.values] }
+        ByteBuffer.zero(buffers, workers: workers)
     }
 
     // MARK: evaluation

@@ -10,6 +10,8 @@ struct Workspace {
     let hidden: FloatBuffer          // [rows, H] the residual stream h
     let normed: FloatBuffer          // [rows, H] a block's input: RMSNorm(h) (decoderLayer passes it on)
     let query: FloatBuffer           // [rows, nH·D]
+    let keyRows: FloatBuffer         // [rows, nKV·D] the chunk's keys in f32 before a non-f32 cache stores them
+    let valueRows: FloatBuffer       // [rows, nKV·D] the same for values
     let attention: FloatBuffer       // [rows, nH·D] per-head attention outputs, concatenated
     let blockOutput: FloatBuffer     // [rows, H] a block's output, which decoderLayer adds to h
     let gate: FloatBuffer            // [rows, max(FF, I·n_shared)] dense / shared-expert gate, then silu(gate)⊙up
@@ -41,6 +43,9 @@ struct Workspace {
         hidden = try buffer(checkedProduct(rows, H), "hidden states")
         normed = try buffer(checkedProduct(rows, H), "normed hidden states")
         query = try buffer(checkedProduct(rows, qWidth), "queries")
+        let kvWidth = c.numKeyValueHeads * c.headDim
+        keyRows = try buffer(checkedProduct(rows, kvWidth), "chunk keys")
+        valueRows = try buffer(checkedProduct(rows, kvWidth), "chunk values")
         attention = try buffer(checkedProduct(rows, qWidth), "attention outputs")
         blockOutput = try buffer(checkedProduct(rows, H), "block outputs")
         gate = try buffer(checkedProduct(rows, mlpWidth), "MLP gate activations")
@@ -65,6 +70,37 @@ struct Workspace {
         for _ in 0..<threads { gemmScratch.append(try buffer(MatrixProducts.scratchCount, "attention GEMM panels")) }
         self.gemmScratch = gemmScratch
         routing = try RoutingTable(rows: rows, config: c)
+    }
+
+    /// Bytes `init` allocates for these arguments (`Session.memoryRequired`), computed without allocating. A test
+    /// checks it against `allocatedBytes` of real workspaces.
+    static func bytes(config c: ModelConfig, rows: Int, contextLength: Int, threads: Int,
+                      mtp: Bool) throws(GLMError) -> Int {
+        let H = c.hiddenSize, qWidth = c.numAttentionHeads * c.headDim, kvWidth = c.numKeyValueHeads * c.headDim
+        let mlpWidth = max(c.intermediateSize, c.moeIntermediateSize * c.nSharedExperts)
+        let pairs = try checkedProduct(rows, c.numExpertsPerTok)
+        var floats = [
+            try checkedProduct(rows, H, 4),                   // hidden, normed, blockOutput, finalHidden
+            try checkedProduct(rows, qWidth, 2),              // query, attention
+            try checkedProduct(rows, kvWidth, 2),             // keyRows, valueRows
+            try checkedProduct(rows, mlpWidth, 2),            // gate, up
+            try checkedProduct(rows, c.nRoutedExperts),
+            try checkedProduct(pairs, H, 2),                  // expertInput, expertOutput
+            try checkedProduct(pairs, c.moeIntermediateSize, 2),
+            try checkedProduct(threads, min(rows, Workspace.queryBlock), contextLength),
+            try checkedProduct(threads, MatrixProducts.scratchCount),
+        ]
+        if mtp { floats.append(try checkedProduct(rows, 2, H)) }
+        return try checkedProduct(checkedSum(floats), MemoryLayout<Float>.stride)
+            + RoutingTable.bytes(rows: rows, config: c)
+    }
+
+    /// Bytes this workspace holds (its buffers as allocated).
+    var allocatedBytes: Int {
+        var buffers = [hidden, normed, query, keyRows, valueRows, attention, blockOutput, gate, up, routerLogits,
+                       expertInput, expertGate, expertUp, expertOutput, finalHidden] + scores + gemmScratch
+        if let mtpInput { buffers.append(mtpInput) }
+        return buffers.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } + routing.allocatedBytes
     }
 }
 
@@ -93,6 +129,9 @@ final class RoutingTable {
         topK = c.numExpertsPerTok
         let experts = c.nRoutedExperts
         let pairs = rows * topK
+        self.pairs = pairs
+        self.experts = experts
+        groups = c.nGroup
         pairExpert = .allocate(capacity: pairs)
         pairWeight = .allocate(capacity: pairs)
         pairSlot = .allocate(capacity: pairs)
@@ -104,6 +143,21 @@ final class RoutingTable {
         groupKept = .allocate(capacity: c.nGroup)
     }
 
+    let pairs: Int, experts: Int, groups: Int
+
+    static func bytes(rows: Int, config c: ModelConfig) -> Int {
+        let pairs = rows * c.numExpertsPerTok
+        return 3 * pairs * MemoryLayout<Int>.stride + pairs * MemoryLayout<Float>.stride
+            + (2 * c.nRoutedExperts + 1) * MemoryLayout<Int>.stride + c.nRoutedExperts * MemoryLayout<Float>.stride
+            + c.nGroup * (MemoryLayout<Float>.stride + MemoryLayout<Bool>.stride)
+    }
+
+    var allocatedBytes: Int {
+        3 * pairs * MemoryLayout<Int>.stride + pairs * MemoryLayout<Float>.stride
+            + (2 * experts + 1) * MemoryLayout<Int>.stride + experts * MemoryLayout<Float>.stride
+            + groups * (MemoryLayout<Float>.stride + MemoryLayout<Bool>.stride)
+    }
+
     deinit {
         pairExpert.deallocate(); pairWeight.deallocate(); pairSlot.deallocate(); slotToken.deallocate()
         expertStart.deallocate(); choice.deallocate(); fill.deallocate()
@@ -111,16 +165,39 @@ final class RoutingTable {
     }
 }
 
-/// Keys and values of one attention layer for every position of the session: `[contextLength, nKV·D]` each.
-/// Keys are stored after the bias, QK-norm and RoPE (docs/MODEL.md §3.3), values as projected.
+/// Keys and values of one attention layer for every position of the session: `contextLength` rows of `nKV` heads
+/// each, in the session's element types (`KVType`, chosen for keys and values separately). Keys are stored after
+/// the bias, QK-norm and RoPE (docs/MODEL.md §3.3), values as projected. f32 rows are written by the projections
+/// in place; other types are converted from the chunk's f32 rows when their heads are ready (PrepareHeads).
 struct KVCache {
-    let keys: FloatBuffer
-    let values: FloatBuffer
+    let keys: ByteBuffer
+    let values: ByteBuffer
+    let keyType: KVType
+    let valueType: KVType
+    /// Bytes per position of the keys and of the values.
+    let keyRowBytes: Int
+    let valueRowBytes: Int
+    let headDim: Int
 
-    init(contextLength: Int, width: Int, layer: String) throws(GLMError) {
-        keys = try FloatBuffer(count: checkedProduct(contextLength, width), purpose: "key cache of \(layer)")
-        values = try FloatBuffer(count: checkedProduct(contextLength, width), purpose: "value cache of \(layer)")
+    init(contextLength: Int, kvHeads: Int, headDim: Int, keyType: KVType, valueType: KVType,
+         layer: String) throws(GLMError) {
+        self.keyType = keyType
+        self.valueType = valueType
+        self.headDim = headDim
+        keyRowBytes = try checkedProduct(kvHeads, keyType.headBytes(headDim: headDim))
+        valueRowBytes = try checkedProduct(kvHeads, valueType.headBytes(headDim: headDim))
+        keys = try ByteBuffer(count: checkedProduct(contextLength, keyRowBytes), purpose: "key cache of \(layer)")
+        values = try ByteBuffer(count: checkedProduct(contextLength, valueRowBytes), purpose: "value cache of \(layer)")
     }
+
+    /// Bytes of one layer's keys and values per position.
+    static func bytesPerToken(kvHeads: Int, headDim: Int, keyType: KVType, valueType: KVType) -> Int {
+        kvHeads * (keyType.headBytes(headDim: headDim) + valueType.headBytes(headDim: headDim))
+    }
+
+    /// The f32 keys / values (only when that side's type is f32).
+    var floatKeys: UnsafeMutablePointer<Float> { keys.pointer.assumingMemoryBound(to: Float.self) }
+    var floatValues: UnsafeMutablePointer<Float> { values.pointer.assumingMemoryBound(to: Float.self) }
 }
 
 /// cos and sin of every (position, frequency) pair, as HF computes them: `inv_freq[j] = θ^(−2j/R)` in f32,
@@ -149,6 +226,17 @@ struct RotaryTable {
 
     /// The (cos, sin) pairs of `position`.
     func pairs(at position: Int) -> UnsafePointer<Float> { UnsafePointer(table.pointer + position * 2 * half) }
+}
+
+/// The sum of buffer sizes, or `.outOfMemory` if it does not fit in an `Int`.
+func checkedSum(_ terms: [Int]) throws(GLMError) -> Int {
+    var sum = 0
+    for term in terms {
+        let (next, overflow) = sum.addingReportingOverflow(term)
+        guard !overflow else { throw GLMError(.outOfMemory, "buffers of \(terms) bytes do not fit in memory") }
+        sum = next
+    }
+    return sum
 }
 
 /// The product of buffer dimensions, or `.outOfMemory` if it does not fit in an `Int`.

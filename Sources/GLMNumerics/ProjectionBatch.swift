@@ -65,6 +65,9 @@ public final class ProjectionBatch {
         tiles.reserveCapacity(1024)
     }
 
+    /// Bytes of the per-thread packing scratch.
+    public var scratchBytes: Int { tileScratch.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
+
     public func append(_ projection: Projection) {
         if projection.tokens > 0 && projection.weight.rows > 0 { projections.append(projection) }
     }

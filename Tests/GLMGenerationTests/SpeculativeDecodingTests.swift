@@ -1,6 +1,7 @@
 import Testing
 import GLMFormats
 import GLMModel
+import GLMNumerics
 import GLMSupport
 import Glibc
 @testable import GLMGeneration
@@ -31,10 +32,15 @@ import Glibc
         try Model.load(directory: FileSystem.join(root, name), threads: 1)
     }
 
-    static func engine(_ model: Model, context: Int = 256) throws -> GenerationSession {
+    static func engine(_ model: Model, context: Int = 256, kv: KVType = .f32) throws -> GenerationSession {
         try GenerationSession(model: model, contextLength: context, threads: 1,
-                              eosTokenIDs: [Int32(model.config.vocabSize + 7)], drafting: true)
+                              eosTokenIDs: [Int32(model.config.vocabSize + 7)], drafting: true, keyType: kv,
+                              valueType: kv)
     }
+
+    /// Every KV cache element type: speculative decoding must stay exact with each (a cache row is converted once,
+    /// when written, and attention reads it the same way whatever the batch).
+    static let kvTypes = KVType.allCases
 
     /// A fixed pseudo-random prompt.
     static func prompt(_ count: Int, vocab: Int, seed: UInt64) -> [Int32] {
@@ -55,38 +61,38 @@ import Glibc
 
     /// The verification pass evaluates k + 1 tokens at once; its rows must be the very logits one-token decoding
     /// gives (fewer than 8 rows take the same row kernels), or greedy could flip on a near tie.
-    @Test(arguments: mtpModels)
-    func batchedRowsAreBitIdenticalToOneTokenSteps(name: String) throws {
+    @Test(arguments: mtpModels, kvTypes)
+    func batchedRowsAreBitIdenticalToOneTokenSteps(name: String, kv: KVType) throws {
         let model = try SpeculativeDecodingTests.load(name)
         let vocab = model.config.vocabSize
         let tokens = SpeculativeDecodingTests.prompt(12, vocab: vocab, seed: 5)
         for batch in 2...4 {
-            let a = try Session(model: model, contextLength: 64, threads: 1)
-            let b = try Session(model: model, contextLength: 64, threads: 1)
+            let a = try Session(model: model, contextLength: 64, threads: 1, keyType: kv, valueType: kv)
+            let b = try Session(model: model, contextLength: 64, threads: 1, keyType: kv, valueType: kv)
             try a.evaluate(tokens: Array(tokens[0..<8]), logits: .none)
             try b.evaluate(tokens: Array(tokens[0..<8]), logits: .none)
             let together = try a.evaluate(tokens: Array(tokens[8..<(8 + batch)]), logits: .all)
             var alone: [Float] = []
             for t in 8..<(8 + batch) { alone += try b.evaluate(tokens: [tokens[t]]) }
-            #expect(together.map(\.bitPattern) == alone.map(\.bitPattern), "\(name) batch \(batch)")
+            #expect(together.map(\.bitPattern) == alone.map(\.bitPattern), "\(name) \(kv) batch \(batch)")
         }
     }
 
     /// Greedy: the same tokens as plain decoding on every MTP fixture, k = 1, 2, 3, over a long reply (to the end
     /// of the context), and again on a second request that reuses the first one's cache.
-    @Test(arguments: mtpModels)
-    func greedyEqualsPlainDecodingTokenForToken(name: String) throws {
+    @Test(arguments: mtpModels, [KVType.f32, .q8_0])
+    func greedyEqualsPlainDecodingTokenForToken(name: String, kv: KVType) throws {
         let model = try SpeculativeDecodingTests.load(name)
         let vocab = model.config.vocabSize
         let prompt = SpeculativeDecodingTests.prompt(9, vocab: vocab, seed: 11)
-        let plain = try SpeculativeDecodingTests.engine(model)
+        let plain = try SpeculativeDecodingTests.engine(model, kv: kv)
         var sampler = SpeculativeDecodingTests.greedy()
         let reference = try plain.generate(prompt: prompt, sampler: &sampler, maxTokens: nil) { _ in .proceed }
         #expect(reference.tokens.count == 256 - 9)
         let second = prompt + Array(reference.tokens[0..<40]) + [3, 1, 4]
         let reference2 = try plain.generate(prompt: second, sampler: &sampler, maxTokens: 150) { _ in .proceed }
         for k in 1...3 {
-            let engine = try SpeculativeDecodingTests.engine(model)
+            let engine = try SpeculativeDecodingTests.engine(model, kv: kv)
             var s = SpeculativeDecodingTests.greedy()
             var streamed: [Int32] = []
             let result = try engine.generate(prompt: prompt, sampler: &s, maxTokens: nil, speculativeTokens: k) {
@@ -108,11 +114,11 @@ import Glibc
 
     /// After speculative steps (rejections included), the MTP cache equals one built from scratch over the kept
     /// tokens: the next draft matches a fresh session's draft for the same position.
-    @Test(arguments: ["glm47", "air"])
-    func bothCachesRollBackExactly(name: String) throws {
+    @Test(arguments: ["glm47", "air"], kvTypes)
+    func bothCachesRollBackExactly(name: String, kv: KVType) throws {
         let model = try SpeculativeDecodingTests.load(name)
         let vocab = model.config.vocabSize
-        let engine = try SpeculativeDecodingTests.engine(model, context: 128)
+        let engine = try SpeculativeDecodingTests.engine(model, context: 128, kv: kv)
         var sampler = SpeculativeDecodingTests.greedy()
         let prompt = SpeculativeDecodingTests.prompt(7, vocab: vocab, seed: 2)
         let result = try engine.generate(prompt: prompt, sampler: &sampler, maxTokens: 37, speculativeTokens: 3) { _ in .proceed }
@@ -123,14 +129,17 @@ import Glibc
         let tail = Array(kept[(session.mtpPosition + 1)...]) + [next]
         let draft = Array(try tail.withUnsafeBufferPointer { try session.mtpDraftFirst(nextTokens: $0) })
 
-        let fresh = try Session(model: model, contextLength: 128, threads: 1)
+        let fresh = try Session(model: model, contextLength: 128, threads: 1, keyType: kv, valueType: kv)
         let main = try fresh.evaluate(tokens: kept + [next])
         let freshDraft = try fresh.mtpLogits(nextTokens: Array(kept[1...]) + [next])
         let last = Array(freshDraft[((kept.count - 1) * vocab)...])
-        #expect(maxAbsoluteDifference(draft, last) < 1e-4, "\(name)")
+        // The fresh session computed the kept tokens in other chunks: their f32 keys may differ in the last bit, and
+        // a lossy cache type may round such neighbours apart (bf16 by 2^-8 relative: measured 6e-4 here on air).
+        let bound: Float = kv == .bf16 ? 2e-3 : 1e-4
+        #expect(maxAbsoluteDifference(draft, last) < bound, "\(name) \(kv)")
         // The main cache: the next token's logits equal the fresh session's.
         let continued = try session.evaluate(tokens: [next])
-        #expect(maxAbsoluteDifference(continued, main) < 1e-4, "\(name)")
+        #expect(maxAbsoluteDifference(continued, main) < bound, "\(name) \(kv)")
     }
 
     /// An oracle drafter that proposes plain decoding's next token, except at every third position, exercises

@@ -64,6 +64,7 @@ def structs():
 
 SCALARS = {
     "int32_t": ("int", 4, True), "uint32_t": ("int", 4, False), "int64_t": ("int", 8, True),
+    "uint64_t": ("int", 8, False),
     "size_t": ("int", 8, False), "bool": ("bool", 1, None), "float": ("float", 4, None),
     "double": ("float", 8, None), "int": ("int", 4, True), "char": ("int", 1, True),
 }

@@ -35,12 +35,13 @@ def test_info(glm_binary):
     config = json.loads((TINY / "config.json").read_text())
     assert info["config"]["num_hidden_layers"] == config["num_hidden_layers"]
     # f32 keys and values: layers x 2 x kv heads x head_dim x 4 bytes (the tiny model has no MTP layer).
-    assert info["kv_bytes_per_token"] == 2 * 2 * 2 * 16 * 4
+    assert info["kv_bytes_per_token"]["f32"] == 2 * 2 * 2 * 16 * 4   # layers × (K, V) × KV heads × head_dim × 4 B
+    assert info["kv_bytes_per_token"]["f16"] == info["kv_cache"]["bytes_per_token"] == 2 * 2 * 2 * 16 * 2
     assert info["kv_cache"]["mtp_layers"] == 0
     assert info["kernels"] in ("avx2", "avx512")
     assert info["parameter_count"] > 0 and info["bytes_mapped"] > 0
     text = ok(run_glm("info", TINY, "-q"))
-    assert "512 B per token" in text and "Glm4MoeForCausalLM" in text
+    assert "256 B per token (f16" in text and "Glm4MoeForCausalLM" in text
     system = json.loads(ok(run_glm("info", "--system", "--json")))
     assert {"version", "api_version", "cpu", "kernels"} <= set(system)
     assert "kernels" in ok(run_glm("info", "--system"))

@@ -276,13 +276,24 @@ public final class Chat {
     public let model: Model
     public let contextLength: Int
 
+    /// The KV cache element types glm_kv_type names ("f16", "bf16", "f32", "q8_0", as llama.cpp's --cache-type-k).
+    public static let kvTypes: [String: glm_kv_type] = ["f16": GLM_KV_F16, "bf16": GLM_KV_BF16, "f32": GLM_KV_F32,
+                                                        "q8_0": GLM_KV_Q8_0]
+
     /// `speculativeTokens`: MTP drafts per step for requests that do not set "speculative_config" (0 = off).
-    public init(model: Model, contextLength: Int = 0, threads: Int = 0, speculativeTokens: Int = 0)
-        throws(GLMCallError) {
+    /// `cacheTypeK`, `cacheTypeV`: the KV cache's element types (keys of `kvTypes`; default f16).
+    public init(model: Model, contextLength: Int = 0, threads: Int = 0, speculativeTokens: Int = 0,
+                cacheTypeK: String = "f16", cacheTypeV: String = "f16") throws(GLMCallError) {
         var params = glm_chat_default_params()
         params.context_length = Int32(clamping: contextLength)
         params.threads = Int32(clamping: threads)
         params.num_speculative_tokens = Int32(clamping: speculativeTokens)
+        guard let typeK = Chat.kvTypes[cacheTypeK], let typeV = Chat.kvTypes[cacheTypeV] else {
+            throw GLMCallError(status: GLM_ERR_INVALID_ARGUMENT,
+                               message: "unknown KV cache type '\(cacheTypeK)' or '\(cacheTypeV)' (f16, bf16, f32, q8_0)")
+        }
+        params.type_k = typeK
+        params.type_v = typeV
         var out: OpaquePointer?
         try check(glm_chat_new(model.handle, &params, &out))
         guard let out else { throw GLMCallError(status: GLM_ERR_INTERNAL, message: "glm_chat_new returned no chat") }

@@ -33,6 +33,9 @@ public struct ServerOptions: Sendable {
     public var logLevel: Logger.Level = .warning
     /// MTP speculative decoding: drafts per step for requests without "speculative_config" (0 = off).
     public var speculativeTokens = 0
+    /// KV cache element types of every slot ("f16", "bf16", "f32", "q8_0").
+    public var cacheTypeK = "f16"
+    public var cacheTypeV = "f16"
 
     public init() {}
 }
@@ -61,7 +64,8 @@ public final class OpenAIServer: Sendable {
         var chats: [Chat] = []
         for _ in 0..<options.parallel {
             chats.append(try Chat(model: model, contextLength: options.contextLength, threads: options.threads,
-                                  speculativeTokens: options.speculativeTokens))
+                                  speculativeTokens: options.speculativeTokens, cacheTypeK: options.cacheTypeK,
+                                  cacheTypeV: options.cacheTypeV))
         }
         guard let scheduler = SlotScheduler(chats: chats, queueLimit: options.queueLimit,
                                             queueTimeout: options.queueTimeout) else {

@@ -38,7 +38,6 @@ struct InfoCommand: ParsableCommand {
             if json {
                 var out = info
                 out.set("path", .string(path))
-                out.set("kv_bytes_per_token", JSON(kv.bytesPerToken))
                 out.set("kv_cache", kv.json)
                 Terminal.out(out.text + "\n")
             } else {
@@ -85,7 +84,7 @@ struct InfoCommand: ParsableCommand {
             ("context", "\(context) positions (max_position_embeddings)"),
             ("parameters", countText(info["parameter_count"]?.intValue ?? 0)),
             ("weights", "\(bytesText(info["bytes_mapped"]?.intValue ?? 0)) mapped, \(info["dtype"]?.stringValue ?? "?")"),
-            ("KV cache", "\(bytesText(kv.bytesPerToken)) per token (f32: \(kv.layers) layers × 2 × \(kv.kvHeads) KV heads × \(kv.headDim) × 4 B); \(bytesText(kv.bytesPerToken * min(4096, max(context, 1)))) for \(min(4096, max(context, 1))) positions"),
+            ("KV cache", "\(bytesText(kv.bytesPerToken)) per token (f16, the default: \(kv.layers) layers × 2 × \(kv.kvHeads) KV heads × \(kv.headDim) × 2 B; f32 twice that, q8_0 34 B per 32 values); \(bytesText(kv.bytesPerToken * min(4096, max(context, 1)))) for \(min(4096, max(context, 1))) positions"),
             ("kernels", "\(info["kernels"]?.stringValue ?? "?") (prefill GEMM: \(info["gemm"]?.stringValue ?? "?")), \(info["threads"]?.intValue ?? 0) threads"),
             ("cpu", info["cpu"]?.stringValue ?? "?"),
         ]
@@ -93,8 +92,8 @@ struct InfoCommand: ParsableCommand {
     }
 }
 
-/// The KV cache one token takes: keys and values of every layer's KV heads, f32 (libglm's cache type), plus the
-/// MTP layer's own cache when the model has MTP weights.
+/// The KV cache one token takes: keys and values of every layer's KV heads in f16 (sessions' default type; the
+/// library's "kv_bytes_per_token" gives every type), plus the MTP layer's own cache when the model has MTP weights.
 struct KVCacheSize {
     let layers: Int
     let mainLayers: Int
@@ -109,12 +108,12 @@ struct KVCacheSize {
         headDim = c["head_dim"]?.intValue ?? (heads > 0 ? (c["hidden_size"]?.intValue ?? 0) / heads : 0)
     }
 
-    var bytesPerToken: Int { layers * 2 * kvHeads * headDim * 4 }
+    var bytesPerToken: Int { layers * 2 * kvHeads * headDim * 2 }
 
     var json: JSON {
         .object([("bytes_per_token", JSON(bytesPerToken)), ("layers", JSON(layers)),
                  ("mtp_layers", JSON(layers - mainLayers)), ("kv_heads", JSON(kvHeads)), ("head_dim", JSON(headDim)),
-                 ("dtype", .string("f32"))])
+                 ("dtype", .string("f16"))])
     }
 }
 

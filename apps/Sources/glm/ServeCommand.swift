@@ -55,6 +55,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("MTP speculative decoding: tokens the model's MTP layer drafts per step (0 off, 1-3); same output, faster. A request's \"speculative_config\" overrides it.", valueName: "k"))
     var speculativeTokens: Int = 0
 
+    @Option(help: ArgumentHelp("KV cache element type of the keys: f16, bf16, f32 or q8_0 (as llama.cpp's -ctk).", valueName: "type"))
+    var cacheTypeK: String = "f16"
+
+    @Option(help: ArgumentHelp("KV cache element type of the values: f16, bf16, f32 or q8_0 (as llama.cpp's -ctv).", valueName: "type"))
+    var cacheTypeV: String = "f16"
+
     @Option(help: "Server log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "warning"
 
@@ -67,6 +73,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard queueTimeout > 0, timeout > 0 else { throw ValidationError("--queue-timeout and --timeout must be positive") }
         guard context >= 0 else { throw ValidationError("--context must not be negative") }
         guard (0...3).contains(speculativeTokens) else { throw ValidationError("--speculative-tokens must be 0...3") }
+        for (flag, value) in [("--cache-type-k", cacheTypeK), ("--cache-type-v", cacheTypeV)]
+            where Chat.kvTypes[value] == nil {
+            throw ValidationError("\(flag) must be f16, bf16, f32 or q8_0, got '\(value)'")
+        }
         guard maxBody >= 1024 else { throw ValidationError("--max-body must be at least 1024") }
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         guard idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1") }
@@ -93,6 +103,8 @@ struct ServeCommand: AsyncParsableCommand {
             options.idleTimeout = idleTimeout
             options.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
             options.speculativeTokens = speculativeTokens
+            options.cacheTypeK = cacheTypeK
+            options.cacheTypeV = cacheTypeV
             do {
                 server = try OpenAIServer(model: loaded, options: options)
             } catch let error as GLMCallError {

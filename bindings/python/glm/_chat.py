@@ -12,7 +12,8 @@ _P = _c.c_void_p
 
 
 class _ChatParams(_c.Structure):
-    _fields_ = [("context_length", _c.c_int32), ("threads", _c.c_int32), ("num_speculative_tokens", _c.c_int32)]
+    _fields_ = [("context_length", _c.c_int32), ("threads", _c.c_int32), ("num_speculative_tokens", _c.c_int32),
+                ("type_k", _c.c_int), ("type_v", _c.c_int), ("memory_limit", _c.c_uint64)]
 
 
 class _Event(_c.Structure):
@@ -51,8 +52,13 @@ def request_json(messages, tools, stream, options):
 class Chat:
     """A glm_chat handle: a KV cache kept across requests, used by one request at a time (a lock enforces it)."""
 
-    def __init__(self, model, context_length=None, threads=None, num_speculative_tokens=0):
+    def __init__(self, model, context_length=None, threads=None, num_speculative_tokens=0, cache_type_k="f16",
+                 cache_type_v="f16", memory_limit=None):
+        from ._model import kv_type, memory_cap
         params = lib.glm_chat_default_params()
+        params.type_k = kv_type(cache_type_k, "cache_type_k")
+        params.type_v = kv_type(cache_type_v, "cache_type_v")
+        params.memory_limit = memory_cap(memory_limit)
         params.context_length = int(context_length or 0)
         params.threads = int(threads or 0)
         params.num_speculative_tokens = int(num_speculative_tokens or 0)

@@ -30,7 +30,38 @@ _KERNELS = {"auto": 0, "avx2": 1, "avx512": 2}
 
 class _SessionParams(_c.Structure):
     _fields_ = [("context_length", _c.c_int32), ("threads", _c.c_int32), ("batch_size", _c.c_int32),
-                ("mtp", _c.c_bool)]
+                ("mtp", _c.c_bool), ("type_k", _c.c_int), ("type_v", _c.c_int), ("memory_limit", _c.c_uint64)]
+
+
+# glm_kv_type: the KV cache's element types (llama.cpp's --cache-type-k/-v names).
+KV_TYPES = {"f16": 0, "bf16": 1, "f32": 2, "q8_0": 3}
+
+
+def kv_type(name, what):
+    """The glm_kv_type of `name` ("f16", "bf16", "f32", "q8_0")."""
+    if name not in KV_TYPES:
+        raise ValueError(f"{what} must be one of {', '.join(KV_TYPES)}, got {name!r}")
+    return KV_TYPES[name]
+
+
+def memory_cap(limit):
+    """A memory_limit argument (bytes; None or 0: no cap of the caller's own)."""
+    limit = int(limit or 0)
+    if limit < 0:
+        raise ValueError("memory_limit must not be negative")
+    return limit
+
+
+def _session_params(context_length, threads, batch_size, mtp, cache_type_k, cache_type_v, memory_limit):
+    params = lib.glm_session_default_params()
+    params.context_length = int(context_length or 0)
+    params.threads = _threads(threads)
+    params.batch_size = int(batch_size or 0)
+    params.mtp = bool(mtp)
+    params.type_k = kv_type(cache_type_k, "cache_type_k")
+    params.type_v = kv_type(cache_type_v, "cache_type_v")
+    params.memory_limit = memory_cap(memory_limit)
+    return params
 
 
 lib.glm_model_default_params.restype = _ModelParams
@@ -47,6 +78,10 @@ lib.glm_session_default_params.restype = _SessionParams
 lib.glm_session_default_params.argtypes = []
 lib.glm_session_new.restype = _c.c_int
 lib.glm_session_new.argtypes = [_P, _c.POINTER(_SessionParams), _c.POINTER(_P)]
+lib.glm_session_memory.restype = _c.c_int
+lib.glm_session_memory.argtypes = [_P, _c.POINTER(_SessionParams), _c.POINTER(_c.c_uint64)]
+lib.glm_session_info.restype = _c.c_int
+lib.glm_session_info.argtypes = [_P, _OUT_STR]
 lib.glm_session_free.restype = None
 lib.glm_session_free.argtypes = [_P]
 lib.glm_session_eval.restype = _c.c_int
@@ -125,11 +160,24 @@ class Model:
             self._tokenizer = Tokenizer.from_file(self.info().get("gguf_file", self.path))
         return self._tokenizer
 
-    def session(self, context_length=None, *, threads=None, batch_size=None, mtp=True, num_speculative_tokens=0):
+    def session(self, context_length=None, *, threads=None, batch_size=None, mtp=True, num_speculative_tokens=0,
+                cache_type_k="f16", cache_type_v="f16", memory_limit=None):
         """A new session (KV cache) on this model. `context_length` None: min(4096, max_position_embeddings).
-        `num_speculative_tokens`: MTP speculative decoding (0 off, 1-3 drafts per step) for its chat requests."""
+        `num_speculative_tokens`: MTP speculative decoding (0 off, 1-3 drafts per step) for its chat requests.
+        `cache_type_k`, `cache_type_v`: the KV cache's element types, "f16" (default), "bf16", "f32" or "q8_0".
+        `memory_limit`: bytes the session may take at most (besides the machine's own limit); a session that
+        does not fit raises glm.GLMMemoryError before anything is allocated (see session_memory)."""
         return Session(self, context_length=context_length, threads=threads, batch_size=batch_size, mtp=mtp,
-                       num_speculative_tokens=num_speculative_tokens)
+                       num_speculative_tokens=num_speculative_tokens, cache_type_k=cache_type_k,
+                       cache_type_v=cache_type_v, memory_limit=memory_limit)
+
+    def session_memory(self, context_length=None, *, threads=None, batch_size=None, mtp=True, cache_type_k="f16",
+                       cache_type_v="f16"):
+        """Bytes a session with these arguments will allocate (glm_session_memory); allocates nothing."""
+        params = _session_params(context_length, threads, batch_size, mtp, cache_type_k, cache_type_v, 0)
+        out = _c.c_uint64()
+        check(lib.glm_session_memory(self._handle, _c.byref(params), _c.byref(out)))
+        return out.value
 
     def chat(self, messages, *, tools=None, stream=False, **options):
         """An OpenAI chat completion: returns the `chat.completion` dict, or with stream=True an iterator of
@@ -143,10 +191,12 @@ class Model:
             self._chat = Chat(self, threads=self._threads)
         return _run_chat(self._chat, messages, tools, stream, options)
 
-    def logits(self, tokens):
-        """Logits [len(tokens), vocab] of one fresh forward pass over `tokens`."""
+    def logits(self, tokens, *, cache_type_k="f32", cache_type_v="f32"):
+        """Logits [len(tokens), vocab] of one fresh forward pass over `tokens` (an f32 KV cache unless told: the
+        exact computation, for comparisons with references)."""
         tokens = list(tokens)
-        return self.session(max(1, len(tokens)), mtp=False).eval(tokens, all_logits=True)
+        return self.session(max(1, len(tokens)), mtp=False, cache_type_k=cache_type_k,
+                            cache_type_v=cache_type_v).eval(tokens, all_logits=True)
 
     def mtp_logits(self, tokens):
         """MTP draft logits [len(tokens) - 1, vocab]: row i predicts tokens[i+2] from the main model's state at
@@ -154,7 +204,7 @@ class Model:
         tokens = list(tokens)
         if len(tokens) < 2:
             raise ValueError("mtp_logits needs at least 2 tokens")
-        session = self.session(len(tokens), mtp=True)
+        session = self.session(len(tokens), mtp=True, cache_type_k="f32", cache_type_v="f32")
         session.eval(tokens, want_logits=False)
         return session.mtp_logits(tokens[1:])
 
@@ -169,12 +219,8 @@ class Session:
     session raises InvalidArgumentError ("session is in use by another call")."""
 
     def __init__(self, model, *, context_length=None, threads=None, batch_size=None, mtp=True,
-                 num_speculative_tokens=0):
-        params = lib.glm_session_default_params()
-        params.context_length = int(context_length or 0)
-        params.threads = _threads(threads)
-        params.batch_size = int(batch_size or 0)
-        params.mtp = bool(mtp)
+                 num_speculative_tokens=0, cache_type_k="f16", cache_type_v="f16", memory_limit=None):
+        params = _session_params(context_length, threads, batch_size, mtp, cache_type_k, cache_type_v, memory_limit)
         handle = _P()
         check(lib.glm_session_new(model._handle, _c.byref(params), _c.byref(handle)))
         self._handle = handle
@@ -182,14 +228,24 @@ class Session:
         self._context_length = context_length
         self._threads = threads
         self._speculative = num_speculative_tokens
+        self._cache_types = (cache_type_k, cache_type_v)
+        self._memory_limit = memory_limit
         self._chat = None
+
+    def info(self):
+        """{"context_length", "threads", "batch_size", "mtp", "type_k", "type_v", "kv_bytes_per_token",
+        "mtp_kv_bytes_per_token", "bytes"} (glm_session_info)."""
+        out = _c.c_void_p()
+        check(lib.glm_session_info(self._handle, _c.byref(out)))
+        return json.loads(take_string(out))
 
     def chat(self, messages, *, tools=None, stream=False, **options):
         """As Model.chat, on this session's own chat cache (created on first use; it is separate from the
         cache eval() uses)."""
         if self._chat is None:
             self._chat = Chat(self.model, context_length=self._context_length, threads=self._threads,
-                              num_speculative_tokens=self._speculative)
+                              num_speculative_tokens=self._speculative, cache_type_k=self._cache_types[0],
+                              cache_type_v=self._cache_types[1], memory_limit=self._memory_limit)
         return _run_chat(self._chat, messages, tools, stream, options)
 
     def eval(self, tokens, *, all_logits=False, want_logits=True):
