@@ -122,6 +122,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import glm_reference as ref  # noqa: E402
+from make_demo_model import Renderer, openai_messages, training_example  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 4747
@@ -430,61 +431,7 @@ def generated_conversations(pools, count):
 # Rendering
 
 
-def openai_messages(messages):
-    """The messages as an OpenAI client sends them: tool-call arguments as JSON strings."""
-    out = []
-    for m in messages:
-        m = dict(m)
-        if "tool_calls" in m:
-            m["tool_calls"] = [dict(c, function=dict(c["function"], arguments=json.dumps(c["function"]["arguments"])))
-                               for c in m["tool_calls"]]
-        out.append(m)
-    return out
-
-
-class Renderer:
-    def __init__(self, tokenizer_dir, template_path):
-        from transformers import PreTrainedTokenizerFast
-
-        with open(template_path) as f:
-            self.template = f.read()
-        self.tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(tokenizer_dir, "tokenizer.json"))
-        self.tok.chat_template = self.template
-
-    def text(self, messages, tools, kwargs, generation_prompt):
-        return self.tok.apply_chat_template(messages, tools=tools, add_generation_prompt=generation_prompt,
-                                            tokenize=False, **kwargs)
-
-    def ids(self, text):
-        return self.tok(text, add_special_tokens=False)["input_ids"]
-
-    def id(self, token):
-        i = self.tok.convert_tokens_to_ids(token)
-        if i is None or i == self.tok.unk_token_id:
-            raise SystemExit(f"the tokenizer has no token {token!r}")
-        return i
-
-
-def training_example(r, messages, tools, kwargs):
-    """Token ids of the whole conversation (+ <|user|>, where the model must stop after its last answer) and the mask
-    of the positions whose next token is an assistant-turn token or the role marker that ends the turn."""
-    full = r.text(messages, tools, kwargs, False) + "<|user|>"
-    ids = r.ids(full)
-    targets = [False] * len(ids)
-    for i, m in enumerate(messages):
-        if m["role"] != "assistant":
-            continue
-        prompt = r.text(messages[:i], tools, kwargs, True)
-        if not full.startswith(prompt):
-            continue  # an earlier turn whose reasoning the template drops later: trained by its own example
-        start = len(r.ids(prompt))
-        if r.ids(prompt) != ids[:start]:
-            raise SystemExit(f"prompt tokens are not a prefix of the conversation tokens (turn {i})")
-        after = r.text(messages[:i + 1], tools, kwargs, False)
-        end = len(r.ids(after)) + 1  # + the role marker that follows the turn
-        for p in range(start - 1, min(end, len(ids)) - 1):
-            targets[p] = True
-    return ids, targets
+# openai_messages, Renderer and training_example are make_demo_model.py's (imported above): the same rendering.
 
 
 # ----------------------------------------------------------------------------------------------------------------------
