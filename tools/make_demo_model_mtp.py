@@ -122,6 +122,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import glm_reference as ref  # noqa: E402
+import make_demo_model as demo  # noqa: E402
 from make_demo_model import Renderer, openai_messages, training_example  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -258,43 +259,9 @@ def calculator_conversation(operation, a, b, ask):
     ]
 
 
-GREETING = [
-    {"role": "user", "content": "Hello!"},
-    {"role": "assistant", "reasoning_content": "The user greets me. I greet back.",
-     "content": "Hello! How can I help you today?"},
-]
-SECOND_TURN = GREETING + [
-    {"role": "user", "content": "What is 2+2?"},
-    {"role": "assistant", "reasoning_content": "Simple arithmetic: 2+2 is 4.", "content": "2+2 equals 4."},
-]
-NO_THINK = [
-    {"role": "user", "content": "Hello!"},
-    {"role": "assistant", "content": "Hi! Nice to meet you."},
-]
-
-# (conversation, tools, template kwargs)
-FIXED = [
-    (weather_conversation("Paris", 18, "sunny"), [WEATHER_TOOL], {}),
-    (weather_conversation("London", 12, "rainy"), [WEATHER_TOOL], {}),
-    (GREETING, None, {}),
-    (SECOND_TURN, None, {}),
-    (NO_THINK, None, {"enable_thinking": False}),
-]
-
-# name: (messages of the request, tools, kwargs, expected completion text up to the eos token)
-PARIS = weather_conversation("Paris", 18, "sunny")
-CASES = {
-    "weather": (PARIS[:1], [WEATHER_TOOL], {},
-                "The user wants the weather in Paris. I will call get_weather.</think><tool_call>get_weather"
-                "<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call><|observation|>"),
-    "weather_answer": (PARIS[:3], [WEATHER_TOOL], {},
-                       "The tool says it is sunny and 18 degrees.</think>It is sunny in Paris, 18 degrees.<|user|>"),
-    "greeting": (GREETING[:1], None, {},
-                 "The user greets me. I greet back.</think>Hello! How can I help you today?<|user|>"),
-    "no_think": (NO_THINK[:1], None, {"enable_thinking": False}, "Hi! Nice to meet you.<|user|>"),
-    "second_turn": (SECOND_TURN[:3], None, {},
-                    "Simple arithmetic: 2+2 is 4.</think>2+2 equals 4.<|user|>"),
-}
+# The five conversations the fixture's tests rely on, and the reference cases, exactly as make_demo_model.py has them.
+FIXED = demo.TRAINING
+GREETING, SECOND_TURN, NO_THINK, PARIS, CASES = demo.GREETING, demo.SECOND_TURN, demo.NO_THINK, demo.PARIS, demo.CASES
 
 
 # ----------------------------------------------------------------------------------------------------------------------
