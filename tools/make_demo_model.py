@@ -166,6 +166,28 @@ def training_example(r, messages, tools, kwargs):
     return ids, targets
 
 
+def write_model_files(out, tokenizer_dir, template, eos):
+    """Everything of the model directory but the weights and config.json: generation_config.json (eos ids,
+    GLM-4.7's recommended sampling), tokenizer.json, tokenizer_config.json (without a chat_template of its own) and
+    chat_template.jinja."""
+    with open(os.path.join(out, "generation_config.json"), "w") as f:
+        json.dump({"do_sample": True, "eos_token_id": eos, "pad_token_id": eos[0], "temperature": 1.0,
+                   "top_p": 0.95}, f, indent=2)
+        f.write("\n")
+    shutil.copy(os.path.join(tokenizer_dir, "tokenizer.json"), out)
+    config_path = os.path.join(tokenizer_dir, "tokenizer_config.json")
+    tokenizer_config = {}
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            tokenizer_config = json.load(f)
+    tokenizer_config.pop("chat_template", None)
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump(tokenizer_config, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(out, "chat_template.jinja"), "w") as f:
+        f.write(template)
+
+
 def greedy(model, prompt, eos, limit=160):
     ids = list(prompt)
     out, margin = [], float("inf")
@@ -246,22 +268,7 @@ def main():
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
-    with open(os.path.join(args.out, "generation_config.json"), "w") as f:
-        json.dump({"do_sample": True, "eos_token_id": eos, "pad_token_id": eos[0], "temperature": 1.0,
-                   "top_p": 0.95}, f, indent=2)
-        f.write("\n")
-    shutil.copy(os.path.join(args.tokenizer, "tokenizer.json"), args.out)
-    config_path = os.path.join(args.tokenizer, "tokenizer_config.json")
-    tokenizer_config = {}
-    if os.path.exists(config_path):
-        with open(config_path) as f:
-            tokenizer_config = json.load(f)
-    tokenizer_config.pop("chat_template", None)
-    with open(os.path.join(args.out, "tokenizer_config.json"), "w") as f:
-        json.dump(tokenizer_config, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(args.out, "chat_template.jinja"), "w") as f:
-        f.write(r.template)
+    write_model_files(args.out, args.tokenizer, r.template, eos)
 
     # The reference: transformers on the weights exactly as stored (bf16 upcast to fp32), eager, fp32.
     stored = ref.load_transformers(args.out, "float32")

@@ -739,22 +739,7 @@ def main():
         with open(os.path.join(args.out, "config.json"), "w") as f:
             json.dump(config, f, indent=2)
             f.write("\n")
-        with open(os.path.join(args.out, "generation_config.json"), "w") as f:
-            json.dump({"do_sample": True, "eos_token_id": eos, "pad_token_id": eos[0], "temperature": 1.0,
-                       "top_p": 0.95}, f, indent=2)
-            f.write("\n")
-        shutil.copy(os.path.join(args.tokenizer, "tokenizer.json"), args.out)
-        config_path = os.path.join(args.tokenizer, "tokenizer_config.json")
-        tokenizer_config = {}
-        if os.path.exists(config_path):
-            with open(config_path) as f:
-                tokenizer_config = json.load(f)
-        tokenizer_config.pop("chat_template", None)
-        with open(os.path.join(args.out, "tokenizer_config.json"), "w") as f:
-            json.dump(tokenizer_config, f, indent=2)
-            f.write("\n")
-        with open(os.path.join(args.out, "chat_template.jinja"), "w") as f:
-            f.write(r.template)
+        demo.write_model_files(args.out, args.tokenizer, r.template, eos)
 
         if args.weights_only:
             log(f"model.safetensors sha256 {sha256(os.path.join(args.out, 'model.safetensors'))}")
