@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""llama.cpp's own logits on the GGUF fixtures of Tests/Fixtures/models/glm-tiny-gguf (issue 11 item 5(b)), written
+as fixtures that GGUFLlamaCppParityTests compares libglm with (in CI, without llama.cpp).
+
+    LLAMA_CPP_LIB_PATH=<dir with libllama.so> \\
+    PYTHONPATH=<llama-cpp-python sdist root> python3 tools/make_llama_cpp_logits.py
+
+A development tool, like torch: llama.cpp is the llama-cpp-python sdist's vendored tree (PyPI, 0.3.36) built in a
+scratch folder (cmake -DBUILD_SHARED_LIBS=ON, CPU only); the sdist's `llama_cpp` package is its ctypes binding.
+Nothing here is part of the build or of CI.
+
+Each fixture model is evaluated once on TOKENS as one batch with logits for every position, as `llama-cli` would
+compute them on this CPU except: the KV cache in F32 (llama.cpp's default is F16; libglm's test sessions use f32,
+so K and V are not rounded on either side) and flash attention off (its CPU kernel converts Q to F16). Weights
+are used as llama.cpp loads them by default (memory-mapped; the CPU backend may repack Q4_0/Q8_0 into its
+interleaved layouts, which changes the order of the sums, not the products). One thread, so the run is repeatable.
+
+Written per model: llama-cpp-<name>.f32 (logits [tokens, vocab], little-endian f32) and llama-cpp-<name>.json
+(tokens, settings, the llama.cpp build, argmax and the gap between the two largest logits per position).
+"""
+import ctypes
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DIR = ROOT / "Tests" / "Fixtures" / "models" / "glm-tiny-gguf"
+# The ids tools/make_gguf_models.py gives transformers (reference-*.json): in the vocabulary of every fixture
+# with glm-tiny's tokenizer. The reference models (air, tied_shared2: 384 and 256 tokens) get TOKENS_SMALL.
+TOKENS = [4257, 4259, 10, 200, 3000, 77]
+TOKENS_SMALL = [1, 7, 42, 3, 19, 100, 5]
+MODELS = {
+    "glm-tiny-bf16": ("glm-tiny-bf16-00001-of-00002.gguf", TOKENS),
+    "glm-tiny-q8_0": ("glm-tiny-q8_0.gguf", TOKENS),
+    "glm-tiny-q8_0-qkv": ("glm-tiny-q8_0-qkv.gguf", TOKENS),
+    "glm-tiny-q8_0-gate_up": ("glm-tiny-q8_0-gate_up.gguf", TOKENS),
+    "glm-tiny-mixed": ("glm-tiny-mixed.gguf", TOKENS),
+    "air-bf16": ("air-bf16.gguf", TOKENS_SMALL),
+    "tied_shared2-f32": ("tied_shared2-f32.gguf", TOKENS_SMALL),
+}
+
+
+def evaluate(llama_cpp, path, tokens):
+    mparams = llama_cpp.llama_model_default_params()
+    model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+    if not model:
+        return None
+    cparams = llama_cpp.llama_context_default_params()
+    cparams.n_ctx = 64
+    cparams.n_batch = 64
+    cparams.n_ubatch = 64
+    cparams.n_threads = 1
+    cparams.n_threads_batch = 1
+    cparams.type_k = 0   # GGML_TYPE_F32
+    cparams.type_v = 0
+    cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    ctx = llama_cpp.llama_init_from_model(model, cparams)
+    if not ctx:
+        llama_cpp.llama_model_free(model)
+        return None
+    n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
+    batch = llama_cpp.llama_batch_init(len(tokens), 0, 1)
+    for i, t in enumerate(tokens):
+        batch.token[i] = t
+        batch.pos[i] = i
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = 0
+        batch.logits[i] = 1
+    batch.n_tokens = len(tokens)
+    rc = llama_cpp.llama_decode(ctx, batch)
+    if rc != 0:
+        raise SystemExit(f"{path}: llama_decode returned {rc}")
+    rows = []
+    for i in range(len(tokens)):
+        p = llama_cpp.llama_get_logits_ith(ctx, i)
+        rows.append(np.ctypeslib.as_array(ctypes.cast(p, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,)).copy())
+    llama_cpp.llama_batch_free(batch)
+    llama_cpp.llama_free(ctx)
+    llama_cpp.llama_model_free(model)
+    return np.stack(rows).astype("<f4")
+
+
+def llama_build(lib_dir):
+    """The llama.cpp commit the sdist vendors (its build-info), for the record."""
+    info = {"sdist": "llama-cpp-python 0.3.36 (PyPI), vendor/llama.cpp"}
+    try:
+        import llama_cpp
+        info["system_info"] = llama_cpp.llama_print_system_info().decode().strip()
+    except Exception:
+        pass
+    return info
+
+
+def main():
+    if not os.environ.get("LLAMA_CPP_LIB_PATH"):
+        raise SystemExit("set LLAMA_CPP_LIB_PATH to the folder with libllama.so (and PYTHONPATH to the sdist root)")
+    import llama_cpp
+    llama_cpp.llama_backend_init()
+    build = llama_build(os.environ["LLAMA_CPP_LIB_PATH"])
+    for name, (file, tokens) in MODELS.items():
+        logits = evaluate(llama_cpp, DIR / file, tokens)
+        if logits is None:
+            print(f"{name}: llama.cpp does not load {file}; no fixture")
+            for suffix in (".f32", ".json"):
+                (DIR / f"llama-cpp-{name}{suffix}").unlink(missing_ok=True)
+            continue
+        top2 = np.sort(logits, axis=-1)[:, -2:]
+        logits.tofile(DIR / f"llama-cpp-{name}.f32")
+        with open(DIR / f"llama-cpp-{name}.json", "w") as f:
+            json.dump({"source": f"llama.cpp on {file}: one batch of {len(tokens)} tokens, logits for all positions,"
+                                 " KV cache F32, flash attention off, 1 thread",
+                       "file": file, "tokens": tokens, "vocab_size": int(logits.shape[1]),
+                       "logits": f"llama-cpp-{name}.f32", "argmax": [int(i) for i in logits.argmax(-1)],
+                       "top2_gap": [float(g) for g in top2[:, 1] - top2[:, 0]], "llama_cpp": build}, f, indent=1)
+            f.write("\n")
+        print(f"{name}: {logits.shape}, argmax {logits.argmax(-1).tolist()}, scale {np.abs(logits).max():.3f}")
+
+
+if __name__ == "__main__":
+    main()
