@@ -162,7 +162,8 @@ def gguf_seeds():
 # GGUF models (the gguf-model target)
 
 GGML_BLOCK = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 30: (1, 2)}
-VOCAB_TENSORS = (b"token_embd.weight", b"output.weight", b".nextn.embed_tokens.weight", b".nextn.shared_head_head.weight")
+VOCAB_TENSORS = (b"token_embd.weight", b"output.weight")
+VOCAB_TENSOR_SUFFIXES = (b".nextn.embed_tokens.weight", b".nextn.shared_head_head.weight")
 
 
 def gguf_read_model(data):
@@ -221,7 +222,7 @@ def small_model(path, vocab=32):
     pairs = [(k, t, v) for k, t, v in pairs if not k.startswith(b"tokenizer.") and not k.startswith(b"split.")]
     out = []
     for name, dims, kind, raw in tensors:
-        if name.endswith(VOCAB_TENSORS) and len(dims) == 2 and dims[1] > vocab:
+        if (name in VOCAB_TENSORS or name.endswith(VOCAB_TENSOR_SUFFIXES)) and len(dims) == 2 and dims[1] > vocab:
             raw = raw[:len(raw) // dims[1] * vocab]
             dims = [dims[0], vocab]
         out.append((name, dims, kind, raw))
