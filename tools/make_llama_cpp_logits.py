@@ -15,6 +15,12 @@ so K and V are not rounded on either side) and flash attention off (its CPU kern
 are used as llama.cpp loads them by default (memory-mapped; the CPU backend may repack Q4_0/Q8_0 into its
 interleaved layouts, which changes the order of the sums, not the products). One thread, so the run is repeatable.
 
+The reference models air and tied_shared2 carry a placeholder vocabulary ("<tN>" tokens, no merges: their
+checkpoints have no tokenizer), which llama.cpp refuses ("cannot find tokenizer merges"); they are evaluated from a
+copy with a one-entry merges list added by gguf-py (tensors and every other key as in the committed file).
+glm-tiny-q8_0-gate_up.gguf (fused ffn_gate_up_exps) is skipped when llama.cpp does not load it: the 0.3.36 sdist's
+llama.cpp looks for ffn_gate_exps / ffn_up_exps only for this architecture.
+
 Written per model: llama-cpp-<name>.f32 (logits [tokens, vocab], little-endian f32) and llama-cpp-<name>.json
 (tokens, settings, the llama.cpp build, argmax and the gap between the two largest logits per position).
 """
@@ -22,8 +28,8 @@ import ctypes
 import json
 import os
 import pathlib
-import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -42,6 +48,34 @@ MODELS = {
     "air-bf16": ("air-bf16.gguf", TOKENS_SMALL),
     "tied_shared2-f32": ("tied_shared2-f32.gguf", TOKENS_SMALL),
 }
+
+
+def with_merges(src, dst):
+    """A copy of `src` with a `tokenizer.ggml.merges` added (gguf-py; tensors copied as they are)."""
+    import gguf
+    r = gguf.GGUFReader(src)
+    w = gguf.GGUFWriter(dst, arch=r.fields[gguf.Keys.General.ARCHITECTURE].contents())
+    for field in r.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        w.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    # gguf-py writes no empty arrays: one merge of two placeholder tokens (only tokenizing would use it).
+    w.add_token_merges(["<t1> <t2>"])
+    for t in r.tensors:
+        w.add_tensor(t.name, np.asarray(t.data), raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def has_merges(path):
+    import gguf
+    r = gguf.GGUFReader(path)
+    model = r.fields.get("tokenizer.ggml.model")
+    return model is None or model.contents() != "gpt2" or "tokenizer.ggml.merges" in r.fields
 
 
 def evaluate(llama_cpp, path, tokens):
@@ -84,25 +118,41 @@ def evaluate(llama_cpp, path, tokens):
     return np.stack(rows).astype("<f4")
 
 
-def llama_build(lib_dir):
-    """The llama.cpp commit the sdist vendors (its build-info), for the record."""
-    info = {"sdist": "llama-cpp-python 0.3.36 (PyPI), vendor/llama.cpp"}
-    try:
-        import llama_cpp
-        info["system_info"] = llama_cpp.llama_print_system_info().decode().strip()
-    except Exception:
-        pass
-    return info
+def llama_build(llama_cpp):
+    """What was run, for the record: the sdist and the CPU features the build uses."""
+    return {"sdist": "llama-cpp-python 0.3.36 (PyPI), vendor/llama.cpp",
+            "system_info": llama_cpp.llama_print_system_info().decode().strip()}
+
+
+def import_binding():
+    """The sdist's ctypes layer (llama_cpp/llama_cpp.py) without the package's __init__, which imports the
+    high-level API and its dependencies (diskcache, ...) that this script does not need."""
+    import importlib
+    import importlib.util
+    import types
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("llama_cpp not found: set PYTHONPATH to the llama-cpp-python sdist root")
+    package = types.ModuleType("llama_cpp")
+    package.__path__ = list(spec.submodule_search_locations)
+    sys.modules["llama_cpp"] = package
+    return importlib.import_module("llama_cpp.llama_cpp")
 
 
 def main():
     if not os.environ.get("LLAMA_CPP_LIB_PATH"):
         raise SystemExit("set LLAMA_CPP_LIB_PATH to the folder with libllama.so (and PYTHONPATH to the sdist root)")
-    import llama_cpp
+    llama_cpp = import_binding()
     llama_cpp.llama_backend_init()
-    build = llama_build(os.environ["LLAMA_CPP_LIB_PATH"])
+    build = llama_build(llama_cpp)
+    sys.path.insert(0, str(pathlib.Path(os.environ.get("PYTHONPATH", ".").split(":")[0]) / "vendor" / "llama.cpp" / "gguf-py"))
     for name, (file, tokens) in MODELS.items():
-        logits = evaluate(llama_cpp, DIR / file, tokens)
+        if has_merges(DIR / file):
+            logits = evaluate(llama_cpp, DIR / file, tokens)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                with_merges(str(DIR / file), os.path.join(tmp, file))
+                logits = evaluate(llama_cpp, os.path.join(tmp, file), tokens)
         if logits is None:
             print(f"{name}: llama.cpp does not load {file}; no fixture")
             for suffix in (".f32", ".json"):

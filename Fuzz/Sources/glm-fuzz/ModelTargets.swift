@@ -9,10 +9,13 @@ enum ModelFiles {
     static let directory: String = {
         for base in ["/dev/shm", "/tmp"] {
             var template = Array("\(base)/glm-fuzz-model-XXXXXX".utf8CString)
-            if template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress) }) != nil {
-                let dir = String(cString: template)
+            let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
+                guard let start = buffer.baseAddress, let dir = mkdtemp(start) else { return nil }
+                return String(cString: dir)
+            }
+            if let made {
                 atexit { ModelFiles.removeAll() }
-                return dir
+                return made
             }
         }
         fputs("glm-fuzz: cannot make a directory for model inputs\n", stderr)
