@@ -76,15 +76,15 @@ def main():
     ap.add_argument("--decode", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache-type", default="f16")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        args.model = args.child
+        args.model = args.models[0]
         child(args)
         return
     mib = 1 << 20
     print(f"load average {os.getloadavg()[0]:.2f}; context {args.context} ({args.cache_type} KV), prompt {args.prompt},"
-          f" decode {args.decode}, threads {args.threads}")
+          f" decode {args.decode}, threads {args.threads}", flush=True)
     for model in args.models:
         cmd = [sys.executable, __file__, "--child", model, "--context", str(args.context), "--prompt", str(args.prompt),
                "--decode", str(args.decode), "--threads", str(args.threads), "--cache-type", args.cache_type]

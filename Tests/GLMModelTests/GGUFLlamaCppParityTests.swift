@@ -39,7 +39,7 @@ import GLMSupport
     }
 
     /// Largest |libglm − llama.cpp| relative to the largest |llama.cpp logit|. Measured 2026-12-06 (AMD EPYC,
-    /// AVX-512): Q8_0 and fused-qkv Q8_0 1.8e-7, tied_shared2 F32 4.6e-7 (summation order); BF16 split 0.22%, air
+    /// AVX2; llama.cpp's AVX2 build): Q8_0 and fused-qkv Q8_0 1.8e-7, tied_shared2 F32 4.6e-7 (summation order); BF16 split 0.22%, air
     /// BF16 0.49% (BF16 activations in ggml); mixed 0.65% (its Q4_1 and Q5_1 tensors: files of one type measure
     /// Q4_0 7e-8, Q5_0 0, Q8_0 7e-8, Q4_1 0.60%, Q5_1 0.53%). The bounds leave a factor of about 3. Both engines
     /// are as far from transformers in f32 on the dequantised weights (0.6–0.8% on single-type files): 8-bit
