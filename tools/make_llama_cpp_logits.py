@@ -21,6 +21,11 @@ copy with a one-entry merges list added by gguf-py (tensors and every other key 
 glm-tiny-q8_0-gate_up.gguf (fused ffn_gate_up_exps) is skipped when llama.cpp does not load it: the 0.3.36 sdist's
 llama.cpp looks for ffn_gate_exps / ffn_up_exps only for this architecture.
 
+`--compare FILE.gguf [...]` writes nothing: it evaluates each file in llama.cpp and in libglm (the Python bindings,
+build/lib/libglm.so or GLM_LIBRARY; KV cache f32 in both) on --tokens ids and prints the largest |Δlogit| relative to
+the largest logit and the argmax agreement per position: for files too big to commit (e.g. the synthetic
+GLM-4.7-shaped model quantised by llama-quantize, with K-quants that the tiny fixtures cannot hold).
+
 Written per model: llama-cpp-<name>.f32 (logits [tokens, vocab], little-endian f32) and llama-cpp-<name>.json
 (tokens, settings, the llama.cpp build, argmax and the gap between the two largest logits per position).
 """
@@ -78,7 +83,7 @@ def has_merges(path):
     return model is None or model.contents() != "gpt2" or "tokenizer.ggml.merges" in r.fields
 
 
-def evaluate(llama_cpp, path, tokens):
+def evaluate(llama_cpp, path, tokens, threads=1):
     mparams = llama_cpp.llama_model_default_params()
     model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
     if not model:
@@ -87,8 +92,8 @@ def evaluate(llama_cpp, path, tokens):
     cparams.n_ctx = 64
     cparams.n_batch = 64
     cparams.n_ubatch = 64
-    cparams.n_threads = 1
-    cparams.n_threads_batch = 1
+    cparams.n_threads = threads
+    cparams.n_threads_batch = threads
     cparams.type_k = 0   # GGML_TYPE_F32
     cparams.type_v = 0
     cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -139,11 +144,41 @@ def import_binding():
     return importlib.import_module("llama_cpp.llama_cpp")
 
 
+def compare(llama_cpp, files, count):
+    sys.path.insert(0, str(ROOT / "bindings" / "python"))
+    import glm
+    for path in files:
+        model = glm.Model(path, threads=2)
+        vocab = model.vocab_size
+        tokens = [(i * 7919 + 13) % vocab for i in range(count)]
+        theirs = evaluate(llama_cpp, path, tokens, threads=2)
+        session = model.session(len(tokens) + 1, mtp=False, cache_type_k="f32", cache_type_v="f32")
+        ours = np.asarray(session.eval(tokens, all_logits=True), dtype=np.float32)
+        del session, model
+        scale = float(np.abs(theirs).max())
+        delta = np.abs(ours - theirs)
+        top2 = np.sort(theirs, axis=-1)[:, -2:]
+        same = ours.argmax(-1) == theirs.argmax(-1)
+        near = (top2[:, 1] - top2[:, 0]) < 2 * delta.max(-1)
+        print(f"{os.path.basename(path)}: {len(tokens)} tokens, max |Δlogit| {delta.max():.4g} of scale {scale:.4g}"
+              f" ({delta.max() / scale:.3%}); per position {np.round(delta.max(-1) / scale * 100, 3).tolist()} %;"
+              f" argmax equal at {int(same.sum())}/{len(tokens)} positions"
+              f" (the others near-ties: {bool(np.all(same | near))})", flush=True)
+
+
 def main():
     if not os.environ.get("LLAMA_CPP_LIB_PATH"):
         raise SystemExit("set LLAMA_CPP_LIB_PATH to the folder with libllama.so (and PYTHONPATH to the sdist root)")
     llama_cpp = import_binding()
     llama_cpp.llama_backend_init()
+    if len(sys.argv) > 1:
+        import argparse
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--compare", nargs="+", required=True)
+        ap.add_argument("--tokens", type=int, default=16)
+        args = ap.parse_args()
+        compare(llama_cpp, args.compare, args.tokens)
+        return
     build = llama_build(llama_cpp)
     sys.path.insert(0, str(pathlib.Path(os.environ.get("PYTHONPATH", ".").split(":")[0]) / "vendor" / "llama.cpp" / "gguf-py"))
     for name, (file, tokens) in MODELS.items():

@@ -9,13 +9,17 @@ import GLMSupport
 /// position, KV cache F32, flash attention off, one thread). Item 5(a), transformers on the dequantised weights, is
 /// GGUFModelTests.quantisedLogitsMatchTransformersOnDequantisedWeights.
 ///
-/// Where both engines compute the same products the logits agree to f32 summation order: Q8_0, Q4_0, Q5_0 (Q8_0
-/// activations quantised the same way: ggml's AVX2 quantiser and libglm's give the same blocks) and F32. They differ
-/// by design elsewhere (docs/MODEL.md §6 item 20): ggml multiplies Q4_1/Q5_1 weights by Q8_1 activations whose block
-/// sum s = d·Σq is stored as f16 (libglm uses the exact integer sum), and rounds the activations of BF16 weights to
-/// BF16 (libglm keeps f32). The bound is relative to the largest |llama.cpp logit|; the argmax must agree at every
-/// position except a near-tie, where llama.cpp's two largest logits are closer than twice that row's largest
-/// difference (none in these fixtures).
+/// Where both engines compute the same products the logits agree to f32 summation order: Q8_0, Q4_0, Q5_0 (the
+/// same Q8_0 activation blocks) and F32. They differ by design elsewhere (docs/MODEL.md §2.6): ggml multiplies
+/// Q4_1/Q5_1 weights by Q8_1 activations whose block sum s = d·Σq is stored as f16 (libglm uses the exact integer
+/// sum), and rounds the activations of BF16 weights to BF16 (libglm keeps f32). And wherever activations are
+/// rounded to 8 bits, a last-bit difference (summation order, exp approximations) that moves one value across a
+/// rounding boundary is amplified by every later re-quantisation to the full 8-bit noise level (0.3–1.5% of the
+/// logit scale, the size of either engine's distance from transformers in f32): on these 6 tokens no such crossing
+/// occurs for Q8_0, on other sequences it does (`make_llama_cpp_logits.py --compare`). So the bound for every
+/// 8-bit or BF16 file is the 8-bit one of item 5(a), 2% of the largest |llama.cpp logit|; F32 has no rounding to
+/// amplify and keeps a summation-order bound. The argmax must agree at every position except a near-tie, where
+/// llama.cpp's two largest logits are closer than twice that row's largest difference (none in these fixtures).
 @Suite struct GGUFLlamaCppParityTests {
     static let directory = GGUFModelTests.directory
 
@@ -38,15 +42,13 @@ import GLMSupport
         return Fixture(tokens: tokens, vocab: vocab, logits: logits, topGap: gaps)
     }
 
-    /// Largest |libglm − llama.cpp| relative to the largest |llama.cpp logit|. Measured 2026-12-06 (AMD EPYC,
-    /// AVX2; llama.cpp's AVX2 build): Q8_0 and fused-qkv Q8_0 1.8e-7, tied_shared2 F32 4.6e-7 (summation order); BF16 split 0.22%, air
-    /// BF16 0.49% (BF16 activations in ggml); mixed 0.65% (its Q4_1 and Q5_1 tensors: files of one type measure
-    /// Q4_0 7e-8, Q5_0 0, Q8_0 7e-8, Q4_1 0.60%, Q5_1 0.53%). The bounds leave a factor of about 3. Both engines
-    /// are as far from transformers in f32 on the dequantised weights (0.6–0.8% on single-type files): 8-bit
-    /// activations, not either engine's error.
+    /// Largest |libglm − llama.cpp| relative to the largest |llama.cpp logit|. Measured 2026-12-06 (AMD EPYC, AVX2;
+    /// llama.cpp's AVX2 build): Q8_0 and fused-qkv Q8_0 1.8e-7, tied_shared2 F32 4.6e-7; BF16 split 0.22%, air BF16
+    /// 0.49%; mixed 0.65% (its Q4_1 and Q5_1 tensors: files of one type measure Q4_0 7e-8, Q5_0 0, Q8_0 7e-8,
+    /// Q4_1 0.60%, Q5_1 0.53%).
     static let tolerances: [String: Double] = [
-        "glm-tiny-q8_0": 1e-5, "glm-tiny-q8_0-qkv": 1e-5, "tied_shared2-f32": 1e-5,
-        "glm-tiny-bf16": 0.006, "air-bf16": 0.015, "glm-tiny-mixed": 0.02,
+        "glm-tiny-q8_0": 0.02, "glm-tiny-q8_0-qkv": 0.02, "glm-tiny-bf16": 0.02, "air-bf16": 0.02,
+        "glm-tiny-mixed": 0.02, "tied_shared2-f32": 1e-5,
     ]
 
     @Test(arguments: [("glm-tiny-q8_0", "glm-tiny-q8_0.gguf"), ("glm-tiny-q8_0-qkv", "glm-tiny-q8_0-qkv.gguf"),
