@@ -64,7 +64,7 @@ python-test: all
 # Fuzzing (Fuzz/README.md): one libFuzzer binary built with coverage and AddressSanitizer in its own scratch
 # directory (GLM_FUZZ=1 declares its target, so plain `swift build`/`swift test` never see it), linked once per
 # target. `make fuzz` runs each target FUZZ_SECONDS; `make test` runs each on FUZZ_CI_RUNS fixed inputs from the seeds.
-FUZZ_TARGETS := safetensors gguf config tokenizer-json tokenize jinja chat-request stream-parser
+FUZZ_TARGETS := safetensors gguf gguf-model config tokenizer-json tokenize jinja chat-request stream-parser
 FUZZ_SECONDS ?= 60
 FUZZ_CI_SECONDS ?= 60
 # lld: gold fails with an internal error on the sanitized Swift objects' debug info.

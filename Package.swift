@@ -89,7 +89,7 @@ if Context.environment["GLM_FUZZ"] == "1" {
         .target(name: "CFuzzSupport", path: "Fuzz/Sources/CFuzzSupport"),
         .executableTarget(name: "glm-fuzz",
                           dependencies: ["CFuzzSupport", "GLMSupport", "GLMJSON", "GLMTemplate", "GLMParsers",
-                                         "GLMFormats", "GLMTokenizer", "GLMGeneration"],
+                                         "GLMFormats", "GLMTokenizer", "GLMGeneration", "GLMModel"],
                           path: "Fuzz/Sources/glm-fuzz"),
     ]
 }

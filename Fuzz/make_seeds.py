@@ -159,6 +159,112 @@ def gguf_seeds():
                                               (b"general.alignment", 4, 64)], tiny_tensors, alignment=64))
 
 
+# GGUF models (the gguf-model target)
+
+GGML_BLOCK = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 30: (1, 2)}
+VOCAB_TENSORS = (b"token_embd.weight", b"output.weight")
+VOCAB_TENSOR_SUFFIXES = (b".nextn.embed_tokens.weight", b".nextn.shared_head_head.weight")
+
+
+def gguf_read_model(data):
+    """(pairs, tensors) of a GGUF model file: tensors as gguf_write takes them, data sliced out of the file."""
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        value = struct.unpack_from("<" + fmt, data, pos)[0]
+        pos += struct.calcsize("<" + fmt)
+        return value
+
+    def string():
+        nonlocal pos
+        n = take("Q")
+        pos += n
+        return data[pos - n:pos]
+
+    def value(kind):
+        if kind in GGUF_SCALARS:
+            return take(GGUF_SCALARS[kind])
+        if kind == 8:
+            return string()
+        item = take("I")
+        return (item, [value(item) for _ in range(take("Q"))])
+
+    assert data[:4] == b"GGUF"
+    pos = 4
+    _, n_tensors, count = take("I"), take("Q"), take("Q")
+    pairs = []
+    for _ in range(count):
+        key = string()
+        kind = take("I")
+        pairs.append((key, kind, value(kind)))
+    alignment = next((v for k, t, v in pairs if k == b"general.alignment"), 32)
+    infos = []
+    for _ in range(n_tensors):
+        name = string()
+        dims = [take("Q") for _ in range(take("I"))]
+        infos.append((name, dims, take("I"), take("Q")))
+    start = pos + (-pos % alignment)
+    tensors = []
+    for name, dims, kind, offset in infos:
+        block, size = GGML_BLOCK[kind]
+        elements = 1
+        for d in dims:
+            elements *= d
+        tensors.append((name, dims, kind, data[start + offset:start + offset + elements // block * size]))
+    return pairs, tensors
+
+
+def small_model(path, vocab=32):
+    """A fixture model cut down for fuzzing: no tokenizer metadata (the model loader does not read it), vocabulary
+    matrices cut to their first `vocab` rows (rows are contiguous in ggml's layout, so a prefix of the bytes)."""
+    pairs, tensors = gguf_read_model(path.read_bytes())
+    pairs = [(k, t, v) for k, t, v in pairs if not k.startswith(b"tokenizer.") and not k.startswith(b"split.")]
+    out = []
+    for name, dims, kind, raw in tensors:
+        if (name in VOCAB_TENSORS or name.endswith(VOCAB_TENSOR_SUFFIXES)) and len(dims) == 2 and dims[1] > vocab:
+            raw = raw[:len(raw) // dims[1] * vocab]
+            dims = [dims[0], vocab]
+        out.append((name, dims, kind, raw))
+    return pairs, out
+
+
+def split_input(part1, part2):
+    """The gguf-model target's two-file layout: 0x01, part 1's length (u32 LE), part 1, part 2."""
+    return b"\x01" + struct.pack("<I", len(part1)) + part1 + part2
+
+
+def gguf_model_seeds():
+    models = FIXTURES / "models" / "glm-tiny-gguf"
+    singles = {}
+    for name in ["glm-tiny-q8_0", "glm-tiny-mixed", "glm-tiny-q8_0-gate_up", "glm-tiny-q8_0-qkv", "tied_shared2-f32"]:
+        pairs, tensors = small_model(models / f"{name}.gguf")
+        if name == "tied_shared2-f32":
+            # Tied lm_head, two shared experts, MTP; its matrices as F16 (half the bytes, and the F16 path).
+            tensors = [(n, d, 1, struct.pack(f"<{len(r) // 4}e", *struct.unpack(f"<{len(r) // 4}f", r)))
+                       if k == 0 and len(d) >= 2 else (n, d, k, r) for n, d, k, r in tensors]
+            name = "tied_shared2-f16"
+        singles[name] = gguf_write(pairs, tensors)
+        # 0x00: one file.
+        write("gguf-model", name, b"\x00" + singles[name])
+    # Cut short in the tensor infos (libFuzzer's own mutations shorten inputs too).
+    write("gguf-model", "glm-tiny-q8_0-truncated-header", b"\x00" + singles["glm-tiny-q8_0"][:2000])
+    # A split set as gguf-split writes it: split.no (0-based), split.count and split.tensors.count in every part.
+    pairs, tensors = small_model(models / "glm-tiny-q8_0.gguf")
+    half = len(tensors) // 2
+
+    def part(no, items):
+        keys = [(b"split.no", 2, no), (b"split.count", 2, 2), (b"split.tensors.count", 5, len(tensors))]
+        head = [p for p in pairs if p[0] == b"general.architecture"]
+        return gguf_write((pairs if no == 0 else head) + keys, items)
+
+    first, second = part(0, tensors[:half]), part(1, tensors[half:])
+    write("gguf-model", "split-q8_0", split_input(first, second))
+    # Parts swapped (split.no disagrees with the file names) and a part holding a tensor the other holds too.
+    write("gguf-model", "split-q8_0-swapped", split_input(second, first))
+    write("gguf-model", "split-q8_0-duplicate", split_input(first, part(1, tensors[half - 1:])))
+
+
 # config.json / generation_config.json
 
 def config_seeds():
@@ -255,6 +361,7 @@ def main():
         shutil.rmtree(CORPUS)
     safetensors_seeds()
     gguf_seeds()
+    gguf_model_seeds()
     config_seeds()
     tokenizer_seeds()
     tokenize_seeds()

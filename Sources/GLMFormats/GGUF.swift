@@ -172,6 +172,19 @@ public final class GGUFFile: @unchecked Sendable {
                 throw .format("'\(file.path)': GGUF tensor '\(t.name)' data (\(size) bytes at data offset \(t.offset)) extends past the end of the file (\(file.count) bytes)")
             }
         }
+        // Two tensors sharing bytes would alias each other's weights: llama.cpp's reader demands the exact layout
+        // its writer makes (in order, each padded to the alignment); this demands only what safety and meaning
+        // need, disjoint ranges (any order, any padding between them).
+        let byOffset = tensors.filter { ($0.byteCount ?? 0) > 0 }.sorted { $0.offset < $1.offset }
+        var reach: (end: Int, name: String)? = nil   // the furthest end of the tensors before, and whose it is
+        for t in byOffset {
+            let end = t.offset + (t.byteCount ?? 0)
+            if let reach, t.offset < reach.end {
+                throw .format("'\(file.path)': GGUF tensor '\(t.name)' (data offset \(t.offset)) overlaps tensor"
+                    + " '\(reach.name)', whose data runs to data offset \(reach.end)")
+            }
+            if end > (reach?.end ?? 0) { reach = (end, t.name) }
+        }
     }
 
     // MARK: metadata lookup

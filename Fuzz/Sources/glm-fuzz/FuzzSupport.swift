@@ -21,6 +21,7 @@ struct FuzzTarget {
     static let all: [String: FuzzTarget] = [
         "safetensors": FuzzTarget(run: Targets.safetensors),
         "gguf": FuzzTarget(run: Targets.gguf),
+        "gguf-model": FuzzTarget(run: Targets.ggufModel),
         "config": FuzzTarget(run: Targets.config),
         "tokenizer-json": FuzzTarget(run: Targets.tokenizerJSON),
         "tokenize": FuzzTarget(setUp: Targets.loadFixtureTokenizer, run: Targets.tokenize),
