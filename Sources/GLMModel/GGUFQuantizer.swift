@@ -355,7 +355,10 @@ public enum GGUFQuantizer {
                     throw GLMError(.internal, "GGUF tensor '\(p.name)' vanished")
                 }
                 let data = try file.data(of: info)
-                try convert(p, data: data, writer: writer, threads: threads) { (bytes) throws(GLMError) in
+                let start = try file.byteRange(of: info).lowerBound
+                try convert(p, data: data, writer: writer, threads: threads, done: { offset, count in
+                    file.file.adviseDontNeed(offset: start + offset, count: count)
+                }) { (bytes) throws(GLMError) in
                     done += bytes
                     if let progress = options.progress, !progress(done, total, p.name) {
                         throw GLMError(.cancelled, "quantisation cancelled by the progress callback (at tensor '\(p.name)')")
@@ -388,8 +391,10 @@ public enum GGUFQuantizer {
     /// Bytes of f32 rows (plus their output) one slab may take: bounds memory for any tensor size.
     static let slabBytes = 64 << 20
 
+    /// Converts (or copies) one tensor in slabs of rows. `done(offset, count)` is told which source bytes it is
+    /// finished with (they are released from memory), `wrote` how many bytes went out.
     static func convert(_ p: PlannedTensor, data: UnsafeRawBufferPointer, writer: GGUFWriter, threads: Int,
-                        wrote: (Int) throws(GLMError) -> Void) throws(GLMError) {
+                        done: (Int, Int) -> Void, wrote: (Int) throws(GLMError) -> Void) throws(GLMError) {
         let columns = p.dimensions[0]
         let rows = p.dimensions.dropFirst().reduce(1, *)
         let sourceRow = columns / p.source.blockSize * p.source.bytesPerBlock
@@ -401,6 +406,7 @@ public enum GGUFQuantizer {
             while r < rows {
                 let n = min(rowsPerSlab, rows - r)
                 try writer.write(UnsafeRawBufferPointer(rebasing: data[(r * sourceRow)..<((r + n) * sourceRow)]))
+                done(r * sourceRow, n * sourceRow)
                 try wrote(n * sourceRow)
                 r += n
             }
@@ -434,6 +440,7 @@ public enum GGUFQuantizer {
                 do { try writer.write(UnsafeRawBufferPointer(rebasing: o[0..<(n * targetRow)])) } catch let e as GLMError { failure = e } catch { failure = GLMError(.internal, "\(error)") }
             }
             if let failure { throw failure }
+            done(r * sourceRow, n * sourceRow)
             try wrote(n * targetRow)
             r += n
         }
