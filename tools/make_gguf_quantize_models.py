@@ -33,28 +33,33 @@ SOURCES = ["k256-bf16.gguf", "air-bf16.gguf", "tied_shared2-f32.gguf", "glm-tiny
 TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M",
          "Q5_K_S", "Q5_K_M", "Q6_K", "F16"]
 
-K256 = {
-    "glm4moe.block_count": 2, "glm4moe.embedding_length": 256, "glm4moe.feed_forward_length": 256,
-    "glm4moe.attention.head_count": 4, "glm4moe.attention.head_count_kv": 2,
-    "glm4moe.attention.key_length": 64, "glm4moe.attention.value_length": 64, "glm4moe.rope.dimension_count": 32,
-    "glm4moe.expert_count": 2, "glm4moe.expert_used_count": 1, "glm4moe.expert_feed_forward_length": 256,
-    "glm4moe.expert_shared_count": 1, "glm4moe.leading_dense_block_count": 1, "glm4moe.nextn_predict_layers": 0,
-    "general.name": "K256",
-}
-
-
-def make_k256(gguf, path):
+def make_model(gguf, path, h=256, vocab=384, ff=256, heads=4, kv=2, hd=64, experts=2, layers=2, seed=256,
+               name="K256"):
+    """A random glm4moe GGUF (bf16 matrices, f32 norms/biases/router): layer 0 dense, the others MoE with one shared
+    expert; metadata and placeholder vocabulary copied from air-bf16.gguf with these sizes. tools/bench_quantize.py
+    makes its larger benchmark source with it."""
     src = gguf.GGUFReader(os.path.join(DIR, "air-bf16.gguf"))
     w = gguf.GGUFWriter(path, "glm4moe")
+    sizes = {
+        "glm4moe.block_count": layers, "glm4moe.embedding_length": h, "glm4moe.feed_forward_length": ff,
+        "glm4moe.attention.head_count": heads, "glm4moe.attention.head_count_kv": kv,
+        "glm4moe.attention.key_length": hd, "glm4moe.attention.value_length": hd,
+        "glm4moe.rope.dimension_count": hd // 2, "glm4moe.expert_count": experts, "glm4moe.expert_used_count": 1,
+        "glm4moe.expert_feed_forward_length": ff, "glm4moe.expert_shared_count": 1,
+        "glm4moe.leading_dense_block_count": 1, "glm4moe.nextn_predict_layers": 0, "general.name": name,
+    }
     for field in src.fields.values():
         if field.name.startswith("GGUF.") or field.name == "general.architecture":
             continue
         vtype = field.types[0]
         sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        value = K256.get(field.name, field.contents())
+        value = sizes.get(field.name, field.contents())
+        if field.name == "tokenizer.ggml.tokens":
+            value = [f"<t{i}>" for i in range(vocab)]
+        elif field.name == "tokenizer.ggml.token_type":
+            value = [1] * vocab
         w.add_key_value(field.name, value, vtype, sub_type=sub)
-    rng = np.random.default_rng(256)
-    h, vocab, ff, heads, kv, hd, experts = 256, 384, 256, 4, 2, 64, 2
+    rng = np.random.default_rng(seed)
 
     def bf16(shape, scale=0.02):
         x = (rng.standard_normal(shape) * scale).astype(np.float32)
@@ -73,7 +78,7 @@ def make_k256(gguf, path):
     add("token_embd.weight", (vocab, h))
     add("output.weight", (vocab, h))
     add("output_norm.weight", (h,), "f32")
-    for layer in range(2):
+    for layer in range(layers):
         b = f"blk.{layer}."
         add(b + "attn_norm.weight", (h,), "f32")
         add(b + "post_attention_norm.weight", (h,), "f32")
@@ -101,6 +106,11 @@ def make_k256(gguf, path):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+
+def make_k256(gguf, path):
+    make_model(gguf, path)
 
 
 def main():

@@ -70,7 +70,7 @@ public final class GGUFWriter {
         var names = Set<String>()
         for t in tensors {
             guard names.insert(t.name).inserted else { throw .invalidArgument("GGUF writer: tensor '\(t.name)' appears twice") }
-            guard !t.dimensions.isEmpty, t.dimensions.count <= GGUFFile.maxDimensions, t.dimensions.allSatisfy({ $0 > 0 }),
+            guard !t.dimensions.isEmpty, t.dimensions.count <= GGUFFile.maxDimensions, t.dimensions.allSatisfy({ $0 >= 0 }),
                   t.dimensions[0] % t.type.blockSize == 0 else {
                 throw .invalidArgument("GGUF writer: tensor '\(t.name)' has dimensions \(t.dimensions), not whole \(t.type) blocks")
             }
