@@ -13,6 +13,7 @@
 #include "glm_kernels.h"
 
 #include <float.h>
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -72,11 +73,8 @@ static inline void store_f16(uint8_t *p, float f) {
 
 static inline float load_f16(const uint8_t *p) { return f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
 
-// cvttss2si: truncation toward zero; NaN and values outside int32 give INT32_MIN.
-static inline int32_t trunc_i32(float f) {
-    if (!(f > -2147483904.0f && f < 2147483648.0f)) return INT32_MIN;
-    return (int32_t)f;
-}
+// cvttss2si itself: truncation toward zero; NaN and values outside int32 give INT32_MIN (no branch).
+static inline int32_t trunc_i32(float f) { return _mm_cvttss_si32(_mm_set_ss(f)); }
 
 // ggml's rounding trick: adding 1.5·2^23 puts the rounded integer (ties to even) in the low mantissa bits.
 // Exact for |f| < 2^22; beyond that it still gives ggml's (meaningless but deterministic) bits.
