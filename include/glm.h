@@ -637,7 +637,8 @@ glm_status glm_chat_reset(glm_chat *chat);
  * (disk full included) GLM_ERR_IO; a malformed source GLM_ERR_FORMAT; a source tensor type it cannot convert
  * GLM_ERR_UNSUPPORTED; an already block-quantised source tensor without allow_requantize
  * GLM_ERR_INVALID_ARGUMENT; the progress callback returning false GLM_ERR_CANCELLED. On any error the partial
- * destination file is removed. The destination must not be (a part of) the source. */
+ * destination file is removed. The destination must be a regular file (or not exist yet) and not (a part of) the
+ * source: GLM_ERR_INVALID_ARGUMENT otherwise. */
 
 /* Called after each slab of output (on the thread that called glm_quantize) with the bytes of tensor data written
  * so far, the total the file will hold, and the tensor being written (valid during the call). Return false to

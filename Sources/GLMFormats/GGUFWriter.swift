@@ -80,6 +80,15 @@ public final class GGUFWriter {
         self.tensors = tensors
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io("cannot create '\(path)': \(String(cString: strerror(errno)))") }
+        // Only a regular file: a failed write removes the partial output, which must never be a device (/dev/full)
+        // or anything else the caller did not mean to lose.
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            _ = Glibc.close(fd)
+            fd = -1
+            closed = true
+            throw .invalidArgument("'\(path)' is not a regular file; GGUF output goes to a regular file")
+        }
 
         var header: [UInt8] = []
         GGUFWriter.append(&header, GGUFFile.magic)

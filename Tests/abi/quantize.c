@@ -1,8 +1,11 @@
 /* glm_quantize from a C host: argv[1] = source GGUF, argv[2] = destination, argv[3] = type. Prints one line per
  * check ("progress calls=N last=DONE/TOTAL", "status NAME: message") so the Python side can assert on them. */
+#define _POSIX_C_SOURCE 200809L
 #include <glm.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 typedef struct counter {
     unsigned calls;
@@ -65,5 +68,15 @@ int main(int argc, char **argv) {
     report("missing src", glm_quantize("/nonexistent/model.gguf", cancelled_path, &p));
     report("bad dst", glm_quantize(argv[1], "/nonexistent/dir/out.gguf", &p));
     report("dst is src", glm_quantize(argv[1], argv[1], &p));
+    report("dst is a device", glm_quantize(argv[1], "/dev/null", &p));
+
+    /* A write that fails half way (here a file size limit, as a full disk would): an I/O error, no partial file. */
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit = {100000, 100000};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    report("write fails", glm_quantize(argv[1], cancelled_path, &p));
+    f = fopen(cancelled_path, "rb");
+    printf("partial file exists=%d\n", f != NULL);
+    if (f) fclose(f);
     return 0;
 }

@@ -41,6 +41,7 @@ def test_progress_and_cancel(output):
     assert int(fields["calls"]) >= 20 and done == total > 0 and fields["monotone"] == "1"
     assert "cancel GLM_ERR_CANCELLED" in text
     assert "cancelled file exists=0" in text
+    assert "partial file exists=0" in text
 
 
 @pytest.mark.parametrize("what,status,words", [
@@ -53,6 +54,8 @@ def test_progress_and_cancel(output):
     ("missing src", "GLM_ERR_IO", "/nonexistent/model.gguf"),
     ("bad dst", "GLM_ERR_IO", "/nonexistent/dir/out.gguf"),
     ("dst is src", "GLM_ERR_INVALID_ARGUMENT", "source"),
+    ("dst is a device", "GLM_ERR_INVALID_ARGUMENT", "regular file"),
+    ("write fails", "GLM_ERR_IO", "File too large"),
 ])
 def test_refusals(output, what, status, words):
     _, text = output
