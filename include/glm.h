@@ -635,7 +635,8 @@ glm_status glm_chat_reset(glm_chat *chat);
  * so memory stays at a few tens of MB whatever the model's size. docs/MODEL.md §2.6.
  * Errors: a bad type name or params is GLM_ERR_INVALID_ARGUMENT; an unreadable source or an unwritable destination
  * (disk full included) GLM_ERR_IO; a malformed source GLM_ERR_FORMAT; a source tensor type it cannot convert
- * GLM_ERR_UNSUPPORTED; an already block-quantised source tensor without allow_requantize
+ * GLM_ERR_UNSUPPORTED, as is a Hugging Face checkpoint directory (not a source yet: convert it with llama.cpp's
+ * convert_hf_to_gguf.py first); an already block-quantised source tensor without allow_requantize
  * GLM_ERR_INVALID_ARGUMENT; the progress callback returning false GLM_ERR_CANCELLED. On any error the partial
  * destination file is removed. The destination must be a regular file (or not exist yet) and not (a part of) the
  * source: GLM_ERR_INVALID_ARGUMENT otherwise. */

@@ -292,6 +292,13 @@ public enum GGUFQuantizer {
     /// Quantises the GGUF model at `source` (one file or any part of a split set) into the single file
     /// `destination`. On failure the partial destination is removed.
     public static func quantize(source: String, destination: String, options: Options) throws(GLMError) {
+        // The hook for Hugging Face sources (BF16 safetensors, later FP8: issue 11 item 6, issue 12 item 3): a
+        // checkpoint directory would be converted here, tensor by tensor, to the converter's GGUF names and metadata.
+        if FileSystem.isDirectory(source), FileSystem.exists(FileSystem.join(source, "config.json")),
+           (try? GGUFModel.modelFile(in: source)) ?? nil == nil {
+            throw .unsupported("'\(source)' is a Hugging Face checkpoint directory; glm_quantize reads GGUF models only"
+                + " (for now): convert it with llama.cpp's convert_hf_to_gguf.py (--outtype bf16) first")
+        }
         let model = try GGUFModel(path: source)
         let head = model.files[0]
         try refuseOverwritingSource(model.files.map(\.path), destination)

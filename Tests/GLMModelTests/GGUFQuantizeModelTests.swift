@@ -121,6 +121,7 @@ import GLMSupport
         // Unwritable destination; missing and malformed sources.
         #expect(code { try GGUFQuantizer.quantize(source: copy, destination: "/nonexistent-dir/x.gguf", options: .init(fileType: q4)) } == .io)
         #expect(code { try GGUFQuantizer.quantize(source: dir + "/missing.gguf", destination: out, options: .init(fileType: q4)) } == .io)
+        #expect(code { try GGUFQuantizer.quantize(source: ReferenceModel.root + "/glm-tiny-chat", destination: out, options: .init(fileType: q4)) } == .unsupported)
         let truncated = GGUFQuantizeModelTests.temporaryPath("truncated.gguf")
         defer { unlink(truncated) }
         let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/air-bf16.gguf"))
