@@ -351,8 +351,10 @@ public enum GGUFQuantizer {
         metadata.append(.uint32("general.quantization_version", 2))   // GGML_QNT_VERSION
         metadata.append(.uint32("general.file_type", options.fileType.id))
 
+        // The alignment the copied metadata declares (general.alignment, else GGUF's 32), so the file is consistent.
         let writer = try GGUFWriter(path: destination, metadata: metadata,
-                                    tensors: planned.map { GGUFWriter.Tensor(name: $0.name, dimensions: $0.dimensions, type: $0.target) })
+                                    tensors: planned.map { GGUFWriter.Tensor(name: $0.name, dimensions: $0.dimensions, type: $0.target) },
+                                    alignment: head.alignment)
         do {
             let total = writer.tensors.reduce(0) { $0 + $1.byteCount }
             var done = 0

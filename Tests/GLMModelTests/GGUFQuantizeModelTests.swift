@@ -129,6 +129,47 @@ import GLMSupport
         #expect(code { try GGUFQuantizer.quantize(source: truncated, destination: out, options: .init(fileType: q4)) } == .format)
     }
 
+    /// GGUFWriter on its own (a copy of air-bf16.gguf declaring general.alignment 64 reads back tensor for tensor),
+    /// and quantisation keeping a source's alignment: the same tensor bytes as from the 32-aligned source, at
+    /// offsets that are multiples of 64.
+    @Test func keepsTheSourceAlignment() throws {
+        let source = try GGUFFile(path: GGUFQuantizeModelTests.directory + "/air-bf16.gguf")
+        var metadata: [GGUFWriter.Entry] = []
+        for (key, range) in zip(source.keys, source.keyRanges) {
+            metadata.append(GGUFWriter.Entry(key: key, bytes: [UInt8](try source.file.slice(offset: range.lowerBound, count: range.count))))
+        }
+        metadata.append(.uint32("general.alignment", 64))
+        var tensors: [GGUFWriter.Tensor] = []
+        for t in source.tensors { tensors.append(GGUFWriter.Tensor(name: t.name, dimensions: t.dimensions, type: try #require(t.type))) }
+        let aligned = GGUFQuantizeModelTests.temporaryPath("aligned64.gguf")
+        let out32 = GGUFQuantizeModelTests.temporaryPath("out32.gguf"), out64 = GGUFQuantizeModelTests.temporaryPath("out64.gguf")
+        defer { unlink(aligned); unlink(out32); unlink(out64) }
+        let writer = try GGUFWriter(path: aligned, metadata: metadata, tensors: tensors, alignment: 64)
+        for t in source.tensors {
+            try writer.write(try source.data(of: t))
+            try writer.finishTensor()
+        }
+        try writer.close()
+        let copy = try GGUFFile(path: aligned)
+        #expect(copy.alignment == 64 && copy.tensors.count == source.tensors.count)
+        for t in source.tensors {
+            let c = try #require(copy.tensor(named: t.name))
+            #expect(c.offset % 64 == 0 && c.dimensions == t.dimensions)
+            #expect([UInt8](try copy.data(of: c)) == [UInt8](try source.data(of: t)))
+        }
+
+        let q8 = try #require(GGUFFileType.named("Q8_0"))
+        try GGUFQuantizer.quantize(source: source.path, destination: out32, options: .init(fileType: q8))
+        try GGUFQuantizer.quantize(source: aligned, destination: out64, options: .init(fileType: q8))
+        let a = try GGUFFile(path: out32), b = try GGUFFile(path: out64)
+        #expect(a.alignment == 32 && b.alignment == 64)
+        for t in a.tensors {
+            let u = try #require(b.tensor(named: t.name))
+            #expect(u.offset % 64 == 0 && u.type == t.type)
+            #expect([UInt8](try a.data(of: t)) == [UInt8](try b.data(of: u)))
+        }
+    }
+
     /// The recipe's rules where the fixtures' models do not reach them: use_more_bits over many layers and the
     /// Q2_K attn_v rule for n_gqa >= 4.
     @Test func recipeFollowsLayerRules() throws {
