@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the quantisation fixtures of Tests/Fixtures/formats/gguf_quantize: one f32 matrix (`input.f32`, 24 rows of
-512: random rows at several magnitudes plus edge rows) and what ggml's reference quantisers make of it for every type
-libglm writes (`<TYPE>.bin`, raw ggml blocks). The Swift test GGUFQuantizeTests compares glm_quantize_blocks with
+"""Writes the quantisation fixtures of Tests/Fixtures/formats/gguf_quantize: one f32 matrix (`input.f32`, 27 rows of
+512: random rows at several magnitudes plus edge rows, three of them with NaN, ±Inf and ±1e30) and what ggml's
+reference quantisers make of it for every type libglm writes (`<TYPE>.bin`, raw ggml blocks). The Swift test GGUFQuantizeTests compares glm_quantize_blocks with
 them byte for byte.
 
 The reference is ggml itself: `ggml_quantize_chunk` of libggml-base.so (llama.cpp's build, --ggml-lib) with no
@@ -51,6 +51,12 @@ def make_input():
     r = np.zeros(COLUMNS); r[7] = 1.0; rows.append(r)               # one non-zero value
     r = np.zeros(COLUMNS); r[7] = -1.0; r[8] = 1e-12; rows.append(r)
     rows.append(rng.normal(0.3, 0.01, COLUMNS))                     # offset: the min carries the block
+    # Non-finite and huge values (ggml's casts and comparisons decide what they become; libglm must agree).
+    for specials in ([np.nan], [np.inf, -np.inf], [1e30, -1e30, np.nan, np.inf]):
+        r = rng.normal(0, 0.05, COLUMNS)
+        at = rng.integers(0, COLUMNS, 24)
+        r[at] = np.resize(np.array(specials), len(at))
+        rows.append(r)
     x = np.array(rows, dtype=np.float32)
     # Most real weights are bf16: round half the rows to bf16 values (ties and short mantissas are common then).
     bits = x.view(np.uint32).copy()
@@ -86,9 +92,12 @@ def main():
         qtype = gguf.GGMLQuantizationType[name]
         block, size = gguf.GGML_QUANT_SIZES[qtype]
         ref = ggml_quantize(lib, type_id, x, COLUMNS // block * size)
-        if name in GGUF_PY:
-            py = quants.quantize(x, qtype).tobytes()
-            assert py == ref, f"{name}: gguf-py and ggml disagree"
+        if name in GGUF_PY:   # on the finite rows (numpy's casts of NaN and Inf are not C's)
+            finite = np.isfinite(x).all(axis=1)
+            py = quants.quantize(x[finite], qtype).tobytes()
+            row = COLUMNS // block * size
+            ref_finite = b"".join(ref[i * row:(i + 1) * row] for i in np.nonzero(finite)[0])
+            assert py == ref_finite, f"{name}: gguf-py and ggml disagree"
         with open(os.path.join(args.out, name + ".bin"), "wb") as f:
             f.write(ref)
         print(f"{name}: {len(ref)} bytes" + (" (gguf-py agrees)" if name in GGUF_PY else ""))

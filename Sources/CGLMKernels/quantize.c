@@ -88,21 +88,47 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 
 // MARK: 32-element blocks
 
-static void q_q4_0(const float *x, uint8_t *y) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; j++) {
-        float v = x[j];
-        if (amax < fabsf(v)) { amax = fabsf(v); max = v; }
+// The value of largest magnitude in a 32-element block (the first of equals) and that magnitude, as ggml's scalar
+// loop finds it (`if (amax < |v|) { amax = |v|; max = v; }`: NaN never wins, all zeros leave max = +0). MAXPS
+// returns its second operand when the first is NaN, so a NaN element never enters the running maximum either.
+static inline float block_signed_max(const float *x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < 32; j += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    float amax = _mm_cvtss_f32(h);
+    if (!(amax > 0.0f)) return 0.0f;
+    for (int j = 0; j < 32; j++)
+        if (fabsf(x[j]) == amax) return x[j];
+    return 0.0f;
+}
+
+// Q4_0 (nmax 8, clamp 15) and Q5_0 (16, 31) quants of a block, 8 at a time: x·id, + (nmax + 0.5), truncated to
+// int32 (cvttps2dq: INT32_MIN for NaN and out of range, as cvttss2si), the low byte as int8, min(·, clamp) as int8,
+// then the byte: low[j] | high[j] << 4 (Q5_0 keeps bit 4 of each for qh). Same f32 operations as ggml's loop.
+static inline void block_quants_0(const float *x, float id, float offset, int clamp, int32_t lo[16], int32_t hi[16]) {
+    const __m256 vid = _mm256_set1_ps(id), voff = _mm256_set1_ps(offset);
+    const __m256i vclamp = _mm256_set1_epi32(clamp);
+    for (int j = 0; j < 16; j += 8) {
+        __m256i a = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), vid), voff));
+        __m256i b = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 16 + j), vid), voff));
+        a = _mm256_min_epi32(_mm256_srai_epi32(_mm256_slli_epi32(a, 24), 24), vclamp);
+        b = _mm256_min_epi32(_mm256_srai_epi32(_mm256_slli_epi32(b, 24), 24), vclamp);
+        _mm256_storeu_si256((__m256i *)(lo + j), a);
+        _mm256_storeu_si256((__m256i *)(hi + j), b);
     }
+}
+
+static void q_q4_0(const float *x, uint8_t *y) {
+    float max = block_signed_max(x);
     float d = max / -8;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     store_f16(y, d);
-    for (int j = 0; j < 16; j++) {
-        float x0 = x[j] * id, x1 = x[16 + j] * id;
-        int8_t a = (int8_t)trunc_i32(x0 + 8.5f), b = (int8_t)trunc_i32(x1 + 8.5f);
-        uint8_t q0 = (uint8_t)(a < 15 ? a : 15), q1 = (uint8_t)(b < 15 ? b : 15);
-        y[2 + j] = (uint8_t)(q0 | (uint8_t)(q1 << 4));
-    }
+    int32_t lo[16], hi[16];
+    block_quants_0(x, id, 8.5f, 15, lo, hi);
+    for (int j = 0; j < 16; j++) y[2 + j] = (uint8_t)((uint8_t)lo[j] | (uint8_t)((uint8_t)hi[j] << 4));
 }
 
 static void q_q4_1(const float *x, uint8_t *y) {
@@ -124,19 +150,15 @@ static void q_q4_1(const float *x, uint8_t *y) {
 }
 
 static void q_q5_0(const float *x, uint8_t *y) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; j++) {
-        float v = x[j];
-        if (amax < fabsf(v)) { amax = fabsf(v); max = v; }
-    }
+    float max = block_signed_max(x);
     float d = max / -16;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     store_f16(y, d);
+    int32_t lo[16], hi[16];
+    block_quants_0(x, id, 16.5f, 31, lo, hi);
     uint32_t qh = 0;
     for (int j = 0; j < 16; j++) {
-        float x0 = x[j] * id, x1 = x[16 + j] * id;
-        int8_t a = (int8_t)trunc_i32(x0 + 16.5f), b = (int8_t)trunc_i32(x1 + 16.5f);
-        uint8_t q0 = (uint8_t)(a < 31 ? a : 31), q1 = (uint8_t)(b < 31 ? b : 31);
+        uint8_t q0 = (uint8_t)lo[j], q1 = (uint8_t)hi[j];
         y[6 + j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
         qh |= ((q0 & 0x10u) >> 4) << j;
         qh |= ((q1 & 0x10u) >> 4) << (j + 16);

@@ -5,7 +5,7 @@ import CGLMKernels
 /// glm_quantize_blocks against ggml's own quantisers (ggml_quantize_chunk without an importance matrix, what
 /// llama-quantize runs), byte for byte: Tests/Fixtures/formats/gguf_quantize is made by
 /// tools/make_gguf_quantize_fixtures.py from random rows at several magnitudes and edge rows (zero, constant, sparse,
-/// one-signed, outliers, f16-subnormal and f16-overflowing scales, rounding ties).
+/// one-signed, outliers, f16-subnormal and f16-overflowing scales, rounding ties, NaN, ±Inf and ±1e30 inside rows).
 @Suite struct GGUFQuantizeTests {
     static let directory: String = {
         var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
