@@ -622,6 +622,47 @@ glm_status glm_chat_complete(glm_chat *chat, const char *request_json, glm_event
 /* Forgets the KV cache (the next request evaluates its whole prompt). */
 glm_status glm_chat_reset(glm_chat *chat);
 
+/* ---- Writing GGUF files (quantisation) ----
+ *
+ * glm_quantize converts a GGUF model (one file or any part of a split set, as llama.cpp's converter writes them;
+ * BF16, F16 or F32 weights) into one GGUF file of a llama.cpp file type, with llama-quantize's per-tensor recipes:
+ * "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S",
+ * "Q5_K_M", "Q6_K" (Q3_K, Q4_K and Q5_K name the _M mixes), "F16", "BF16", "F32"; case-insensitive. Without an
+ * importance matrix ggml's quantisers are deterministic, and the output is byte-identical to
+ * `llama-quantize SRC DST TYPE` (same metadata with general.file_type and general.quantization_version, tensor
+ * order, per-tensor types, including the fallbacks for rows that are not whole 256-element super-blocks).
+ * It streams: the header first, then each tensor converted in slabs of rows over `threads` threads and written,
+ * so memory stays at a few tens of MB whatever the model's size. docs/MODEL.md §2.6.
+ * Errors: a bad type name or params is GLM_ERR_INVALID_ARGUMENT; an unreadable source or an unwritable destination
+ * (disk full included) GLM_ERR_IO; a malformed source GLM_ERR_FORMAT; a source tensor type it cannot convert
+ * GLM_ERR_UNSUPPORTED, as is a Hugging Face checkpoint directory (not a source yet: convert it with llama.cpp's
+ * convert_hf_to_gguf.py first); an already block-quantised source tensor without allow_requantize
+ * GLM_ERR_INVALID_ARGUMENT; the progress callback returning false GLM_ERR_CANCELLED. On any error the partial
+ * destination file is removed. The destination must be a regular file (or not exist yet) and not (a part of) the
+ * source: GLM_ERR_INVALID_ARGUMENT otherwise. */
+
+/* Called after each slab of output (on the thread that called glm_quantize) with the bytes of tensor data written
+ * so far, the total the file will hold, and the tensor being written (valid during the call). Return false to
+ * cancel. */
+typedef bool (*glm_quantize_progress)(uint64_t bytes_done, uint64_t bytes_total, const char *tensor,
+                                      void *user_data);
+
+typedef struct glm_quantize_params {
+    uint32_t size;                   /* sizeof(glm_quantize_params), as glm_quantize_default_params sets it: fields
+                                        may be appended later, and a caller built against this header keeps
+                                        working */
+    const char *type;                /* the file type, e.g. "Q4_K_M" (required) */
+    int32_t threads;                 /* 0 = glm_default_threads() */
+    bool allow_requantize;           /* convert tensors that are already block-quantised (default false) */
+    glm_quantize_progress progress;  /* may be NULL */
+    void *user_data;                 /* passed to progress */
+} glm_quantize_params;
+
+glm_quantize_params glm_quantize_default_params(void);
+
+/* Writes the quantised model `src` to the file `dst` (created or replaced). */
+glm_status glm_quantize(const char *src, const char *dst, const glm_quantize_params *params);
+
 #ifdef __cplusplus
 }
 #endif

@@ -61,6 +61,9 @@ public final class GGUFFile: @unchecked Sendable {
     public let version: UInt32
     /// Metadata keys in file order.
     public let keys: [String]
+    /// Where each key/value entry (key, type tag and value) lies in the file, parallel to `keys`: a writer copies
+    /// entries verbatim (GGUFWriter), whatever their type.
+    public let keyRanges: [Range<Int>]
     public let tensors: [GGUFTensorInfo]
     public let alignment: Int
     /// Where the tensor data section starts (absolute file offset).
@@ -91,9 +94,11 @@ public final class GGUFFile: @unchecked Sendable {
         let kvCount = try reader.readCount(minimumSize: 13, what: "metadata key/value")
 
         var keys: [String] = []
+        var keyRanges: [Range<Int>] = []
         var values: [String: GGUFValue] = [:]
         keys.reserveCapacity(kvCount)
         for i in 0..<kvCount {
+            let entryStart = reader.position
             let key = try reader.readString(what: "metadata key #\(i)")
             let type = try reader.readType(what: "metadata '\(key)'")
             let value = try reader.readValue(type, what: key, depth: 0)
@@ -101,8 +106,10 @@ public final class GGUFFile: @unchecked Sendable {
                 throw .format("'\(file.path)': GGUF metadata key '\(key)' appears twice")
             }
             keys.append(key)
+            keyRanges.append(entryStart..<reader.position)
         }
         self.keys = keys
+        self.keyRanges = keyRanges
         self.values = values
 
         var alignment = GGUFFile.defaultAlignment

@@ -59,6 +59,18 @@ public final class MappedFile: @unchecked Sendable {
         if let base { madvise(UnsafeMutableRawPointer(mutating: base), count, MADV_WILLNEED) }
     }
 
+    /// Tells the kernel the bytes `offset..<offset+length` are not needed any more: their pages leave this process's
+    /// resident set (they stay in the page cache, and a later read maps them again). A streaming pass over a file
+    /// larger than memory (GGUF quantisation) calls it behind itself, so its RSS stays at what it is working on.
+    public func adviseDontNeed(offset: Int, count length: Int) {
+        guard let base, offset >= 0, length > 0, offset < count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let start = offset / page * page
+        let end = min(count, offset + min(length, count - offset))
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 

@@ -74,6 +74,12 @@ CTYPES_SCALARS = {
     ctypes.c_double: ("float", 8, None), ctypes.c_int8: ("int", 1, True), ctypes.c_char: ("int", 1, True),
 }
 
+# The header's callback typedefs: (return type, parameter types).
+CALLBACKS = {
+    "glm_event_callback": ("bool", ["const glm_event*", "void*"]),
+    "glm_quantize_progress": ("bool", ["uint64_t", "uint64_t", "const char*", "void*"]),
+}
+
 
 def check_type(ctype, py, where, problems, struct_classes):
     """Appends to `problems` if ctypes type `py` cannot carry C type `ctype`."""
@@ -92,16 +98,18 @@ def check_type(ctype, py, where, problems, struct_classes):
                 problems.append(f"{where}: C {base}, ctypes {py}")
         elif base in structs():
             struct_classes.setdefault(base, set()).add(py)
-        elif base == "glm_event_callback":
+        elif base in CALLBACKS:
+            result, arguments = CALLBACKS[base]
             if not (isinstance(py, type) and issubclass(py, ctypes._CFuncPtr)):
                 problems.append(f"{where}: C callback, ctypes {py}")
             else:
-                check_type("bool", py._restype_, f"{where} callback return", problems, struct_classes)
-                if len(py._argtypes_) != 2:
-                    problems.append(f"{where}: callback takes 2 arguments, ctypes {len(py._argtypes_)}")
+                check_type(result, py._restype_, f"{where} callback return", problems, struct_classes)
+                if len(py._argtypes_) != len(arguments):
+                    problems.append(f"{where}: callback takes {len(arguments)} arguments, ctypes {len(py._argtypes_)}")
                 else:
-                    check_type("const glm_event*", py._argtypes_[0], f"{where} callback event", problems, struct_classes)
-                    check_type("void*", py._argtypes_[1], f"{where} callback user_data", problems, struct_classes)
+                    for i, (c_argument, py_argument) in enumerate(zip(arguments, py._argtypes_)):
+                        check_type(c_argument, py_argument, f"{where} callback argument {i + 1}", problems,
+                                   struct_classes)
         else:
             problems.append(f"{where}: unknown C type {ctype}")
         return

@@ -4,6 +4,7 @@ The prompts `glm render` writes are compared with transformers' renders (Tests/F
 messages `glm parse` returns with vLLM 0.33's parser results (Tests/Fixtures/parsers): the same template and parsers
 serve /v1/chat/completions (test_server.py checks that path against the same references).
 """
+import hashlib
 import json
 import socket
 
@@ -26,8 +27,25 @@ def test_help_lists_every_command(glm_binary):
     out = ok(run_glm("--help"))
     for command in ("chat", "complete", "info", "bench", "tokenize", "detokenize", "render", "parse", "serve"):
         assert command in out
-    assert "quantize" in out  # says that it does not exist yet, and why
+    assert "quantize" in out
     assert ok(run_glm("--version")).startswith("glm ")
+
+
+def test_quantize(glm_binary, tmp_path):
+    """`glm quantize` writes llama-quantize's bytes (digest from tools/make_gguf_quantize_models.py), with a
+    progress bar on stderr; bad type and missing source are refused with the documented exit codes."""
+    models = FIXTURES / "models" / "glm-tiny-gguf"
+    expected = json.loads((models / "llama-quantize.json").read_text())["air-bf16.gguf"]["Q4_K_M"]
+    dst = tmp_path / "air-q4_k_m.gguf"
+    result = run_glm("quantize", models / "air-bf16.gguf", dst, "q4_k_m", "--threads", "2")
+    ok(result)
+    assert "100.0%" in result.stderr and "wrote" in result.stderr
+    assert hashlib.sha256(dst.read_bytes()).hexdigest() == expected["sha256"]
+    bad = run_glm("quantize", models / "air-bf16.gguf", tmp_path / "x.gguf", "Q9_X")
+    assert bad.returncode == 65 and "Q9_X" in bad.stderr
+    missing = run_glm("quantize", tmp_path / "missing.gguf", tmp_path / "x.gguf", "Q8_0")
+    assert missing.returncode == 66 and "missing.gguf" in missing.stderr
+    assert not (tmp_path / "x.gguf").exists()
 
 
 def test_info(glm_binary):

@@ -106,6 +106,15 @@ void glm_quantize_row_q8_0(const float *x, void *y, ptrdiff_t count);
 float glm_stream_read(const float *x, ptrdiff_t count);
 void glm_stream_triad(float *a, const float *b, const float *c, float s, ptrdiff_t count);
 
+// Quantisation to ggml block formats (quantize.c), byte-identical to llama-quantize without an importance matrix
+// (ggml_quantize_chunk with imatrix NULL: ggml's quantize_row_*_ref paths). 1 if glm_quantize_blocks handles `type`
+// (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K).
+int glm_ggml_quantizable(int type);
+// dst = the `count` floats of src in ggml type `type` (count / block size blocks, back to back; rows of a matrix are
+// independent, so any split of whole rows gives the same bytes). Returns 0, or -1 for an unsupported type or a
+// count that is not a whole number of blocks (dst untouched).
+int glm_quantize_blocks(int type, const float *src, void *dst, ptrdiff_t count);
+
 #ifdef __cplusplus
 }
 #endif

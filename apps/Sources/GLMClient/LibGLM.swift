@@ -343,3 +343,36 @@ private final class EventBox {
     let handler: ((ChatEvent) -> Bool)?
     init(_ handler: ((ChatEvent) -> Bool)?) { self.handler = handler }
 }
+
+/// glm_quantize: a GGUF model to a llama.cpp file type ("Q4_K_M", ...) with llama-quantize's recipes.
+public enum Quantizer {
+    /// `progress(bytesDone, bytesTotal, tensor)` on the calling thread; returning false cancels (GLM_ERR_CANCELLED).
+    public static func quantize(source: String, destination: String, type: String, threads: Int = 0,
+                                allowRequantize: Bool = false,
+                                progress: ((UInt64, UInt64, String) -> Bool)? = nil) throws(GLMCallError) {
+        var params = glm_quantize_default_params()
+        params.threads = Int32(clamping: threads)
+        params.allow_requantize = allowRequantize
+        let box = ProgressBox(progress)
+        let status: glm_status = withExtendedLifetime(box) {
+            type.withCString { typeName in
+                params.type = typeName
+                if progress != nil {
+                    params.progress = { done, total, tensor, userData in
+                        guard let userData else { return false }
+                        let box = Unmanaged<ProgressBox>.fromOpaque(userData).takeUnretainedValue()
+                        return box.handler?(done, total, tensor.map { String(cString: $0) } ?? "") ?? true
+                    }
+                    params.user_data = Unmanaged.passUnretained(box).toOpaque()
+                }
+                return glm_quantize(source, destination, &params)
+            }
+        }
+        try check(status)
+    }
+}
+
+private final class ProgressBox {
+    let handler: ((UInt64, UInt64, String) -> Bool)?
+    init(_ handler: ((UInt64, UInt64, String) -> Bool)?) { self.handler = handler }
+}

@@ -11,13 +11,12 @@ struct Glm: AsyncParsableCommand {
             Exit codes: 0 success, 1 failure, 64 bad command line, 65 malformed input (JSON, request, template, \
             token ids, prompt longer than the context), 66 a file that cannot be read, 69 unsupported (model type, \
             CPU), 70 an internal error, 71 out of memory or threads, 130 cancelled.
-            There is no `quantize` command: libglm computes on the checkpoint's own F32/BF16/F16 weights and has no \
-            quantized formats yet.
+            MODEL may also be a GGUF file (split or not); `glm quantize` writes one in a llama.cpp file type.
             """,
         version: "glm \(LibGLM.version) (libglm API \(LibGLM.apiVersion))",
         subcommands: [ChatCommand.self, CompleteCommand.self, InfoCommand.self, BenchCommand.self,
                       TokenizeCommand.self, DetokenizeCommand.self, RenderCommand.self, ParseCommand.self,
-                      ServeCommand.self])
+                      QuantizeCommand.self, ServeCommand.self])
 }
 
 /// Refuses to run on a libglm with another ABI than the header this program was built with.

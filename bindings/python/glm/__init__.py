@@ -11,10 +11,11 @@ from ._tokenizer import Tokenizer
 from ._model import Model, Session
 from ._template import render_chat, ChatTemplate
 from ._grammar import Grammar, GrammarMatcher
+from ._quantize import quantize
 
 __all__ = [
     "render_chat", "ChatTemplate", "parse_output", "StreamParser", "Tokenizer", "Model", "Session", "Grammar",
-    "GrammarMatcher",
+    "GrammarMatcher", "quantize",
     "version", "api_version", "set_default_threads", "default_threads", "system_info",
     "GLMError", "InvalidArgumentError", "GLMIOError", "FormatError", "UnsupportedError", "GLMMemoryError",
     "CancelledError", "ContextFullError", "TemplateError", "LimitExceededError", "InternalError",
