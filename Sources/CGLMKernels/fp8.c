@@ -46,13 +46,17 @@ ALWAYS_INLINE __m256 load8_e4m3(const uint8_t *p) {
     return _mm256_cvtph_ps(e4m3x8_to_halves(_mm_loadl_epi64((const __m128i *)p)));
 }
 
-// Sixteen codes at p → two vectors of fp8 · 2⁻⁸. The hot loop's variant: no NaN handling (the caller tracks NaN
-// codes separately with one byte max per 16 codes, which is cheaper than fixing each lane).
-ALWAYS_INLINE void load16_e4m3_fast(const uint8_t *p, __m256 *lo, __m256 *hi) {
-    const __m256i h = _mm256_slli_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p)), 7);
-    const __m256i halves = _mm256_and_si256(h, _mm256_set1_epi16((short)0xBF80));
-    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(halves));
-    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(halves, 1));
+// The row kernel's conversion, three integer operations per eight codes and no F16C (which costs two operations per
+// eight on AMD Zen and was the row kernel's bottleneck): the code's bits placed in an f32 with sign at bit 31 and the
+// 7 magnitude bits at bits 26..20, so the f32's exponent field is E4M3's exponent e and its mantissa starts with
+// E4M3's 3 bits. That f32 is fp8 · 2⁻¹²⁰ exactly: 2^(e−127)·(1 + m/8) for e ≥ 1, and for e = 0 the f32 subnormal
+// m/8 · 2⁻¹²⁶. Products with such tiny values would underflow, so the inputs are multiplied by 2⁶⁴ first (exact; it
+// keeps every product normal for |x| ≥ 2⁻⁶¹ and finite for |x| < 2⁶⁴) and the sums by 2⁵⁶ · scale at the end. The
+// subnormal codes need the CPU to honour subnormal inputs: glm_matmul_rows_fp8 clears MXCSR.DAZ for its duration in
+// case the host process set it. No NaN handling here: the caller finds NaN codes with one byte max per 16 codes.
+ALWAYS_INLINE __m256 load8_e4m3_tiny(const uint8_t *p) {
+    const __m256i d = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(d, 20), _mm256_set1_epi32((int)0x87F00000u)));
 }
 
 void glm_fp8_e4m3_to_f32(const uint8_t *src, float *dst, ptrdiff_t count) {
@@ -131,6 +135,7 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
     float tail[4][4];
     __m128i magnitude_max[4];
     const __m128i magnitude_mask = _mm_set1_epi8(0x7F);
+    const __m256 two64 = _mm256_set1_ps(0x1p64f);
     for (int i = 0; i < R; i++) {
         wr[i] = w + (row + i) * ldw;
         magnitude_max[i] = _mm_setzero_si128();
@@ -145,15 +150,40 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
         for (int i = 0; i < R; i++)
             for (int j = 0; j < T; j++) { a0[i][j] = _mm256_setzero_ps(); a1[i][j] = _mm256_setzero_ps(); }
         const ptrdiff_t start = c;
+        if (T == 1) {
+            // Decode: 32 codes per row and step, so the NaN check costs one max per 32 codes.
+            const ptrdiff_t end32 = c + ((vector_end - c) & ~(ptrdiff_t)31);
+            __m256i wide_max[4];
+            for (int i = 0; i < R; i++) wide_max[i] = _mm256_setzero_si256();
+            for (; c < end32; c += 32) {
+                const __m256 x0 = _mm256_mul_ps(_mm256_loadu_ps(x + c), two64);
+                const __m256 x1 = _mm256_mul_ps(_mm256_loadu_ps(x + c + 8), two64);
+                const __m256 x2 = _mm256_mul_ps(_mm256_loadu_ps(x + c + 16), two64);
+                const __m256 x3 = _mm256_mul_ps(_mm256_loadu_ps(x + c + 24), two64);
+                for (int i = 0; i < R; i++) {
+                    const uint8_t *p = wr[i] + c;
+                    a0[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p), x0, a0[i][0]);
+                    a1[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p + 8), x1, a1[i][0]);
+                    a0[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p + 16), x2, a0[i][0]);
+                    a1[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p + 24), x3, a1[i][0]);
+                    const __m256i raw = _mm256_loadu_si256((const __m256i *)p);
+                    wide_max[i] = _mm256_max_epu8(wide_max[i], _mm256_or_si256(raw, _mm256_set1_epi8((char)0x80)));
+                }
+            }
+            for (int i = 0; i < R; i++) {
+                // (b | 0x80) == 0xFF exactly for the NaN codes; fold into the 16-byte form (b & 0x7F) == 0x7F.
+                const __m128i m = _mm_max_epu8(_mm256_castsi256_si128(wide_max[i]), _mm256_extracti128_si256(wide_max[i], 1));
+                magnitude_max[i] = _mm_max_epu8(magnitude_max[i], _mm_and_si128(m, magnitude_mask));
+            }
+        }
         for (; c < vector_end; c += 16) {
             __m256 x0[4], x1[4];
             for (int j = 0; j < T; j++) {
-                x0[j] = _mm256_loadu_ps(x + j * ldx + c);
-                x1[j] = _mm256_loadu_ps(x + j * ldx + c + 8);
+                x0[j] = _mm256_mul_ps(_mm256_loadu_ps(x + j * ldx + c), two64);
+                x1[j] = _mm256_mul_ps(_mm256_loadu_ps(x + j * ldx + c + 8), two64);
             }
             for (int i = 0; i < R; i++) {
-                __m256 lo, hi;
-                load16_e4m3_fast(wr[i] + c, &lo, &hi);
+                const __m256 lo = load8_e4m3_tiny(wr[i] + c), hi = load8_e4m3_tiny(wr[i] + c + 8);
                 const __m128i raw = _mm_loadu_si128((const __m128i *)(wr[i] + c));
                 magnitude_max[i] = _mm_max_epu8(magnitude_max[i], _mm_and_si128(raw, magnitude_mask));
                 for (int j = 0; j < T; j++) {
@@ -169,7 +199,7 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
         }
         for (int i = 0; i < R; i++) {
             const float scale256 = scale256_at(s, row + i, start);
-            const __m256 sv = _mm256_set1_ps(scale256);
+            const __m256 sv = _mm256_set1_ps(scale256 * 0x1p48f);   // 2⁵⁶ · scale: the vector sums' unit
             for (int j = 0; j < T; j++) {
                 total[i][j] = _mm256_fmadd_ps(T == 1 ? _mm256_add_ps(a0[i][j], a1[i][j]) : a0[i][j], sv, total[i][j]);
                 float partial = 0.0f;
@@ -207,6 +237,9 @@ ALWAYS_INLINE void fp8_row_group(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row,
 void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
                          glm_fp8_scales scales, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y,
                          ptrdiff_t ldy) {
+    // Subnormal codes are subnormal f32 inputs in the vector loop (load8_e4m3_tiny): they must not read as zero.
+    const unsigned int csr = _mm_getcsr();
+    if (csr & 0x0040u) _mm_setcsr(csr & ~0x0040u);
     ptrdiff_t r = 0;
     if (tokens == 1) {
         // Four rows share each x load: eight independent FMA chains, four weight streams.
@@ -215,6 +248,7 @@ void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, p
         for (; r + 2 <= rows; r += 2) fp8_row_group(w, ldw, row_begin + r, 2, columns, &scales, x, ldx, tokens, y + r, ldy);
     }
     for (; r < rows; r++) fp8_row_group(w, ldw, row_begin + r, 1, columns, &scales, x, ldx, tokens, y + r, ldy);
+    if (csr & 0x0040u) _mm_setcsr(csr);
 }
 
 // MARK: packed GEMM (prefill)
