@@ -31,7 +31,7 @@ each code (NaN for 0x7F and 0xFF), for the bit-exact conversion test.
 
 Streaming conversion of a big BF16 checkpoint (per-channel scales, compressed-tensors, as GLM-4.7-FP8):
 
-    python3 tools/make_fp8_models.py --convert IN_DIR OUT_DIR
+    python3 tools/make_fp8_models.py --convert IN_DIR OUT_DIR [--quantize-lm-head]
 
 reads IN_DIR's safetensors one tensor at a time through safetensors' memory map and writes OUT_DIR shard by shard
 (same shard split as IN_DIR; peak memory about one tensor in f32). Used for the synthetic GLM-4.7-shaped benchmark
@@ -251,8 +251,11 @@ def shard_files(model_dir):
     return ref.weight_files(model_dir)
 
 
-def convert(in_dir, out_dir, ignore=GLM_IGNORE, rows_per_chunk=2048):
-    """Per-channel FP8 of every q/k/v/o and gate/up/down projection not ignored; BF16 scales [out, 1]."""
+def convert(in_dir, out_dir, ignore=GLM_IGNORE, quantize_lm_head=False, rows_per_chunk=2048):
+    """Per-channel FP8 of every q/k/v/o and gate/up/down projection not ignored (and of lm_head if asked); BF16
+    scales [out, 1]."""
+    if quantize_lm_head:
+        ignore = [e for e in ignore if e != "lm_head"]
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(in_dir, "config.json")) as f:
         config = json.load(f)
@@ -268,7 +271,8 @@ def convert(in_dir, out_dir, ignore=GLM_IGNORE, rows_per_chunk=2048):
                 sl = f.get_slice(k)
                 shape = list(sl.get_shape())
                 dtype = sl.get_dtype()
-                if is_linear_weight(k) and len(shape) == 2 and not ignored(module_of(k), ignore):
+                linear = is_linear_weight(k) or (quantize_lm_head and k == "lm_head.weight")
+                if linear and len(shape) == 2 and not ignored(module_of(k), ignore):
                     plan.append((k, "F8_E4M3", shape, shape[0] * shape[1], "quantize"))
                     plan.append((module_of(k) + ".weight_scale", "BF16", [shape[0], 1], shape[0] * 2, "scale"))
                 else:
@@ -328,9 +332,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--convert", nargs=2, metavar=("IN_DIR", "OUT_DIR"),
                         help="stream a BF16 checkpoint to per-channel FP8 (compressed-tensors)")
+    parser.add_argument("--quantize-lm-head", action="store_true",
+                        help="with --convert: lm_head in FP8 too (1 byte per weight everywhere but the embeddings;"
+                             " the GLM releases keep it in BF16)")
     args = parser.parse_args()
     if args.convert:
-        convert(*args.convert)
+        convert(*args.convert, quantize_lm_head=args.quantize_lm_head)
     else:
         make_fixtures()
 
