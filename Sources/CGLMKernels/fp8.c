@@ -68,11 +68,6 @@ void glm_fp8_e4m3_to_f32(const uint8_t *src, float *dst, ptrdiff_t count) {
 
 // MARK: scales
 
-// The scale of element (row, column): scales[(row / block_rows) · scale_stride + column / block_columns], times 2⁸.
-ALWAYS_INLINE float scale256_at(const glm_fp8_scales *s, ptrdiff_t row, ptrdiff_t column) {
-    return s->scales[(row / s->block_rows) * s->scale_stride + column / s->block_columns] * 256.0f;
-}
-
 int glm_fp8_scales_valid(glm_fp8_scales s, ptrdiff_t rows, ptrdiff_t columns, ptrdiff_t scale_count) {
     if (!s.scales || s.block_rows <= 0 || s.block_columns <= 0 || s.scale_stride < 0 || rows < 0 || columns < 0) return 0;
     if (rows == 0 || columns == 0) return 1;
@@ -95,11 +90,12 @@ static void dequantize_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begi
         float *out = dst + r * ld_dst - column_begin;
         ptrdiff_t c = column_begin;
         const ptrdiff_t end = column_begin + columns;
-        while (c < end) {
+        const float *row_scales = s->scales + (row / s->block_rows) * s->scale_stride;
+        for (ptrdiff_t column_block = c / s->block_columns; c < end; column_block++) {
             // One scale per stretch of columns up to the next column-block boundary.
-            const ptrdiff_t block_end = (c / s->block_columns + 1) * s->block_columns;
+            const ptrdiff_t block_end = (column_block + 1) * s->block_columns;
             const ptrdiff_t stretch_end = block_end < end ? block_end : end;
-            const float scale256 = scale256_at(s, row, c);
+            const float scale256 = row_scales[column_block] * 256.0f;
             const __m256 sv = _mm256_set1_ps(scale256);
             for (; c + 8 <= stretch_end; c += 8) _mm256_storeu_ps(out + c, _mm256_mul_ps(load8_e4m3(src + c), sv));
             for (; c < stretch_end; c++) out[c] = e4m3_scaled(src[c], scale256);
@@ -128,9 +124,10 @@ static float horizontal_sum(__m256 v) {
 // NaN codes: a byte max of the magnitudes per row (one max per 16 codes) finds them; such a row's outputs are NaN,
 // as the product with a NaN weight is.
 ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, const int R, ptrdiff_t columns,
-                             const glm_fp8_scales *s, const float *x, ptrdiff_t ldx, const int T, float *y,
-                             ptrdiff_t ldy) {
+                             const glm_fp8_scales *s, const float *x, const float *x_scaled, ptrdiff_t ldx,
+                             const int T, float *y, ptrdiff_t ldy) {
     const uint8_t *wr[4];
+    const float *row_scales[4];   // the scales of each row's row block: one division per row, none per stretch
     __m256 total[4][4];
     float tail[4][4];
     __m128i magnitude_max[4];
@@ -138,42 +135,47 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
     const __m256 two64 = _mm256_set1_ps(0x1p64f);
     for (int i = 0; i < R; i++) {
         wr[i] = w + (row + i) * ldw;
+        row_scales[i] = s->scales + ((row + i) / s->block_rows) * s->scale_stride;
         magnitude_max[i] = _mm_setzero_si128();
         for (int j = 0; j < T; j++) { total[i][j] = _mm256_setzero_ps(); tail[i][j] = 0.0f; }
     }
     ptrdiff_t c = 0;
-    while (c < columns) {
-        const ptrdiff_t block_end = (c / s->block_columns + 1) * s->block_columns;
+    for (ptrdiff_t column_block = 0; c < columns; column_block++) {
+        const ptrdiff_t block_end = c + s->block_columns;
         const ptrdiff_t stretch_end = block_end < columns ? block_end : columns;
         const ptrdiff_t vector_end = c + ((stretch_end - c) & ~(ptrdiff_t)15);
         __m256 a0[4][4], a1[4][4];
         for (int i = 0; i < R; i++)
             for (int j = 0; j < T; j++) { a0[i][j] = _mm256_setzero_ps(); a1[i][j] = _mm256_setzero_ps(); }
-        const ptrdiff_t start = c;
-        if (T == 1) {
-            // Decode: 32 codes per row and step, so the NaN check costs one max per 32 codes.
+        if (T == 1 && x_scaled) {
+            // Decode: 32 codes per row and step with inputs already multiplied by 2⁶⁴ (x_scaled), so the FMAs read
+            // them from memory and 15 vector registers suffice. NaN codes: (b | 0x80) == 0xFF exactly for them; one
+            // byte max per 32 codes over all R rows finds out whether the stretch has any, and only then (never, in
+            // a real checkpoint) are the rows scanned one by one.
             const ptrdiff_t end32 = c + ((vector_end - c) & ~(ptrdiff_t)31);
-            __m256i wide_max[4];
-            for (int i = 0; i < R; i++) wide_max[i] = _mm256_setzero_si256();
+            const ptrdiff_t begin32 = c;
+            const __m256i high_bit = _mm256_set1_epi8((char)0x80);
+            __m256i any_max = _mm256_setzero_si256();
             for (; c < end32; c += 32) {
-                const __m256 x0 = _mm256_mul_ps(_mm256_loadu_ps(x + c), two64);
-                const __m256 x1 = _mm256_mul_ps(_mm256_loadu_ps(x + c + 8), two64);
-                const __m256 x2 = _mm256_mul_ps(_mm256_loadu_ps(x + c + 16), two64);
-                const __m256 x3 = _mm256_mul_ps(_mm256_loadu_ps(x + c + 24), two64);
+                const float *xc = x_scaled + c;
                 for (int i = 0; i < R; i++) {
                     const uint8_t *p = wr[i] + c;
-                    a0[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p), x0, a0[i][0]);
-                    a1[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p + 8), x1, a1[i][0]);
-                    a0[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p + 16), x2, a0[i][0]);
-                    a1[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p + 24), x3, a1[i][0]);
-                    const __m256i raw = _mm256_loadu_si256((const __m256i *)p);
-                    wide_max[i] = _mm256_max_epu8(wide_max[i], _mm256_or_si256(raw, _mm256_set1_epi8((char)0x80)));
+                    // The same columns of the next R rows, which the next call reads: a row is only a few KB of
+                    // codes, too short a stream for the hardware prefetcher to reach full speed on its own.
+                    if ((c & 63) == 0) _mm_prefetch((const char *)(p + R * ldw), _MM_HINT_T0);
+                    a0[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p), _mm256_loadu_ps(xc), a0[i][0]);
+                    a1[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p + 8), _mm256_loadu_ps(xc + 8), a1[i][0]);
+                    a0[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p + 16), _mm256_loadu_ps(xc + 16), a0[i][0]);
+                    a1[i][0] = _mm256_fmadd_ps(load8_e4m3_tiny(p + 24), _mm256_loadu_ps(xc + 24), a1[i][0]);
+                    any_max = _mm256_max_epu8(any_max, _mm256_or_si256(_mm256_loadu_si256((const __m256i *)p), high_bit));
                 }
             }
-            for (int i = 0; i < R; i++) {
-                // (b | 0x80) == 0xFF exactly for the NaN codes; fold into the 16-byte form (b & 0x7F) == 0x7F.
-                const __m128i m = _mm_max_epu8(_mm256_castsi256_si128(wide_max[i]), _mm256_extracti128_si256(wide_max[i], 1));
-                magnitude_max[i] = _mm_max_epu8(magnitude_max[i], _mm_and_si128(m, magnitude_mask));
+            if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(any_max, _mm256_set1_epi8((char)0xFF)))) {
+                for (int i = 0; i < R; i++) {
+                    for (ptrdiff_t k = begin32; k < end32; k++) {
+                        if ((wr[i][k] & 0x7F) == 0x7F) magnitude_max[i] = magnitude_mask;
+                    }
+                }
             }
         }
         for (; c < vector_end; c += 16) {
@@ -198,7 +200,7 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
             }
         }
         for (int i = 0; i < R; i++) {
-            const float scale256 = scale256_at(s, row + i, start);
+            const float scale256 = row_scales[i][column_block] * 256.0f;
             const __m256 sv = _mm256_set1_ps(scale256 * 0x1p48f);   // 2⁵⁶ · scale: the vector sums' unit
             for (int j = 0; j < T; j++) {
                 total[i][j] = _mm256_fmadd_ps(T == 1 ? _mm256_add_ps(a0[i][j], a1[i][j]) : a0[i][j], sv, total[i][j]);
@@ -227,12 +229,16 @@ ALWAYS_INLINE void fp8_row_group(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row,
         const ptrdiff_t left = tokens - t;
         const float *xt = x + t * ldx;
         float *yt = y + t * ldy;
-        if (R == 1 && left >= 4) { fp8_block(w, ldw, row, 1, columns, s, xt, ldx, 4, yt, ldy); t += 4; }
-        else if (R == 1 && left == 3) { fp8_block(w, ldw, row, 1, columns, s, xt, ldx, 3, yt, ldy); t += 3; }
-        else if (left >= 2) { fp8_block(w, ldw, row, R, columns, s, xt, ldx, 2, yt, ldy); t += 2; }
-        else { fp8_block(w, ldw, row, R, columns, s, xt, ldx, 1, yt, ldy); t += 1; }
+        if (R == 1 && left >= 4) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, ldx, 4, yt, ldy); t += 4; }
+        else if (R == 1 && left == 3) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, ldx, 3, yt, ldy); t += 3; }
+        else if (left >= 2) { fp8_block(w, ldw, row, R, columns, s, xt, NULL, ldx, 2, yt, ldy); t += 2; }
+        else { fp8_block(w, ldw, row, R, columns, s, xt, NULL, ldx, 1, yt, ldy); t += 1; }
     }
 }
+
+// Decode inputs up to this width are multiplied by 2⁶⁴ once per call into a stack buffer (64 KiB); wider rows
+// multiply in the loop.
+enum { FP8_SCALED_INPUT_MAX = 16384 };
 
 void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
                          glm_fp8_scales scales, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y,
@@ -242,8 +248,20 @@ void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, p
     if (csr & 0x0040u) _mm_setcsr(csr & ~0x0040u);
     ptrdiff_t r = 0;
     if (tokens == 1) {
+        float scaled[columns <= FP8_SCALED_INPUT_MAX ? columns : 1] __attribute__((aligned(32)));
+        const float *x_scaled = NULL;
+        if (columns <= FP8_SCALED_INPUT_MAX) {
+            const __m256 two64 = _mm256_set1_ps(0x1p64f);
+            ptrdiff_t c = 0;
+            for (; c + 8 <= columns; c += 8) _mm256_store_ps(scaled + c, _mm256_mul_ps(_mm256_loadu_ps(x + c), two64));
+            for (; c < columns; c++) scaled[c] = x[c] * 0x1p64f;
+            x_scaled = scaled;
+        }
         // Four rows share each x load: eight independent FMA chains, four weight streams.
-        for (; r + 4 <= rows; r += 4) fp8_block(w, ldw, row_begin + r, 4, columns, &scales, x, ldx, 1, y + r, ldy);
+        for (; r + 4 <= rows; r += 4) {
+            fp8_block(w, ldw, row_begin + r, 4, columns, &scales, x, x_scaled, ldx, 1, y + r, ldy);
+        }
+        for (; r < rows; r++) fp8_block(w, ldw, row_begin + r, 1, columns, &scales, x, x_scaled, ldx, 1, y + r, ldy);
     } else if (tokens == 2) {
         for (; r + 2 <= rows; r += 2) fp8_row_group(w, ldw, row_begin + r, 2, columns, &scales, x, ldx, tokens, y + r, ldy);
     }
