@@ -54,6 +54,30 @@ public struct FP8Quantization: Sendable, Equatable {
     /// fp8's `modules_to_not_convert`: a module containing any of these is unquantised.
     public let ignoredSubstrings: [String]
 
+    /// Where the scale of an FP8 weight `[rows, columns]` of module `X` is and how it maps onto the weight:
+    /// the tensor `X.<scaleSuffix>` has one of `shapes` (the first is the canonical one), and element (r, c) of the
+    /// weight uses scale `(r / blockRows) * stride + c / blockColumns` of it (the fields of `glm_fp8_scales`).
+    public struct ScaleLayout: Sendable, Equatable {
+        public let shapes: [[Int]]
+        public let blockRows: Int
+        public let blockColumns: Int
+        public let stride: Int
+    }
+
+    /// The scale layout of a `[rows, columns]` weight under this config's strategy.
+    public func scaleLayout(rows: Int, columns: Int) -> ScaleLayout {
+        switch strategy {
+        case .channel:
+            return ScaleLayout(shapes: [[rows, 1], [rows]], blockRows: 1, blockColumns: max(columns, 1), stride: 1)
+        case .tensor:
+            return ScaleLayout(shapes: [[1], [], [1, 1]], blockRows: max(rows, 1), blockColumns: max(columns, 1),
+                               stride: 1)
+        case .block(let br, let bc):
+            let shape = [(rows + br - 1) / br, (columns + bc - 1) / bc]
+            return ScaleLayout(shapes: [shape], blockRows: br, blockColumns: bc, stride: shape[1])
+        }
+    }
+
     /// True if module `name` (e.g. "model.layers.3.mlp.gate") is listed as kept unquantised.
     public func ignores(module name: String) -> Bool {
         if ignoredNames.contains(name) { return true }

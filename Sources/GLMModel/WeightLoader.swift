@@ -182,20 +182,8 @@ final class WeightLoader {
                 + " '\(module)' as not quantised (ignore / modules_to_not_convert)")
         }
         let scaleName = module + "." + q.scaleSuffix
-        let expectedShape: [[Int]]
-        let blockRows: Int, blockColumns: Int, stride: Int
-        switch q.strategy {
-        case .channel:
-            expectedShape = [[rows, 1], [rows]]
-            (blockRows, blockColumns, stride) = (1, max(columns, 1), 1)
-        case .tensor:
-            expectedShape = [[1], [], [1, 1]]
-            (blockRows, blockColumns, stride) = (max(rows, 1), max(columns, 1), 1)
-        case .block(let br, let bc):
-            let shape = [(rows + br - 1) / br, (columns + bc - 1) / bc]
-            expectedShape = [shape]
-            (blockRows, blockColumns, stride) = (br, bc, shape[1])
-        }
+        let layout = q.scaleLayout(rows: rows, columns: columns)
+        let expectedShape = layout.shapes
         let strategy = "\(q.method.rawValue) \(q.strategy.description)"
         guard let scale = store.modelTensor(scaleName) else {
             throw .format("FP8 tensor '\(name)' in \(info.origin) has no scale tensor '\(scaleName)' (\(strategy):"
@@ -218,8 +206,8 @@ final class WeightLoader {
             default: buffer.pointer[i] = HalfPrecision.f16ToFloat(scale.bytes.load(fromByteOffset: 2 * i, as: UInt16.self))
             }
         }
-        let scales = glm_fp8_scales(scales: buffer.pointer, block_rows: blockRows, block_columns: blockColumns,
-                                    scale_stride: stride)
+        let scales = glm_fp8_scales(scales: buffer.pointer, block_rows: layout.blockRows,
+                                    block_columns: layout.blockColumns, scale_stride: layout.stride)
         guard glm_fp8_scales_valid(scales, rows, columns, count) == 1 else {
             throw .format("scale tensor '\(scaleName)' (\(scale.origin)) does not cover a [\(rows), \(columns)] weight")
         }
