@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "GLMGrammarTests",
                     dependencies: ["GLMGrammar", "GLMJSON", "GLMSupport", "GLMTokenizer", "GLMParsers"]),
         .testTarget(name: "GLMNumericsTests", dependencies: ["GLMNumerics", "GLMSupport"]),
-        .testTarget(name: "GLMModelTests", dependencies: ["GLMModel", "GLMFormats", "GLMNumerics", "GLMSupport"]),
+        .testTarget(name: "GLMModelTests", dependencies: ["GLMModel", "GLMFormats", "GLMNumerics", "GLMSupport", "GLMJSON"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -47,6 +47,8 @@ public struct ModelConfig: Sendable {
     public var padTokenID: Int?
     /// `quantization_config` as written (e.g. compressed-tensors for the FP8 releases), for the weight loader.
     public var quantizationConfig: JSONValue?
+    /// `quantizationConfig` parsed: how FP8 weights are scaled (nil when the checkpoint has no quantization_config).
+    public var fp8: FP8Quantization?
 
     /// Rotated dimensions per head: int(headDim × partialRotaryFactor), as transformers computes it.
     public var rotaryDim: Int { Int(Double(headDim) * partialRotaryFactor) }
@@ -120,6 +122,7 @@ public struct ModelConfig: Sendable {
         bosTokenID = try f.tokenID("bos_token_id")
         padTokenID = try f.tokenID("pad_token_id")
         quantizationConfig = f.value(["quantization_config"])?.value
+        fp8 = try quantizationConfig.map { q throws(GLMError) in try FP8Quantization(json: q, source: source) }
 
         // head_dim is explicit in the real checkpoints (5120 / 96 is not an integer); absent means
         // hidden_size // num_attention_heads, as transformers' modeling code computes it.

@@ -37,6 +37,7 @@ public final class Model: @unchecked Sendable {
     let lmHead: WeightMatrix
     let mtp: MTPWeights?
     private let store: any ModelTensorSource  // owns the maps the weights point into
+    private let fp8Scales: [FloatBuffer]        // owns the f32 scales the FP8 weights point into
 
     /// True if the checkpoint has the multi-token-prediction layer (`Session.mtpLogits`).
     public var hasMTP: Bool { mtp != nil }
@@ -97,6 +98,7 @@ public final class Model: @unchecked Sendable {
         self.gemmBackend = gemmBackend
         self.kernelPath = kernelPath
         self.store = store
+        self.fp8Scales = loader.fp8ScaleBuffers
         self.format = format
         self.ggufFile = ggufFile
         self.parametersByType = loader.parameters
@@ -106,7 +108,8 @@ public final class Model: @unchecked Sendable {
 
     /// The encoding holding most parameters ("bfloat16", "float32", "float16", or a ggml type such as "Q8_0").
     public var weightType: String {
-        let names: [String: String] = ["F32": "float32", "BF16": "bfloat16", "F16": "float16"]
+        let names: [String: String] = ["F32": "float32", "BF16": "bfloat16", "F16": "float16",
+                                       "F8_E4M3": "float8_e4m3fn"]
         let top = parametersByType.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }
         return top.flatMap { names[$0.key] ?? $0.key } ?? "none"
     }
@@ -143,6 +146,13 @@ public final class Model: @unchecked Sendable {
         var types = JSONObject()
         for key in parametersByType.keys.sorted() { types[key] = JSONValue(parametersByType[key] ?? 0) }
         o["quantization"] = .object(types)
+        // FP8 checkpoints: how the F8_E4M3 weights are scaled (config.json's quantization_config, parsed).
+        if let fp8 = config.fp8, parametersByType["F8_E4M3"] != nil {
+            var q = JSONObject()
+            q["method"] = .string(fp8.method.rawValue)
+            q["strategy"] = .string(fp8.strategy.description)
+            o["fp8"] = .object(q)
+        }
         o["has_mtp"] = .bool(hasMTP)
         o["weight_bytes_per_decoded_token"] = JSONValue(weightBytesPerDecodedToken)
         o["threads"] = JSONValue(threads)

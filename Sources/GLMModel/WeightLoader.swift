@@ -14,6 +14,8 @@ final class WeightLoader {
     private(set) var used: Set<String> = []
     /// Parameters per encoding ("BF16", "Q8_0", ...) of the tensors used (a tied lm_head counts once).
     private(set) var parameters: [String: Int] = [:]
+    /// The f32 scales of the FP8 matrices (converted at load; the matrices point into them): the model keeps them.
+    private(set) var fp8ScaleBuffers: [FloatBuffer] = []
 
     init(store: any ModelTensorSource, config: ModelConfig) {
         self.store = store
@@ -122,11 +124,14 @@ final class WeightLoader {
             throw .format("tensor '\(name)' in \(info.origin) has shape \(info.shape), expected \(shape)")
         }
         switch info.encoding {
+        case .dtype(.f8e4m3) where matrix:
+            // Checked in fp8Storage: the config, the ignore list and the scale.
+            break
         case .dtype(let d):
             let allowed = matrix ? WeightLoader.matrixTypes : WeightLoader.vectorTypes
             guard allowed.contains(d) else {
                 throw .unsupported("tensor '\(name)' in \(info.origin) has dtype \(d.rawValue), expected one of"
-                    + " {BF16, F16, F32}")
+                    + (matrix ? " {BF16, F16, F32, F8_E4M3 with scales}" : " {BF16, F16, F32}"))
             }
         case .ggml(let t):
             guard glm_ggml_dequantizable(Int32(t.rawValue)) == 1 else {
@@ -150,6 +155,7 @@ final class WeightLoader {
         switch info.encoding {
         case .dtype(.f32), .ggml(GGMLType.f32): storage = .f32(base.assumingMemoryBound(to: Float.self))
         case .dtype(.bf16), .ggml(GGMLType.bf16): storage = .bf16(base.assumingMemoryBound(to: UInt16.self))
+        case .dtype(.f8e4m3): storage = try fp8Storage(info, base: base, rows: rows, columns: columns)
         case .dtype, .ggml(GGMLType.f16): storage = .f16(base.assumingMemoryBound(to: UInt16.self))
         case .ggml(let t):
             guard let rowBytes = info.encoding.rowBytes(columns: columns) else {
@@ -158,6 +164,58 @@ final class WeightLoader {
             storage = .ggml(type: Int32(t.rawValue), base: base, rowBytes: rowBytes)
         }
         return WeightMatrix(rows: rows, columns: columns, storage: storage)
+    }
+
+    /// An F8_E4M3 weight `X.weight` with its scale tensor (docs/MODEL.md §4): the checkpoint's quantization_config
+    /// must say how it is scaled and must not list module `X` as unquantised; the scale's dtype and shape must fit the
+    /// strategy. The scales are converted to f32 here (they are small: one per row or per 128×128 block).
+    func fp8Storage(_ info: ModelTensor, base: UnsafeRawPointer, rows: Int, columns: Int)
+        throws(GLMError) -> WeightMatrix.Storage {
+        let name = info.name
+        guard let q = config.fp8 else {
+            throw .unsupported("tensor '\(name)' in \(info.origin) is F8_E4M3 but config.json has no"
+                + " quantization_config saying how it is scaled (expected compressed-tensors or quant_method \"fp8\")")
+        }
+        let module = name.hasSuffix(".weight") ? String(name.dropLast(".weight".count)) : name
+        guard !q.ignores(module: module) else {
+            throw .format("tensor '\(name)' in \(info.origin) is F8_E4M3 but quantization_config lists module"
+                + " '\(module)' as not quantised (ignore / modules_to_not_convert)")
+        }
+        let scaleName = module + "." + q.scaleSuffix
+        let layout = q.scaleLayout(rows: rows, columns: columns)
+        let expectedShape = layout.shapes
+        let strategy = "\(q.method.rawValue) \(q.strategy.description)"
+        guard let scale = store.modelTensor(scaleName) else {
+            throw .format("FP8 tensor '\(name)' in \(info.origin) has no scale tensor '\(scaleName)' (\(strategy):"
+                + " expected shape \(expectedShape[0]))")
+        }
+        guard case .dtype(let scaleType) = scale.encoding, [.f32, .bf16, .f16].contains(scaleType) else {
+            throw .unsupported("scale tensor '\(scaleName)' (\(scale.origin)) is \(scale.typeDescription), expected"
+                + " F32, BF16 or F16")
+        }
+        guard expectedShape.contains(scale.shape) else {
+            throw .format("scale tensor '\(scaleName)' (\(scale.origin)) has shape \(scale.shape); \(strategy) scales"
+                + " of a [\(rows), \(columns)] weight have shape \(expectedShape[0])")
+        }
+        let count = scale.elementCount
+        let buffer = try FloatBuffer(count: max(count, 1), purpose: "scales of '\(name)'")
+        for i in 0..<count {
+            switch scaleType {
+            case .f32: buffer.pointer[i] = scale.bytes.load(fromByteOffset: 4 * i, as: Float.self)
+            case .bf16: buffer.pointer[i] = HalfPrecision.bf16ToFloat(scale.bytes.load(fromByteOffset: 2 * i, as: UInt16.self))
+            default: buffer.pointer[i] = HalfPrecision.f16ToFloat(scale.bytes.load(fromByteOffset: 2 * i, as: UInt16.self))
+            }
+        }
+        let scales = glm_fp8_scales(scales: buffer.pointer, block_rows: layout.blockRows,
+                                    block_columns: layout.blockColumns, scale_stride: layout.stride)
+        guard glm_fp8_scales_valid(scales, rows, columns, count) == 1 else {
+            throw .format("scale tensor '\(scaleName)' (\(scale.origin)) does not cover a [\(rows), \(columns)] weight")
+        }
+        fp8ScaleBuffers.append(buffer)
+        used.insert(scaleName)
+        // Static activation scales (GPU FP8 matmuls): not used, as activations stay f32 here.
+        if store.modelTensor(module + ".input_scale") != nil { used.insert(module + ".input_scale") }
+        return .fp8(base: base.assumingMemoryBound(to: UInt8.self), scales: scales)
     }
 
     /// The vector `name` if `present` (a config flag says the architecture has it), else nil.

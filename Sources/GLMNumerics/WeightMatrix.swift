@@ -18,6 +18,10 @@ public struct WeightMatrix: @unchecked Sendable {
         /// `glm_dequantize` handles), rows `rowBytes` apart. Multiplied by Q8_0-quantised inputs with integer block
         /// dot products, as ggml does (docs/MODEL.md §2.6).
         case ggml(type: Int32, base: UnsafeRawPointer, rowBytes: Int)
+        /// FP8 E4M3FN (one byte per element, rows `columns` bytes apart) with f32 scales per channel, per block or
+        /// per tensor (`glm_fp8_scales`; the scale array is owned by the model). Converted in registers through F16C
+        /// (docs/MODEL.md §4), never copied.
+        case fp8(base: UnsafePointer<UInt8>, scales: glm_fp8_scales)
     }
 
     public let rows: Int
@@ -36,6 +40,7 @@ public struct WeightMatrix: @unchecked Sendable {
         case .f32: return rows * columns * 4
         case .bf16, .f16: return rows * columns * 2
         case .ggml(_, _, let rowBytes): return rows * rowBytes
+        case .fp8: return rows * columns
         }
     }
 
@@ -58,6 +63,9 @@ public struct WeightMatrix: @unchecked Sendable {
             WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
                                       count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
                                       tokens: tokens, output: output, outputStride: outputStride)
+        case .fp8(let w, let scales):
+            glm_matmul_rows_fp8(w, columns, rowRange.lowerBound, rowRange.count, columns, scales, input, inputStride,
+                                tokens, output, outputStride)
         }
     }
 
@@ -85,6 +93,9 @@ public struct WeightMatrix: @unchecked Sendable {
             WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
                                       count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
                                       tokens: tokens, output: output, outputStride: outputStride)
+        case .fp8(let w, let scales):
+            glm_gemm_fp8(w, columns, rowRange.lowerBound, rowRange.count, columns, scales, input, inputStride, tokens,
+                         output, outputStride, scratch, avx512)
         }
     }
 
@@ -109,7 +120,8 @@ public struct WeightMatrix: @unchecked Sendable {
 
     public static let packedRowLimit = Int(GLM_GEMM_MAX_ROWS)
 
-    public static var packedScratchCount: Int { glm_gemm_scratch_floats() }
+    /// The f32 GEMM's panels, or the FP8 GEMM's (its f32 weight panel and partial products on top), whichever is more.
+    public static var packedScratchCount: Int { max(glm_gemm_scratch_floats(), glm_gemm_fp8_scratch_floats()) }
 
     /// The rows `rowRange` as f32 with row stride `columns`: in place when stored as f32, otherwise converted into
     /// `scratch` (which must hold `rowRange.count * columns` floats). GEMM tiles and embedding lookups use this.
@@ -129,6 +141,9 @@ public struct WeightMatrix: @unchecked Sendable {
             _ = count
             _ = glm_dequantize_rows(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
                                     scratch)
+            return UnsafePointer(scratch)
+        case .fp8(let w, let scales):
+            glm_dequantize_fp8_rows(w, columns, rowRange.lowerBound, rowRange.count, columns, scales, scratch)
             return UnsafePointer(scratch)
         }
     }

@@ -7,6 +7,7 @@ usage: glm-bench <component> [arguments]
   model MODEL_DIR THREADS PROMPT_TOKENS DECODE_TOKENS [--gemm packed|openblas|both] [--kernels auto|avx2|avx512|both]
                                                         prefill/decode tokens/s, bytes per token, memory bandwidth
   quant [ROWS COLUMNS REPEATS]                          one decode product per weight encoding (BF16 and every GGUF block type)
+  fp8 [ROWS COLUMNS REPEATS]                            one decode product in BF16 and FP8 (channel, block) vs read bandwidth
   chat ...                                              time to first token and second-turn speed with/without prefix reuse
   tokenizer ...                                         encoding throughput and vocabulary load time
   template ...                                          chat-template rendering
@@ -30,6 +31,7 @@ do {
     case "model": try modelBenchmark(arguments: rest)
     case "chat": try chatBenchmark(arguments: rest)
     case "quant": try quantBenchmark(arguments: rest)
+    case "fp8": try fp8Benchmark(arguments: rest)
     case "tokenizer": try tokenizerBenchmark(arguments: rest)
     case "template": try templateBenchmark(arguments: rest)
     case "parser": try parserBenchmark(arguments: rest)

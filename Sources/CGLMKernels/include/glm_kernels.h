@@ -115,6 +115,42 @@ int glm_ggml_quantizable(int type);
 // count that is not a whole number of blocks (dst untouched).
 int glm_quantize_blocks(int type, const float *src, void *dst, ptrdiff_t count);
 
+// FP8 E4M3FN weights with f32 scales (fp8.c; the official GLM-4.x FP8 checkpoints, docs/MODEL.md §4). `w` points at
+// row 0 of the matrix (rows `ldw` bytes apart, one byte per element); functions take the absolute index of their
+// first row, `row_begin`, because block scales depend on it. Element (r, c) is fp8(w[r·ldw + c]) · scale(r, c) with
+//   scale(r, c) = scales[(r / block_rows) · scale_stride + c / block_columns]
+// per channel: block_rows 1, block_columns >= columns, scale_stride 1; per tensor: block_rows >= rows too; per block
+// (compressed-tensors `block`, DeepSeek-style `weight_scale_inv`): the block shape, scale_stride = ceil(columns /
+// block_columns). Edge blocks may be partial. Conversion is exact (bit-identical to PyTorch's float8_e4m3fn →
+// float32, then `* scale` in f32): 0x7F/0xFF are NaN, subnormals are exact.
+typedef struct {
+    const float *scales;
+    ptrdiff_t block_rows;
+    ptrdiff_t block_columns;
+    ptrdiff_t scale_stride;
+} glm_fp8_scales;
+
+// 1 if every scale(r, c), r < rows, c < columns, lies within scales[0 ..< scale_count] and the block sizes are
+// positive; 0 otherwise (callers check once at load, the kernels do not).
+int glm_fp8_scales_valid(glm_fp8_scales scales, ptrdiff_t rows, ptrdiff_t columns, ptrdiff_t scale_count);
+// dst[i] = the E4M3FN value of src[i], exactly (no scale).
+void glm_fp8_e4m3_to_f32(const uint8_t *src, float *dst, ptrdiff_t count);
+// dst[r·columns + c] = element (row_begin + r, c), r < rows, c < columns: dequantised rows in f32 (embedding rows,
+// the FP8 → GGUF path of the quantize tool).
+void glm_dequantize_fp8_rows(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
+                             glm_fp8_scales scales, float *dst);
+// y[t·ldy + r] = Σ_c element(row_begin + r, c) · x[t·ldx + c] for r < rows, t < tokens, converting in registers
+// (decode and a few tokens; each stretch of one scale is summed, then multiplied by its scale).
+void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
+                         glm_fp8_scales scales, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y,
+                         ptrdiff_t ldy);
+// The same product for many tokens (prefill): panels of 256 columns dequantised to f32 and multiplied by the packed
+// f32 GEMM (`avx512` as there). rows <= GLM_GEMM_MAX_ROWS; `scratch` holds glm_gemm_fp8_scratch_floats() floats.
+ptrdiff_t glm_gemm_fp8_scratch_floats(void);
+void glm_gemm_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
+                  glm_fp8_scales scales, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy,
+                  float *scratch, int avx512);
+
 #ifdef __cplusplus
 }
 #endif
