@@ -330,6 +330,7 @@ struct GGUFParts {
         case .f32(let p): return UInt(bitPattern: p)
         case .bf16(let p), .f16(let p): return UInt(bitPattern: p)
         case .ggml(_, let p, _): return UInt(bitPattern: p)
+        case .fp8(let p, _): return UInt(bitPattern: p)
         }
     }
 
