@@ -23,16 +23,43 @@ struct Workspace {
     let expertOutput: FloatBuffer    // [rows·K, H]
     let finalHidden: FloatBuffer     // [rows, H] RMSNorm(h; model.norm) (or shared_head.norm for MTP)
     let mtpInput: FloatBuffer?       // [rows, 2H] concat(enorm(e), hnorm(h)) when the session drafts with MTP
-    /// Per worker slot: attention scores of one block of query rows against every cached key.
-    let scores: [FloatBuffer]
+    /// Per worker slot: the attention task's stacked queries, one tile of scores, accumulators and converted key
+    /// and value tiles (`attentionScratchCount`; independent of the context length).
+    let attentionScratch: [FloatBuffer]
+    /// Split-K partials of decode attention: [maxSplits][min(rows, splitRows)][nH][D + 2].
+    let attentionPartials: FloatBuffer
     /// Per worker slot: packing space of the attention's matrix products.
     let gemmScratch: [FloatBuffer]
     let routing: RoutingTable
 
-    /// Query rows per attention task (the scores scratch holds this many rows of `contextLength` keys).
+    /// Query rows per attention task (with G query heads per KV head, the task's matrices have G · 32 rows).
     static let queryBlock = 32
+    /// Keys per tile of the online softmax: a tile's f32 keys and values (2 · 128 · D floats) and scores stay in
+    /// L2 while the tile is used.
+    static let keyTile = 128
+    /// Chunks of at most this many rows may split attention by position (decode, MTP verification).
+    static let splitRows = 4
+    /// A position range of split-K attention holds at least this many keys (fewer: merging costs more than
+    /// the threads gain).
+    static let minSplitPositions = 512
+    /// Most position ranges per (KV head, query block): two per thread balance the dynamic scheduling.
+    static func maxSplits(threads: Int) -> Int { max(4, 2 * threads) }
 
-    init(config c: ModelConfig, rows: Int, contextLength: Int, threads: Int, mtp: Bool) throws(GLMError) {
+    /// Floats of one slot's attention scratch: stacked queries, tile output and accumulator ([G·B, D] each),
+    /// scores [G·B, keyTile], running max, sum and correction [G·B] each, key and value tiles [keyTile, D] each;
+    /// B = min(rows, queryBlock).
+    static func attentionScratchCount(config c: ModelConfig, rows: Int) throws(GLMError) -> Int {
+        let D = c.headDim
+        let stacked = try checkedProduct(min(rows, queryBlock), max(1, c.numAttentionHeads / max(1, c.numKeyValueHeads)))
+        return try checkedSum([checkedProduct(stacked, D, 3), checkedProduct(stacked, keyTile),
+                               checkedProduct(stacked, 3), checkedProduct(keyTile, D, 2)])
+    }
+
+    static func attentionPartialsCount(config c: ModelConfig, rows: Int, threads: Int) throws(GLMError) -> Int {
+        try checkedProduct(maxSplits(threads: threads), min(rows, splitRows), c.numAttentionHeads, c.headDim + 2)
+    }
+
+    init(config c: ModelConfig, rows: Int, threads: Int, mtp: Bool) throws(GLMError) {
         self.rows = rows
         let H = c.hiddenSize, qWidth = c.numAttentionHeads * c.headDim
         let mlpWidth = max(c.intermediateSize, c.moeIntermediateSize * c.nSharedExperts)
@@ -61,11 +88,12 @@ struct Workspace {
         } else {
             mtpInput = nil
         }
-        var scores: [FloatBuffer] = []
-        for _ in 0..<threads {
-            scores.append(try buffer(checkedProduct(min(rows, Workspace.queryBlock), contextLength), "attention scores"))
-        }
-        self.scores = scores
+        var attentionScratch: [FloatBuffer] = []
+        let scratchCount = try Workspace.attentionScratchCount(config: c, rows: rows)
+        for _ in 0..<threads { attentionScratch.append(try buffer(scratchCount, "attention tiles")) }
+        self.attentionScratch = attentionScratch
+        attentionPartials = try buffer(Workspace.attentionPartialsCount(config: c, rows: rows, threads: threads),
+                                       "split attention partials")
         var gemmScratch: [FloatBuffer] = []
         for _ in 0..<threads { gemmScratch.append(try buffer(MatrixProducts.scratchCount, "attention GEMM panels")) }
         self.gemmScratch = gemmScratch
@@ -74,8 +102,7 @@ struct Workspace {
 
     /// Bytes `init` allocates for these arguments (`Session.memoryRequired`), computed without allocating. A test
     /// checks it against `allocatedBytes` of real workspaces.
-    static func bytes(config c: ModelConfig, rows: Int, contextLength: Int, threads: Int,
-                      mtp: Bool) throws(GLMError) -> Int {
+    static func bytes(config c: ModelConfig, rows: Int, threads: Int, mtp: Bool) throws(GLMError) -> Int {
         let H = c.hiddenSize, qWidth = c.numAttentionHeads * c.headDim, kvWidth = c.numKeyValueHeads * c.headDim
         let mlpWidth = max(c.intermediateSize, c.moeIntermediateSize * c.nSharedExperts)
         let pairs = try checkedProduct(rows, c.numExpertsPerTok)
@@ -87,7 +114,8 @@ struct Workspace {
             try checkedProduct(rows, c.nRoutedExperts),
             try checkedProduct(pairs, H, 2),                  // expertInput, expertOutput
             try checkedProduct(pairs, c.moeIntermediateSize, 2),
-            try checkedProduct(threads, min(rows, Workspace.queryBlock), contextLength),
+            try checkedProduct(threads, attentionScratchCount(config: c, rows: rows)),
+            try attentionPartialsCount(config: c, rows: rows, threads: threads),
             try checkedProduct(threads, MatrixProducts.scratchCount),
         ]
         if mtp { floats.append(try checkedProduct(rows, 2, H)) }
@@ -98,7 +126,8 @@ struct Workspace {
     /// Bytes this workspace holds (its buffers as allocated).
     var allocatedBytes: Int {
         var buffers = [hidden, normed, query, keyRows, valueRows, attention, blockOutput, gate, up, routerLogits,
-                       expertInput, expertGate, expertUp, expertOutput, finalHidden] + scores + gemmScratch
+                       expertInput, expertGate, expertUp, expertOutput, finalHidden, attentionPartials] + attentionScratch
+            + gemmScratch
         if let mtpInput { buffers.append(mtpInput) }
         return buffers.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } + routing.allocatedBytes
     }
