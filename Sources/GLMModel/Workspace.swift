@@ -229,8 +229,9 @@ struct KVCache {
     var floatValues: UnsafeMutablePointer<Float> { values.pointer.assumingMemoryBound(to: Float.self) }
 }
 
-/// cos and sin of every (position, frequency) pair, as HF computes them: `inv_freq[j] = θ^(−2j/R)` in f32,
-/// angle = f32(position · inv_freq[j]), then cos/sin. Row p holds R/2 interleaved (cos, sin) pairs.
+/// cos and sin of every (position, frequency) pair, as transformers computes them (docs/MODEL.md §3.4):
+/// `inv_freq[j] = 1 / θ^(2j/R)` in f32, angle = f32(f32(position) · inv_freq[j]), then cos and sin of that f32
+/// angle, rounded to f32. Row p holds R/2 interleaved (cos, sin) pairs.
 struct RotaryTable {
     let half: Int
     let table: FloatBuffer
@@ -239,17 +240,32 @@ struct RotaryTable {
         let rotary = c.rotaryDim
         half = rotary / 2
         table = try FloatBuffer(count: checkedProduct(contextLength, rotary), purpose: "RoPE table")
-        var inverseFrequency: [Float] = []
-        for j in 0..<half {
-            let exponent = Float(2 * j) / Float(rotary)
-            inverseFrequency.append(1 / Float(pow(Double(Float(c.ropeTheta)), Double(exponent))))
-        }
+        let inverseFrequency = RotaryTable.inverseFrequencies(config: c)
         for p in 0..<contextLength {
-            for j in 0..<half {
-                let angle = Double(Float(p) * inverseFrequency[j])
-                table.pointer[p * rotary + 2 * j] = Float(cos(angle))
-                table.pointer[p * rotary + 2 * j + 1] = Float(sin(angle))
-            }
+            RotaryTable.cosSin(position: p, inverseFrequencies: inverseFrequency, into: table.pointer + p * rotary)
+        }
+    }
+
+    /// inv_freq[j] for j < R/2: θ^(2j/R) with the exponent an f32 quotient and the power rounded to f32 (torch's
+    /// f32 `base ** exponent`), then its f32 reciprocal.
+    static func inverseFrequencies(config c: ModelConfig) -> [Float] {
+        let rotary = c.rotaryDim
+        return (0..<(rotary / 2)).map { j in
+            let exponent = Float(2 * j) / Float(rotary)
+            return 1 / Float(pow(Double(Float(c.ropeTheta)), Double(exponent)))
+        }
+    }
+
+    /// The f32 angle of (position, frequency j): an f32 product, as transformers' `position.float() * inv_freq`.
+    static func angle(position: Int, inverseFrequency: Float) -> Float { Float(position) * inverseFrequency }
+
+    /// The row of `position`: (cos, sin) of each angle, computed in double from the f32 angle and rounded once
+    /// (correctly rounded but for double's own last bit; torch's f32 cos/sin are within one f32 ulp of this).
+    static func cosSin(position: Int, inverseFrequencies: [Float], into row: UnsafeMutablePointer<Float>) {
+        for (j, frequency) in inverseFrequencies.enumerated() {
+            let angle = Double(RotaryTable.angle(position: position, inverseFrequency: frequency))
+            row[2 * j] = Float(cos(angle))
+            row[2 * j + 1] = Float(sin(angle))
         }
     }
 
