@@ -44,40 +44,49 @@ extension Session {
     /// heads sharing a KV head are stacked into one left-hand matrix, so each key and value tile is read (and, for
     /// a non-f32 cache, converted) once for all of them. Memory per task is O(tile), whatever the context.
     ///
-    /// Few rows (decode, MTP verification) with fewer (KV head, block) tasks than threads also split the positions
-    /// into ranges (split-K); each range leaves a partial (max, sum, accumulator) per row and head, and
-    /// `MergeSplits` combines them.
+    /// Chunks of at most `Workspace.splitRows` rows (decode, MTP verification) are computed so that a row's result
+    /// does not depend on the chunk (verification must equal one-token decoding bit for bit): the same kernels
+    /// whatever the row count, and, when KV heads leave threads idle, position ranges at fixed multiples of
+    /// `attentionSplitLength` (split-K), each leaving a partial (max, sum, accumulator) per row and head that `MergeSplits`
+    /// combines.
     func attendCausally(query: UnsafeMutablePointer<Float>, rows: Int, start: Int, cache: KVCache,
                         output: UnsafeMutablePointer<Float>) {
         let c = model.config
         let D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
         let blocks = (rows + Workspace.queryBlock - 1) / Workspace.queryBlock
-        let splits = attentionSplits(rows: rows, visible: start + rows, kvHeads: kvHeads, blocks: blocks)
+        let few = rows <= Workspace.splitRows
+        let rangeLength = few ? attentionSplitLength(kvHeads: kvHeads) : nil
+        let visible = start + rows
+        let ranges = rangeLength.map { (visible + $0 - 1) / $0 } ?? 1
         let partials = workspace.attentionPartials.pointer
-        workers.run(tasks: kvHeads * blocks * splits,
+        workers.run(tasks: kvHeads * blocks * ranges,
                     job: AttendTiled(query: query, cache: cache, output: output, partials: partials, rows: rows,
                                      start: start, heads: heads, kvHeads: kvHeads, headDim: D,
-                                     scale: 1 / Float(D).squareRoot(), blocks: blocks, splits: splits,
+                                     scale: 1 / Float(D).squareRoot(), blocks: blocks, ranges: ranges,
+                                     rangeLength: rangeLength ?? visible, rowOrderKernels: few,
+                                     merged: rangeLength != nil,
                                      scratch: workspace.attentionScratch, gemmScratch: workspace.gemmScratch,
                                      path: model.kernelPath))
-        if splits > 1 {
-            workers.run(tasks: rows * heads, elementsPerTask: splits * (D + 2),
+        if rangeLength != nil {
+            workers.run(tasks: rows * heads, elementsPerTask: ranges * (D + 2),
                         job: MergeSplits(partials: partials, output: output, rows: rows, heads: heads, headDim: D,
-                                         splits: splits))
+                                         splits: ranges))
         }
     }
 
-    /// Position ranges per (KV head, query block) task. Splitting pays only when those tasks are fewer than the
-    /// threads (decode: one task per KV head, 8 for GLM-4.7) and each range still holds a few tiles of keys;
-    /// chunks of more than `Workspace.splitRows` rows have a task per query block already.
-    func attentionSplits(rows: Int, visible: Int, kvHeads: Int, blocks: Int) -> Int {
-        guard rows <= Workspace.splitRows else { return 1 }
+    /// Positions per range of split-K attention, or nil not to split. Splitting pays when the (KV head) tasks of
+    /// a small chunk are fewer than the threads (GLM-4.7 decodes with 8 tasks). The length is fixed per session,
+    /// not per call, so that a row meets the same ranges in any chunk: a multiple of the key tile, at least
+    /// `Workspace.minSplitPositions`, and long enough that the context holds at most `Workspace.maxSplits` ranges.
+    func attentionSplitLength(kvHeads: Int) -> Int? {
         let most = Workspace.maxSplits(threads: threads)
-        if let forced = forcedAttentionSplits { return max(1, min(forced, most, visible)) }
-        let tasks = kvHeads * blocks
-        guard tasks < threads else { return 1 }
-        let wanted = (2 * threads + tasks - 1) / tasks
-        return max(1, min(wanted, most, visible / Workspace.minSplitPositions))
+        let shortest = (contextLength + most - 1) / most
+        let forced = forcedAttentionSplitLength
+        if let forced, forced <= 0 { return nil }
+        guard forced != nil || kvHeads < threads else { return nil }
+        let length = max(forced ?? Workspace.minSplitPositions, shortest)
+        let tile = Workspace.keyTile
+        return (length + tile - 1) / tile * tile
     }
 }
 
@@ -135,12 +144,19 @@ private struct AttendTiled: WorkerJob {
     let query: UnsafeMutablePointer<Float>
     let cache: KVCache
     let output: UnsafeMutablePointer<Float>
-    /// [splits][rows][heads][D + 2]: accumulator, running max, running sum (only with splits > 1).
+    /// [ranges][rows][heads][D + 2]: accumulator, running max, running sum (only when `merged`).
     let partials: UnsafeMutablePointer<Float>
     let rows, start: Int
     let heads, kvHeads, headDim: Int
     let scale: Float
-    let blocks, splits: Int
+    let blocks, ranges: Int
+    /// Positions per range (ranges cover [r · rangeLength, (r + 1) · rangeLength)); one range: the whole context.
+    let rangeLength: Int
+    /// Chunks of few rows: the row kernel for Q·Kᵀ and the packed GEMM for P·V whatever the stacked row count, so
+    /// that each row's sums run in the same order in any chunk (MatrixProducts otherwise picks by row count).
+    let rowOrderKernels: Bool
+    /// Whether `MergeSplits` follows: results go to `partials` (even for one range) instead of `output`.
+    let merged: Bool
     /// Per slot: `Workspace.attentionScratchCount` floats, and the matrix products' packing space.
     let scratch, gemmScratch: [FloatBuffer]
     let path: KernelPath
@@ -150,14 +166,13 @@ private struct AttendTiled: WorkerJob {
         let G = heads / kvHeads                       // query heads per KV head
         let T = Workspace.keyTile
         let kv = task % kvHeads
-        let split = (task / kvHeads) % splits
-        let block = blocks - 1 - task / (kvHeads * splits)
+        let split = (task / kvHeads) % ranges
+        let block = blocks - 1 - task / (kvHeads * ranges)
         let first = block * Workspace.queryBlock
         let count = min(Workspace.queryBlock, rows - first)
         let m = count * G                             // stacked rows: row t·G + g is query row first + t, head kv·G + g
         let visible = start + first + count           // positions the block's last row sees
-        let perSplit = (visible + splits - 1) / splits
-        let p0 = min(visible, split * perSplit), p1 = min(visible, p0 + perSplit)
+        let p0 = min(visible, split * rangeLength), p1 = min(visible, p0 + rangeLength)
 
         let q = scratch[slot].pointer
         let scores = q + m * D, tileOutput = scores + m * T, acc = tileOutput + m * D
@@ -186,8 +201,13 @@ private struct AttendTiled: WorkerJob {
                 keys = UnsafePointer(keyTile)
                 ldk = D
             }
-            MatrixProducts.multiplyTransposed(q, lda: D, rows: m, keys, ldb: ldk, rows: n, depth: D, into: scores,
-                                              ldc: T, scratch: gemm, path: path)
+            if rowOrderKernels {
+                MatrixProducts.multiplyTransposedByRows(q, lda: D, rows: m, keys, ldb: ldk, rows: n, depth: D,
+                                                        into: scores, ldc: T)
+            } else {
+                MatrixProducts.multiplyTransposed(q, lda: D, rows: m, keys, ldb: ldk, rows: n, depth: D,
+                                                  into: scores, ldc: T, scratch: gemm, path: path)
+            }
             // P, running max and sum; row t·G + g sees positions 0 ... start + first + t
             var depth = 0
             for i in 0..<m {
@@ -210,8 +230,13 @@ private struct AttendTiled: WorkerJob {
                     values = UnsafePointer(valueTile)
                     ldv = D
                 }
-                MatrixProducts.multiply(scores, lda: T, rows: m, values, ldb: ldv, depth: depth, columns: D,
-                                        into: tileOutput, ldc: D, scratch: gemm, path: path)
+                if rowOrderKernels {
+                    MatrixProducts.multiplyPacked(scores, lda: T, rows: m, values, ldb: ldv, depth: depth, columns: D,
+                                                  into: tileOutput, ldc: D, scratch: gemm, path: path)
+                } else {
+                    MatrixProducts.multiply(scores, lda: T, rows: m, values, ldb: ldv, depth: depth, columns: D,
+                                            into: tileOutput, ldc: D, scratch: gemm, path: path)
+                }
                 for i in 0..<m {
                     VectorKernels.scaleAdd(correction[i], acc + i * D, plus: tileOutput + i * D, count: D)
                 }
@@ -221,7 +246,7 @@ private struct AttendTiled: WorkerJob {
 
         for i in 0..<m {
             let t = first + i / G, head = kv * G + i % G
-            if splits == 1 {
+            if !merged {
                 let out = output + t * qWidth + head * D
                 let sum = rowSum[i]
                 out.update(from: acc + i * D, count: D)

@@ -58,9 +58,10 @@ public final class Session {
     var logits: FloatBuffer
     /// When set, the forward pass records per-layer hidden states and expert choices (tests and diagnostics).
     var trace: ForwardTrace?
-    /// When set, attention of chunks of up to `Workspace.splitRows` rows uses this many position ranges
-    /// (clamped to `Workspace.maxSplits`) instead of `attentionSplits`' choice: tests compare split and unsplit.
-    var forcedAttentionSplits: Int?
+    /// When set, attention of chunks of up to `Workspace.splitRows` rows uses ranges of this many positions
+    /// (rounded as `attentionSplitLength` rounds), or none (<= 0), instead of the session's choice: tests compare
+    /// split and unsplit attention.
+    var forcedAttentionSplitLength: Int?
 
     /// Element types of the KV caches (keys, values).
     public let keyType: KVType

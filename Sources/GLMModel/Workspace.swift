@@ -37,12 +37,13 @@ struct Workspace {
     /// Keys per tile of the online softmax: a tile's f32 keys and values (2 · 128 · D floats) and scores stay in
     /// L2 while the tile is used.
     static let keyTile = 128
-    /// Chunks of at most this many rows may split attention by position (decode, MTP verification).
+    /// Chunks of at most this many rows (decode, MTP verification) are computed batch-invariantly and may split
+    /// attention by position.
     static let splitRows = 4
     /// A position range of split-K attention holds at least this many keys (fewer: merging costs more than
     /// the threads gain).
     static let minSplitPositions = 512
-    /// Most position ranges per (KV head, query block): two per thread balance the dynamic scheduling.
+    /// Most position ranges of a session's context: two per thread balance the dynamic scheduling.
     static func maxSplits(threads: Int) -> Int { max(4, 2 * threads) }
 
     /// Floats of one slot's attention scratch: stacked queries, tile output and accumulator ([G·B, D] each),

@@ -50,18 +50,19 @@ import GLMSupport
             return out
         }
 
-        /// libglm's attention of `rows` query rows at positions start ..< start + rows.
-        func attend(rows: Int, start: Int, splits: Int? = nil) -> [Float] {
+        /// libglm's attention of query rows firstQuery ..< firstQuery + rows at positions start ..< start + rows;
+        /// `splitLength`: the session's forced split-K range length (0: unsplit), nil: its own choice.
+        func attend(rows: Int, start: Int, splitLength: Int? = nil, firstQuery: Int = 0) -> [Float] {
             var output = [Float](repeating: .nan, count: rows * heads * headDim)
-            var q = queries
-            session.forcedAttentionSplits = splits
+            var q = Array(queries[(firstQuery * heads * headDim)..<((firstQuery + rows) * heads * headDim)])
+            session.forcedAttentionSplitLength = splitLength
             q.withUnsafeMutableBufferPointer { qp in
                 output.withUnsafeMutableBufferPointer { op in
                     session.attendCausally(query: qp.baseAddress!, rows: rows, start: start, cache: cache,
                                            output: op.baseAddress!)
                 }
             }
-            session.forcedAttentionSplits = nil
+            session.forcedAttentionSplitLength = nil
             return output
         }
 
@@ -115,7 +116,8 @@ import GLMSupport
     }
 
     /// Split-K decode (positions in ranges, partials merged) equals unsplit attention within rounding, at
-    /// several lengths, range counts and thread counts, and both stay at the direct softmax.
+    /// several lengths, range lengths and thread counts, and both stay at the direct softmax. A chunk of a few rows
+    /// (MTP verification) gives each row the very bits of that row computed alone, split or not.
     @Test(arguments: ["glm47", "grouped"])
     func splitDecodeEqualsUnsplit(name: String) throws {
         let model = try Model.load(directory: try ReferenceModel(name).directory, threads: 2)
@@ -124,13 +126,20 @@ import GLMSupport
                 let setup = try Setup(model: model, type: .f16, positions: length, rows: rows, threads: threads,
                                       seed: UInt64(length))
                 let start = length - rows
-                let unsplit = setup.attend(rows: rows, start: start, splits: 1)
+                let unsplit = setup.attend(rows: rows, start: start, splitLength: 0)
                 let reference = setup.reference(rows: rows, start: start)
                 #expect(LongContextAttentionTests.worst(unsplit, reference) < 1e-5, "\(name) \(length)")
-                for splits in [2, 3, Workspace.maxSplits(threads: threads)] {
-                    let split = setup.attend(rows: rows, start: start, splits: splits)
+                for splitLength in [128, 256, 640] {
+                    let split = setup.attend(rows: rows, start: start, splitLength: splitLength)
                     let difference = zip(split, unsplit).reduce(0.0) { max($0, abs(Double($1.0) - Double($1.1))) }
-                    #expect(difference < 1e-6, "\(name) length \(length) threads \(threads) splits \(splits)")
+                    #expect(difference < 1e-6, "\(name) length \(length) threads \(threads) range \(splitLength)")
+                    if rows > 1 {
+                        var alone: [Float] = []
+                        for t in 0..<rows {
+                            alone += setup.attend(rows: 1, start: start + t, splitLength: splitLength, firstQuery: t)
+                        }
+                        #expect(alone.map(\.bitPattern) == split.map(\.bitPattern), "\(name) \(length) \(splitLength)")
+                    }
                 }
                 // The session's own choice (split or not) gives the same.
                 let chosen = setup.attend(rows: rows, start: start)
@@ -139,16 +148,17 @@ import GLMSupport
         }
     }
 
-    /// The session splits decode by position only where (KV head) tasks leave threads idle and the context is
-    /// long enough; prefill chunks never.
-    @Test func splitsAreChosenForIdleThreadsAndLongContexts() throws {
+    /// The session splits decode by position where its KV heads leave threads idle, in ranges of a length fixed
+    /// per session (a multiple of the key tile, at least 512 positions, at most 2 · threads ranges per context).
+    @Test func splitsAreChosenForIdleThreads() throws {
         let model = try Model.load(directory: try ReferenceModel("grouped").directory, threads: 2)   // 1 KV head
-        let session = try Session(model: model, contextLength: 8, threads: 4, mtp: false)
-        #expect(session.attentionSplits(rows: 1, visible: 100, kvHeads: 1, blocks: 1) == 1)
-        #expect(session.attentionSplits(rows: 1, visible: 4 * Workspace.minSplitPositions, kvHeads: 1, blocks: 1) == 4)
-        #expect(session.attentionSplits(rows: 1, visible: 1 << 20, kvHeads: 1, blocks: 1) == 8)
-        #expect(session.attentionSplits(rows: 1, visible: 1 << 20, kvHeads: 8, blocks: 1) == 1)
-        #expect(session.attentionSplits(rows: 64, visible: 1 << 20, kvHeads: 1, blocks: 2) == 1)
+        let four = try Session(model: model, contextLength: 100_000, threads: 4, mtp: false)
+        #expect(four.attentionSplitLength(kvHeads: 1) == 12_544)     // ⌈100000 / 8⌉ rounded up to 128
+        #expect(four.attentionSplitLength(kvHeads: 8) == nil)
+        let short = try Session(model: model, contextLength: 1000, threads: 4, mtp: false)
+        #expect(short.attentionSplitLength(kvHeads: 1) == 512)
+        let one = try Session(model: model, contextLength: 100_000, threads: 1, mtp: false)
+        #expect(one.attentionSplitLength(kvHeads: 1) == nil)
     }
 
     /// A long prompt (many key tiles) through chunks smaller and larger than a tile, then prefix reuse (truncate
