@@ -259,6 +259,49 @@ void glm_softmax(float *x, ptrdiff_t count) {
     for (; i < count; i++) x[i] *= scale;
 }
 
+float glm_softmax_online(float *x, ptrdiff_t valid, ptrdiff_t count, float scale, float *running_max,
+                         float *running_sum) {
+    if (valid <= 0) {
+        memset(x, 0, (size_t)count * sizeof(float));
+        return 1.0f;
+    }
+    const __m256 sc = _mm256_set1_ps(scale);
+    float max = *running_max;
+    ptrdiff_t i = 0;
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    for (; i + 8 <= valid; i += 8) {
+        __m256 z = _mm256_mul_ps(_mm256_loadu_ps(x + i), sc);
+        _mm256_storeu_ps(x + i, z);
+        vmax = _mm256_max_ps(vmax, z);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vmax);
+    for (int j = 0; j < 8; j++) max = lanes[j] > max ? lanes[j] : max;
+    for (; i < valid; i++) {
+        x[i] *= scale;
+        max = x[i] > max ? x[i] : max;
+    }
+    // A row whose visible scores are all -inf (never with finite q and k) keeps probability 0 everywhere.
+    const float shift = max == -INFINITY ? 0.0f : max;
+    const float correction = *running_max == -INFINITY ? 0.0f : exp1(*running_max - shift);
+    const __m256 m = _mm256_set1_ps(shift);
+    __m256 acc = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= valid; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum(acc);
+    for (; i < valid; i++) {
+        x[i] = exp1(x[i] - shift);
+        sum += x[i];
+    }
+    for (; i < count; i++) x[i] = 0;
+    *running_sum = *running_sum * correction + sum;
+    *running_max = max;
+    return correction;
+}
+
 // MARK: norms and RoPE
 
 void glm_rms_norm(const float *x, const float *w, float *y, ptrdiff_t count, float eps) {
@@ -297,6 +340,21 @@ void glm_axpy(float a, const float *x, float *y, ptrdiff_t count) {
     for (; i + 8 <= count; i += 8)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < count; i++) y[i] += a * x[i];
+}
+
+void glm_scale(float *x, float a, ptrdiff_t count) {
+    const __m256 av = _mm256_set1_ps(a);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), av));
+    for (; i < count; i++) x[i] *= a;
+}
+
+void glm_scale_add(float a, float *y, const float *x, ptrdiff_t count) {
+    const __m256 av = _mm256_set1_ps(a);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= count; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+    for (; i < count; i++) y[i] = fmaf(a, y[i], x[i]);
 }
 
 void glm_add(const float *x, float *y, ptrdiff_t count) {

@@ -79,7 +79,7 @@ void glm_kv_store(int kind, const float *src, void *dst, ptrdiff_t heads, ptrdif
     for (ptrdiff_t h = 0; h < heads; h++) store_head(kind, src + h * head_dim, (uint8_t *)dst + h * bytes, head_dim);
 }
 
-// One head to f32 (dst holds head_dim values; the loops below pad it to a multiple of 8 with zeros themselves).
+// One head to f32 (dst holds head_dim values).
 ALWAYS_INLINE void load_head(int kind, const uint8_t *src, float *dst, ptrdiff_t d) {
     switch (kind) {
     case GLM_KV_KIND_F32:
@@ -129,56 +129,7 @@ void glm_kv_load(int kind, const void *src, float *dst, ptrdiff_t head_dim) {
     load_head(kind, (const uint8_t *)src, dst, head_dim);
 }
 
-ALWAYS_INLINE float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-// dot over d values in a fixed order: 8-wide FMA chains over full vectors, their sum, then the scalar tail.
-ALWAYS_INLINE float dot(const float *a, const float *b, ptrdiff_t d) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    ptrdiff_t j = 0;
-    for (; j + 16 <= d; j += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), acc1);
-    }
-    for (; j + 8 <= d; j += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
-    float s = hsum(_mm256_add_ps(acc0, acc1));
-    for (; j < d; j++) s = fmaf(a[j], b[j], s);
-    return s;
-}
-
-void glm_kv_scores(int kind, const float *q, ptrdiff_t ldq, ptrdiff_t rows, const void *k, ptrdiff_t k_stride,
-                   ptrdiff_t seen0, ptrdiff_t head_dim, float *scores, ptrdiff_t ldc) {
-    float key[GLM_KV_MAX_HEAD_DIM] __attribute__((aligned(32)));
-    const ptrdiff_t visible = seen0 + rows - 1;   // positions the last row sees
-    for (ptrdiff_t s = 0; s < visible; s++) {
-        load_head(kind, (const uint8_t *)k + s * k_stride, key, head_dim);
-        // rows i with s < seen0 + i
-        ptrdiff_t i0 = s < seen0 ? 0 : s - seen0 + 1;
-        for (ptrdiff_t i = i0; i < rows; i++) scores[i * ldc + s] = dot(q + i * ldq, key, head_dim);
-    }
-}
-
-void glm_kv_weighted_sum(int kind, const float *p, ptrdiff_t ldp, ptrdiff_t rows, const void *v, ptrdiff_t v_stride,
-                         ptrdiff_t seen0, ptrdiff_t head_dim, float *out, ptrdiff_t ldo) {
-    float value[GLM_KV_MAX_HEAD_DIM] __attribute__((aligned(32)));
-    const ptrdiff_t d = head_dim;
-    for (ptrdiff_t i = 0; i < rows; i++) memset(out + i * ldo, 0, (size_t)d * 4);
-    const ptrdiff_t visible = seen0 + rows - 1;
-    for (ptrdiff_t s = 0; s < visible; s++) {
-        load_head(kind, (const uint8_t *)v + s * v_stride, value, d);
-        ptrdiff_t i0 = s < seen0 ? 0 : s - seen0 + 1;
-        for (ptrdiff_t i = i0; i < rows; i++) {
-            float *o = out + i * ldo;
-            const float w = p[i * ldp + s];
-            const __m256 wv = _mm256_set1_ps(w);
-            ptrdiff_t j = 0;
-            for (; j + 8 <= d; j += 8)
-                _mm256_storeu_ps(o + j, _mm256_fmadd_ps(wv, _mm256_loadu_ps(value + j), _mm256_loadu_ps(o + j)));
-            for (; j < d; j++) o[j] = fmaf(w, value[j], o[j]);
-        }
-    }
+void glm_kv_load_rows(int kind, const void *src, ptrdiff_t stride, ptrdiff_t count, float *dst, ptrdiff_t ldd,
+                      ptrdiff_t head_dim) {
+    for (ptrdiff_t s = 0; s < count; s++) load_head(kind, (const uint8_t *)src + s * stride, dst + s * ldd, head_dim);
 }

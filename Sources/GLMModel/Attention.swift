@@ -1,3 +1,4 @@
+import Glibc
 import GLMNumerics
 import GLMSupport
 
@@ -38,21 +39,54 @@ extension Session {
     }
 
     /// Causal GQA attention of the chunk's queries `query` ([rows, nH·D]) over the cache positions
-    /// `0 ..< start + t + 1`, into `output` ([rows, nH·D]). One task per (query head, block of query rows):
-    /// scores = Q·Kᵀ/sqrt(D) and output = P·V are matrix products reading the cache in place (query head h uses KV
-    /// head h / G).
+    /// `0 ..< start + t + 1`, into `output` ([rows, nH·D]), in key tiles with an online softmax (docs/MODEL.md
+    /// §3.3, "Attention in tiles"). One task per (KV head, block of query rows[, range of positions]): the G query
+    /// heads sharing a KV head are stacked into one left-hand matrix, so each key and value tile is read (and, for
+    /// a non-f32 cache, converted) once for all of them. Memory per task is O(tile), whatever the context.
+    ///
+    /// Chunks of at most `Workspace.splitRows` rows (decode, MTP verification) are computed so that a row's result
+    /// does not depend on the chunk (verification must equal one-token decoding bit for bit): the same kernels
+    /// whatever the row count, and, when KV heads leave threads idle, position ranges at fixed multiples of
+    /// `attentionSplitLength` (split-K), each leaving a partial (max, sum, accumulator) per row and head that `MergeSplits`
+    /// combines.
     func attendCausally(query: UnsafeMutablePointer<Float>, rows: Int, start: Int, cache: KVCache,
                         output: UnsafeMutablePointer<Float>) {
         let c = model.config
-        let D = c.headDim, heads = c.numAttentionHeads
-        let block = Workspace.queryBlock
-        let blocks = (rows + block - 1) / block
+        let D = c.headDim, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
+        let blocks = (rows + Workspace.queryBlock - 1) / Workspace.queryBlock
+        let few = rows <= Workspace.splitRows
+        let rangeLength = few ? attentionSplitLength(kvHeads: kvHeads) : nil
+        let visible = start + rows
+        let ranges = rangeLength.map { (visible + $0 - 1) / $0 } ?? 1
+        let partials = workspace.attentionPartials.pointer
+        workers.run(tasks: kvHeads * blocks * ranges,
+                    job: AttendTiled(query: query, cache: cache, output: output, partials: partials, rows: rows,
+                                     start: start, heads: heads, kvHeads: kvHeads, headDim: D,
+                                     scale: 1 / Float(D).squareRoot(), blocks: blocks, ranges: ranges,
+                                     rangeLength: rangeLength ?? visible, rowOrderKernels: few,
+                                     merged: rangeLength != nil,
+                                     scratch: workspace.attentionScratch, gemmScratch: workspace.gemmScratch,
+                                     path: model.kernelPath))
+        if rangeLength != nil {
+            workers.run(tasks: rows * heads, elementsPerTask: ranges * (D + 2),
+                        job: MergeSplits(partials: partials, output: output, rows: rows, heads: heads, headDim: D,
+                                         splits: ranges))
+        }
+    }
 
-        workers.run(tasks: heads * blocks,
-                    job: AttendCausally(query: query, cache: cache, output: output, rows: rows, start: start, heads: heads,
-                                        kvHeads: c.numKeyValueHeads, headDim: D, scale: 1 / Float(D).squareRoot(),
-                                        scores: workspace.scores, gemmScratch: workspace.gemmScratch,
-                                        path: model.kernelPath))
+    /// Positions per range of split-K attention, or nil not to split. Splitting pays when the (KV head) tasks of
+    /// a small chunk are fewer than the threads (GLM-4.7 decodes with 8 tasks). The length is fixed per session,
+    /// not per call, so that a row meets the same ranges in any chunk: a multiple of the key tile, at least
+    /// `Workspace.minSplitPositions`, and long enough that the context holds at most `Workspace.maxSplits` ranges.
+    func attentionSplitLength(kvHeads: Int) -> Int? {
+        let most = Workspace.maxSplits(threads: threads)
+        let shortest = (contextLength + most - 1) / most
+        let forced = forcedAttentionSplitLength
+        if let forced, forced <= 0 { return nil }
+        guard forced != nil || kvHeads < threads else { return nil }
+        let length = max(forced ?? Workspace.minSplitPositions, shortest)
+        let tile = Workspace.keyTile
+        return (length + tile - 1) / tile * tile
     }
 }
 
@@ -97,58 +131,162 @@ private struct PrepareHeads: WorkerJob {
     }
 }
 
-/// One task per (query head, block of `Workspace.queryBlock` query rows), task = block · heads + head: causal
-/// attention of those rows of `query` over the cached keys and values, into `output`.
-private struct AttendCausally: WorkerJob {
+/// One task per (KV head kv, block of `Workspace.queryBlock` query rows, range of positions), ordered so that the
+/// blocks that see the most keys (the last) start first: the causal attention of those rows for the G query heads
+/// of kv over the range's keys, tile by tile with an online softmax.
+///
+/// Per tile of up to `Workspace.keyTile` keys s0 ..< s0 + n (converted to f32 scratch unless the cache is f32):
+///   S = Q · Kᵀ                                    [G·rows, n], one matrix product for the G heads
+///   P = exp(S/sqrt(D) − m'), m' and l updated     glm_softmax_online, per row, masked past each row's position
+///   acc = acc · exp(m − m') + P · V               [G·rows, D]
+/// and at the end output = acc / l (one range), or (acc, m, l) into `partials` for `MergeSplits`.
+private struct AttendTiled: WorkerJob {
     let query: UnsafeMutablePointer<Float>
     let cache: KVCache
     let output: UnsafeMutablePointer<Float>
+    /// [ranges][rows][heads][D + 2]: accumulator, running max, running sum (only when `merged`).
+    let partials: UnsafeMutablePointer<Float>
     let rows, start: Int
     let heads, kvHeads, headDim: Int
     let scale: Float
-    /// Per slot: the scores of one block of rows, and the matrix products' packing space.
-    let scores, gemmScratch: [FloatBuffer]
+    let blocks, ranges: Int
+    /// Positions per range (ranges cover [r · rangeLength, (r + 1) · rangeLength)); one range: the whole context.
+    let rangeLength: Int
+    /// Chunks of few rows: the row kernel for Q·Kᵀ and the packed GEMM for P·V whatever the stacked row count, so
+    /// that each row's sums run in the same order in any chunk (MatrixProducts otherwise picks by row count).
+    let rowOrderKernels: Bool
+    /// Whether `MergeSplits` follows: results go to `partials` (even for one range) instead of `output`.
+    let merged: Bool
+    /// Per slot: `Workspace.attentionScratchCount` floats, and the matrix products' packing space.
+    let scratch, gemmScratch: [FloatBuffer]
     let path: KernelPath
 
     func run(slot: Int, task: Int) {
         let D = headDim, qWidth = heads * D, kvWidth = kvHeads * D
-        let block = Workspace.queryBlock
-        let head = task % heads, first = (task / heads) * block
-        let count = min(block, rows - first)
-        let visible = start + first + count          // keys the last row of the block may see
-        let kv = head / (heads / kvHeads)           // G = heads / kvHeads query heads share a KV head
-        let scores = self.scores[slot].pointer
+        let G = heads / kvHeads                       // query heads per KV head
+        let T = Workspace.keyTile
+        let kv = task % kvHeads
+        let split = (task / kvHeads) % ranges
+        let block = blocks - 1 - task / (kvHeads * ranges)
+        let first = block * Workspace.queryBlock
+        let count = min(Workspace.queryBlock, rows - first)
+        let m = count * G                             // stacked rows: row t·G + g is query row first + t, head kv·G + g
+        let visible = start + first + count           // positions the block's last row sees
+        let p0 = min(visible, split * rangeLength), p1 = min(visible, p0 + rangeLength)
+
+        let q = scratch[slot].pointer
+        let scores = q + m * D, tileOutput = scores + m * T, acc = tileOutput + m * D
+        let rowMax = acc + m * D, rowSum = rowMax + m, correction = rowSum + m
+        let keyTile = correction + m, valueTile = keyTile + T * D
         let gemm = gemmScratch[slot].pointer
-        let q = query + first * qWidth + head * D
-        // scores[i, s] = (q[first + i, head] · k[s, kv]) / sqrt(D). f32 keys: a matrix product over the cache in
-        // place; other types: glm_kv_scores converts each key once for all rows of the block.
-        if cache.keyType == .f32 {
-            MatrixProducts.multiplyTransposed(q, lda: qWidth, rows: count, cache.floatKeys + kv * D, ldb: kvWidth,
-                                              rows: visible, depth: D, into: scores, ldc: visible, scratch: gemm,
-                                              path: path)
-        } else {
-            KVKernels.scores(cache.keyType, query: q, ldq: qWidth, rows: count,
-                             keys: cache.keys.pointer + kv * cache.keyType.headBytes(headDim: D),
-                             stride: cache.keyRowBytes, seen0: start + first + 1, headDim: D, into: scores,
-                             ldc: visible)
+        for t in 0..<count {
+            (q + t * G * D).update(from: query + (first + t) * qWidth + kv * G * D, count: G * D)
         }
-        for i in 0..<count {
-            let row = scores + i * visible
-            let seen = start + first + i + 1         // causal: positions 0 ... start + first + i
-            for s in 0..<seen { row[s] *= scale }
-            VectorKernels.softmax(row, count: seen)
-            (row + seen).update(repeating: 0, count: visible - seen)
+        acc.update(repeating: 0, count: m * D)
+        rowMax.update(repeating: -.infinity, count: m)
+        rowSum.update(repeating: 0, count: m)
+
+        let keyHead = cache.keyType.headBytes(headDim: D), valueHead = cache.valueType.headBytes(headDim: D)
+        var s0 = p0
+        while s0 < p1 {
+            let n = min(T, p1 - s0)
+            // S = Q · Kᵀ over the tile
+            let keys: UnsafePointer<Float>, ldk: Int
+            if cache.keyType == .f32 {
+                keys = UnsafePointer(cache.floatKeys + s0 * kvWidth + kv * D)
+                ldk = kvWidth
+            } else {
+                KVKernels.loadRows(cache.keyType, cache.keys.pointer + s0 * cache.keyRowBytes + kv * keyHead,
+                                   stride: cache.keyRowBytes, count: n, into: keyTile, ldd: D, headDim: D)
+                keys = UnsafePointer(keyTile)
+                ldk = D
+            }
+            if rowOrderKernels {
+                MatrixProducts.multiplyTransposedByRows(q, lda: D, rows: m, keys, ldb: ldk, rows: n, depth: D,
+                                                        into: scores, ldc: T)
+            } else {
+                MatrixProducts.multiplyTransposed(q, lda: D, rows: m, keys, ldb: ldk, rows: n, depth: D,
+                                                  into: scores, ldc: T, scratch: gemm, path: path)
+            }
+            // P, running max and sum; row t·G + g sees positions 0 ... start + first + t
+            var depth = 0
+            for i in 0..<m {
+                let valid = max(0, min(n, start + first + i / G + 1 - s0))
+                depth = max(depth, valid)
+                correction[i] = VectorKernels.softmaxOnline(scores + i * T, valid: valid, count: n, scale: scale,
+                                                            runningMax: rowMax + i, runningSum: rowSum + i)
+            }
+            if depth > 0 {
+                // acc = acc · correction + P · V (only the keys some row sees)
+                let values: UnsafePointer<Float>, ldv: Int
+                if cache.valueType == .f32 {
+                    values = UnsafePointer(cache.floatValues + s0 * kvWidth + kv * D)
+                    ldv = kvWidth
+                } else {
+                    KVKernels.loadRows(cache.valueType,
+                                       cache.values.pointer + s0 * cache.valueRowBytes + kv * valueHead,
+                                       stride: cache.valueRowBytes, count: depth, into: valueTile, ldd: D,
+                                       headDim: D)
+                    values = UnsafePointer(valueTile)
+                    ldv = D
+                }
+                if rowOrderKernels {
+                    MatrixProducts.multiplyPacked(scores, lda: T, rows: m, values, ldb: ldv, depth: depth, columns: D,
+                                                  into: tileOutput, ldc: D, scratch: gemm, path: path)
+                } else {
+                    MatrixProducts.multiply(scores, lda: T, rows: m, values, ldb: ldv, depth: depth, columns: D,
+                                            into: tileOutput, ldc: D, scratch: gemm, path: path)
+                }
+                for i in 0..<m {
+                    VectorKernels.scaleAdd(correction[i], acc + i * D, plus: tileOutput + i * D, count: D)
+                }
+            }
+            s0 += n
         }
-        // out[first + i, head] = Σ_s P[i, s] · v[s, kv]
-        let out = output + first * qWidth + head * D
-        if cache.valueType == .f32 {
-            MatrixProducts.multiply(scores, lda: visible, rows: count, cache.floatValues + kv * D, ldb: kvWidth,
-                                    depth: visible, columns: D, into: out, ldc: qWidth, scratch: gemm, path: path)
-        } else {
-            KVKernels.weightedSum(cache.valueType, weights: scores, ldp: visible, rows: count,
-                                  values: cache.values.pointer + kv * cache.valueType.headBytes(headDim: D),
-                                  stride: cache.valueRowBytes, seen0: start + first + 1, headDim: D, into: out,
-                                  ldo: qWidth)
+
+        for i in 0..<m {
+            let t = first + i / G, head = kv * G + i % G
+            if !merged {
+                let out = output + t * qWidth + head * D
+                let sum = rowSum[i]
+                out.update(from: acc + i * D, count: D)
+                VectorKernels.scale(out, by: sum > 0 ? 1 / sum : 0, count: D)
+            } else {
+                let partial = partials + ((split * rows + t) * heads + head) * (D + 2)
+                partial.update(from: acc + i * D, count: D)
+                partial[D] = rowMax[i]
+                partial[D + 1] = rowSum[i]
+            }
         }
+    }
+}
+
+/// Task r·heads + h: combines the split-K partials of query row r, head h into `output`:
+///   M = max_s m_s;  output = Σ_s acc_s · exp(m_s − M) / Σ_s l_s · exp(m_s − M)
+/// (a range whose keys that row does not see has m_s = −∞ and weight 0).
+private struct MergeSplits: WorkerJob {
+    let partials: UnsafeMutablePointer<Float>
+    let output: UnsafeMutablePointer<Float>
+    let rows, heads, headDim, splits: Int
+
+    func run(slot _: Int, task: Int) {
+        let D = headDim, r = task / heads, head = task % heads
+        func partial(_ split: Int) -> UnsafeMutablePointer<Float> {
+            partials + ((split * rows + r) * heads + head) * (D + 2)
+        }
+        var largest = -Float.infinity
+        for split in 0..<splits { largest = max(largest, partial(split)[D]) }
+        let out = output + r * heads * D + head * D
+        out.update(repeating: 0, count: D)
+        guard largest > -.infinity else { return }
+        var sum: Float = 0
+        for split in 0..<splits {
+            let p = partial(split)
+            guard p[D] > -.infinity else { continue }
+            let weight = expf(p[D] - largest)
+            sum += p[D + 1] * weight
+            VectorKernels.addScaled(p, times: weight, to: out, count: D)
+        }
+        VectorKernels.scale(out, by: sum > 0 ? 1 / sum : 0, count: D)
     }
 }

@@ -58,6 +58,10 @@ public final class Session {
     var logits: FloatBuffer
     /// When set, the forward pass records per-layer hidden states and expert choices (tests and diagnostics).
     var trace: ForwardTrace?
+    /// When set, attention of chunks of up to `Workspace.splitRows` rows uses ranges of this many positions
+    /// (rounded as `attentionSplitLength` rounds), or none (<= 0), instead of the session's choice: tests compare
+    /// split and unsplit attention.
+    var forcedAttentionSplitLength: Int?
 
     /// Element types of the KV caches (keys, values).
     public let keyType: KVType
@@ -113,8 +117,7 @@ public final class Session {
         let perToken = kvBytesPerToken(config: c, hasMTP: shape.drafts, keyType: keyType, valueType: valueType)
         let kv = try checkedProduct(shape.contextLength, perToken.layers + perToken.mtp)
         var parts = [kv,
-                     try Workspace.bytes(config: c, rows: shape.batchSize, contextLength: shape.contextLength,
-                                         threads: shape.threads, mtp: shape.drafts),
+                     try Workspace.bytes(config: c, rows: shape.batchSize, threads: shape.threads, mtp: shape.drafts),
                      try checkedProduct(shape.threads, MatrixProducts.scratchCount, 4),   // projection panels
                      try checkedProduct(shape.contextLength, c.rotaryDim, 4),
                      try checkedProduct(c.vocabSize, 4)]
@@ -138,10 +141,6 @@ public final class Session {
         let c = model.config
         let shape = try Shape(model: model, contextLength: contextLength, threads: threads, batchSize: batchSize,
                               mtp: mtp)
-        for type in [keyType, valueType] where type != .f32 && c.headDim > KVType.maxHeadDim {
-            throw .unsupported("a \(type.name) KV cache takes heads of at most \(KVType.maxHeadDim) values; this"
-                + " model's head_dim is \(c.headDim) (use f32)")
-        }
         let (needed, kvBytes) = try Session.memoryRequired(model: model, shape: shape, keyType: keyType,
                                                            valueType: valueType)
         if let limit = MemoryLimit.current(cap: max(0, memoryLimit)), needed > limit.bytes {
@@ -160,8 +159,7 @@ public final class Session {
 
         workers = Workers(threads: self.threads)
         projections = try ProjectionBatch(workers: workers, backend: model.gemmBackend, path: model.kernelPath)
-        workspace = try Workspace(config: c, rows: self.batchSize, contextLength: contextLength,
-                                  threads: self.threads, mtp: drafts)
+        workspace = try Workspace(config: c, rows: self.batchSize, threads: self.threads, mtp: drafts)
         var caches: [KVCache] = []
         for l in 0..<c.numHiddenLayers {
             caches.append(try KVCache(contextLength: contextLength, kvHeads: c.numKeyValueHeads, headDim: c.headDim,

@@ -23,16 +23,44 @@ struct Workspace {
     let expertOutput: FloatBuffer    // [rows·K, H]
     let finalHidden: FloatBuffer     // [rows, H] RMSNorm(h; model.norm) (or shared_head.norm for MTP)
     let mtpInput: FloatBuffer?       // [rows, 2H] concat(enorm(e), hnorm(h)) when the session drafts with MTP
-    /// Per worker slot: attention scores of one block of query rows against every cached key.
-    let scores: [FloatBuffer]
+    /// Per worker slot: the attention task's stacked queries, one tile of scores, accumulators and converted key
+    /// and value tiles (`attentionScratchCount`; independent of the context length).
+    let attentionScratch: [FloatBuffer]
+    /// Split-K partials of decode attention: [maxSplits][min(rows, splitRows)][nH][D + 2].
+    let attentionPartials: FloatBuffer
     /// Per worker slot: packing space of the attention's matrix products.
     let gemmScratch: [FloatBuffer]
     let routing: RoutingTable
 
-    /// Query rows per attention task (the scores scratch holds this many rows of `contextLength` keys).
+    /// Query rows per attention task (with G query heads per KV head, the task's matrices have G · 32 rows).
     static let queryBlock = 32
+    /// Keys per tile of the online softmax: a tile's f32 keys and values (2 · 128 · D floats) and scores stay in
+    /// L2 while the tile is used.
+    static let keyTile = 128
+    /// Chunks of at most this many rows (decode, MTP verification) are computed batch-invariantly and may split
+    /// attention by position.
+    static let splitRows = 4
+    /// A position range of split-K attention holds at least this many keys (fewer: merging costs more than
+    /// the threads gain).
+    static let minSplitPositions = 512
+    /// Most position ranges of a session's context: two per thread balance the dynamic scheduling.
+    static func maxSplits(threads: Int) -> Int { max(4, 2 * threads) }
 
-    init(config c: ModelConfig, rows: Int, contextLength: Int, threads: Int, mtp: Bool) throws(GLMError) {
+    /// Floats of one slot's attention scratch: stacked queries, tile output and accumulator ([G·B, D] each),
+    /// scores [G·B, keyTile], running max, sum and correction [G·B] each, key and value tiles [keyTile, D] each;
+    /// B = min(rows, queryBlock).
+    static func attentionScratchCount(config c: ModelConfig, rows: Int) throws(GLMError) -> Int {
+        let D = c.headDim
+        let stacked = try checkedProduct(min(rows, queryBlock), max(1, c.numAttentionHeads / max(1, c.numKeyValueHeads)))
+        return try checkedSum([checkedProduct(stacked, D, 3), checkedProduct(stacked, keyTile),
+                               checkedProduct(stacked, 3), checkedProduct(keyTile, D, 2)])
+    }
+
+    static func attentionPartialsCount(config c: ModelConfig, rows: Int, threads: Int) throws(GLMError) -> Int {
+        try checkedProduct(maxSplits(threads: threads), min(rows, splitRows), c.numAttentionHeads, c.headDim + 2)
+    }
+
+    init(config c: ModelConfig, rows: Int, threads: Int, mtp: Bool) throws(GLMError) {
         self.rows = rows
         let H = c.hiddenSize, qWidth = c.numAttentionHeads * c.headDim
         let mlpWidth = max(c.intermediateSize, c.moeIntermediateSize * c.nSharedExperts)
@@ -61,11 +89,12 @@ struct Workspace {
         } else {
             mtpInput = nil
         }
-        var scores: [FloatBuffer] = []
-        for _ in 0..<threads {
-            scores.append(try buffer(checkedProduct(min(rows, Workspace.queryBlock), contextLength), "attention scores"))
-        }
-        self.scores = scores
+        var attentionScratch: [FloatBuffer] = []
+        let scratchCount = try Workspace.attentionScratchCount(config: c, rows: rows)
+        for _ in 0..<threads { attentionScratch.append(try buffer(scratchCount, "attention tiles")) }
+        self.attentionScratch = attentionScratch
+        attentionPartials = try buffer(Workspace.attentionPartialsCount(config: c, rows: rows, threads: threads),
+                                       "split attention partials")
         var gemmScratch: [FloatBuffer] = []
         for _ in 0..<threads { gemmScratch.append(try buffer(MatrixProducts.scratchCount, "attention GEMM panels")) }
         self.gemmScratch = gemmScratch
@@ -74,8 +103,7 @@ struct Workspace {
 
     /// Bytes `init` allocates for these arguments (`Session.memoryRequired`), computed without allocating. A test
     /// checks it against `allocatedBytes` of real workspaces.
-    static func bytes(config c: ModelConfig, rows: Int, contextLength: Int, threads: Int,
-                      mtp: Bool) throws(GLMError) -> Int {
+    static func bytes(config c: ModelConfig, rows: Int, threads: Int, mtp: Bool) throws(GLMError) -> Int {
         let H = c.hiddenSize, qWidth = c.numAttentionHeads * c.headDim, kvWidth = c.numKeyValueHeads * c.headDim
         let mlpWidth = max(c.intermediateSize, c.moeIntermediateSize * c.nSharedExperts)
         let pairs = try checkedProduct(rows, c.numExpertsPerTok)
@@ -87,7 +115,8 @@ struct Workspace {
             try checkedProduct(rows, c.nRoutedExperts),
             try checkedProduct(pairs, H, 2),                  // expertInput, expertOutput
             try checkedProduct(pairs, c.moeIntermediateSize, 2),
-            try checkedProduct(threads, min(rows, Workspace.queryBlock), contextLength),
+            try checkedProduct(threads, attentionScratchCount(config: c, rows: rows)),
+            try attentionPartialsCount(config: c, rows: rows, threads: threads),
             try checkedProduct(threads, MatrixProducts.scratchCount),
         ]
         if mtp { floats.append(try checkedProduct(rows, 2, H)) }
@@ -98,7 +127,8 @@ struct Workspace {
     /// Bytes this workspace holds (its buffers as allocated).
     var allocatedBytes: Int {
         var buffers = [hidden, normed, query, keyRows, valueRows, attention, blockOutput, gate, up, routerLogits,
-                       expertInput, expertGate, expertUp, expertOutput, finalHidden] + scores + gemmScratch
+                       expertInput, expertGate, expertUp, expertOutput, finalHidden, attentionPartials] + attentionScratch
+            + gemmScratch
         if let mtpInput { buffers.append(mtpInput) }
         return buffers.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } + routing.allocatedBytes
     }
@@ -200,8 +230,9 @@ struct KVCache {
     var floatValues: UnsafeMutablePointer<Float> { values.pointer.assumingMemoryBound(to: Float.self) }
 }
 
-/// cos and sin of every (position, frequency) pair, as HF computes them: `inv_freq[j] = θ^(−2j/R)` in f32,
-/// angle = f32(position · inv_freq[j]), then cos/sin. Row p holds R/2 interleaved (cos, sin) pairs.
+/// cos and sin of every (position, frequency) pair, as transformers computes them (docs/MODEL.md §3.4):
+/// `inv_freq[j] = 1 / θ^(2j/R)` in f32, angle = f32(f32(position) · inv_freq[j]), then cos and sin of that f32
+/// angle, rounded to f32. Row p holds R/2 interleaved (cos, sin) pairs.
 struct RotaryTable {
     let half: Int
     let table: FloatBuffer
@@ -210,17 +241,32 @@ struct RotaryTable {
         let rotary = c.rotaryDim
         half = rotary / 2
         table = try FloatBuffer(count: checkedProduct(contextLength, rotary), purpose: "RoPE table")
-        var inverseFrequency: [Float] = []
-        for j in 0..<half {
-            let exponent = Float(2 * j) / Float(rotary)
-            inverseFrequency.append(1 / Float(pow(Double(Float(c.ropeTheta)), Double(exponent))))
-        }
+        let inverseFrequency = RotaryTable.inverseFrequencies(config: c)
         for p in 0..<contextLength {
-            for j in 0..<half {
-                let angle = Double(Float(p) * inverseFrequency[j])
-                table.pointer[p * rotary + 2 * j] = Float(cos(angle))
-                table.pointer[p * rotary + 2 * j + 1] = Float(sin(angle))
-            }
+            RotaryTable.cosSin(position: p, inverseFrequencies: inverseFrequency, into: table.pointer + p * rotary)
+        }
+    }
+
+    /// inv_freq[j] for j < R/2: θ^(2j/R) with the exponent an f32 quotient and the power rounded to f32 (torch's
+    /// f32 `base ** exponent`), then its f32 reciprocal.
+    static func inverseFrequencies(config c: ModelConfig) -> [Float] {
+        let rotary = c.rotaryDim
+        return (0..<(rotary / 2)).map { j in
+            let exponent = Float(2 * j) / Float(rotary)
+            return 1 / Float(pow(Double(Float(c.ropeTheta)), Double(exponent)))
+        }
+    }
+
+    /// The f32 angle of (position, frequency j): an f32 product, as transformers' `position.float() * inv_freq`.
+    static func angle(position: Int, inverseFrequency: Float) -> Float { Float(position) * inverseFrequency }
+
+    /// The row of `position`: (cos, sin) of each angle, computed in double from the f32 angle and rounded once
+    /// (correctly rounded but for double's own last bit; torch's f32 cos/sin are within one f32 ulp of this).
+    static func cosSin(position: Int, inverseFrequencies: [Float], into row: UnsafeMutablePointer<Float>) {
+        for (j, frequency) in inverseFrequencies.enumerated() {
+            let angle = Double(RotaryTable.angle(position: position, inverseFrequency: frequency))
+            row[2 * j] = Float(cos(angle))
+            row[2 * j + 1] = Float(sin(angle))
         }
     }
 

@@ -28,9 +28,6 @@ public enum KVType: Int32, Sendable, CaseIterable {
 
     /// Bytes one head of `headDim` values takes in the cache.
     public func headBytes(headDim: Int) -> Int { Int(glm_kv_head_bytes(rawValue, headDim)) }
-
-    /// The largest head the converting attention loops take (they convert one head into a stack buffer).
-    public static let maxHeadDim = Int(GLM_KV_MAX_HEAD_DIM)
 }
 
 /// The converting KV kernels (Sources/CGLMKernels/kv_cache.c). Heads are addressed by byte pointers; `stride` is
@@ -48,18 +45,11 @@ public enum KVKernels {
         glm_kv_load(type.rawValue, source, destination, headDim)
     }
 
-    /// scores[i·ldc + s] = q_i · key(s) for s < seen0 + i (glm_kv_scores).
-    public static func scores(_ type: KVType, query: UnsafePointer<Float>, ldq: Int, rows: Int, keys: UnsafeRawPointer,
-                              stride: Int, seen0: Int, headDim: Int, into scores: UnsafeMutablePointer<Float>,
-                              ldc: Int) {
-        glm_kv_scores(type.rawValue, query, ldq, rows, keys, stride, seen0, headDim, scores, ldc)
-    }
-
-    /// out_i = Σ_{s < seen0 + i} p[i·ldp + s] · value(s) (glm_kv_weighted_sum).
-    public static func weightedSum(_ type: KVType, weights p: UnsafePointer<Float>, ldp: Int, rows: Int,
-                                   values: UnsafeRawPointer, stride: Int, seen0: Int, headDim: Int,
-                                   into out: UnsafeMutablePointer<Float>, ldo: Int) {
-        glm_kv_weighted_sum(type.rawValue, p, ldp, rows, values, stride, seen0, headDim, out, ldo)
+    /// `count` positions of one head to f32 rows `destination[s·ldd ...]` (glm_kv_load_rows); `stride`: bytes
+    /// between positions.
+    public static func loadRows(_ type: KVType, _ source: UnsafeRawPointer, stride: Int, count: Int,
+                                into destination: UnsafeMutablePointer<Float>, ldd: Int, headDim: Int) {
+        glm_kv_load_rows(type.rawValue, source, stride, count, destination, ldd, headDim)
     }
 }
 

@@ -19,6 +19,20 @@ public enum VectorKernels {
         glm_softmax(x, count)
     }
 
+    /// One tile of an online softmax (glm_softmax_online): scales the first `valid` of `count` raw scores, turns
+    /// them into exp(z − m') (the rest into 0), updates the row's running max and sum, and returns exp(m − m'),
+    /// the factor for the row's accumulated output.
+    public static func softmaxOnline(_ x: UnsafeMutablePointer<Float>, valid: Int, count: Int, scale: Float,
+                                     runningMax: UnsafeMutablePointer<Float>,
+                                     runningSum: UnsafeMutablePointer<Float>) -> Float {
+        glm_softmax_online(x, valid, count, scale, runningMax, runningSum)
+    }
+
+    /// `x *= a`.
+    public static func scale(_ x: UnsafeMutablePointer<Float>, by a: Float, count: Int) {
+        glm_scale(x, a, count)
+    }
+
     /// NeoX rotation of the first `2 * half` entries of `x` by the interleaved (cos, sin) pairs `cosSin`.
     public static func rotateNeoX(_ x: UnsafeMutablePointer<Float>, cosSin: UnsafePointer<Float>, half: Int) {
         glm_rope_neox(x, cosSin, half)
@@ -27,6 +41,11 @@ public enum VectorKernels {
     /// `y += a · x`.
     public static func addScaled(_ x: UnsafePointer<Float>, times a: Float, to y: UnsafeMutablePointer<Float>, count: Int) {
         glm_axpy(a, x, y, count)
+    }
+
+    /// `y = a · y + x`.
+    public static func scaleAdd(_ a: Float, _ y: UnsafeMutablePointer<Float>, plus x: UnsafePointer<Float>, count: Int) {
+        glm_scale_add(a, y, x, count)
     }
 
     /// `y += x`.

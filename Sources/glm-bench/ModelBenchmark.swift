@@ -4,16 +4,24 @@ import GLMNumerics
 import GLMSupport
 
 /// `glm-bench model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]
-/// [--kernels auto|avx2|avx512|both]`: prefill and decode speed of the forward pass, the weight bytes one decoded
-/// token reads, and the machine's memory bandwidth measured in the same run (the bound decode works against), so
-/// the fraction of it that decode reaches is known. `--gemm` picks the prefill GEMM backend (default packed;
-/// GLM_GEMM overrides it); `--kernels` the kernel path (default: GLM_KERNELS, else the CPU's best). `both` runs
-/// each on the same prompt and prints their prefill ratio. An untimed prefill first pages the weights in.
+/// [--kernels auto|avx2|avx512|both] [--kv f32|f16|bf16|q8_0] [--depth D1,D2,...]`: prefill and decode speed of
+/// the forward pass, the weight bytes one decoded token reads, and the machine's memory bandwidth measured in the
+/// same run (the bound decode works against), so the fraction of it that decode reaches is known. `--gemm` picks
+/// the prefill GEMM backend (default packed; GLM_GEMM overrides it); `--kernels` the kernel path (default:
+/// GLM_KERNELS, else the CPU's best). `both` runs each on the same prompt and prints their prefill ratio. `--kv`:
+/// the KV cache type of keys and values (default f32). An untimed prefill first pages the weights in.
+///
+/// `--depth`: llama-bench's `-d` instead of the plain run. Per depth d, a session of d + prompt + decode positions
+/// is filled with d tokens (untimed, reported), then the prompt is evaluated at positions d ..< d + prompt (pp),
+/// the session truncated back to d and `decode` tokens decoded from there (tg): both measured over a context of d
+/// tokens, as llama-bench does, without filling it twice.
 func modelBenchmark(arguments: [String]) throws {
     let usage = "usage: model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]"
-        + " [--kernels auto|avx2|avx512|both]"
+        + " [--kernels auto|avx2|avx512|both] [--kv f32|f16|bf16|q8_0] [--depth D1,D2,...]"
     var backends: [GEMMBackend] = [.packed]
     var paths: [KernelPath?] = [nil]
+    var kvType = KVType.f32
+    var depths: [Int]?
     var positional: [String] = []
     var index = 0
     while index < arguments.count {
@@ -32,6 +40,13 @@ func modelBenchmark(arguments: [String]) throws {
             else if choice == "auto" { paths = [nil] }
             else if let path = KernelPath(rawValue: choice) { paths = [path] }
             else { throw GLMError.invalidArgument(usage) }
+        case "--kv":
+            guard let type = KVType(name: choice) else { throw GLMError.invalidArgument(usage) }
+            kvType = type
+        case "--depth":
+            let list = choice.split(separator: ",").map { Int($0) }
+            guard !list.isEmpty, list.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw GLMError.invalidArgument(usage) }
+            depths = list.compactMap { $0 }
         default:
             throw GLMError.invalidArgument(usage)
         }
@@ -76,10 +91,21 @@ func modelBenchmark(arguments: [String]) throws {
     }
     try Session(model: model, contextLength: promptLength, threads: threads).evaluate(tokens: prompt)
 
+    if let depths {
+        for model in models {
+            try measureAtDepths(model, depths: depths, prompt: prompt, decodeCount: decodeCount, threads: threads,
+                                kv: kvType, bandwidth: bandwidth.read)
+        }
+        var resources = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &resources)
+        print("peak resident memory: \(fixed(Double(resources.ru_maxrss) / 1_048_576, 2)) GiB (mapped weights included)")
+        return
+    }
+
     var prefillRates: [Double] = []
     for model in models {
         prefillRates.append(try measure(model, prompt: prompt, decodeCount: decodeCount, threads: threads,
-                                        bandwidth: bandwidth.read))
+                                        kv: kvType, bandwidth: bandwidth.read))
     }
     if prefillRates.count == 2 && backends.count == 2 {    // GEMMBackend.allCases: packed, openblas
         print("prefill openblas / packed: \(fixed(prefillRates[1] / prefillRates[0], 3))")
@@ -90,11 +116,12 @@ func modelBenchmark(arguments: [String]) throws {
 
 /// Prefill of `prompt`, then greedy decode of `decodeCount` tokens, on a fresh session of `model`; prints both
 /// speeds and returns the prefill tokens/s.
-private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads: Int, bandwidth: Double) throws
-    -> Double {
+private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads: Int, kv: KVType,
+                     bandwidth: Double) throws -> Double {
     let gemm = "\(model.gemmBackend.rawValue), \(model.kernelPath.rawValue)"
     let promptLength = prompt.count
-    let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads)
+    let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads, keyType: kv,
+                              valueType: kv)
     var start = monotonicSeconds()
     let promptLogits = try session.evaluate(tokens: prompt)
     let prefillSeconds = monotonicSeconds() - start
@@ -113,9 +140,10 @@ private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads:
     let decodeRate = Double(decodeCount) / decodeSeconds
     let weightBytes = model.weightBytesPerDecodedToken
     let c = model.config
-    // The KV cache read per token at the average decode position (f32 keys and values of every layer).
+    // The KV cache read per token at the average decode position (keys and values of every layer).
     let averagePosition = promptLength + decodeCount / 2
-    let cacheBytes = averagePosition * 2 * c.numKeyValueHeads * c.headDim * 4 * c.numHiddenLayers
+    let cacheBytes = averagePosition
+        * Session.kvBytesPerToken(config: c, hasMTP: false, keyType: kv, valueType: kv).layers
     let bytesPerToken = Double(weightBytes + cacheBytes)
     print("decode (\(gemm)): \(decodeCount) tokens in \(fixed(decodeSeconds, 3)) s = \(fixed(decodeRate, 2)) tokens/s")
     print("bytes per decoded token: \(fixed(Double(weightBytes) / 1e6, 1)) MB weights"
@@ -123,6 +151,57 @@ private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads:
     print("decode reads \(fixed(bytesPerToken * decodeRate / 1e9, 2)) GB/s ="
         + " \(fixed(100 * bytesPerToken * decodeRate / bandwidth, 1))% of the measured read bandwidth")
     return prefillRate
+}
+
+/// llama-bench's `-d` (see `modelBenchmark`): per depth, fill (untimed), prefill of `prompt` at that depth,
+/// truncate back, greedy decode of `decodeCount` tokens. Prints one line per depth and, for decode, the rate that
+/// depth 0's decode would keep if the only extra cost were reading d more positions of KV cache at `bandwidth`.
+private func measureAtDepths(_ model: Model, depths: [Int], prompt: [Int32], decodeCount: Int, threads: Int,
+                             kv: KVType, bandwidth: Double) throws {
+    let c = model.config
+    let kvPerToken = Session.kvBytesPerToken(config: c, hasMTP: false, keyType: kv, valueType: kv).layers
+    print("depth runs: \(model.gemmBackend.rawValue), \(model.kernelPath.rawValue), KV \(kv.name)/\(kv.name)"
+        + " (\(kvPerToken) bytes per position), pp\(prompt.count), tg\(decodeCount), threads \(threads)")
+    var state: UInt64 = 0x243F6A8885A308D3
+    var decodeAtZero: Double?
+    let next = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    defer { next.deallocate() }
+    for depth in depths {
+        let context = depth + prompt.count + decodeCount
+        let session = try Session(model: model, contextLength: context, threads: threads, mtp: false, keyType: kv,
+                                  valueType: kv)
+        let fill: [Int32] = (0..<depth).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int32(truncatingIfNeeded: (state >> 33) % UInt64(c.vocabSize))
+        }
+        var start = monotonicSeconds()
+        if depth > 0 { try session.evaluate(tokens: fill, logits: .none) }
+        let fillSeconds = monotonicSeconds() - start
+
+        start = monotonicSeconds()
+        let logits = try session.evaluate(tokens: prompt)
+        let prefillRate = Double(prompt.count) / (monotonicSeconds() - start)
+
+        try session.truncate(to: depth)
+        next[0] = argmax(logits)
+        start = monotonicSeconds()
+        for _ in 0..<decodeCount {
+            next[0] = argmax(try session.evaluate(tokens: UnsafeBufferPointer(start: next, count: 1)))
+        }
+        let decodeRate = Double(decodeCount) / (monotonicSeconds() - start)
+        if depth == 0 { decodeAtZero = decodeRate }
+        var line = "depth \(depth): pp\(prompt.count) \(fixed(prefillRate, 2)) tokens/s, tg\(decodeCount)"
+            + " \(fixed(decodeRate, 2)) tokens/s; session \(MemoryLimit.format(session.allocatedBytes)) (KV"
+            + " \(MemoryLimit.format(context * kvPerToken))); fill \(depth) tokens \(fixed(fillSeconds, 1)) s"
+        if let base = decodeAtZero, depth > 0 {
+            // The KV cache at the average decode position beyond depth 0's, read once per token.
+            let extra = Double((depth + decodeCount / 2) * kvPerToken - (decodeCount / 2) * kvPerToken)
+            let bound = 1 / (1 / base + extra / bandwidth)
+            line += "; tg bound from depth 0 + KV bytes at the read bandwidth \(fixed(bound, 2)) tokens/s"
+                + " (reached \(fixed(100 * decodeRate / bound, 1))%)"
+        }
+        print(line)
+    }
 }
 
 private func argmax(_ x: some RandomAccessCollection<Float>) -> Int32 {

@@ -4,8 +4,7 @@ import Glibc
 import GLMSupport
 
 /// The KV cache's conversions against their definitions (IEEE half and bf16 round to nearest even; ggml's
-/// quantize_row_q8_0_ref), and the converting attention loops against double-precision sums over the stored
-/// values, batch invariance included.
+/// quantize_row_q8_0_ref), and the tile conversion attention uses.
 @Suite struct KVKernelTests {
     typealias Numbers = KernelTests.Numbers
 
@@ -89,56 +88,30 @@ import GLMSupport
         #expect(Array(back[1...]).map(\.bitPattern) == values[1...].map { KVKernelTests.bf16($0).bitPattern })
     }
 
-    /// Scores and weighted sums over a converted cache equal double-precision sums over the stored values, and a
-    /// row's result has the same bits whatever the number of rows computed with it.
+    /// A tile of one head over consecutive positions converts to the same f32 values as per-head loads, into rows
+    /// of any stride.
     @Test(arguments: KVType.allCases, [16, 40, 128])
-    func attentionLoopsMatchTheirDefinitionAndAreBatchInvariant(type: KVType, headDim D: Int) {
+    func tileConversionEqualsPerHeadLoads(type: KVType, headDim D: Int) {
         var numbers = Numbers(state: 99)
-        let heads = 2, positions = 37, rows = 5, seen0 = positions - rows + 1
+        let heads = 3, positions = 37, head = 1, ldd = D + 5
         let rowBytes = heads * type.headBytes(headDim: D)
         var cache: [UInt8] = []
         var stored: [Float] = []
         for _ in 0..<positions {
-            let row = numbers.array(heads * D)
-            let bytes = KVKernelTests.stored(type, row, heads: heads, headDim: D)
+            let bytes = KVKernelTests.stored(type, numbers.array(heads * D), heads: heads, headDim: D)
             cache += bytes
             stored += KVKernelTests.loaded(type, bytes, heads: heads, headDim: D)
         }
-        let head = 1
-        let q = numbers.array(rows * D)
-        let p = numbers.array(rows * positions)
-        func run(rows n: Int, first: Int) -> (scores: [Float], out: [Float]) {
-            var scores = [Float](repeating: 0, count: n * positions)
-            var out = [Float](repeating: .nan, count: n * D)
-            cache.withUnsafeBytes { c in
-                let base = c.baseAddress! + head * type.headBytes(headDim: D)
-                KVKernels.scores(type, query: q.withUnsafeBufferPointer { $0.baseAddress! } + first * D, ldq: D,
-                                 rows: n, keys: base, stride: rowBytes, seen0: seen0 + first, headDim: D,
-                                 into: &scores, ldc: positions)
-                p.withUnsafeBufferPointer { pp in
-                    KVKernels.weightedSum(type, weights: pp.baseAddress! + first * positions, ldp: positions, rows: n,
-                                          values: base, stride: rowBytes, seen0: seen0 + first, headDim: D,
-                                          into: &out, ldo: D)
-                }
+        var tile = [Float](repeating: .nan, count: positions * ldd)
+        cache.withUnsafeBytes { c in
+            tile.withUnsafeMutableBufferPointer { t in
+                KVKernels.loadRows(type, c.baseAddress! + head * type.headBytes(headDim: D), stride: rowBytes,
+                                   count: positions, into: t.baseAddress!, ldd: ldd, headDim: D)
             }
-            return (scores, out)
         }
-        let all = run(rows: rows, first: 0)
-        for i in 0..<rows {
-            let seen = seen0 + i
-            for s in 0..<seen {
-                var dot = 0.0
-                for j in 0..<D { dot += Double(q[i * D + j]) * Double(stored[s * heads * D + head * D + j]) }
-                #expect(abs(Double(all.scores[i * positions + s]) - dot) < 1e-4 * Double(D).squareRoot(), "\(type) score \(i) \(s)")
-            }
-            for j in 0..<D {
-                var sum = 0.0
-                for s in 0..<seen { sum += Double(p[i * positions + s]) * Double(stored[s * heads * D + head * D + j]) }
-                #expect(abs(Double(all.out[i * D + j]) - sum) < 1e-4 * Double(seen).squareRoot(), "\(type) out \(i) \(j)")
-            }
-            let alone = run(rows: 1, first: i)
-            #expect(alone.scores[0..<seen].map(\.bitPattern) == all.scores[(i * positions)..<(i * positions + seen)].map(\.bitPattern))
-            #expect(alone.out.map(\.bitPattern) == all.out[(i * D)..<((i + 1) * D)].map(\.bitPattern))
+        for s in 0..<positions {
+            let expected = stored[(s * heads + head) * D..<((s * heads + head + 1) * D)]
+            #expect(tile[(s * ldd)..<(s * ldd + D)].map(\.bitPattern) == expected.map(\.bitPattern), "\(type) \(s)")
         }
     }
 }

@@ -59,6 +59,15 @@ void glm_silu_mul(const float *gate, const float *up, float *out, ptrdiff_t coun
 // In-place softmax over x[0..count): exp(x - max) / sum. Entries equal to -INFINITY get probability 0.
 void glm_softmax(float *x, ptrdiff_t count);
 
+// One step of an online softmax (attention over key tiles, docs/MODEL.md §3.3): x[0..count) are the raw scores
+// q·k of one query row against one tile of keys, of which the first `valid` are visible (causal mask). With
+// scores z = x·scale, the row's running maximum m and running sum l (of exp(z − m) over earlier tiles):
+//   m' = max(m, max_j<valid z_j);  x[j] = exp(z_j − m') for j < valid, 0 for valid <= j < count;
+//   l' = l·exp(m − m') + Σ_j x[j];  returns exp(m − m'), the factor the row's accumulated P·V must be scaled by.
+// valid == 0 leaves m and l and returns 1 (the tile is all masked). Start a row with m = -INFINITY, l = 0.
+float glm_softmax_online(float *x, ptrdiff_t valid, ptrdiff_t count, float scale, float *running_max,
+                         float *running_sum);
+
 // Partial NeoX rotary embedding of one head vector: for i < half, with c = cos_sin[2i], s = cos_sin[2i+1],
 //   (x[i], x[i+half]) <- (x[i]·c − x[i+half]·s, x[i+half]·c + x[i]·s). Entries from 2·half on are untouched.
 void glm_rope_neox(float *x, const float *cos_sin, ptrdiff_t half);
@@ -66,6 +75,9 @@ void glm_rope_neox(float *x, const float *cos_sin, ptrdiff_t half);
 // y[i] += a * x[i];  y[i] += x[i].
 void glm_axpy(float a, const float *x, float *y, ptrdiff_t count);
 void glm_add(const float *x, float *y, ptrdiff_t count);
+// x[i] *= a;  y[i] = a * y[i] + x[i] (attention's accumulator: rescale, then add a tile's P·V).
+void glm_scale(float *x, float a, ptrdiff_t count);
+void glm_scale_add(float a, float *y, const float *x, ptrdiff_t count);
 
 // ggml tensor types (ids from ggml.h, as GGUF files store them).
 enum {
