@@ -6,8 +6,8 @@
 //
 // Kernels are written once per type as an always-inlined body over NR weight rows × NT activation rows, so that one
 // loaded weight block serves NT tokens (prefill) and one loaded activation block serves NR rows (decode), with
-// NR·NT independent accumulators. Decode runs 4×1 tiles, prefill 2×4 (Q8_0-activation types) or 1×4 (K types),
-// the remainders 1×NT and NR×1; every tile computes each output with the same operations in the same order, so the
+// NR·NT independent accumulators. Decode runs 4×1 tiles (Q8_0-activation types) or 2×1 (K types), prefill 2×4 or
+// 1×4, the remainders 1×NT and NR×1; every tile computes each output with the same operations in the same order, so the
 // result does not depend on the tile shape (decode and prefill logits agree bit for bit).
 //
 // Activation quantisation follows ggml's reference quantisers: Q8_0 (quantize_row_q8_0_ref; gguf-py quants.py):
@@ -33,9 +33,14 @@
 #define QK_K 256
 #define Q8_0_BYTES 34
 
+// Through a zero-extended vmovd: clang otherwise lowers an f16 load to a vpinsrw into whatever register it picks,
+// often an accumulator, which chains every scale conversion to that accumulator's FMA latency.
 static inline float f16_to_f32(const uint8_t *p) {
-    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
-    return _cvtsh_ss(h);
+    uint16_t h;
+    memcpy(&h, p, 2);
+    __m128i v = _mm_cvtsi32_si128(h);
+    __asm__("" : "+x"(v));   // materialise the zero-extended vector: keeps clang from a vpinsrw into a live register
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
 }
 
 // MARK: weight layouts
@@ -200,6 +205,11 @@ ptrdiff_t glm_q8act_row_bytes(int type, ptrdiff_t columns) {
     return activation_layout(act, columns).row_bytes;
 }
 
+int glm_q8act_kind(int type) {
+    int block, bytes, act;
+    return weight_layout(type, &block, &bytes, &act) ? act : -1;
+}
+
 int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t columns, ptrdiff_t tokens, void *out) {
     int block, bytes, act;
     if (!weight_layout(type, &block, &bytes, &act) || columns <= 0 || columns % block != 0) return -1;
@@ -354,7 +364,6 @@ tile_q8_0act(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
 // per-16 mins as int16 (types with mins), the f32 factors, and for Q6_K/Q3_K the offset their unsigned values carry.
 typedef struct {
     __m128i scales8;
-    __m256i mins16;
     float d, dmin;
 } kblock;
 
@@ -385,16 +394,11 @@ static inline __m128i k4_scales_mins(const uint8_t *s) {
 static inline __attribute__((always_inline)) kblock k_block_header(int type, const uint8_t *b) {
     kblock k;
     k.dmin = 0.0f;
-    k.mins16 = _mm256_setzero_si256();
     switch (type) {
     case GLM_GGML_Q4_K: case GLM_GGML_Q5_K: {
         k.d = f16_to_f32(b);
         k.dmin = f16_to_f32(b + 2);
-        __m128i sm = k4_scales_mins(b + 4);
-        k.scales8 = sm;
-        // mins (bytes 8..15) each duplicated for the two 16-element halves of its 32 elements
-        __m128i dup = _mm_shuffle_epi8(sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
-        k.mins16 = _mm256_cvtepu8_epi16(dup);
+        k.scales8 = k4_scales_mins(b + 4);
         break;
     }
     case GLM_GGML_Q6_K:
@@ -404,9 +408,7 @@ static inline __attribute__((always_inline)) kblock k_block_header(int type, con
     case GLM_GGML_Q2_K: {
         k.d = f16_to_f32(b + 80);
         k.dmin = f16_to_f32(b + 82);
-        __m128i sc = _mm_loadu_si128((const __m128i *)b);
-        k.scales8 = _mm_and_si128(sc, _mm_set1_epi8(0x0F));
-        k.mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc, 4), _mm_set1_epi8(0x0F)));
+        k.scales8 = _mm_and_si128(_mm_loadu_si128((const __m128i *)b), _mm_set1_epi8(0x0F));
         break;
     }
     case GLM_GGML_Q3_K: {
@@ -435,6 +437,18 @@ static inline __attribute__((always_inline)) kblock k_block_header(int type, con
     }
     }
     return k;
+}
+
+// The mins of a block with them (Q2_K, Q4_K, Q5_K) as 16 int16, one per 16 elements (the layout of the bsums);
+// computed when a block's sums are finished rather than kept in registers through it.
+static inline __attribute__((always_inline)) __m256i k_block_mins(int type, const uint8_t *b) {
+    if (type == GLM_GGML_Q2_K)
+        return _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)b), 4),
+                                                  _mm_set1_epi8(0x0F)));
+    // Q4_K/Q5_K: the mins (bytes 8..15) each duplicated for the two 16-element halves of its 32 elements
+    __m128i dup = _mm_shuffle_epi8(k4_scales_mins(b + 4),
+                                   _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
+    return _mm256_cvtepu8_epi16(dup);
 }
 
 // Elements 32g..32g+31 of a 256-element block: unsigned values (IQ4_XS: signed).
@@ -540,7 +554,7 @@ tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
                 }
                 acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(kb[r].d * dx), _mm256_cvtepi32_ps(s), acc[r][t]);
                 if (k_has_min(type)) {
-                    __m256i mins = _mm256_madd_epi16(kb[r].mins16, bsums);
+                    __m256i mins = _mm256_madd_epi16(k_block_mins(type, wb[r]), bsums);
                     acc[r][t] = _mm256_fnmadd_ps(_mm256_set1_ps(kb[r].dmin * dx), _mm256_cvtepi32_ps(mins),
                                                  acc[r][t]);
                 }
@@ -583,14 +597,14 @@ tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
 typedef void (*tile_fn)(int, const uint8_t *, ptrdiff_t, int, ptrdiff_t, const uint8_t *, act_layout, float *,
                         ptrdiff_t);
 
-// Decode (4 rows × 1 token) and its row remainder; prefill (Q8_0 activations 2 rows × 4 tokens, Q8_K 1 × 4) and
-// its remainders.
+// Decode: Q8_0 activations 4 rows × 1 token, Q8_K 2 × 1 (more rows spill the K tiles' registers), and the row
+// remainder; prefill: Q8_0 activations 2 rows × 4 tokens, Q8_K 1 × 4, and the remainders.
 TILE_FN(q8_4x1, tile_q8_0act, 4, 1)
 TILE_FN(q8_1x1, tile_q8_0act, 1, 1)
 TILE_FN(q8_2x4, tile_q8_0act, 2, 4)
 TILE_FN(q8_1x4, tile_q8_0act, 1, 4)
 TILE_FN(q8_2x1, tile_q8_0act, 2, 1)
-KTILE_FN(k_4x1, tile_q8_kact, 4, 1)
+KTILE_FN(k_2x1, tile_q8_kact, 2, 1)
 KTILE_FN(k_1x1, tile_q8_kact, 1, 1)
 KTILE_FN(k_1x4, tile_q8_kact, 1, 4)
 
@@ -608,12 +622,13 @@ int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrd
     ptrdiff_t blocks = columns / block;
     const uint8_t *base = (const uint8_t *)w, *a = (const uint8_t *)act;
     int k = actkind == ACT_Q8_K;
-    tile_fn row4 = k ? k_4x1 : q8_4x1, row1 = k ? k_1x1 : q8_1x1;
+    tile_fn rowk = k ? k_2x1 : q8_4x1, row1 = k ? k_1x1 : q8_1x1;
+    int step = k ? 2 : 4;
     if (tokens < 4) {
         for (ptrdiff_t t = 0; t < tokens; t++) {
             const uint8_t *at = a + t * l.row_bytes;
             ptrdiff_t r = 0;
-            for (; r + 4 <= rows; r += 4) row4(type, base + r * row_bytes, row_bytes, bytes, blocks, at, l, y + t * ldy + r, ldy);
+            for (; r + step <= rows; r += step) rowk(type, base + r * row_bytes, row_bytes, bytes, blocks, at, l, y + t * ldy + r, ldy);
             for (; r < rows; r++) row1(type, base + r * row_bytes, row_bytes, bytes, blocks, at, l, y + t * ldy + r, ldy);
         }
         return 0;

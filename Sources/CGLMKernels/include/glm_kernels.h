@@ -105,6 +105,9 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
 // glm_matmul_rows_q8act_pre multiplies. Both return 0, or -1 (nothing written) as glm_matmul_rows_q8act. The
 // results are bit-identical to glm_matmul_rows_q8act's, for every number of rows and tokens.
 ptrdiff_t glm_q8act_row_bytes(int type, ptrdiff_t columns);
+// Which activation format `type` multiplies with: 0 Q8_0, 1 Q8_K, -1 none. Types of the same kind can share one
+// quantised input.
+int glm_q8act_kind(int type);
 int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t columns, ptrdiff_t tokens, void *act);
 int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                               const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
