@@ -75,16 +75,16 @@ static int weight_layout(int type, int *block, int *bytes, int *act) {
 typedef struct {
     ptrdiff_t row_bytes;   // bytes between token rows
     ptrdiff_t d_offset;    // byte offset of the f32 scales in a row
-    ptrdiff_t s_offset;    // byte offset of the int16 sums
+    ptrdiff_t s_offset;    // byte offset of the sums (Q8_0: f32 d·Σq per block; Q8_K: int16 Σq per 16)
 } act_layout;
 
 static act_layout activation_layout(int act, ptrdiff_t columns) {
     act_layout l;
     ptrdiff_t nd = act == ACT_Q8_0 ? columns / QK : columns / QK_K;
-    ptrdiff_t ns = act == ACT_Q8_0 ? columns / QK : columns / 16;
+    ptrdiff_t s_bytes = act == ACT_Q8_0 ? 4 * (columns / QK) : 2 * (columns / 16);
     l.d_offset = columns;
     l.s_offset = columns + 4 * nd;
-    l.row_bytes = (l.s_offset + 2 * ns + 31) / 32 * 32;
+    l.row_bytes = (l.s_offset + s_bytes + 31) / 32 * 32;
     return l;
 }
 
@@ -105,12 +105,12 @@ static inline __m256i pack32(__m256 a, __m256 b, __m256 c, __m256 d) {
     return _mm256_permutevar8x32_epi32(q, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-static inline int16_t sum_i8_32(__m256i q) {
+static inline int sum_i8_32(__m256i q) {
     __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
     __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
-    return (int16_t)_mm_cvtsi128_si32(h);
+    return _mm_cvtsi128_si32(h);
 }
 
 static inline int all_finite(const __m256 *v, int n) {
@@ -121,7 +121,7 @@ static inline int all_finite(const __m256 *v, int n) {
 }
 
 // One 32-element Q8_0 block: q, the f16-rounded scale as f32, and Σq.
-static void quantize_block_q8_0(const float *x, int8_t *q, float *d_out, int16_t *sum) {
+static void quantize_block_q8_0(const float *x, int8_t *q, float *d_out, int *sum) {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     __m256 v[4];
     for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 8 * i);
@@ -218,11 +218,16 @@ int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t column
         uint8_t *row = (uint8_t *)out + t * l.row_bytes;
         int8_t *q = (int8_t *)row;
         float *d = (float *)(row + l.d_offset);
-        int16_t *s = (int16_t *)(row + l.s_offset);
         const float *xt = x + t * ldx;
         if (act == ACT_Q8_0) {
-            for (ptrdiff_t b = 0; b < columns / QK; b++) quantize_block_q8_0(xt + b * QK, q + b * QK, d + b, s + b);
+            float *ds = (float *)(row + l.s_offset);
+            for (ptrdiff_t b = 0; b < columns / QK; b++) {
+                int sum;
+                quantize_block_q8_0(xt + b * QK, q + b * QK, d + b, &sum);
+                ds[b] = d[b] * (float)sum;   // ggml's Q8_1 keeps the same product (as f16) for the min terms
+            }
         } else {
+            int16_t *s = (int16_t *)(row + l.s_offset);
             for (ptrdiff_t b = 0; b < columns / QK_K; b++)
                 quantize_block_q8_k(xt + b * QK_K, q + b * QK_K, d + b, s + 16 * b);
         }
@@ -235,7 +240,7 @@ void glm_quantize_row_q8_0(const float *x, void *out, ptrdiff_t count) {
     int8_t q[QK];
     for (ptrdiff_t b = 0; b < count / QK; b++, x += QK, y += Q8_0_BYTES) {
         float d;
-        int16_t sum;
+        int sum;
         quantize_block_q8_0(x, q, &d, &sum);
         uint16_t h = isnan(d) ? 0x7E00 : _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
         y[0] = (uint8_t)(h & 0xFF);
@@ -273,11 +278,13 @@ static inline __m256i nibbles_q4_0_order(const uint8_t *p) {   // 16 bytes → l
 
 static const int8_t kvalues_nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
-// One 32-element weight block of a Q8_0-activation type: values (signed int8 when *is_signed, else unsigned
-// 0..31), the f32 scale, and the min (Q4_1/Q5_1: the weight is d·q + m; 0 otherwise).
+// One 32-element weight block of a Q8_0-activation type: values q (signed int8 when *is_signed, else unsigned 0..31),
+// the f32 scale d and the offset m with weight = d·q + m. Q4_0 and Q5_0, whose values are signed, are taken unsigned
+// with m = −8·d or −16·d: maddubs then needs no sign trick, and Σ m·x costs one scalar FMA per block (m · d_x·Σq_x).
 static inline __attribute__((always_inline)) __m256i unpack_block32(int type, const uint8_t *b, float *d, float *m,
                                                                      int *is_signed) {
     *m = 0.0f;
+    *is_signed = 0;
     switch (type) {
     case GLM_GGML_Q8_0:
         *d = f16_to_f32(b);
@@ -285,12 +292,11 @@ static inline __attribute__((always_inline)) __m256i unpack_block32(int type, co
         return _mm256_loadu_si256((const __m256i *)(b + 2));
     case GLM_GGML_Q4_0:
         *d = f16_to_f32(b);
-        *is_signed = 1;
-        return _mm256_sub_epi8(nibbles_q4_0_order(b + 2), _mm256_set1_epi8(8));
+        *m = -8.0f * *d;
+        return nibbles_q4_0_order(b + 2);
     case GLM_GGML_Q4_1:
         *d = f16_to_f32(b);
         *m = f16_to_f32(b + 2);
-        *is_signed = 0;
         return nibbles_q4_0_order(b + 4);
     case GLM_GGML_IQ4_NL: {
         __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_nl));
@@ -309,18 +315,16 @@ static inline __attribute__((always_inline)) __m256i unpack_block32(int type, co
         const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
         __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
         __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
-        __m256i q = _mm256_or_si256(nibbles_q4_0_order(h + 4), _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
         *d = f16_to_f32(b);
-        if (five1) *m = f16_to_f32(b + 2);
-        *is_signed = !five1;
-        return five1 ? q : _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+        *m = five1 ? f16_to_f32(b + 2) : -16.0f * *d;
+        return _mm256_or_si256(nibbles_q4_0_order(h + 4), _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
     }
     }
 }
 
 // NR rows × NT tokens over `blocks` 32-element blocks; y[t*ldy + r]. Per block and output: the int32 lanes of the
-// block's products, converted and multiplied by d_w·d_x into an 8-lane f32 accumulator; min terms (m·d_x·Σq_x) in
-// a scalar f32 sum. Summation order per output is independent of NR and NT.
+// block's products, converted and multiplied by d_w·d_x into an 8-lane f32 accumulator; offset terms (m·d_x·Σq_x)
+// in a scalar f32 sum. Summation order per output is independent of NR and NT.
 static inline __attribute__((always_inline)) void
 tile_q8_0act(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t blocks,
              const uint8_t *act, act_layout l, float *y, ptrdiff_t ldy) {
@@ -345,8 +349,8 @@ tile_q8_0act(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
                 __m256i sxv = is_signed ? _mm256_sign_epi8(qx, qw) : qx;   // x · sign(w)
                 __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(uw, sxv), ones16);
                 acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(p), acc[r][t]);
-                if (type == GLM_GGML_Q4_1 || type == GLM_GGML_Q5_1)
-                    macc[r][t] += m * (dx * (float)((const int16_t *)(row + l.s_offset))[b]);
+                if (type != GLM_GGML_Q8_0 && type != GLM_GGML_IQ4_NL)
+                    macc[r][t] = fmaf(m, ((const float *)(row + l.s_offset))[b], macc[r][t]);
             }
         }
     }
