@@ -104,10 +104,10 @@ import GLMNumerics
     /// exactly dequantised weights (glm_dequantize, checked against gguf-py above), the activations quantised by
     /// glm_quantize_row_q8_0 / glm_quantize_row_q8_k (checked against the references above; Q8_K for the K-quants
     /// and IQ4_XS as in ggml) and weight rows made of the fixtures' random blocks. The kernels sum the integer
-    /// products exactly and scale in f32: 1e-6 of Σ|terms| (measured ≤ 1e-7). Every kernel shape runs: rows 1..9
-    /// (the 4-row decode tile and its remainder, the 2-row prefill tile and its remainder), tokens 1, 3 (row
-    /// kernel) and 4, 6, 9 (prefill tiles of 4 tokens and the remainder); every shape must give the same bits as
-    /// one row times one token.
+    /// products exactly and scale in f32: 1e-6 of Σ|terms| (measured ≤ 1e-7). Every kernel shape runs: tokens 1, 3
+    /// (the decode kernel, row by row) and 4, 6, 9 (prefill tiles of 4 tokens and the remainder) over rows 1..9
+    /// (the K types' 2-row prefill tile and its remainder); every shape must give the same bits as one row times
+    /// one token.
     @Test(arguments: types.filter { $0.2 > 1 }.map(\.0))
     func integerDotMatchesDefinition(_ name: String) throws {
         let (_, type, block) = try #require(GGUFDequantTests.types.first { $0.0 == name })
