@@ -360,12 +360,20 @@ tile_q8_0act(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
 
 // MARK: Q8_K-activation kernels (K-quants, IQ4_XS)
 
-// Per 256-element weight block and row: 16 int8 sub-block scales (per-32 types: 8, in bytes 0..7), the
-// per-16 mins as int16 (types with mins), the f32 factors, and for Q6_K/Q3_K the offset their unsigned values carry.
+// Per 256-element weight block and row: 16 int8 sub-block scales (per-32 types: 8, in bytes 0..7) and the f32
+// factors.
 typedef struct {
     __m128i scales8;
     float d, dmin;
 } kblock;
+
+// A value computed in general-purpose registers and moved into a vector: clang builds it with vpinsrd into whatever
+// vector register it likes, sometimes an accumulator, which makes the next block wait on that accumulator's chain.
+// The empty asm makes it a fresh vector.
+static inline __m128i fresh(__m128i v) {
+    __asm__("" : "+x"(v));
+    return v;
+}
 
 static inline int k_has_min(int type) {
     return type == GLM_GGML_Q2_K || type == GLM_GGML_Q4_K || type == GLM_GGML_Q5_K;
@@ -398,7 +406,7 @@ static inline __attribute__((always_inline)) kblock k_block_header(int type, con
     case GLM_GGML_Q4_K: case GLM_GGML_Q5_K: {
         k.d = f16_to_f32(b);
         k.dmin = f16_to_f32(b + 2);
-        k.scales8 = k4_scales_mins(b + 4);
+        k.scales8 = fresh(k4_scales_mins(b + 4));
         break;
     }
     case GLM_GGML_Q6_K:
@@ -446,7 +454,7 @@ static inline __attribute__((always_inline)) __m256i k_block_mins(int type, cons
         return _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)b), 4),
                                                   _mm_set1_epi8(0x0F)));
     // Q4_K/Q5_K: the mins (bytes 8..15) each duplicated for the two 16-element halves of its 32 elements
-    __m128i dup = _mm_shuffle_epi8(k4_scales_mins(b + 4),
+    __m128i dup = _mm_shuffle_epi8(fresh(k4_scales_mins(b + 4)),
                                    _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
     return _mm256_cvtepu8_epi16(dup);
 }
@@ -492,13 +500,41 @@ static inline __attribute__((always_inline)) __m256i k_unpack(int type, const ui
     }
 }
 
-// The int16 scale vector of group g: lanes 0..7 the scale of elements 32g..32g+15, lanes 8..15 of 32g+16..32g+31.
-static inline __attribute__((always_inline)) __m256i k_group_scales(int type, __m128i scales8, int g) {
+// A block's scales widened to int16 once (every type's scales fit int8), each half broadcast to both 128-bit lanes:
+// lo2 holds sub-block scales 0..7, hi2 8..15 (per-32 types: lo2 only). Group g's scale vector is then one byte
+// shuffle (k_group_scales): lanes 0..7 the scale of elements 32g..32g+15, lanes 8..15 of 32g+16..32g+31.
+typedef struct { __m256i lo2, hi2; } kscales;
+
+static inline __attribute__((always_inline)) kscales k_widen_scales(int type, __m128i scales8) {
+    kscales k;
+    __m256i s16 = _mm256_cvtepi8_epi16(scales8);
+    k.lo2 = _mm256_permute2x128_si256(s16, s16, 0x00);
+    k.hi2 = k_per16(type) ? _mm256_permute2x128_si256(s16, s16, 0x11) : k.lo2;
+    return k;
+}
+
+// The same from the int8 scales directly, two instructions instead of one but no wide registers held through the
+// block: the prefill tiles use it (they amortise it over 4 tokens and are short of registers).
+static inline __attribute__((always_inline)) __m256i k_group_scales_narrow(int type, __m128i scales8, int g) {
     __m128i pick = k_per16(type)
         ? _mm_setr_epi8(2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g,
                         2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1)
         : _mm_set1_epi8((char)g);
     return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, pick));
+}
+
+static inline __attribute__((always_inline)) __m256i k_group_scales(int type, kscales k, int g) {
+    if (!k_per16(type)) {   // scale g (int16 lane g) in every lane
+        const char lo = (char)(2 * g), hi = (char)(2 * g + 1);
+        return _mm256_shuffle_epi8(k.lo2, _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi,
+                                                           lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi,
+                                                           lo, hi, lo, hi));
+    }
+    // per-16: scale 2g in the low lane, 2g+1 in the high lane; both in lo2 (g < 4) or hi2 (g >= 4)
+    const char a = (char)(2 * ((2 * g) % 8)), b = (char)(2 * ((2 * g + 1) % 8));
+    __m256i pick = _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1,
+                                    b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1);
+    return _mm256_shuffle_epi8(g < 4 ? k.lo2 : k.hi2, pick);
 }
 
 // NR rows × NT tokens over `blocks` 256-element blocks. Per block and output everything is summed exactly in int32
@@ -513,6 +549,7 @@ tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
     const int is_signed = type == GLM_GGML_IQ4_XS;
     for (ptrdiff_t b = 0; b < blocks; b++) {
         kblock kb[4];
+        kscales ks[4];
         const uint8_t *wb[4];
         for (int r = 0; r < NR; r++) {
             wb[r] = w + r * row_bytes + b * bytes;
@@ -520,6 +557,7 @@ tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
             // types, which the hardware prefetcher serves alone).
             for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(wb[r] + 8 * bytes + o), _MM_HINT_T0);
             kb[r] = k_block_header(type, wb[r]);
+            if (NT == 1) ks[r] = k_widen_scales(type, kb[r].scales8);
         }
         __m256i isum[4][4];
         for (int r = 0; r < NR; r++)
@@ -531,7 +569,7 @@ tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
                 qx[t] = _mm256_loadu_si256((const __m256i *)(act + t * l.row_bytes + b * QK_K + g * 32));
             for (int r = 0; r < NR; r++) {
                 __m256i u = k_unpack(type, wb[r], g);
-                __m256i sv = k_group_scales(type, kb[r].scales8, g);
+                __m256i sv = NT == 1 ? k_group_scales(type, ks[r], g) : k_group_scales_narrow(type, kb[r].scales8, g);
                 __m256i uu = is_signed ? _mm256_sign_epi8(u, u) : u;
                 for (int t = 0; t < NT; t++) {
                     __m256i xs = is_signed ? _mm256_sign_epi8(qx[t], u) : qx[t];
@@ -552,12 +590,13 @@ tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
                     s = _mm256_sub_epi32(s, k_offset(type) == 32 ? _mm256_slli_epi32(corr, 5)
                                                                  : _mm256_slli_epi32(corr, 2));
                 }
-                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(kb[r].d * dx), _mm256_cvtepi32_ps(s), acc[r][t]);
+                // The block's value first, then one add: the accumulator's chain is one add per block.
+                __m256 value = _mm256_mul_ps(_mm256_set1_ps(kb[r].d * dx), _mm256_cvtepi32_ps(s));
                 if (k_has_min(type)) {
                     __m256i mins = _mm256_madd_epi16(k_block_mins(type, wb[r]), bsums);
-                    acc[r][t] = _mm256_fnmadd_ps(_mm256_set1_ps(kb[r].dmin * dx), _mm256_cvtepi32_ps(mins),
-                                                 acc[r][t]);
+                    value = _mm256_fnmadd_ps(_mm256_set1_ps(kb[r].dmin * dx), _mm256_cvtepi32_ps(mins), value);
                 }
+                acc[r][t] = _mm256_add_ps(acc[r][t], value);
             }
         }
     }
