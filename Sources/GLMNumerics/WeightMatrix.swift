@@ -15,8 +15,8 @@ public struct WeightMatrix: @unchecked Sendable {
         /// IEEE half precision.
         case f16(UnsafePointer<UInt16>)
         /// A ggml block format of a GGUF file (Q8_0, Q4_K, ...; `type` is the ggml type id, one that
-        /// `glm_dequantize` handles), rows `rowBytes` apart. Multiplied by Q8_0-quantised inputs with integer block
-        /// dot products, as ggml does (docs/MODEL.md §2.6).
+        /// `glm_dequantize` handles), rows `rowBytes` apart. Multiplied by Q8_0- or Q8_K-quantised inputs with integer
+        /// block dot products, as ggml does (docs/MODEL.md §2.6).
         case ggml(type: Int32, base: UnsafeRawPointer, rowBytes: Int)
     }
 
@@ -94,7 +94,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// For block-quantised storage with an integer kernel: the activation format (`glm_q8act_kind`: matrices of
     /// the same kind can share one quantised input) and the bytes of one quantised input row; nil otherwise.
-    var quantizedInputLayout: (kind: Int32, rowBytes: Int)? {
+    public var quantizedInputLayout: (kind: Int32, rowBytes: Int)? {
         guard case .ggml(let type, _, _) = storage, WeightMatrix.hasIntegerKernel(type) else { return nil }
         let rowBytes = glm_q8act_row_bytes(type, columns)
         let kind = glm_q8act_kind(type)
@@ -104,16 +104,16 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Quantises `tokens` input rows as this matrix's integer kernel wants them (`quantizedInputLayout`) into
     /// `destination`, rows `quantizedInputLayout.rowBytes` apart.
-    func quantizeInput(_ input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
-                       into destination: UnsafeMutableRawPointer) {
+    public func quantizeInput(_ input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                              into destination: UnsafeMutableRawPointer) {
         guard case .ggml(let type, _, _) = storage else { return }
         _ = glm_q8act_quantize(type, input, inputStride, columns, tokens, destination)
     }
 
-    /// `multiply` with the input already quantised by `quantizeInput` (rows `activationStride` bytes apart): the
-    /// same bits as `multiply` on the f32 input, for any number of tokens and rows.
-    func multiply(rows rowRange: Range<Int>, quantizedInput: UnsafeRawPointer, tokens: Int,
-                  output: UnsafeMutablePointer<Float>, outputStride: Int) {
+    /// `multiply` with the input already quantised by `quantizeInput`: the same bits as `multiply` on the f32 input,
+    /// for any number of tokens and rows (decode: the row kernel; from 4 tokens on: the prefill tiles).
+    public func multiply(rows rowRange: Range<Int>, quantizedInput: UnsafeRawPointer, tokens: Int,
+                         output: UnsafeMutablePointer<Float>, outputStride: Int) {
         guard case .ggml(let type, let base, let rowBytes) = storage else { return }
         _ = glm_matmul_rows_q8act_pre(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
                                       quantizedInput, tokens, output, outputStride)

@@ -6,7 +6,7 @@ let usage = """
 usage: glm-bench <component> [arguments]
   model MODEL_DIR THREADS PROMPT_TOKENS DECODE_TOKENS [--gemm packed|openblas|both] [--kernels auto|avx2|avx512|both]
                                                         prefill/decode tokens/s, bytes per token, memory bandwidth
-  quant [ROWS COLUMNS REPEATS]                          one decode product per weight encoding (BF16 and every GGUF block type)
+  quant [ROWS COLUMNS [REPEATS [TOKENS]]]               one product per weight encoding (BF16 and every GGUF block type)
   chat ...                                              time to first token and second-turn speed with/without prefix reuse
   tokenizer ...                                         encoding throughput and vocabulary load time
   template ...                                          chat-template rendering
