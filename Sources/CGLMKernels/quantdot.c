@@ -420,15 +420,17 @@ static inline __attribute__((always_inline)) kblock k_block_header(int type, con
         break;
     }
     case GLM_GGML_Q3_K: {
-        const uint8_t *sc = b + 96;
-        int8_t s8[16];
-        for (int i = 0; i < 16; i++) {
-            int low = (i < 8 ? sc[i] : sc[i - 8] >> 4) & 0x0F;
-            int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 0x03;
-            s8[i] = (int8_t)((low | (high << 4)) - 32);
-        }
+        // 16 6-bit scales minus 32: scale i has the low nibble of byte i (i < 8) or the high nibble of byte i − 8,
+        // and above it bits 2·(i/4)..2·(i/4)+1 of byte 8 + i % 4; four at a time in 32-bit words.
+        uint32_t a[3], o[4];
+        memcpy(a, b + 96, 12);
+        const uint32_t low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
+        o[0] = (a[0] & low4) | ((a[2] & low2) << 4);
+        o[1] = (a[1] & low4) | (((a[2] >> 2) & low2) << 4);
+        o[2] = ((a[0] >> 4) & low4) | (((a[2] >> 4) & low2) << 4);
+        o[3] = ((a[1] >> 4) & low4) | (((a[2] >> 6) & low2) << 4);
         k.d = f16_to_f32(b + 108);
-        k.scales8 = _mm_loadu_si128((const __m128i *)s8);
+        k.scales8 = _mm_sub_epi8(fresh(_mm_loadu_si128((const __m128i *)o)), _mm_set1_epi8(32));
         break;
     }
     default: {   // IQ4_XS
