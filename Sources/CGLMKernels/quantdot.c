@@ -434,15 +434,20 @@ static inline __attribute__((always_inline)) kblock k_block_header(int type, con
         break;
     }
     default: {   // IQ4_XS
-        uint16_t scales_h = (uint16_t)(b[2] | (b[3] << 8));
-        int8_t s8[16] = {0};
-        for (int g = 0; g < 8; g++) {
-            int low = (b[4 + g / 2] >> (4 * (g % 2))) & 0x0F;
-            int high = (scales_h >> (2 * g)) & 0x03;
-            s8[g] = (int8_t)((low | (high << 4)) - 32);
-        }
+        // scale g = (nibble g of scales_l (low nibble first) | bits 2g..2g+1 of scales_h << 4) − 32, for g < 8:
+        // the nibbles interleaved with a byte unpack, the 2-bit fields spread to one per byte with shifts and masks
+        uint32_t l;
+        memcpy(&l, b + 4, 4);
+        uint64_t h = (uint64_t)(b[2] | (b[3] << 8));
+        h = (h & 0xFF) | ((h & 0xFF00) << 24);
+        h = (h & 0x0000000F0000000Full) | ((h & 0x000000F0000000F0ull) << 12);
+        h = (h & 0x0003000300030003ull) | ((h & 0x000C000C000C000Cull) << 6);
+        __m128i packed = fresh(_mm_cvtsi32_si128((int)l));
+        __m128i nibbles = _mm_unpacklo_epi8(_mm_and_si128(packed, _mm_set1_epi8(0x0F)),
+                                            _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
+        __m128i high = _mm_slli_epi16(fresh(_mm_cvtsi64_si128((long long)h)), 4);
         k.d = f16_to_f32(b);
-        k.scales8 = _mm_loadu_si128((const __m128i *)s8);
+        k.scales8 = _mm_sub_epi8(_mm_or_si128(nibbles, high), _mm_set1_epi8(32));   // bytes 8..15 unused
         break;
     }
     }
