@@ -223,6 +223,64 @@ import GLMNumerics
         #expect(y[0..<rows].allSatisfy { $0.isNaN })
     }
 
+    /// ProjectionBatch quantises each input once and shares it between projections with the same input and
+    /// activation type (here Q4_0 and Q8_0 share Q8_0 activations, Q4_K and Q6_K share Q8_K ones, and one input
+    /// feeds both kinds): every output must be bit-identical to the kernel run on its own f32 input, for decode
+    /// (1 token, row tiles) and prefill (9 tokens, in parallel quantisation tasks of 16 tokens and GEMM tiles).
+    @Test(arguments: [1, 9, 37])
+    func projectionBatchSharesQuantisedInputs(tokens: Int) throws {
+        let columns = 512, rows = 70
+        var state: UInt64 = 777
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 11
+        }
+        // (type, block elements, block bytes, f16 scale offsets): random blocks with finite scales
+        let specs: [(Int32, Int, Int, [Int])] = [(Int32(GLM_GGML_Q4_0), 32, 18, [0]), (Int32(GLM_GGML_Q8_0), 32, 34, [0]),
+                                                 (Int32(GLM_GGML_Q4_K), 256, 144, [0, 2]), (Int32(GLM_GGML_Q6_K), 256, 210, [208])]
+        var storages: [UnsafeMutableRawPointer] = []
+        defer { for p in storages { p.deallocate() } }
+        var weights: [WeightMatrix] = []
+        for (type, block, blockBytes, scales) in specs {
+            let rowBytes = columns / block * blockBytes
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
+            storages.append(raw)
+            let bytes = raw.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<(rows * rowBytes) { bytes[i] = UInt8(truncatingIfNeeded: next()) }
+            for b in 0..<(rows * rowBytes / blockBytes) {
+                for o in scales { bytes[b * blockBytes + o] = UInt8(truncatingIfNeeded: next()); bytes[b * blockBytes + o + 1] = 0x20 }
+            }
+            weights.append(WeightMatrix(rows: rows, columns: columns,
+                                        storage: .ggml(type: type, base: UnsafeRawPointer(raw), rowBytes: rowBytes)))
+        }
+        let inputA = (0..<(tokens * columns)).map { _ in Float(Int(next() % 2001) - 1000) / 500 }
+        let inputB = (0..<(tokens * columns)).map { _ in Float(Int(next() % 2001) - 1000) / 700 }
+        // A feeds Q4_0, Q8_0, Q4_K, Q6_K; B feeds Q4_K again (a second Q8_K quantisation of another input).
+        let uses: [(Int, [Float])] = [(0, inputA), (1, inputA), (2, inputA), (3, inputA), (2, inputB)]
+        var outputs = [[Float]](repeating: [Float](repeating: .nan, count: tokens * rows), count: uses.count)
+        let batch = try ProjectionBatch(workers: Workers(threads: 2), path: .avx2)
+        try inputA.withUnsafeBufferPointer { a in
+            try inputB.withUnsafeBufferPointer { b in
+                var pointers: [UnsafeMutablePointer<Float>] = []
+                defer { for p in pointers { p.deallocate() } }
+                for (i, use) in uses.enumerated() {
+                    let out = UnsafeMutablePointer<Float>.allocate(capacity: tokens * rows)
+                    pointers.append(out)
+                    batch.append(weights[use.0], tokens: tokens, input: i == 4 ? b.baseAddress! : a.baseAddress!, output: out)
+                }
+                batch.run()
+                for i in uses.indices { outputs[i] = Array(UnsafeBufferPointer(start: pointers[i], count: tokens * rows)) }
+                _ = try #require(pointers.count == uses.count)
+            }
+        }
+        for (i, use) in uses.enumerated() {
+            guard case .ggml(let type, let base, let rowBytes) = weights[use.0].storage else { continue }
+            var expected = [Float](repeating: .nan, count: tokens * rows)
+            #expect(glm_matmul_rows_q8act(type, base, rowBytes, rows, columns, use.1, columns, tokens, &expected, rows) == 0)
+            #expect(outputs[i].map(\.bitPattern) == expected.map(\.bitPattern), "projection \(i), \(tokens) tokens")
+        }
+    }
+
     @Test func refusesUnsupportedTypesAndPartialBlocks() {
         var out = [Float](repeating: 0, count: 256)
         let zeros = [UInt8](repeating: 0, count: 1024)
