@@ -326,36 +326,51 @@ static inline __attribute__((always_inline)) __m256i unpack_block32(int type, co
 // block's products, converted and multiplied by d_w·d_x into an 8-lane f32 accumulator; offset terms (m·d_x·Σq_x)
 // in a scalar f32 sum. Summation order per output is independent of NR and NT.
 static inline __attribute__((always_inline)) void
-tile_q8_0act(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t blocks,
-             const uint8_t *act, act_layout l, float *y, ptrdiff_t ldy) {
-    __m256 acc[4][4];
-    float macc[4][4];
-    for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) { acc[r][t] = _mm256_setzero_ps(); macc[r][t] = 0.0f; }
+q8_0act_block(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t b,
+              const uint8_t *act, act_layout l, __m256 acc[4][4], float macc[4][4]) {
     const __m256i ones16 = _mm256_set1_epi16(1);
-    for (ptrdiff_t b = 0; b < blocks; b++) {
-        for (int r = 0; r < NR; r++) {
-            const uint8_t *wb = w + r * row_bytes + b * bytes;
-            float d, m;
-            int is_signed;
-            __m256i qw = unpack_block32(type, wb, &d, &m, &is_signed);
-            __m256i uw = is_signed ? _mm256_sign_epi8(qw, qw) : qw;   // |w| (as unsigned: −128 → 128)
-            for (int t = 0; t < NT; t++) {
-                // The activation block is loaded here, per row, rather than once per block into NT registers: the
-                // loads are cheap, and NR·NT accumulators plus NT live blocks would spill.
-                const uint8_t *row = act + t * l.row_bytes;
-                __m256i qx = _mm256_loadu_si256((const __m256i *)(row + b * QK));
-                float dx = ((const float *)(row + l.d_offset))[b];
-                __m256i sxv = is_signed ? _mm256_sign_epi8(qx, qw) : qx;   // x · sign(w)
-                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(uw, sxv), ones16);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(p), acc[r][t]);
-                if (type != GLM_GGML_Q8_0 && type != GLM_GGML_IQ4_NL)
-                    macc[r][t] = fmaf(m, ((const float *)(row + l.s_offset))[b], macc[r][t]);
-            }
+    for (int r = 0; r < NR; r++) {
+        const uint8_t *wb = w + r * row_bytes + b * bytes;
+        float d, m;
+        int is_signed;
+        __m256i qw = unpack_block32(type, wb, &d, &m, &is_signed);
+        __m256i uw = is_signed ? _mm256_sign_epi8(qw, qw) : qw;   // |w| (as unsigned: −128 → 128)
+        for (int t = 0; t < NT; t++) {
+            // The activation block is loaded here, per row, rather than once per block into NT registers: the
+            // loads are cheap, and NR·NT accumulators plus NT live blocks would spill.
+            const uint8_t *row = act + t * l.row_bytes;
+            __m256i qx = _mm256_loadu_si256((const __m256i *)(row + b * QK));
+            float dx = ((const float *)(row + l.d_offset))[b];
+            __m256i sxv = is_signed ? _mm256_sign_epi8(qx, qw) : qx;   // x · sign(w)
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(uw, sxv), ones16);
+            acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(p), acc[r][t]);
+            if (type != GLM_GGML_Q8_0 && type != GLM_GGML_IQ4_NL)
+                macc[r][t] = fmaf(m, ((const float *)(row + l.s_offset))[b], macc[r][t]);
         }
     }
+}
+
+// NR rows × NT tokens over `blocks` 32-element blocks; y[t*ldy + r]. Per block and output: the int32 lanes of the
+// block's products, converted and multiplied by d_w·d_x into an 8-lane f32 accumulator; offset terms (m·d_x·Σq_x)
+// in a scalar f32 sum. Even and odd blocks go to separate accumulators (summed at the end), so that consecutive
+// blocks do not wait on each other's FMA: decode's one row has no other independent chain.
+static inline __attribute__((always_inline)) void
+tile_q8_0act(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t blocks,
+             const uint8_t *act, act_layout l, float *y, ptrdiff_t ldy) {
+    __m256 acc[2][4][4];
+    float macc[2][4][4];
+    for (int p = 0; p < 2; p++)
+        for (int r = 0; r < NR; r++)
+            for (int t = 0; t < NT; t++) { acc[p][r][t] = _mm256_setzero_ps(); macc[p][r][t] = 0.0f; }
+    ptrdiff_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        q8_0act_block(type, NR, NT, w, row_bytes, bytes, b, act, l, acc[0], macc[0]);
+        q8_0act_block(type, NR, NT, w, row_bytes, bytes, b + 1, act, l, acc[1], macc[1]);
+    }
+    if (b < blocks) q8_0act_block(type, NR, NT, w, row_bytes, bytes, b, act, l, acc[0], macc[0]);
     for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum8(acc[r][t]) + macc[r][t];
+        for (int t = 0; t < NT; t++)
+            y[t * ldy + r] = hsum8(_mm256_add_ps(acc[0][r][t], acc[1][r][t])) + (macc[0][r][t] + macc[1][r][t]);
 }
 
 // MARK: Q8_K-activation kernels (K-quants, IQ4_XS)
