@@ -89,27 +89,25 @@ def main():
     p.add_argument("files", nargs="+")
     a = p.parse_args()
     threads = [int(t) for t in a.threads.split(",")]
-    rows = []
+    print(f"| file | threads | decode tok/s libglm / llama.cpp (ratio) | prefill {a.prompt} tok/s libglm / llama.cpp"
+          f" (ratio) | read bandwidth GB/s | decode share of it libglm / llama.cpp | peak RSS MB libglm / llama.cpp"
+          f" (file, libglm session) | load avg |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
     with open(a.log, "a") as log:
         log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {os.uname().nodename}\n")
-        for path in a.files:
-            load_before = load_average()
+        for path in a.files:   # one row per file and thread count as soon as the file is done
+            load = load_average()
             ours = {t: libglm(a.glm_bench, path, t, a.prompt, a.decode, log) for t in threads}
             theirs = llama(a.llama_bench, path, threads, a.prompt, a.decode, a.reps, log)
             for t in threads:
                 o, l = ours[t], theirs[t]
                 bytes_per_token = (o["weights_mb"] + o["kv_mb"]) * 1e6
                 llama_share = 100 * bytes_per_token * l["decode"] / (o["bandwidth"] * 1e9)
-                rows.append((os.path.basename(path), t, o, l, llama_share, load_before))
-    print(f"| file | threads | decode tok/s libglm / llama.cpp (ratio) | prefill {a.prompt} tok/s libglm / llama.cpp"
-          f" (ratio) | read bandwidth GB/s | decode share of it libglm / llama.cpp | peak RSS MB libglm / llama.cpp"
-          f" (file, libglm session) | load avg |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, t, o, l, llama_share, load in rows:
-        print(f"| {name} | {t} | {o['decode']:.2f} / {l['decode']:.2f} ({o['decode'] / l['decode']:.2f}×) |"
-              f" {o['prefill']:.1f} / {l['prefill']:.1f} ({o['prefill'] / l['prefill']:.2f}×) |"
-              f" {o['bandwidth']:.1f} | {o['share']:.0f}% / {llama_share:.0f}% |"
-              f" {o['rss_mb']:.0f} / {l['rss_mb']:.0f} ({o['files_mb']:.0f}, {o['session_mb']:.0f}) | {load} |")
+                print(f"| {os.path.basename(path)} | {t} | {o['decode']:.2f} / {l['decode']:.2f}"
+                      f" ({o['decode'] / l['decode']:.2f}×) | {o['prefill']:.1f} / {l['prefill']:.1f}"
+                      f" ({o['prefill'] / l['prefill']:.2f}×) | {o['bandwidth']:.1f} |"
+                      f" {o['share']:.0f}% / {llama_share:.0f}% | {o['rss_mb']:.0f} / {l['rss_mb']:.0f}"
+                      f" ({o['files_mb']:.0f}, {o['session_mb']:.0f}) | {load} |", flush=True)
 
 
 if __name__ == "__main__":
