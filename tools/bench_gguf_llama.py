@@ -11,7 +11,8 @@ plus the KV cache at the average position): llama.cpp reads the same weights.
 
 Usage: python3 tools/bench_gguf_llama.py --llama-bench PATH/llama-bench [--glm-bench build/bin/glm-bench]
        [--threads 1,2] [--prompt 512] [--decode 32] [--reps 2] [--log FILE] FILE.gguf...
-Run big files under `flock /work/scratch/bench.lock` so that no other benchmark shares the machine.
+Run big files under `flock /work/scratch/bench.lock` so that no other benchmark shares the machine. Creating
+LOG.stop ends the run after the file being measured (the rows so far are printed).
 """
 import argparse
 import json
@@ -96,6 +97,9 @@ def main():
     with open(a.log, "a") as log:
         log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {os.uname().nodename}\n")
         for path in a.files:   # one row per file and thread count as soon as the file is done
+            if os.path.exists(a.log + ".stop"):   # `touch LOG.stop` ends the run after the current file
+                log.write(f"stopped before {path}: {a.log}.stop exists\n")
+                break
             load = load_average()
             ours = {t: libglm(a.glm_bench, path, t, a.prompt, a.decode, log) for t in threads}
             theirs = llama(a.llama_bench, path, threads, a.prompt, a.decode, a.reps, log)
