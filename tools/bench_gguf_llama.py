@@ -87,6 +87,9 @@ def main():
     p.add_argument("--decode", type=int, default=32)
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--log", default="bench_gguf_llama.log")
+    p.add_argument("--llama-copy", action="append", default=[], metavar="FILE=COPY",
+                   help="run llama-bench on COPY for FILE (a copy whose tensors are FILE's bytes, e.g. with a"
+                        " tokenizer type llama.cpp loads: the synthetic model has no BPE merges)")
     p.add_argument("files", nargs="+")
     a = p.parse_args()
     threads = [int(t) for t in a.threads.split(",")]
@@ -102,7 +105,8 @@ def main():
                 break
             load = load_average()
             ours = {t: libglm(a.glm_bench, path, t, a.prompt, a.decode, log) for t in threads}
-            theirs = llama(a.llama_bench, path, threads, a.prompt, a.decode, a.reps, log)
+            copies = dict(c.split("=", 1) for c in a.llama_copy)
+            theirs = llama(a.llama_bench, copies.get(path, path), threads, a.prompt, a.decode, a.reps, log)
             for t in threads:
                 o, l = ours[t], theirs[t]
                 bytes_per_token = (o["weights_mb"] + o["kv_mb"]) * 1e6
