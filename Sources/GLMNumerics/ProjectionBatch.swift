@@ -1,3 +1,4 @@
+import Glibc
 import GLMSupport
 
 /// One linear map `output = input · Wᵀ` over `tokens` rows (no bias; callers add biases themselves).
@@ -8,6 +9,9 @@ public struct Projection {
     public var tokens: Int
     public var output: UnsafeMutablePointer<Float>
     public var outputStride: Int
+    /// Block-quantised weights: the input quantised for the integer kernel, set by `ProjectionBatch.run` (one
+    /// quantisation serves every tile of rows and every projection of the batch with the same input).
+    var quantizedInput: UnsafeRawPointer? = nil
 
     public init(_ weight: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
                 output: UnsafeMutablePointer<Float>, outputStride: Int) {
@@ -28,6 +32,9 @@ public struct Projection {
 ///   (`WeightMatrix.multiply`); this is memory-bound and reads each weight once;
 /// - many rows (prefill), `.packed` backend: the packed GEMM of CGLMKernels (`WeightMatrix.multiplyPacked`), which
 ///   converts weight panels to f32 while packing them and picks AVX-512 or AVX2 itself.
+/// Block-quantised (GGUF) weights take neither: their inputs are quantised once per run (Q8_0 or Q8_K, as ggml
+/// does) and every tile runs the integer kernels of quantdot.c, which use a 2×4 / 1×4 register tile of weight rows ×
+/// tokens from 4 tokens on and give the same bits for any number of tokens.
 /// With the `.openBLAS` backend the projections with many rows are not tiled: after the pool has run the others,
 /// each goes through `cblas_sgemm` on the calling thread with OpenBLAS's threads (`OpenBLASProjector`), so the two
 /// thread pools never compute at the same time. Why `.packed` is the default: `GEMMBackend`.
@@ -49,6 +56,11 @@ public final class ProjectionBatch {
     private let tileScratch: [FloatBuffer]
     private var projections: [Projection] = []
     private var tiles: [(projection: Int, rows: Range<Int>)] = []
+    /// Distinct inputs of the block-quantised projections of a run, quantised once each into `quantized`.
+    private var quantizations: [Quantization] = []
+    private var quantizationTasks: [(quantization: Int, tokens: Range<Int>)] = []
+    private var quantized: UnsafeMutableRawPointer?
+    private var quantizedCapacity = 0
 
     public init(workers: Workers, backend: GEMMBackend = .packed, path: KernelPath) throws(GLMError) {
         OpenBLASThreads.configure()
@@ -63,7 +75,11 @@ public final class ProjectionBatch {
         tileScratch = scratch
         projections.reserveCapacity(64)
         tiles.reserveCapacity(1024)
+        quantizations.reserveCapacity(64)
+        quantizationTasks.reserveCapacity(256)
     }
+
+    deinit { free(quantized) }
 
     /// Bytes of the per-thread packing scratch.
     public var scratchBytes: Int { tileScratch.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
@@ -93,7 +109,10 @@ public final class ProjectionBatch {
         defer {
             projections.removeAll(keepingCapacity: true)
             tiles.removeAll(keepingCapacity: true)
+            quantizations.removeAll(keepingCapacity: true)
+            quantizationTasks.removeAll(keepingCapacity: true)
         }
+        quantizeInputs()
         for (index, projection) in projections.enumerated() where openBLAS?.computes(projection) != true {
             let rows = projection.weight.rows
             let step = projection.tokens >= ProjectionBatch.gemmMinimumTokens
@@ -116,6 +135,95 @@ public final class ProjectionBatch {
         for projection in projections where openBLAS.computes(projection) { openBLAS.multiply(projection) }
     }
 
+    /// One input of block-quantised projections: `tokens` rows of `columns` floats, quantised to `rowBytes`-byte
+    /// rows at `offset` in the run's buffer.
+    private struct Quantization {
+        let weight: WeightMatrix
+        let input: UnsafePointer<Float>
+        let inputStride: Int
+        let tokens: Int
+        let kind: Int32
+        let rowBytes: Int
+        let offset: Int
+    }
+
+    /// Token rows per quantisation task (a prefill input is split so that every thread quantises).
+    static let quantizationTokensPerTask = 16
+
+    /// Quantises the input of every block-quantised projection once (projections that share an input and an
+    /// activation format share the result), in parallel for many tokens, and points the projections at it. Without
+    /// memory for the buffer the projections keep their f32 inputs, and the kernels quantise per tile instead
+    /// (the same bits, more work).
+    private func quantizeInputs() {
+        var total = 0
+        for index in projections.indices where openBLAS?.computes(projections[index]) != true {
+            let p = projections[index]
+            guard let layout = p.weight.quantizedInputLayout else { continue }
+            let shared = quantizations.firstIndex {
+                $0.input == p.input && $0.inputStride == p.inputStride && $0.tokens == p.tokens
+                    && $0.kind == layout.kind && $0.weight.columns == p.weight.columns
+            }
+            if shared == nil {
+                quantizations.append(Quantization(weight: p.weight, input: p.input, inputStride: p.inputStride,
+                                                  tokens: p.tokens, kind: layout.kind, rowBytes: layout.rowBytes,
+                                                  offset: total))
+                total += p.tokens * layout.rowBytes
+            }
+        }
+        if quantizations.isEmpty { return }
+        if total > quantizedCapacity {
+            free(quantized)
+            quantized = nil
+            quantizedCapacity = 0
+            var raw: UnsafeMutableRawPointer?
+            let capacity = total + total / 4
+            guard posix_memalign(&raw, 64, capacity) == 0, let raw else { return }
+            quantized = raw
+            quantizedCapacity = capacity
+        }
+        guard let buffer = quantized else { return }
+        let step = ProjectionBatch.quantizationTokensPerTask
+        var elements = 0
+        for (index, q) in quantizations.enumerated() {
+            var start = 0
+            while start < q.tokens {
+                quantizationTasks.append((index, start..<min(q.tokens, start + step)))
+                start += step
+            }
+            elements = max(elements, min(q.tokens, step) * q.weight.columns)
+        }
+        quantizations.withUnsafeBufferPointer { quantizations in
+            quantizationTasks.withUnsafeBufferPointer { tasks in
+                workers.run(tasks: tasks.count, elementsPerTask: elements,
+                            job: QuantizeInputs(quantizations: quantizations, tasks: tasks, buffer: buffer))
+            }
+        }
+        for index in projections.indices where openBLAS?.computes(projections[index]) != true {
+            let p = projections[index]
+            guard let layout = p.weight.quantizedInputLayout else { continue }
+            if let q = quantizations.first(where: {
+                $0.input == p.input && $0.inputStride == p.inputStride && $0.tokens == p.tokens
+                    && $0.kind == layout.kind && $0.weight.columns == p.weight.columns
+            }) {
+                projections[index].quantizedInput = UnsafeRawPointer(buffer + q.offset)
+            }
+        }
+    }
+
+    /// Task i quantises the token rows `tasks[i].tokens` of input `tasks[i].quantization`.
+    private struct QuantizeInputs: WorkerJob {
+        let quantizations: UnsafeBufferPointer<Quantization>
+        let tasks: UnsafeBufferPointer<(quantization: Int, tokens: Range<Int>)>
+        let buffer: UnsafeMutableRawPointer
+
+        func run(slot: Int, task: Int) {
+            let (index, tokens) = tasks[task]
+            let q = quantizations[index]
+            q.weight.quantizeInput(q.input + tokens.lowerBound * q.inputStride, inputStride: q.inputStride,
+                                   tokens: tokens.count, into: buffer + q.offset + tokens.lowerBound * q.rowBytes)
+        }
+    }
+
     /// Task i computes the output columns `tiles[i].rows` of the projection `tiles[i].projection`.
     private struct ComputeTiles: WorkerJob {
         let projections: UnsafeBufferPointer<Projection>
@@ -134,6 +242,11 @@ public final class ProjectionBatch {
     private static func compute(_ p: Projection, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>,
                                 path: KernelPath) {
         let output = p.output + rows.lowerBound
+        if let quantizedInput = p.quantizedInput {
+            p.weight.multiply(rows: rows, quantizedInput: quantizedInput, tokens: p.tokens, output: output,
+                              outputStride: p.outputStride)
+            return
+        }
         if p.tokens < ProjectionBatch.gemmMinimumTokens {
             p.weight.multiply(rows: rows, input: p.input, inputStride: p.inputStride, tokens: p.tokens,
                               output: output, outputStride: p.outputStride)

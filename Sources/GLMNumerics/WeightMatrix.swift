@@ -15,8 +15,8 @@ public struct WeightMatrix: @unchecked Sendable {
         /// IEEE half precision.
         case f16(UnsafePointer<UInt16>)
         /// A ggml block format of a GGUF file (Q8_0, Q4_K, ...; `type` is the ggml type id, one that
-        /// `glm_dequantize` handles), rows `rowBytes` apart. Multiplied by Q8_0-quantised inputs with integer block
-        /// dot products, as ggml does (docs/MODEL.md §2.6).
+        /// `glm_dequantize` handles), rows `rowBytes` apart. Multiplied by Q8_0- or Q8_K-quantised inputs with integer
+        /// block dot products, as ggml does (docs/MODEL.md §2.6).
         case ggml(type: Int32, base: UnsafeRawPointer, rowBytes: Int)
         /// FP8 E4M3FN (one byte per element, rows `columns` bytes apart) with f32 scales per channel, per block or
         /// per tensor (`glm_fp8_scales`; the scale array is owned by the model). Converted in registers through F16C
@@ -88,8 +88,7 @@ public struct WeightMatrix: @unchecked Sendable {
             glm_gemm_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
                          output, outputStride, scratch, avx512)
         case .ggml(let type, let base, let rowBytes):
-            // The same integer kernel as decode, so prefill and decode compute the same numbers (an integer GEMM
-            // micro-kernel is the faster later step).
+            // The integer kernels pick their prefill tiles themselves (and give the same bits as decode's).
             WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
                                       count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
                                       tokens: tokens, output: output, outputStride: outputStride)
@@ -99,13 +98,40 @@ public struct WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// Every block type: activations quantised to Q8_0 and integer block dot products (ggml's CPU way).
+    /// Every block type: activations quantised to Q8_0 or Q8_K and integer block dot products (ggml's CPU way).
     static func hasIntegerKernel(_ type: Int32) -> Bool {
         type != Int32(GLM_GGML_F32) && type != Int32(GLM_GGML_F16) && type != Int32(GLM_GGML_BF16)
     }
 
-    /// Block-quantised rows times f32 inputs: the integer kernel for Q8_0/Q4_0 (unless a row is too wide for its
-    /// stack buffer), else each row dequantised exactly and multiplied in f32. The loader admits only types
+    /// For block-quantised storage with an integer kernel: the activation format (`glm_q8act_kind`: matrices of
+    /// the same kind can share one quantised input) and the bytes of one quantised input row; nil otherwise.
+    public var quantizedInputLayout: (kind: Int32, rowBytes: Int)? {
+        guard case .ggml(let type, _, _) = storage, WeightMatrix.hasIntegerKernel(type) else { return nil }
+        let rowBytes = glm_q8act_row_bytes(type, columns)
+        let kind = glm_q8act_kind(type)
+        guard rowBytes > 0, kind >= 0 else { return nil }
+        return (kind, rowBytes)
+    }
+
+    /// Quantises `tokens` input rows as this matrix's integer kernel wants them (`quantizedInputLayout`) into
+    /// `destination`, rows `quantizedInputLayout.rowBytes` apart.
+    public func quantizeInput(_ input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                              into destination: UnsafeMutableRawPointer) {
+        guard case .ggml(let type, _, _) = storage else { return }
+        _ = glm_q8act_quantize(type, input, inputStride, columns, tokens, destination)
+    }
+
+    /// `multiply` with the input already quantised by `quantizeInput`: the same bits as `multiply` on the f32 input,
+    /// for any number of tokens and rows (decode: the row kernel; from 4 tokens on: the prefill tiles).
+    public func multiply(rows rowRange: Range<Int>, quantizedInput: UnsafeRawPointer, tokens: Int,
+                         output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        guard case .ggml(let type, let base, let rowBytes) = storage else { return }
+        _ = glm_matmul_rows_q8act_pre(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
+                                      quantizedInput, tokens, output, outputStride)
+    }
+
+    /// Block-quantised rows times f32 inputs: the integer kernel (unless a row is too wide for its stack buffer),
+    /// else each row dequantised exactly and multiplied in f32. The loader admits only types
     /// `glm_dequantize` handles, so the fallback cannot fail.
     static func multiplyGGML(type: Int32, rows: UnsafeRawPointer, rowBytes: Int, count: Int, columns: Int,
                              input: UnsafePointer<Float>, inputStride: Int, tokens: Int,

@@ -82,6 +82,9 @@ func modelBenchmark(arguments: [String]) throws {
     let bandwidth = try measureBandwidth(threads: threads)
     print("memory bandwidth (\(threads) threads): read \(fixed(bandwidth.read / 1e9, 2)) GB/s,"
         + " triad \(fixed(bandwidth.triad / 1e9, 2)) GB/s")
+    // The probe's buffers are freed; from here the peak resident set is the model's pages, the sessions and the
+    // library's buffers (what llama-bench's peak RSS holds too).
+    let peakReset = resetPeakResidentSet()
 
     let vocab = model.config.vocabSize
     var state: UInt64 = 0x9E3779B97F4A7C15
@@ -103,10 +106,18 @@ func modelBenchmark(arguments: [String]) throws {
     }
 
     var prefillRates: [Double] = []
+    var sessionBytes = 0
     for model in models {
-        prefillRates.append(try measure(model, prompt: prompt, decodeCount: decodeCount, threads: threads,
-                                        kv: kvType, bandwidth: bandwidth.read))
+        let result = try measure(model, prompt: prompt, decodeCount: decodeCount, threads: threads, kv: kvType,
+                                 bandwidth: bandwidth.read)
+        prefillRates.append(result.prefillRate)
+        sessionBytes = max(sessionBytes, result.sessionBytes)
     }
+    let files = modelFileBytes(directory)
+    print("peak RSS\(peakReset ? " after the bandwidth probe" : " (whole run: the peak could not be reset)"):"
+        + " \(fixed(Double(peakResidentBytes()) / 1e6, 1)) MB; model files \(fixed(Double(files) / 1e6, 1)) MB,"
+        + " session (KV cache and buffers) \(fixed(Double(sessionBytes) / 1e6, 1)) MB;"
+        + " peak / (files + session) = \(fixed(Double(peakResidentBytes()) / Double(max(1, files + sessionBytes)), 3))")
     if prefillRates.count == 2 && backends.count == 2 {    // GEMMBackend.allCases: packed, openblas
         print("prefill openblas / packed: \(fixed(prefillRates[1] / prefillRates[0], 3))")
     } else if prefillRates.count == 2 {                     // KernelPath.available(): avx2, avx512
@@ -115,9 +126,9 @@ func modelBenchmark(arguments: [String]) throws {
 }
 
 /// Prefill of `prompt`, then greedy decode of `decodeCount` tokens, on a fresh session of `model`; prints both
-/// speeds and returns the prefill tokens/s.
+/// speeds and returns the prefill tokens/s and the session's bytes (KV cache and buffers).
 private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads: Int, kv: KVType,
-                     bandwidth: Double) throws -> Double {
+                     bandwidth: Double) throws -> (prefillRate: Double, sessionBytes: Int) {
     let gemm = "\(model.gemmBackend.rawValue), \(model.kernelPath.rawValue)"
     let promptLength = prompt.count
     let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads, keyType: kv,
@@ -150,7 +161,7 @@ private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads:
         + " + \(fixed(Double(cacheBytes) / 1e6, 1)) MB KV cache")
     print("decode reads \(fixed(bytesPerToken * decodeRate / 1e9, 2)) GB/s ="
         + " \(fixed(100 * bytesPerToken * decodeRate / bandwidth, 1))% of the measured read bandwidth")
-    return prefillRate
+    return (prefillRate, session.allocatedBytes)
 }
 
 /// llama-bench's `-d` (see `modelBenchmark`): per depth, fill (untimed), prefill of `prompt` at that depth,
@@ -237,4 +248,52 @@ private func measureBandwidth(threads: Int) throws -> (read: Double, triad: Doub
     }
     if sink.isNaN { print("") }
     return (read, triad)
+}
+
+/// Resets the kernel's peak-RSS mark (VmHWM) to the current resident set (`/proc/self/clear_refs`, value 5).
+private func resetPeakResidentSet() -> Bool {
+    guard let f = fopen("/proc/self/clear_refs", "w") else { return false }
+    defer { fclose(f) }
+    return fputs("5", f) >= 0
+}
+
+/// VmHWM of /proc/self/status in bytes (0 if unreadable).
+private func peakResidentBytes() -> Int {
+    guard let f = fopen("/proc/self/status", "r") else { return 0 }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, Int32(line.count), f) != nil {
+        let text = String(cString: line)
+        if text.hasPrefix("VmHWM:") {
+            let digits = text.dropFirst(6).filter { $0.isNumber }
+            return (Int(String(digits)) ?? 0) * 1024
+        }
+    }
+    return 0
+}
+
+/// Bytes of the model's weight files: the .gguf file given (with the other parts of a split set), or the
+/// .safetensors / .gguf files of the directory.
+private func modelFileBytes(_ path: String) -> Int {
+    func size(_ file: String) -> Int {
+        var st = stat()
+        return stat(file, &st) == 0 ? Int(st.st_size) : 0
+    }
+    if path.hasSuffix(".gguf") {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        // name-00001-of-00003.gguf: every part with the same prefix and count
+        let tail = Array(name.utf8.suffix(20))   // "-00001-of-00003.gguf"
+        let isDigit = { (c: UInt8) in c >= 48 && c <= 57 }
+        if tail.count == 20, tail[0] == 45, tail[1...5].allSatisfy(isDigit), String(decoding: tail[6...9], as: UTF8.self) == "-of-",
+           tail[10...14].allSatisfy(isDigit), let names = try? FileSystem.listDirectory(directory) {
+            let prefix = String(name.dropLast(20)), count = String(decoding: tail[6...], as: UTF8.self)
+            return names.filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(count) && $0.count == name.count }
+                .reduce(0) { $0 + size(directory + "/" + $1) }
+        }
+        return size(path)
+    }
+    guard let names = try? FileSystem.listDirectory(path) else { return 0 }
+    return names.filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".gguf") }.reduce(0) { $0 + size(path + "/" + $1) }
 }

@@ -3,16 +3,23 @@ import GLMNumerics
 import GLMSupport
 import Glibc
 
-/// `glm-bench quant ROWS COLUMNS [REPEATS]`: one decode-shaped product (one input row) over a ROWS × COLUMNS weight
-/// matrix in each weight encoding, on one thread: milliseconds per product, weight bytes read per second, and time
-/// relative to BF16 in the same run. Every block type runs its integer kernel (Q8_0 activations). The matrices hold random blocks (scales set to a finite value) and are far larger
-/// than the caches at the default size, so this measures what decode pays per weight byte.
+/// `glm-bench quant ROWS COLUMNS [REPEATS [TOKENS]]`: one product of TOKENS input rows (default 1: decode) with a
+/// ROWS × COLUMNS weight matrix in each weight encoding, on one thread: milliseconds per product, weight bytes read
+/// per second, and time relative to BF16 in the same run. BF16 runs the f32 row kernel (decode) or, from 8 tokens
+/// on, the packed GEMM in tiles of 256 rows (prefill), as `ProjectionBatch` does; every block type quantises the
+/// input (Q8_0 or Q8_K, inside the timed product) and runs its integer kernel (the row kernel, or the prefill tiles
+/// from 4 tokens on). The matrices hold random blocks (scales set to a finite value) and are far larger than the
+/// caches at the default size, so a decode product measures what decode pays per weight byte. The encodings are
+/// timed in REPEATS rounds over all of them (a busy moment of a shared machine hits them alike) and the fastest
+/// product of each counts, in wall time and in the thread's CPU time (which leaves out time the thread waited for
+/// a core); the ratios use CPU time.
 func quantBenchmark(arguments: [String]) throws {
     let rows = arguments.count > 0 ? Int(arguments[0]) ?? 12288 : 12288
     let columns = arguments.count > 1 ? Int(arguments[1]) ?? 5120 : 5120
     let repeats = arguments.count > 2 ? Int(arguments[2]) ?? 20 : 20
-    guard rows > 0, columns > 0, columns % 256 == 0, repeats > 0 else {
-        fputs("usage: glm-bench quant ROWS COLUMNS(multiple of 256) [REPEATS]\n", stderr)
+    let tokens = arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1
+    guard rows > 0, columns > 0, columns % 256 == 0, repeats > 0, tokens > 0 else {
+        fputs("usage: glm-bench quant ROWS COLUMNS(multiple of 256) [REPEATS [TOKENS]]\n", stderr)
         exit(2)
     }
     var state: UInt64 = 88172645463325252
@@ -20,9 +27,11 @@ func quantBenchmark(arguments: [String]) throws {
         state ^= state << 13; state ^= state >> 7; state ^= state << 17
         return state
     }
-    let input = UnsafeMutablePointer<Float>.allocate(capacity: columns)
-    for c in 0..<columns { input[c] = Float(Int(random() % 2001) - 1000) / 1000 }
-    let output = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+    let input = UnsafeMutablePointer<Float>.allocate(capacity: columns * tokens)
+    for c in 0..<(columns * tokens) { input[c] = Float(Int(random() % 2001) - 1000) / 1000 }
+    let output = UnsafeMutablePointer<Float>.allocate(capacity: rows * tokens)
+    let path = try KernelPath.resolve(nil)
+    let scratch = try FloatBuffer(count: WeightMatrix.packedScratchCount, purpose: "GEMM panels")
 
     // (name, ggml type or nil for BF16, block elements, block bytes, byte offsets of f16 scales in a block)
     let kinds: [(String, Int32?, Int, Int, [Int])] = [
@@ -40,8 +49,9 @@ func quantBenchmark(arguments: [String]) throws {
         ("Q6_K", Int32(GLM_GGML_Q6_K), 256, 210, [208]),
         ("IQ4_XS", Int32(GLM_GGML_IQ4_XS), 256, 136, [0]),
     ]
-    print("decode product \(rows) x \(columns), 1 thread, \(repeats) repeats, CPU: \(CPUFeatures.host.brand)")
-    var bf16Time = 0.0
+    print("product of \(tokens) input row(s) with \(rows) x \(columns) weights, 1 thread, best of \(repeats) rounds,"
+        + " CPU: \(CPUFeatures.host.brand), kernels \(path.rawValue)")
+    var matrices: [(name: String, matrix: WeightMatrix, bytes: Int, storage: UnsafeMutableRawPointer)] = []
     for (name, type, block, blockBytes, scales) in kinds {
         let rowBytes = columns / block * blockBytes
         let bytes = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
@@ -58,19 +68,45 @@ func quantBenchmark(arguments: [String]) throws {
         }
         let storage: WeightMatrix.Storage = type.map { .ggml(type: $0, base: UnsafeRawPointer(bytes), rowBytes: rowBytes) }
             ?? .bf16(UnsafePointer(bytes.assumingMemoryBound(to: UInt16.self)))
-        let w = WeightMatrix(rows: rows, columns: columns, storage: storage)
-        w.multiply(rows: 0..<rows, input: input, inputStride: columns, tokens: 1, output: output, outputStride: rows)
-        let start = monotonicSeconds()
-        for _ in 0..<repeats {
-            w.multiply(rows: 0..<rows, input: input, inputStride: columns, tokens: 1, output: output, outputStride: rows)
+        matrices.append((name, WeightMatrix(rows: rows, columns: columns, storage: storage), rows * rowBytes, bytes))
+    }
+    defer { for m in matrices { m.storage.deallocate() } }
+    let quantizedBytes = (matrices.compactMap { $0.matrix.quantizedInputLayout?.rowBytes }.max() ?? 0) * tokens
+    let quantized = UnsafeMutableRawPointer.allocate(byteCount: max(quantizedBytes, 1), alignment: 64)
+    defer { quantized.deallocate() }
+
+    func product(_ w: WeightMatrix) {
+        if w.quantizedInputLayout != nil {
+            w.quantizeInput(input, inputStride: columns, tokens: tokens, into: quantized)
+            w.multiply(rows: 0..<rows, quantizedInput: quantized, tokens: tokens, output: output, outputStride: rows)
+        } else if tokens < ProjectionBatch.gemmMinimumTokens {
+            w.multiply(rows: 0..<rows, input: input, inputStride: columns, tokens: tokens, output: output,
+                       outputStride: rows)
+        } else {
+            var start = 0
+            while start < rows {
+                let end = min(rows, start + WeightMatrix.packedRowLimit)
+                w.multiplyPacked(rows: start..<end, input: input, inputStride: columns, tokens: tokens,
+                                 output: output + start, outputStride: rows, scratch: scratch.pointer, path: path)
+                start = end
+            }
         }
-        let seconds = (monotonicSeconds() - start) / Double(repeats)
-        if type == nil { bf16Time = seconds }
-        let gbs = Double(rows * rowBytes) / seconds / 1e9
-        print("\(name + String(repeating: " ", count: max(0, 6 - name.count))) \(fixed(seconds * 1e3, 2)) ms  "
-            + "\(fixed(gbs, 2)) GB/s of weights  \(fixed(Double(rows * rowBytes) / 1e6, 1)) MB  "
-            + "time vs BF16 \(fixed(seconds / bf16Time, 2))x")
-        bytes.deallocate()
+    }
+    var wall = [Double](repeating: .infinity, count: matrices.count)
+    var cpu = [Double](repeating: .infinity, count: matrices.count)
+    for m in matrices { product(m.matrix) }   // page everything in
+    for _ in 0..<repeats {
+        for (i, m) in matrices.enumerated() {
+            let startWall = monotonicSeconds(), startCPU = threadCPUSeconds()
+            product(m.matrix)
+            cpu[i] = min(cpu[i], threadCPUSeconds() - startCPU)
+            wall[i] = min(wall[i], monotonicSeconds() - startWall)
+        }
+    }
+    for (i, m) in matrices.enumerated() {
+        print("\(m.name + String(repeating: " ", count: max(0, 6 - m.name.count)))"
+            + " \(fixed(wall[i] * 1e3, 2)) ms wall, \(fixed(cpu[i] * 1e3, 2)) ms CPU"
+            + "  \(fixed(Double(m.bytes) / cpu[i] / 1e9, 2)) GB/s of weights  \(fixed(Double(m.bytes) / 1e6, 1)) MB"
+            + "  time vs BF16 \(fixed(cpu[i] / cpu[0], 2))x")
     }
 }
-

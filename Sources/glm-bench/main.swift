@@ -7,7 +7,7 @@ usage: glm-bench <component> [arguments]
   model MODEL_DIR THREADS PROMPT_TOKENS DECODE_TOKENS [--gemm packed|openblas|both] [--kernels auto|avx2|avx512|both]
         [--kv f32|f16|bf16|q8_0] [--depth D1,D2,...]    prefill/decode tokens/s, bytes per token, memory bandwidth;
                                                         --depth: pp/tg after filling the context to each depth
-  quant [ROWS COLUMNS REPEATS]                          one decode product per weight encoding (BF16 and every GGUF block type)
+  quant [ROWS COLUMNS [REPEATS [TOKENS]]]               one product per weight encoding (BF16 and every GGUF block type)
   fp8 [ROWS COLUMNS REPEATS]                            one decode product in BF16 and FP8 (channel, block) vs read bandwidth
   chat ...                                              time to first token and second-turn speed with/without prefix reuse
   tokenizer ...                                         encoding throughput and vocabulary load time

@@ -65,53 +65,220 @@ import GLMNumerics
         }
     }
 
-    /// The integer kernel against its definition evaluated in double: Σ_blocks d_x · Σ_j w[j] · q_x[j], with w the
+    /// ggml's reference Q8_K quantiser (quantize_row_q8_K_ref in ggml-quants.c), written out here: m = the first
+    /// element of largest magnitude, iscale = −127/m, q = min(127, round-half-even(iscale·x)), bsums = Σq per 16,
+    /// d = 1/iscale; an all-zero block is d = 0, q = 0.
+    static func referenceQ8K(_ x: ArraySlice<Float>) -> (d: Float, q: [Int8], bsums: [Int16]) {
+        var amax: Float = 0, max: Float = 0
+        for v in x where abs(v) > amax { amax = abs(v); max = v }
+        if amax == 0 { return (0, [Int8](repeating: 0, count: 256), [Int16](repeating: 0, count: 16)) }
+        let iscale = -127 / max
+        let q: [Int8] = x.map { Int8(Swift.min(127, Int((iscale * $0).rounded(.toNearestOrEven)))) }
+        let bsums: [Int16] = (0..<16).map { j in Int16(q[(16 * j)..<(16 * j + 16)].reduce(0) { $0 + Int($1) }) }
+        return (1 / iscale, q, bsums)
+    }
+
+    /// Activations quantised to Q8_K (the K-quants' activation type) exactly as ggml's reference quantiser, byte
+    /// for byte, on the fixture's activation rows (magnitudes from 1e-30 to 1e30, zero blocks, rounding boundaries).
+    @Test func activationQuantisationQ8KMatchesReference() throws {
+        let raw = try GGUFDequantTests.bytes("activations.f32")
+        var x: [Float] = raw.withUnsafeBytes { p in (0..<(raw.count / 4)).map { p.load(fromByteOffset: 4 * $0, as: Float.self) } }
+        x = Array(x.prefix(x.count / 256 * 256))
+        #expect(x.count >= 512)
+        var out = [UInt8](repeating: 0xAA, count: x.count / 256 * 292)
+        #expect(glm_quantize_row_q8_k(x, &out, x.count) == 0)
+        for b in 0..<(x.count / 256) {
+            let expected = GGUFDequantTests.referenceQ8K(x[(256 * b)..<(256 * b + 256)])
+            let block = Array(out[(292 * b)..<(292 * b + 292)])
+            let d = block.withUnsafeBytes { $0.load(as: Float.self) }
+            let q = block[4..<260].map { Int8(bitPattern: $0) }
+            let bsums: [Int16] = (0..<16).map { j in Int16(bitPattern: UInt16(block[260 + 2 * j]) | UInt16(block[261 + 2 * j]) << 8) }
+            #expect(d.bitPattern == expected.d.bitPattern, "block \(b): d \(d) vs \(expected.d)")
+            #expect(q == expected.q, "block \(b): values differ")
+            #expect(bsums == expected.bsums, "block \(b): bsums differ")
+        }
+        #expect(glm_quantize_row_q8_k(x, &out, 255) == -1)
+    }
+
+    /// The integer kernels against their definition evaluated in double: Σ_blocks d_x · Σ_j w[j] · q_x[j], with w the
     /// exactly dequantised weights (glm_dequantize, checked against gguf-py above), the activations quantised by
-    /// glm_quantize_row_q8_0 (checked against gguf-py above) and the fixtures' random weight blocks. The kernel sums
-    /// s·Σq·x − m·Σx per group in f32: 1e-6 of Σ|terms| (measured ≤ 4e-8).
+    /// glm_quantize_row_q8_0 / glm_quantize_row_q8_k (checked against the references above; Q8_K for the K-quants
+    /// and IQ4_XS as in ggml) and weight rows made of the fixtures' random blocks. The kernels sum the integer
+    /// products exactly and scale in f32: 1e-6 of Σ|terms| (measured ≤ 1e-7). Every kernel shape runs: tokens 1, 3
+    /// (the decode kernel, row by row) and 4, 6, 9 (prefill tiles of 4 tokens and the remainder) over rows 1..9
+    /// (the K types' 2-row prefill tile and its remainder); every shape must give the same bits as one row times
+    /// one token.
     @Test(arguments: types.filter { $0.2 > 1 }.map(\.0))
     func integerDotMatchesDefinition(_ name: String) throws {
         let (_, type, block) = try #require(GGUFDequantTests.types.first { $0.0 == name })
         let blockBytes = [32: [2: 18, 3: 20, 6: 22, 7: 24, 8: 34, 20: 18], 256: [10: 84, 11: 110, 12: 144, 13: 176, 14: 210, 23: 136]][block]![Int(type)]!
-        let weights = try GGUFDequantTests.bytes(name + ".blocks")
-        let (rows, blocksPerRow, tokens) = block == 32 ? (4, 12, 3) : (3, 4, 3)   // the fixtures' random blocks
+        let fixture = try GGUFDequantTests.bytes(name + ".blocks")
+        let randoms = block == 32 ? 48 : 12   // tools/make_gguf_quant_fixtures.py: the random blocks come first
+        #expect(fixture.count >= randoms * blockBytes)
+        let (rows, blocksPerRow, maxTokens) = (9, block == 32 ? 8 : 2, 9)
         let columns = block * blocksPerRow
         let rowBytes = blocksPerRow * blockBytes
-        #expect(weights.count >= rows * rowBytes)
+        var weights = [UInt8]()
+        for r in 0..<rows {
+            for j in 0..<blocksPerRow {
+                let source = (r * 5 + j) % randoms
+                weights += fixture[(source * blockBytes)..<((source + 1) * blockBytes)]
+            }
+        }
         var state: UInt64 = 12345
-        let x: [Float] = (0..<(tokens * columns)).map { _ in
+        let x: [Float] = (0..<(maxTokens * columns)).map { _ in
             state = state &* 6364136223846793005 &+ 1442695040888963407
             return Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
         }
-        var y = [Float](repeating: .nan, count: tokens * rows)
-        #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, x, columns, tokens, &y, rows) == 0)
         var w = [Float](repeating: 0, count: rows * columns)
         #expect(glm_dequantize_rows(type, weights, rowBytes, rows, columns, &w) == 0)
-        func half(_ lo: UInt8, _ hi: UInt8) -> Double { Double(HalfPrecision.f16ToFloat(UInt16(lo) | UInt16(hi) << 8)) }
+        let kQuant = block == 256
+        // The activations as the kernel sees them: per element the int8 value times its block's scale.
+        func quantised(_ t: Int) -> [Double] {
+            var out = [Double](repeating: 0, count: columns)
+            x.withUnsafeBufferPointer { p in
+                if kQuant {
+                    var xq = [UInt8](repeating: 0, count: columns / 256 * 292)
+                    _ = glm_quantize_row_q8_k(p.baseAddress! + t * columns, &xq, columns)
+                    for c in 0..<columns {
+                        let b = c / 256
+                        let d = xq.withUnsafeBytes { $0.load(fromByteOffset: 292 * b, as: Float.self) }
+                        out[c] = Double(Int8(bitPattern: xq[292 * b + 4 + c % 256])) * Double(d)
+                    }
+                } else {
+                    var xq = [UInt8](repeating: 0, count: columns / 32 * 34)
+                    glm_quantize_row_q8_0(p.baseAddress! + t * columns, &xq, columns)
+                    for c in 0..<columns {
+                        let b = c / 32
+                        let d = HalfPrecision.f16ToFloat(UInt16(xq[b * 34]) | UInt16(xq[b * 34 + 1]) << 8)
+                        out[c] = Double(Int8(bitPattern: xq[b * 34 + 2 + c % 32])) * Double(d)
+                    }
+                }
+            }
+            return out
+        }
+        // One row × one token at a time: the reference shape for the bit-identity checks.
+        var single = [Float](repeating: .nan, count: maxTokens * rows)
+        for t in 0..<maxTokens {
+            for r in 0..<rows {
+                var one: Float = .nan
+                x.withUnsafeBufferPointer { p in
+                    weights.withUnsafeBufferPointer { wp in
+                        #expect(glm_matmul_rows_q8act(type, wp.baseAddress! + r * rowBytes, rowBytes, 1, columns,
+                                                      p.baseAddress! + t * columns, columns, 1, &one, 1) == 0)
+                    }
+                }
+                single[t * rows + r] = one
+            }
+        }
         var worstRatio = 0.0
-        for t in 0..<tokens {
-            var xq = [UInt8](repeating: 0, count: columns / 32 * 34)
-            x.withUnsafeBufferPointer { p in glm_quantize_row_q8_0(p.baseAddress! + t * columns, &xq, columns) }
+        for t in 0..<maxTokens {
+            let xd = quantised(t)
             for r in 0..<rows {
                 var sum = 0.0, magnitude = 0.0
                 for c in 0..<columns {
-                    let b = c / 32
-                    let term = Double(w[r * columns + c]) * Double(Int8(bitPattern: xq[b * 34 + 2 + c % 32]))
-                        * half(xq[b * 34], xq[b * 34 + 1])
+                    let term = Double(w[r * columns + c]) * xd[c]
                     sum += term
                     magnitude += abs(term)
                 }
-                let got = Double(y[t * rows + r])
+                let got = Double(single[t * rows + r])
                 worstRatio = max(worstRatio, abs(got - sum) / magnitude)
                 #expect(abs(got - sum) <= 1e-6 * magnitude, "\(name) token \(t) row \(r): \(got) vs \(sum)")
             }
         }
         print("\(name): integer kernel vs definition, worst |Δ| / Σ|terms| = \(worstRatio)")
+        let actRow = glm_q8act_row_bytes(type, columns)
+        #expect(actRow > 0 && actRow % 32 == 0)
+        for tokens in [1, 3, 4, 6, 9] {
+            for shapeRows in 1...rows {
+                var y = [Float](repeating: .nan, count: tokens * shapeRows)
+                #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
+                                              shapeRows) == 0)
+                // The two-step form (quantised once, as ProjectionBatch runs it) gives the same bits.
+                var act = [UInt8](repeating: 0, count: tokens * actRow + 32)
+                var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
+                act.withUnsafeMutableBytes { a in
+                    let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
+                    #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
+                    #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
+                                                      &y2, shapeRows) == 0)
+                }
+                for t in 0..<tokens {
+                    for r in 0..<shapeRows {
+                        #expect(y[t * shapeRows + r].bitPattern == single[t * rows + r].bitPattern,
+                                "\(name) \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r) differs from 1 × 1")
+                        #expect(y2[t * shapeRows + r].bitPattern == y[t * shapeRows + r].bitPattern)
+                    }
+                }
+            }
+        }
         // Non-finite inputs reach the output instead of vanishing in the quantisation.
         var bad = x
         bad[5] = .nan
+        var y = [Float](repeating: 0, count: rows)
         #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, bad, columns, 1, &y, rows) == 0)
         #expect(y[0..<rows].allSatisfy { $0.isNaN })
+        bad[5] = .infinity
+        #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, bad, columns, 1, &y, rows) == 0)
+        #expect(y[0..<rows].allSatisfy { $0.isNaN })
+    }
+
+    /// ProjectionBatch quantises each input once and shares it between projections with the same input and
+    /// activation type (here Q4_0 and Q8_0 share Q8_0 activations, Q4_K and Q6_K share Q8_K ones, and one input
+    /// feeds both kinds): every output must be bit-identical to the kernel run on its own f32 input, for decode
+    /// (1 token, row tiles) and prefill (9 tokens, in parallel quantisation tasks of 16 tokens and GEMM tiles).
+    @Test(arguments: [1, 9, 37])
+    func projectionBatchSharesQuantisedInputs(tokens: Int) throws {
+        let columns = 512, rows = 70
+        var state: UInt64 = 777
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 11
+        }
+        // (type, block elements, block bytes, f16 scale offsets): random blocks with finite scales
+        let specs: [(Int32, Int, Int, [Int])] = [(Int32(GLM_GGML_Q4_0), 32, 18, [0]), (Int32(GLM_GGML_Q8_0), 32, 34, [0]),
+                                                 (Int32(GLM_GGML_Q4_K), 256, 144, [0, 2]), (Int32(GLM_GGML_Q6_K), 256, 210, [208])]
+        var storages: [UnsafeMutableRawPointer] = []
+        defer { for p in storages { p.deallocate() } }
+        var weights: [WeightMatrix] = []
+        for (type, block, blockBytes, scales) in specs {
+            let rowBytes = columns / block * blockBytes
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
+            storages.append(raw)
+            let bytes = raw.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<(rows * rowBytes) { bytes[i] = UInt8(truncatingIfNeeded: next()) }
+            for b in 0..<(rows * rowBytes / blockBytes) {
+                for o in scales { bytes[b * blockBytes + o] = UInt8(truncatingIfNeeded: next()); bytes[b * blockBytes + o + 1] = 0x20 }
+            }
+            weights.append(WeightMatrix(rows: rows, columns: columns,
+                                        storage: .ggml(type: type, base: UnsafeRawPointer(raw), rowBytes: rowBytes)))
+        }
+        let inputA = (0..<(tokens * columns)).map { _ in Float(Int(next() % 2001) - 1000) / 500 }
+        let inputB = (0..<(tokens * columns)).map { _ in Float(Int(next() % 2001) - 1000) / 700 }
+        // A feeds Q4_0, Q8_0, Q4_K, Q6_K; B feeds Q4_K again (a second Q8_K quantisation of another input).
+        let uses: [(Int, [Float])] = [(0, inputA), (1, inputA), (2, inputA), (3, inputA), (2, inputB)]
+        var outputs = [[Float]](repeating: [Float](repeating: .nan, count: tokens * rows), count: uses.count)
+        let batch = try ProjectionBatch(workers: Workers(threads: 2), path: .avx2)
+        try inputA.withUnsafeBufferPointer { a in
+            try inputB.withUnsafeBufferPointer { b in
+                var pointers: [UnsafeMutablePointer<Float>] = []
+                defer { for p in pointers { p.deallocate() } }
+                for (i, use) in uses.enumerated() {
+                    let out = UnsafeMutablePointer<Float>.allocate(capacity: tokens * rows)
+                    pointers.append(out)
+                    batch.append(weights[use.0], tokens: tokens, input: i == 4 ? b.baseAddress! : a.baseAddress!, output: out)
+                }
+                batch.run()
+                for i in uses.indices { outputs[i] = Array(UnsafeBufferPointer(start: pointers[i], count: tokens * rows)) }
+                _ = try #require(pointers.count == uses.count)
+            }
+        }
+        for (i, use) in uses.enumerated() {
+            guard case .ggml(let type, let base, let rowBytes) = weights[use.0].storage else { continue }
+            var expected = [Float](repeating: .nan, count: tokens * rows)
+            #expect(glm_matmul_rows_q8act(type, base, rowBytes, rows, columns, use.1, columns, tokens, &expected, rows) == 0)
+            #expect(outputs[i].map(\.bitPattern) == expected.map(\.bitPattern), "projection \(i), \(tokens) tokens")
+        }
     }
 
     @Test func refusesUnsupportedTypesAndPartialBlocks() {

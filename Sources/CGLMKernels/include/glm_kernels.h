@@ -103,15 +103,31 @@ int glm_matmul_rows_ggml(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t
 int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                         float *dst);
 
-// ggml-style integer products for block-quantised weights (quantdot.c; Q8_0 and Q4_0 with SIMD unpacking, the other
-// block types of glm_dequantize with scalar unpacking): each input row is quantised to Q8_0
-// (glm_quantize_row_q8_0: ggml's reference quantiser), block products are summed in int32 and scaled by d_w·d_x in
-// f32. y[t*ldy + r] as in glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not whole
-// blocks, or rows wider than 61,680 columns (the quantised input lives in a 64 KiB stack buffer).
+// ggml-style integer products for block-quantised weights (quantdot.c, every block type of glm_dequantize): each
+// input row is quantised once to the activation type ggml pairs with the weight type (Q8_0 for Q4_0, Q4_1, Q5_0,
+// Q5_1, Q8_0, IQ4_NL; Q8_K for Q2_K..Q6_K and IQ4_XS, with ggml's reference quantisers), block products are summed
+// exactly in int32 (AVX2) and scaled by the weight and activation scales in f32. y[t*ldy + r] as in
+// glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not whole blocks, or rows wider than
+// the 64 KiB stack buffer holding one quantised input row (about 60,000 columns).
 int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                           const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+// The same in two steps, so that an input quantised once serves every tile of weight rows: glm_q8act_row_bytes is
+// the size of one quantised input row for weight type `type` (-1: type or columns unsupported; rows are stored that
+// many bytes apart, 32-byte aligned if `act` is), glm_q8act_quantize writes `tokens` of them, and
+// glm_matmul_rows_q8act_pre multiplies. Both return 0, or -1 (nothing written) as glm_matmul_rows_q8act. The
+// results are bit-identical to glm_matmul_rows_q8act's, for every number of rows and tokens.
+ptrdiff_t glm_q8act_row_bytes(int type, ptrdiff_t columns);
+// Which activation format `type` multiplies with: 0 Q8_0, 1 Q8_K, -1 none. Types of the same kind can share one
+// quantised input.
+int glm_q8act_kind(int type);
+int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t columns, ptrdiff_t tokens, void *act);
+int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                              const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
 // count (a multiple of 32) floats → count/32 Q8_0 blocks of 34 bytes, as ggml's quantize_row_q8_0_ref.
 void glm_quantize_row_q8_0(const float *x, void *y, ptrdiff_t count);
+// count (a multiple of 256) floats → count/256 Q8_K blocks of 292 bytes (f32 d, int8 q[256], int16 bsums[16]), as
+// ggml's quantize_row_q8_K_ref. Returns -1 for another count. (A block with a NaN/Inf element gets d = NaN.)
+int glm_quantize_row_q8_k(const float *x, void *y, ptrdiff_t count);
 
 // Memory-bandwidth probes for the benchmark: a streaming read (returns a sum so it cannot be elided) and the
 // STREAM triad a[i] = b[i] + s·c[i].
