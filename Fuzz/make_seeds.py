@@ -65,38 +65,10 @@ GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 
 
 
 def gguf_read(data):
-    pos = 0
-
-    def take(fmt):
-        nonlocal pos
-        value = struct.unpack_from("<" + fmt, data, pos)[0]
-        pos += struct.calcsize("<" + fmt)
-        return value
-
-    def string():
-        nonlocal pos
-        n = take("Q")
-        pos += n
-        return data[pos - n:pos]
-
-    def value(kind):
-        if kind in GGUF_SCALARS:
-            return take(GGUF_SCALARS[kind])
-        if kind == 8:
-            return string()
-        item = take("I")
-        return (item, [value(item) for _ in range(take("Q"))])
-
-    assert data[:4] == b"GGUF"
-    pos = 4
-    version, tensors, count = take("I"), take("Q"), take("Q")
-    assert tensors == 0, "vocabulary fixtures hold no tensors"
-    pairs = []
-    for _ in range(count):
-        key = string()
-        kind = take("I")
-        pairs.append((key, kind, value(kind)))
-    return version, pairs
+    """The metadata pairs of a GGUF file that holds no tensors (the vocabulary fixtures)."""
+    pairs, tensors = gguf_read_model(data)
+    assert not tensors, "vocabulary fixtures hold no tensors"
+    return pairs
 
 
 def gguf_write(pairs, tensors=(), alignment=32):
@@ -151,9 +123,9 @@ def gguf_seeds():
     tiny_tensors = [(b"token_embd.weight", [4, 2], 0, struct.pack("<8f", *range(8))),
                     (b"output_norm.weight", [4], 1, b"\x00\x3c" * 4)]
     for family in ["gpt-2", "llama-spm", "bert-bge", "qwen2", "llama-bpe", "command-r"]:
-        _, pairs = gguf_read((FIXTURES / "tokenizers" / f"ggml-vocab-{family}.gguf").read_bytes())
+        pairs = gguf_read((FIXTURES / "tokenizers" / f"ggml-vocab-{family}.gguf").read_bytes())
         write("gguf", family, gguf_write(shrink_vocabulary(pairs, 400)))
-    _, pairs = gguf_read((FIXTURES / "tokenizers" / "ggml-vocab-gpt-2.gguf").read_bytes())
+    pairs = gguf_read((FIXTURES / "tokenizers" / "ggml-vocab-gpt-2.gguf").read_bytes())
     write("gguf", "gpt-2-with-tensors", gguf_write(shrink_vocabulary(pairs, 300), tiny_tensors))
     write("gguf", "tensors-only", gguf_write([(b"general.architecture", 8, b"llama"),
                                               (b"general.alignment", 4, 64)], tiny_tensors, alignment=64))
