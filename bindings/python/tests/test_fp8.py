@@ -5,24 +5,14 @@ import numpy as np
 import pytest
 
 import glm
-from fixtures import FIXTURES
+from fixtures import FIXTURES, read_reference
 
 FP8 = FIXTURES / "models" / "fp8"
 LAYOUTS = ["channel", "block", "tensor", "deepseek"]
 
 
 def reference(layout):
-    data = (FP8 / layout / "reference.safetensors").read_bytes()
-    n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        dtype = {"F32": np.float32, "I32": np.int32}[info["dtype"]]
-        begin, end = info["data_offsets"]
-        out[key] = np.frombuffer(data[8 + n + begin:8 + n + end], dtype=dtype).reshape(info["shape"])
-    return out
+    return read_reference(FP8 / layout / "reference.safetensors")
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -1,5 +1,4 @@
 """glm.Model against the committed transformers references (Tests/Fixtures/models)."""
-import json
 import multiprocessing
 import os
 
@@ -7,25 +6,14 @@ import numpy as np
 import pytest
 
 import glm
-from fixtures import FIXTURES
+from fixtures import FIXTURES, read_reference
 
 MODELS = FIXTURES / "models"
 NAMES = sorted(p.name for p in MODELS.iterdir() if (p / "reference.safetensors").exists())
 
 
 def reference(name):
-    """Reads reference.safetensors with plain numpy (the format is a JSON header + raw little-endian data)."""
-    data = (MODELS / name / "reference.safetensors").read_bytes()
-    n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        dtype = {"F32": np.float32, "I32": np.int32}[info["dtype"]]
-        begin, end = info["data_offsets"]
-        out[key] = np.frombuffer(data[8 + n + begin:8 + n + end], dtype=dtype).reshape(info["shape"])
-    return out
+    return read_reference(MODELS / name / "reference.safetensors")
 
 
 def close(actual, expected, rel=1e-4):
