@@ -201,15 +201,21 @@ static void q_q8_0(const float *x, uint8_t *y) {
 
 // MARK: scale searches of the K-quants
 
-// Symmetric quants in [-nmax, nmax-1], weights x² (rmse_type 1, no importance matrix): a first scale from the
-// largest magnitude, then 18 nearby scales, keeping the one with the best weighted least-squares fit.
-static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
+// The element of largest magnitude, with its sign (the first one on ties; 0 when all are zero or NaN).
+static float signed_absmax(int n, const float *x) {
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++) {
         float ax = fabsf(x[i]);
         if (ax > amax) { amax = ax; max = x[i]; }
     }
-    if (amax < GROUP_MAX_EPS) {
+    return max;
+}
+
+// Symmetric quants in [-nmax, nmax-1], weights x² (rmse_type 1, no importance matrix): a first scale from the
+// largest magnitude, then 18 nearby scales, keeping the one with the best weighted least-squares fit.
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
+    float max = signed_absmax(n, x);
+    if (fabsf(max) < GROUP_MAX_EPS) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
     }
@@ -250,12 +256,8 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
 
 // Q3_K's search: a first rounding, then up to 5 passes that move single quants when that improves the fit.
 static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
-    }
-    if (amax < GROUP_MAX_EPS) {
+    float max = signed_absmax(n, x);
+    if (fabsf(max) < GROUP_MAX_EPS) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
     }
