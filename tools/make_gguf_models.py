@@ -75,19 +75,26 @@ def convert(llama, args, fake_vocab=False):
 MIX = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"]
 
 
+def copy_metadata(reader, writer, skip=()):
+    """Every key-value pair of `reader` (a gguf.GGUFReader) into `writer` with its own value types, except the
+    architecture (the writer's constructor writes it), the reader's GGUF.* pseudo-fields and the keys in `skip`."""
+    import gguf
+
+    for field in reader.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF.") or field.name in skip:
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+
+
 def requantize(src, dst):
     import gguf
     from gguf import quants
 
     r = gguf.GGUFReader(src)
     w = gguf.GGUFWriter(dst, arch="glm4moe")
-    for field in r.fields.values():
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF.") \
-                or field.name == gguf.Keys.General.FILE_TYPE:
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        w.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    copy_metadata(r, w, skip=(gguf.Keys.General.FILE_TYPE,))
     w.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_0)
     k = 0
     for t in r.tensors:
@@ -113,12 +120,7 @@ def fuse_gate_up(src, dst):
 
     r = gguf.GGUFReader(src)
     w = gguf.GGUFWriter(dst, arch="glm4moe")
-    for field in r.fields.values():
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        w.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    copy_metadata(r, w)
     by_name = {t.name: t for t in r.tensors}
     for t in r.tensors:
         if t.name.endswith(".ffn_up_exps.weight"):

@@ -38,6 +38,8 @@ import tempfile
 
 import numpy as np
 
+from make_gguf_models import copy_metadata  # the same directory: run as tools/make_llama_cpp_logits.py
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DIR = ROOT / "Tests" / "Fixtures" / "models" / "glm-tiny-gguf"
 # The ids tools/make_gguf_models.py gives transformers (reference-*.json): in the vocabulary of every fixture
@@ -60,12 +62,7 @@ def with_merges(src, dst):
     import gguf
     r = gguf.GGUFReader(src)
     w = gguf.GGUFWriter(dst, arch=r.fields[gguf.Keys.General.ARCHITECTURE].contents())
-    for field in r.fields.values():
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        w.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    copy_metadata(r, w)
     # gguf-py writes no empty arrays: one merge of two placeholder tokens (only tokenizing would use it).
     w.add_token_merges(["<t1> <t2>"])
     for t in r.tensors:
