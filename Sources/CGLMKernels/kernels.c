@@ -235,24 +235,32 @@ void glm_silu_mul(const float *gate, const float *up, float *out, ptrdiff_t coun
     for (; i < count; i++) out[i] = gate[i] / (1.0f + exp1(-gate[i])) * up[i];
 }
 
-void glm_softmax(float *x, ptrdiff_t count) {
-    if (count <= 0) return;
-    float max = -INFINITY;
-    for (ptrdiff_t i = 0; i < count; i++) max = x[i] > max ? x[i] : max;
-    if (max == -INFINITY) max = 0;  // every entry masked: all probabilities become 0 below
-    const __m256 m = _mm256_set1_ps(max);
+// x[i] = exp(x[i] - shift) for i < n, in place; returns their sum (8 lanes, then the tail). Shared by the softmax
+// and the online softmax so that both sum in the same order.
+static inline float exp_shifted(float *x, ptrdiff_t n, float shift) {
+    const __m256 m = _mm256_set1_ps(shift);
     __m256 acc = _mm256_setzero_ps();
     ptrdiff_t i = 0;
-    for (; i + 8 <= count; i += 8) {
+    for (; i + 8 <= n; i += 8) {
         __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
         _mm256_storeu_ps(x + i, e);
         acc = _mm256_add_ps(acc, e);
     }
     float sum = hsum(acc);
-    for (; i < count; i++) {
-        x[i] = exp1(x[i] - max);
+    for (; i < n; i++) {
+        x[i] = exp1(x[i] - shift);
         sum += x[i];
     }
+    return sum;
+}
+
+void glm_softmax(float *x, ptrdiff_t count) {
+    if (count <= 0) return;
+    float max = -INFINITY;
+    for (ptrdiff_t i = 0; i < count; i++) max = x[i] > max ? x[i] : max;
+    if (max == -INFINITY) max = 0;  // every entry masked: all probabilities become 0 below
+    float sum = exp_shifted(x, count, max);
+    ptrdiff_t i;
     float scale = sum > 0 ? 1.0f / sum : 0.0f;
     const __m256 s = _mm256_set1_ps(scale);
     for (i = 0; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), s));
@@ -284,19 +292,8 @@ float glm_softmax_online(float *x, ptrdiff_t valid, ptrdiff_t count, float scale
     // A row whose visible scores are all -inf (never with finite q and k) keeps probability 0 everywhere.
     const float shift = max == -INFINITY ? 0.0f : max;
     const float correction = *running_max == -INFINITY ? 0.0f : exp1(*running_max - shift);
-    const __m256 m = _mm256_set1_ps(shift);
-    __m256 acc = _mm256_setzero_ps();
-    for (i = 0; i + 8 <= valid; i += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
-        _mm256_storeu_ps(x + i, e);
-        acc = _mm256_add_ps(acc, e);
-    }
-    float sum = hsum(acc);
-    for (; i < valid; i++) {
-        x[i] = exp1(x[i] - shift);
-        sum += x[i];
-    }
-    for (; i < count; i++) x[i] = 0;
+    float sum = exp_shifted(x, valid, shift);
+    for (i = valid; i < count; i++) x[i] = 0;
     *running_sum = *running_sum * correction + sum;
     *running_max = max;
     return correction;
