@@ -18,7 +18,6 @@ public final class GGUFModel: ModelTensorSource, @unchecked Sendable {
     public let path: String
     public let files: [GGUFFile]
     public let config: ModelConfig
-    /// tokenizer.ggml.eos_token_id / bos, as the GGUF carries them.
     public let tensorNames: [String]
     private let tensors: [String: ModelTensor]
 
@@ -239,7 +238,14 @@ public final class GGUFModel: ModelTensorSource, @unchecked Sendable {
         o["attention_bias"] = .bool(tensors["blk.0.attn_q.bias"] != nil || tensors["blk.0.attn_qkv.bias"] != nil)
         o["use_qk_norm"] = .bool(tensors["blk.0.attn_q_norm.weight"] != nil)
         o["tie_word_embeddings"] = .bool(tensors["output.weight"] == nil)
-        if let eos = try f.integer(for: "tokenizer.ggml.eos_token_id") { o["eos_token_id"] = JSONValue(eos) }
+        // The ids that end generation. Hugging Face lists them all in generation_config.json (GLM-4.x:
+        // <|endoftext|>, <|user|>, <|observation|>); the converter spreads the same ids over eos, eot and eom,
+        // and llama.cpp ends generation on each of them, so all three count here.
+        var endIDs: [Int] = []
+        for key in ["eos", "eot", "eom"] {
+            if let id = try f.integer(for: "tokenizer.ggml.\(key)_token_id"), !endIDs.contains(id) { endIDs.append(id) }
+        }
+        if !endIDs.isEmpty { o["eos_token_id"] = .array(endIDs.map { JSONValue($0) }) }
         if let bos = try f.integer(for: "tokenizer.ggml.bos_token_id") { o["bos_token_id"] = JSONValue(bos) }
         if let pad = try f.integer(for: "tokenizer.ggml.padding_token_id") { o["pad_token_id"] = JSONValue(pad) }
         let config = try ModelConfig(json: .object(o), source: f.path + " (GGUF metadata)")

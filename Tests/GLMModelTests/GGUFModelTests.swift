@@ -44,6 +44,9 @@ import GLMSupport
         #expect(a.tieWordEmbeddings == b.tieWordEmbeddings && a.numNextnPredictLayers == b.numNextnPredictLayers)
         #expect(gguf.parameterCount == st.parameterCount)
         #expect(gguf.hasMTP == st.hasMTP)
+        // generation_config.json's end ids, which the converter writes as eos, eot and eom
+        let directory = try ModelDirectory(path: GGUFModelTests.safetensors)
+        #expect(Set(a.eosTokenIDs) == Set(directory.eosTokenIDs) && a.eosTokenIDs.count == 3)
     }
 
     @Test func splitBF16GivesIdenticalLogitsToSafetensors() throws {
