@@ -26,13 +26,18 @@ build/lib/libglm.so or GLM_LIBRARY; KV cache f32 in both) on --tokens ids and pr
 the largest logit and the argmax agreement per position: for files too big to commit (e.g. the synthetic
 GLM-4.7-shaped model quantised by llama-quantize, with K-quants that the tiny fixtures cannot hold).
 
+The K-quant fixtures (k256-q2_k ... k256-q6_k) are llama-quantize's mixes of k256-bf16.gguf made in a temporary
+folder (LLAMA_CPP_LIB_PATH/llama-quantize); their JSON records the type and the SHA-256 of the file evaluated.
+
 Written per model: llama-cpp-<name>.f32 (logits [tokens, vocab], little-endian f32) and llama-cpp-<name>.json
 (tokens, settings, the llama.cpp build, argmax and the gap between the two largest logits per position).
 """
 import ctypes
+import hashlib
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 
@@ -55,6 +60,11 @@ MODELS = {
     "air-bf16": ("air-bf16.gguf", TOKENS_SMALL),
     "tied_shared2-f32": ("tied_shared2-f32.gguf", TOKENS_SMALL),
 }
+# The K-quants need rows of 256 elements, which only k256-bf16.gguf has (tools/make_gguf_quantize_models.py). Its
+# quantisations are not committed: llama-quantize makes them here, the fixture records the SHA-256 of what it wrote,
+# and the test quantises the same source with libglm (byte-identical to llama-quantize, GGUFQuantizeModelTests),
+# checks the digest and compares logits. Together these five mixes hold every K-quant type (Q2_K..Q6_K).
+QUANTISED = {f"k256-{t.lower()}": ("k256-bf16.gguf", t) for t in ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"]}
 
 
 def with_merges(src, dst):
@@ -187,13 +197,23 @@ def main():
         return
     build = llama_build(llama_cpp)
     sys.path.insert(0, str(pathlib.Path(os.environ.get("PYTHONPATH", ".").split(":")[0]) / "vendor" / "llama.cpp" / "gguf-py"))
-    for name, (file, tokens) in MODELS.items():
-        if has_merges(DIR / file):
-            logits = evaluate(llama_cpp, DIR / file, tokens)
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                with_merges(str(DIR / file), os.path.join(tmp, file))
-                logits = evaluate(llama_cpp, os.path.join(tmp, file), tokens)
+    quantize = pathlib.Path(os.environ["LLAMA_CPP_LIB_PATH"]) / "llama-quantize"
+    jobs = [(name, file, tokens, None) for name, (file, tokens) in MODELS.items()]
+    jobs += [(name, source, TOKENS_SMALL, qtype) for name, (source, qtype) in QUANTISED.items()]
+    for name, file, tokens, qtype in jobs:
+        quantised = None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = DIR / file
+            if qtype is not None:
+                path = pathlib.Path(tmp) / f"{name}.gguf"
+                subprocess.run([str(quantize), str(DIR / file), str(path), qtype], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                quantised = {"source": file, "type": qtype,
+                             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            if not has_merges(path):
+                with_merges(str(path), os.path.join(tmp, "merges-" + path.name))
+                path = pathlib.Path(tmp) / ("merges-" + path.name)
+            logits = evaluate(llama_cpp, path, tokens)
         if logits is None:
             print(f"{name}: llama.cpp does not load {file}; no fixture")
             for suffix in (".f32", ".json"):
@@ -202,11 +222,12 @@ def main():
         top2 = np.sort(logits, axis=-1)[:, -2:]
         logits.tofile(DIR / f"llama-cpp-{name}.f32")
         with open(DIR / f"llama-cpp-{name}.json", "w") as f:
-            json.dump({"source": f"llama.cpp on {file}: one batch of {len(tokens)} tokens, logits for all positions,"
+            json.dump({"source": f"llama.cpp on {file if qtype is None else f'llama-quantize {file} {qtype}'}: one batch of {len(tokens)} tokens, logits for all positions,"
                                  " KV cache F32, flash attention off, 1 thread",
                        "file": file, "tokens": tokens, "vocab_size": int(logits.shape[1]),
                        "logits": f"llama-cpp-{name}.f32", "argmax": [int(i) for i in logits.argmax(-1)],
-                       "top2_gap": [float(g) for g in top2[:, 1] - top2[:, 0]], "llama_cpp": build}, f, indent=1)
+                       "top2_gap": [float(g) for g in top2[:, 1] - top2[:, 0]], "llama_cpp": build}
+                      | ({"quantised": quantised} if quantised else {}), f, indent=1)
             f.write("\n")
         print(f"{name}: {logits.shape}, argmax {logits.argmax(-1).tolist()}, scale {np.abs(logits).max():.3f}")
 

@@ -45,19 +45,45 @@ import GLMSupport
     /// Largest |libglm − llama.cpp| relative to the largest |llama.cpp logit|. Measured 2026-12-06 (AMD EPYC, AVX2;
     /// llama.cpp's AVX2 build): Q8_0 and fused-qkv Q8_0 1.8e-7, tied_shared2 F32 4.6e-7; BF16 split 0.22%, air BF16
     /// 0.49%; mixed 0.65% (its Q4_1 and Q5_1 tensors: files of one type measure Q4_0 7e-8, Q5_0 0, Q8_0 7e-8,
-    /// Q4_1 0.60%, Q5_1 0.53%).
+    /// Q4_1 0.60%, Q5_1 0.53%); 2026-12-07, the K-quant mixes of k256: Q2_K 3.5e-7, Q3_K_M 7.4e-7, Q4_K_M 9.0e-7,
+    /// Q5_K_M 3.4e-7, Q6_K 4.0e-7 (the same Q8_K activations and exact integer sums on both sides; the 8-bit bound
+    /// still applies, for the amplification described above).
     static let tolerances: [String: Double] = [
         "glm-tiny-q8_0": 0.02, "glm-tiny-q8_0-qkv": 0.02, "glm-tiny-bf16": 0.02, "air-bf16": 0.02,
         "glm-tiny-mixed": 0.02, "tied_shared2-f32": 1e-5,
+        "k256-q2_k": 0.02, "k256-q3_k_m": 0.02, "k256-q4_k_m": 0.02, "k256-q5_k_m": 0.02, "k256-q6_k": 0.02,
     ]
 
     @Test(arguments: [("glm-tiny-q8_0", "glm-tiny-q8_0.gguf"), ("glm-tiny-q8_0-qkv", "glm-tiny-q8_0-qkv.gguf"),
                       ("glm-tiny-mixed", "glm-tiny-mixed.gguf"), ("glm-tiny-bf16", "glm-tiny-bf16-00001-of-00002.gguf"),
                       ("tied_shared2-f32", "tied_shared2-f32.gguf"), ("air-bf16", "air-bf16.gguf")])
     func logitsAgreeWithLlamaCpp(name: String, file: String) throws {
+        try compare(name: name, path: GGUFLlamaCppParityTests.directory + "/" + file)
+    }
+
+    /// The K-quants (Q2_K..Q6_K, in llama-quantize's Q2_K, Q3_K_M, Q4_K_M, Q5_K_M and Q6_K mixes of k256-bf16.gguf,
+    /// whose 256-wide rows take real K-quants): the quantised files are not committed; libglm quantises the same
+    /// source (byte-identical to llama-quantize: the digest in the fixture is of the file llama.cpp evaluated).
+    @Test(arguments: ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"])
+    func kQuantLogitsAgreeWithLlamaCpp(typeName: String) throws {
+        let name = "k256-" + typeName.lowercased()
+        let meta = try Data(contentsOf: URL(fileURLWithPath: GGUFLlamaCppParityTests.directory + "/llama-cpp-\(name).json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: meta) as? [String: Any])
+        let quantised = try #require(json["quantised"] as? [String: Any])
+        #expect(quantised["type"] as? String == typeName)
+        let out = NSTemporaryDirectory() + "glm-parity-\(getpid())-\(name).gguf"
+        defer { unlink(out) }
+        try GGUFQuantizer.quantize(source: GGUFLlamaCppParityTests.directory + "/" + (try #require(quantised["source"] as? String)),
+                                   destination: out, options: .init(fileType: try #require(GGUFFileType.named(typeName))))
+        let digest = SHA256.hex([UInt8](try Data(contentsOf: URL(fileURLWithPath: out))))
+        try #require(digest == quantised["sha256"] as? String, "\(name): not the file llama.cpp evaluated")
+        try compare(name: name, path: out)
+    }
+
+    func compare(name: String, path: String) throws {
         let reference = try GGUFLlamaCppParityTests.fixture(name)
         let tolerance = try #require(GGUFLlamaCppParityTests.tolerances[name])
-        let model = try Model.load(directory: GGUFLlamaCppParityTests.directory + "/" + file)
+        let model = try Model.load(directory: path)
         #expect(model.config.vocabSize == reference.vocab)
         let scale = reference.logits.reduce(0.0) { max($0, abs(Double($1))) }
         let vocab = reference.vocab
