@@ -37,9 +37,13 @@ $(BUILD)/bin/%: examples/%.c include/glm.h $(LIB)
 # `swift test` on the library never builds SwiftNIO and Hummingbird. It links build/lib/libglm.so, hence `lib`.
 # From clean its dependencies cost about 5.5 CPU minutes (README); `make test` builds it once, through `all`.
 cli: lib
-	cd apps && $(SWIFT) build $(SWIFT_RELEASE) --product glm
-	@mkdir -p $(BUILD)/bin
-	cp "$$(cd apps && $(SWIFT) build $(SWIFT_RELEASE) --show-bin-path)/glm" $(BUILD)/bin/glm.tmp && mv -f $(BUILD)/bin/glm.tmp $(BUILD)/bin/glm
+	$(build_cli)
+
+define build_cli
+cd apps && $(SWIFT) build $(SWIFT_RELEASE) --product glm
+@mkdir -p $(BUILD)/bin
+cp "$$(cd apps && $(SWIFT) build $(SWIFT_RELEASE) --show-bin-path)/glm" $(BUILD)/bin/glm.tmp && mv -f $(BUILD)/bin/glm.tmp $(BUILD)/bin/glm
+endef
 
 bench:
 	$(SWIFT) build -c release --product glm-bench
@@ -104,7 +108,20 @@ sanitize:
 
 # Swift tests first; the pytest suite (Python API, C ABI, packaging checks) last, so its summary ends the output.
 # In between, every fuzz target on a fixed number of inputs (FUZZ_CI_RUNS) from its seeds.
-test: setup all swift-test fuzz-ci python-test
+# The apps package's release build keeps about one core busy for ~5 minutes (its modules form a chain), so it runs
+# beside the library's test build and tests (another package, another .build: no lock shared), each target's output
+# kept together (--output-sync). The library's own builds (lib, the tests' debug build, fuzz) share one .build and
+# run one after another.
+test: setup
+	$(MAKE) lib examples
+	$(MAKE) -j2 --output-sync=target cli-after-lib swift-test
+	$(MAKE) fuzz-ci python-test
+
+# `cli` without its `lib` prerequisite, for `test` once lib is built (a second `swift build` of the library would
+# wait for the tests' build, which holds the package's lock).
+.PHONY: cli-after-lib
+cli-after-lib:
+	$(build_cli)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
