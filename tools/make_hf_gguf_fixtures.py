@@ -3,7 +3,7 @@
 `convert_hf_to_gguf.py` followed by `llama-quantize OUT TYPE` writes for Hugging Face checkpoints of
 Tests/Fixtures/models, recorded per output type as the metadata (each key in file order with the SHA-256 of its
 stored bytes: key, value type, value) and the tensors (name, ggml type, ggml dimensions, SHA-256 of the data), plus
-the file's size and SHA-256. The Swift test HFCheckpointQuantizeTests and bindings/python/tests/test_quantize_hf.py
+the file's size and SHA-256 and those of its tensor data section. The Swift test HFCheckpointQuantizeTests and bindings/python/tests/test_quantize_hf.py
 convert the same directories with libglm and compare entry by entry (no GGUF bytes are committed).
 
 Sources (each converted with --outtype of its lossless type, as libglm stores the tensors before quantising):
@@ -55,7 +55,11 @@ def describe(gguf, path):
         tensors.append([t.name, t.tensor_type.name, [int(d) for d in t.shape],
                         hashlib.sha256(bytes(t.data.tobytes())).hexdigest()])
     data = open(path, "rb").read()
-    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "keys": keys, "tensors": tensors}
+    # The tensor data section (from the aligned end of the header to the end of the file): the same bytes in
+    # libglm's file, whose header differs only by the keys it does not write.
+    section = data[r.data_offset:]
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "keys": keys, "tensors": tensors,
+            "data_size": len(section), "data_sha256": hashlib.sha256(section).hexdigest()}
 
 
 def main():

@@ -413,12 +413,10 @@ public enum GGUFQuantizer {
                 try writer.finishTensor()
             }
             try writer.close()
-        } catch let e as GLMError {
-            writer.abandon()
-            throw e
         } catch {
+            // Everything above throws GLMError only (typed throws): the partial file goes, the error goes out.
             writer.abandon()
-            throw GLMError(.internal, "\(error)")
+            throw error
         }
     }
 
