@@ -7,8 +7,8 @@ count; wall time and peak RSS (/usr/bin/time -v), and whether the tensor data ar
         --checkpoint /work/scratch/synth/bf16 --converted /work/scratch/synth/gguf/synth-bf16.gguf
 
 Disk is the constraint at this size (an 11.5 GB checkpoint): the converter's BF16 output is given (--converted, made
-earlier by the same converter from the same checkpoint; the converter is timed here writing to /dev/null, which
-costs it no less than a file), and only one quantised output exists at a time. "same data" compares the SHA-256 of
+earlier by the same converter from the same checkpoint; the converter is timed here writing its own copy, deleted
+at once), and only one big output exists at a time. "same data" compares the SHA-256 of
 the two outputs' tensor data sections and their tensor lists (the headers differ by the converter's name keys and
 the placeholder vocabulary the checkpoint, having no tokenizer, needed). Needs `make lib examples` and llama.cpp
 built in LLAMA_CPP/build. Prints a Markdown table for BENCHMARKS.md.
@@ -63,6 +63,10 @@ def main():
     ours = os.path.join(ROOT, "build", "bin", "quantize")
     print(f"checkpoint {args.checkpoint}, {os.cpu_count()} CPUs, threads {args.threads}", flush=True)
     if not args.skip_converter:
+        converted = os.path.join(args.work, "converted-bf16.gguf")
+        free = os.statvfs(args.work).f_bavail * os.statvfs(args.work).f_frsize
+        if free < os.path.getsize(args.converted) + (2 << 30):
+            sys.exit(f"not enough disk for the converter's output ({free >> 30} GiB free)")
         load = os.getloadavg()[0]
         code = (
             "import sys, runpy\n"
@@ -72,11 +76,15 @@ def main():
             "import conversion.base as base\n"
             "base.TextModel.get_vocab_base_pre = lambda self, tokenizer: 'glm4'\n"
             "exec(make_gguf_models.FAKE_VOCAB)\n"
-            f"sys.argv = ['convert_hf_to_gguf.py', '--outtype', 'bf16', '--outfile', '/dev/null', {args.checkpoint!r}]\n"
+            f"sys.argv = ['convert_hf_to_gguf.py', '--outtype', 'bf16', '--outfile', {converted!r}, {args.checkpoint!r}]\n"
             f"runpy.run_path({os.path.join(llama, 'convert_hf_to_gguf.py')!r}, run_name='__main__')\n"
         )
-        cs, cr = timed([sys.executable, "-c", code])
-        print(f"converter (bf16, to /dev/null): {cs:.1f} s, peak RSS {cr:.0f} MiB, load avg {load:.1f}", flush=True)
+        try:
+            cs, cr = timed([sys.executable, "-c", code])
+        finally:
+            if os.path.exists(converted):
+                os.unlink(converted)
+        print(f"converter (--outtype bf16): {cs:.1f} s, peak RSS {cr:.0f} MiB, load avg {load:.1f}", flush=True)
     print("| type | llama-quantize s | libglm s (HF → type) | llama RSS MiB | libglm RSS MiB | same data | load avg |")
     print("|---|---|---|---|---|---|---|", flush=True)
     for t in args.types:

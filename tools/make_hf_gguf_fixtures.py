@@ -38,7 +38,7 @@ SOURCES = {  # directory (under Tests/Fixtures/models): (outtype, placeholder vo
     "fp8/channel": ("f32", True),
     "fp8/deepseek": ("f32", True),
 }
-TYPES = {"glm-tiny-chat": ["Q8_0", "Q4_K_M", "Q6_K", "Q2_K", "BF16", "F32"], "air": ["Q8_0", "Q4_K_M", "Q5_K_M"],
+TYPES = {"glm-tiny-chat": ["Q8_0", "Q4_0", "Q4_K_M", "Q6_K", "Q2_K", "F16", "BF16", "F32"], "air": ["Q8_0", "Q4_K_M", "Q5_K_M"],
          "fp8/channel": ["Q8_0", "Q4_K_M", "F32"], "fp8/deepseek": ["Q8_0", "Q3_K_M"]}
 
 

@@ -41,7 +41,9 @@ public struct GGUFFileType: Equatable, Sendable {
 /// byte-identical to `llama-quantize SRC DST TYPE` (same metadata, tensor order, per-tensor types, ggml's reference
 /// quantisers in CGLMKernels/quantize.c, padding). Streams: the header is written first (every tensor's type is
 /// decided before any data), then each tensor is converted in slabs of rows and written, so memory stays at a
-/// few slabs whatever the model's size. docs/MODEL.md §2.6 (writing).
+/// few slabs whatever the model's size. A Hugging Face checkpoint directory is a source too (HFCheckpointGGUF: the
+/// GGUF llama.cpp's convert_hf_to_gguf.py would write from it, produced tensor by tensor and never stored).
+/// docs/MODEL.md §2.6 (writing).
 public enum GGUFQuantizer {
     public struct Options {
         public var fileType: GGUFFileType
