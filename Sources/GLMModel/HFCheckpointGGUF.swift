@@ -225,6 +225,10 @@ final class HFCheckpointGGUF {
                 }
                 if expertLayers.insert(layer).inserted {
                     let experts = config.nRoutedExperts
+                    guard experts > 0 else {
+                        throw .format("'\(store.directory)': tensor '\(name)' is a routed expert, but config.json"
+                            + " declares n_routed_experts \(experts)")
+                    }
                     for proj in ["down_proj", "gate_proj", "up_proj"] {
                         let first = "model.layers.\(layer).mlp.experts.0.\(proj).weight"
                         guard let info0 = store.tensor(first), info0.shape.count == 2 else {
