@@ -625,18 +625,23 @@ glm_status glm_chat_reset(glm_chat *chat);
 /* ---- Writing GGUF files (quantisation) ----
  *
  * glm_quantize converts a GGUF model (one file or any part of a split set, as llama.cpp's converter writes them;
- * BF16, F16 or F32 weights) into one GGUF file of a llama.cpp file type, with llama-quantize's per-tensor recipes:
+ * BF16, F16 or F32 weights), or a Hugging Face checkpoint directory (config.json + safetensors: BF16, F16, F32 or the
+ * FP8 checkpoints glm_model_load reads), into one GGUF file of a llama.cpp file type, with llama-quantize's recipes:
  * "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S",
  * "Q5_K_M", "Q6_K" (Q3_K, Q4_K and Q5_K name the _M mixes), "F16", "BF16", "F32"; case-insensitive. Without an
  * importance matrix ggml's quantisers are deterministic, and the output is byte-identical to
  * `llama-quantize SRC DST TYPE` (same metadata with general.file_type and general.quantization_version, tensor
- * order, per-tensor types, including the fallbacks for rows that are not whole 256-element super-blocks).
+ * order, per-tensor types, including the fallbacks for rows that are not whole 256-element super-blocks). From a
+ * checkpoint directory the output is what llama.cpp's convert_hf_to_gguf.py (--outtype of the checkpoint's own type,
+ * f32 for FP8) followed by llama-quantize writes, with no intermediate file: the same tensors and data, and the same
+ * metadata except general.basename/finetune/version/size_label (the converter's name heuristics, not written).
  * It streams: the header first, then each tensor converted in slabs of rows over `threads` threads and written,
  * so memory stays at a few tens of MB whatever the model's size. docs/MODEL.md §2.6.
  * Errors: a bad type name or params is GLM_ERR_INVALID_ARGUMENT; an unreadable source or an unwritable destination
  * (disk full included) GLM_ERR_IO; a malformed source GLM_ERR_FORMAT; a source tensor type it cannot convert
- * GLM_ERR_UNSUPPORTED, as is a Hugging Face checkpoint directory (not a source yet: convert it with llama.cpp's
- * convert_hf_to_gguf.py first); an already block-quantised source tensor without allow_requantize
+ * GLM_ERR_UNSUPPORTED (so is a checkpoint dtype other than BF16/F16/F32/F8_E4M3 or an unknown quantization_config;
+ * a checkpoint tensor that is missing, truncated or has no GGUF name is GLM_ERR_FORMAT); an already block-quantised
+ * source tensor without allow_requantize
  * GLM_ERR_INVALID_ARGUMENT; the progress callback returning false GLM_ERR_CANCELLED. On any error the partial
  * destination file is removed. The destination must be a regular file (or not exist yet) and not (a part of) the
  * source: GLM_ERR_INVALID_ARGUMENT otherwise. */

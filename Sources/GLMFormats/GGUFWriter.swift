@@ -60,6 +60,46 @@ public final class GGUFWriter {
             b += GGUFWriter.encodeString(value)
             return Entry(key: key, bytes: b)
         }
+
+        public static func int32(_ key: String, _ value: Int32) -> Entry {
+            var b = GGUFWriter.encodeString(key)
+            GGUFWriter.append(&b, UInt32(GGUFValueType.int32.rawValue))
+            GGUFWriter.append(&b, value)
+            return Entry(key: key, bytes: b)
+        }
+
+        public static func float32(_ key: String, _ value: Float) -> Entry {
+            var b = GGUFWriter.encodeString(key)
+            GGUFWriter.append(&b, UInt32(GGUFValueType.float32.rawValue))
+            GGUFWriter.append(&b, value.bitPattern)
+            return Entry(key: key, bytes: b)
+        }
+
+        public static func bool(_ key: String, _ value: Bool) -> Entry {
+            var b = GGUFWriter.encodeString(key)
+            GGUFWriter.append(&b, UInt32(GGUFValueType.bool.rawValue))
+            b.append(value ? 1 : 0)
+            return Entry(key: key, bytes: b)
+        }
+
+        public static func strings(_ key: String, _ values: [String]) -> Entry {
+            var b = GGUFWriter.encodeString(key)
+            GGUFWriter.append(&b, UInt32(GGUFValueType.array.rawValue))
+            GGUFWriter.append(&b, UInt32(GGUFValueType.string.rawValue))
+            GGUFWriter.append(&b, UInt64(values.count))
+            for v in values { b += GGUFWriter.encodeString(v) }
+            return Entry(key: key, bytes: b)
+        }
+
+        public static func int32s(_ key: String, _ values: [Int32]) -> Entry {
+            var b = GGUFWriter.encodeString(key)
+            GGUFWriter.append(&b, UInt32(GGUFValueType.array.rawValue))
+            GGUFWriter.append(&b, UInt32(GGUFValueType.int32.rawValue))
+            GGUFWriter.append(&b, UInt64(values.count))
+            b.reserveCapacity(b.count + 4 * values.count)
+            for v in values { GGUFWriter.append(&b, v) }
+            return Entry(key: key, bytes: b)
+        }
     }
 
     /// Creates (or truncates) `path` and writes the header. Dimensions must be whole blocks of each tensor's type.

@@ -41,7 +41,9 @@ public struct GGUFFileType: Equatable, Sendable {
 /// byte-identical to `llama-quantize SRC DST TYPE` (same metadata, tensor order, per-tensor types, ggml's reference
 /// quantisers in CGLMKernels/quantize.c, padding). Streams: the header is written first (every tensor's type is
 /// decided before any data), then each tensor is converted in slabs of rows and written, so memory stays at a
-/// few slabs whatever the model's size. docs/MODEL.md §2.6 (writing).
+/// few slabs whatever the model's size. A Hugging Face checkpoint directory is a source too (HFCheckpointGGUF: the
+/// GGUF llama.cpp's convert_hf_to_gguf.py would write from it, produced tensor by tensor and never stored).
+/// docs/MODEL.md §2.6 (writing).
 public enum GGUFQuantizer {
     public struct Options {
         public var fileType: GGUFFileType
@@ -289,15 +291,13 @@ public enum GGUFQuantizer {
 
     // MARK: the file
 
-    /// Quantises the GGUF model at `source` (one file or any part of a split set) into the single file
-    /// `destination`. On failure the partial destination is removed.
+    /// Quantises the model at `source` into the single file `destination`: a GGUF model (one file or any part of a
+    /// split set), or a Hugging Face checkpoint directory (HFCheckpointGGUF: converted tensor by tensor as llama.cpp's
+    /// convert_hf_to_gguf.py would, then quantised the same way). On failure the partial destination is removed.
     public static func quantize(source: String, destination: String, options: Options) throws(GLMError) {
-        // The hook for Hugging Face sources (BF16 safetensors, later FP8: issue 11 item 6, issue 12 item 3): a
-        // checkpoint directory would be converted here, tensor by tensor, to the converter's GGUF names and metadata.
-        if FileSystem.isDirectory(source), FileSystem.exists(FileSystem.join(source, "config.json")),
-           (try? GGUFModel.modelFile(in: source)) ?? nil == nil {
-            throw .unsupported("'\(source)' is a Hugging Face checkpoint directory; glm_quantize reads GGUF models only"
-                + " (for now): convert it with llama.cpp's convert_hf_to_gguf.py (--outtype bf16) first")
+        if HFCheckpointGGUF.isCheckpoint(source) {
+            try quantizeCheckpoint(source: source, destination: destination, options: options)
+            return
         }
         let model = try GGUFModel(path: source)
         let head = model.files[0]
@@ -325,8 +325,63 @@ public enum GGUFQuantizer {
             expertCount: try head.integer(for: arch + ".expert_count") ?? 0,
             headCount: try first(arch + ".attention.head_count"),
             headCountKV: try first(arch + ".attention.head_count_kv"))
-        let planned = try plan(entries, fileType: options.fileType, hparams: hparams)
 
+        // Metadata: the source's entries verbatim (the first part's, as llama.cpp's loader keeps), without the
+        // split keys; write() appends general.quantization_version and general.file_type.
+        var metadata: [GGUFWriter.Entry] = []
+        for (key, range) in zip(head.keys, head.keyRanges) where !replacedKeys.contains(key) {
+            let bytes = try head.file.slice(offset: range.lowerBound, count: range.count)
+            metadata.append(GGUFWriter.Entry(key: key, bytes: [UInt8](bytes)))
+        }
+        // The alignment the copied metadata declares (general.alignment, else GGUF's 32), so the file is consistent.
+        try write(entries, hparams: hparams, metadata: metadata, alignment: head.alignment, destination: destination,
+                  options: options) { (p) throws(GLMError) -> TensorRows in
+            guard let (info, file) = location[p.name] else {
+                throw GLMError(.internal, "GGUF tensor '\(p.name)' vanished")
+            }
+            let data = try file.data(of: info)
+            let start = try file.byteRange(of: info).lowerBound
+            let rowBytes = p.dimensions[0] / p.source.blockSize * p.source.bytesPerBlock
+            return TensorRows(read: { (r, n) throws(GLMError) in
+                UnsafeRawBufferPointer(rebasing: data[(r * rowBytes)..<((r + n) * rowBytes)])
+            }, release: { r, n in file.file.adviseDontNeed(offset: start + r * rowBytes, count: n * rowBytes) })
+        }
+    }
+
+    /// A Hugging Face checkpoint directory: the converter's metadata and tensors (HFCheckpointGGUF), rows converted
+    /// from the safetensors as they are written. The converter's file has the default alignment.
+    static func quantizeCheckpoint(source: String, destination: String, options: Options) throws(GLMError) {
+        let checkpoint = try HFCheckpointGGUF(directory: source)
+        try refuseOverwritingSource(checkpoint.files, destination)
+        var byName: [String: HFCheckpointGGUF.Tensor] = [:]
+        for t in checkpoint.tensors { byName[t.name] = t }
+        try write(checkpoint.tensors.map { ($0.name, $0.dimensions, $0.type) }, hparams: checkpoint.hparams,
+                  metadata: checkpoint.metadata, alignment: GGUFFile.defaultAlignment, destination: destination,
+                  options: options) { (p) throws(GLMError) -> TensorRows in
+            guard let tensor = byName[p.name] else { throw GLMError(.internal, "tensor '\(p.name)' vanished") }
+            let scratch = HFCheckpointGGUF.Scratch()
+            return TensorRows(read: { (r, n) throws(GLMError) in
+                try checkpoint.rows(of: tensor, r, n, into: scratch)
+            }, release: { r, n in checkpoint.release(tensor, r, n) })
+        }
+    }
+
+    static let replacedKeys: Set<String> = ["general.quantization_version", "general.file_type", "split.no",
+                                            "split.count", "split.tensors.count"]
+
+    /// A source tensor's rows in its own type: `read(first, count)` (valid until the next call), and `release` for
+    /// rows the quantiser is done with.
+    struct TensorRows {
+        let read: (Int, Int) throws(GLMError) -> UnsafeRawBufferPointer
+        let release: (Int, Int) -> Void
+    }
+
+    /// Plans every tensor, checks the conversions, writes the header (metadata + general.quantization_version and
+    /// general.file_type, re-added last as ggml's setters do) and then each tensor from `rows`.
+    static func write(_ entries: [(String, [Int], GGMLType)], hparams: Hyperparameters, metadata base: [GGUFWriter.Entry],
+                      alignment: Int, destination: String, options: Options,
+                      rows: (PlannedTensor) throws(GLMError) -> TensorRows) throws(GLMError) {
+        let planned = try plan(entries, fileType: options.fileType, hparams: hparams)
         for p in planned where p.source != p.target {
             guard glm_ggml_dequantizable(Int32(p.source.rawValue)) == 1 else {
                 throw .unsupported("GGUF tensor '\(p.name)' is \(p.source), which libglm cannot convert")
@@ -338,36 +393,20 @@ public enum GGUFQuantizer {
                 throw .unsupported("GGUF tensor '\(p.name)': libglm cannot write \(p.target)")
             }
         }
-
-        // Metadata: the source's entries verbatim (the first part's, as llama.cpp's loader keeps), without the
-        // split keys, then general.quantization_version and general.file_type, re-added last as ggml's setters do.
-        let replaced: Set<String> = ["general.quantization_version", "general.file_type", "split.no", "split.count",
-                                     "split.tensors.count"]
-        var metadata: [GGUFWriter.Entry] = []
-        for (key, range) in zip(head.keys, head.keyRanges) where !replaced.contains(key) {
-            let bytes = try head.file.slice(offset: range.lowerBound, count: range.count)
-            metadata.append(GGUFWriter.Entry(key: key, bytes: [UInt8](bytes)))
-        }
+        var metadata = base
         metadata.append(.uint32("general.quantization_version", 2))   // GGML_QNT_VERSION
         metadata.append(.uint32("general.file_type", options.fileType.id))
 
-        // The alignment the copied metadata declares (general.alignment, else GGUF's 32), so the file is consistent.
         let writer = try GGUFWriter(path: destination, metadata: metadata,
                                     tensors: planned.map { GGUFWriter.Tensor(name: $0.name, dimensions: $0.dimensions, type: $0.target) },
-                                    alignment: head.alignment)
+                                    alignment: alignment)
         do {
             let total = writer.tensors.reduce(0) { $0 + $1.byteCount }
             var done = 0
             let threads = options.threads > 0 ? options.threads : ThreadPool.defaultThreadCount
             for p in planned {
-                guard let (info, file) = location[p.name] else {
-                    throw GLMError(.internal, "GGUF tensor '\(p.name)' vanished")
-                }
-                let data = try file.data(of: info)
-                let start = try file.byteRange(of: info).lowerBound
-                try convert(p, data: data, writer: writer, threads: threads, done: { offset, count in
-                    file.file.adviseDontNeed(offset: start + offset, count: count)
-                }) { (bytes) throws(GLMError) in
+                let source = try rows(p)
+                try convert(p, source: source, writer: writer, threads: threads) { (bytes) throws(GLMError) in
                     done += bytes
                     if let progress = options.progress, !progress(done, total, p.name) {
                         throw GLMError(.cancelled, "quantisation cancelled by the progress callback (at tensor '\(p.name)')")
@@ -376,12 +415,10 @@ public enum GGUFQuantizer {
                 try writer.finishTensor()
             }
             try writer.close()
-        } catch let e as GLMError {
-            writer.abandon()
-            throw e
         } catch {
+            // Everything above throws GLMError only (typed throws): the partial file goes, the error goes out.
             writer.abandon()
-            throw GLMError(.internal, "\(error)")
+            throw error
         }
     }
 
@@ -400,10 +437,10 @@ public enum GGUFQuantizer {
     /// Bytes of f32 rows (plus their output) one slab may take: bounds memory for any tensor size.
     static let slabBytes = 64 << 20
 
-    /// Converts (or copies) one tensor in slabs of rows. `done(offset, count)` is told which source bytes it is
-    /// finished with (they are released from memory), `wrote` how many bytes went out.
-    static func convert(_ p: PlannedTensor, data: UnsafeRawBufferPointer, writer: GGUFWriter, threads: Int,
-                        done: (Int, Int) -> Void, wrote: (Int) throws(GLMError) -> Void) throws(GLMError) {
+    /// Converts (or copies) one tensor in slabs of rows read from `source` (rows it is finished with are
+    /// released from memory); `wrote` is told how many bytes went out.
+    static func convert(_ p: PlannedTensor, source: TensorRows, writer: GGUFWriter, threads: Int,
+                        wrote: (Int) throws(GLMError) -> Void) throws(GLMError) {
         let columns = p.dimensions[0]
         let rows = p.dimensions.dropFirst().reduce(1, *)
         let sourceRow = columns / p.source.blockSize * p.source.bytesPerBlock
@@ -414,8 +451,8 @@ public enum GGUFQuantizer {
             var r = 0
             while r < rows {
                 let n = min(rowsPerSlab, rows - r)
-                try writer.write(UnsafeRawBufferPointer(rebasing: data[(r * sourceRow)..<((r + n) * sourceRow)]))
-                done(r * sourceRow, n * sourceRow)
+                try writer.write(try source.read(r, n))
+                source.release(r, n)
                 try wrote(n * sourceRow)
                 r += n
             }
@@ -427,10 +464,14 @@ public enum GGUFQuantizer {
         var r = 0
         while r < rows {
             let n = min(rowsPerSlab, rows - r)
+            let data = try source.read(r, n)
+            guard data.count == n * sourceRow, let src = data.baseAddress else {
+                throw GLMError(.internal, "tensor '\(p.name)': rows \(r)..<\(r + n) came back with \(data.count) bytes")
+            }
             let failed = Atomic(false)
             floats.withUnsafeMutableBufferPointer { f in
                 out.withUnsafeMutableBytes { o in
-                    let fBase = f.baseAddress!, oBase = o.baseAddress!, src = data.baseAddress! + r * sourceRow
+                    let fBase = f.baseAddress!, oBase = o.baseAddress!
                     // Rows are independent (each block only sees its own elements), so any split gives ggml's bytes.
                     ThreadPool.shared.parallelFor(n, threads: min(threads, n)) { i in
                         let x = fBase + i * columns
@@ -449,7 +490,7 @@ public enum GGUFQuantizer {
                 do { try writer.write(UnsafeRawBufferPointer(rebasing: o[0..<(n * targetRow)])) } catch let e as GLMError { failure = e } catch { failure = GLMError(.internal, "\(error)") }
             }
             if let failure { throw failure }
-            done(r * sourceRow, n * sourceRow)
+            source.release(r, n)
             try wrote(n * targetRow)
             r += n
         }

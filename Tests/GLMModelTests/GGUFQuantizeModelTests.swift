@@ -122,7 +122,12 @@ import GLMSupport
         // Unwritable destination; missing and malformed sources.
         #expect(code { try GGUFQuantizer.quantize(source: copy, destination: "/nonexistent-dir/x.gguf", options: .init(fileType: q4)) } == .io)
         #expect(code { try GGUFQuantizer.quantize(source: dir + "/missing.gguf", destination: out, options: .init(fileType: q4)) } == .io)
-        #expect(code { try GGUFQuantizer.quantize(source: ReferenceModel.root + "/glm-tiny-chat", destination: out, options: .init(fileType: q4)) } == .unsupported)
+        // A checkpoint directory is a source (HFCheckpointQuantizeTests); one without weights is an I/O error.
+        let bare = GGUFQuantizeModelTests.temporaryPath("bare-checkpoint")
+        try FileManager.default.createDirectory(atPath: bare, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: bare) }
+        try FileManager.default.copyItem(atPath: ReferenceModel.root + "/glm-tiny-chat/config.json", toPath: bare + "/config.json")
+        #expect(code { try GGUFQuantizer.quantize(source: bare, destination: out, options: .init(fileType: q4)) } == .io)
         let truncated = GGUFQuantizeModelTests.temporaryPath("truncated.gguf")
         defer { unlink(truncated) }
         let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/air-bf16.gguf"))

@@ -62,3 +62,22 @@ def test_refusals(output, what, status, words):
     line = [l for l in text.splitlines() if l.startswith(what + " ")]
     assert line, text
     assert line[0].startswith(f"{what} {status}: ") and words in line[0], line[0]
+
+
+def test_checkpoint_directory_source(tmp_path):
+    """The same C program with a Hugging Face checkpoint directory as the source: the tensor data equal what
+    llama.cpp's convert_hf_to_gguf.py + llama-quantize write (glm-tiny-gguf/hf-convert.json, made by
+    tools/make_hf_gguf_fixtures.py); progress, cancellation and the partial-file removal as for a GGUF source."""
+    exe = tmp_path / "quantize"
+    build = run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-Iinclude", "Tests/abi/quantize.c",
+                 "-o", str(exe), "-Lbuild/lib", "-lglm", "-Wl,-rpath," + str(ROOT / "build" / "lib")])
+    assert build.returncode == 0, build.stderr
+    dst = tmp_path / "chat-q8_0.gguf"
+    result = run([str(exe), str(ROOT / "Tests" / "Fixtures" / "models" / "glm-tiny-chat"), str(dst), "Q8_0"])
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "quantize GLM_OK" in text and "cancel GLM_ERR_CANCELLED" in text
+    assert "cancelled file exists=0" in text and "partial file exists=0" in text
+    expected = json.loads((MODELS / "hf-convert.json").read_text())["glm-tiny-chat"]["outputs"]["Q8_0"]
+    data = dst.read_bytes()
+    assert hashlib.sha256(data[-expected["data_size"]:]).hexdigest() == expected["data_sha256"]

@@ -6,13 +6,15 @@ struct QuantizeCommand: ParsableCommand {
         commandName: "quantize",
         abstract: "Write a GGUF model in a llama.cpp file type, with llama-quantize's per-tensor recipes.",
         discussion: """
-            SRC is a GGUF model (one file or any part of a split set); DST one GGUF file. TYPE: Q8_0, Q4_0, Q4_1, \
+            SRC is a GGUF model (one file or any part of a split set) or a Hugging Face checkpoint directory \
+            (BF16/F16/F32 or FP8 safetensors: converted as llama.cpp's convert_hf_to_gguf.py would, without an \
+            intermediate file); DST one GGUF file. TYPE: Q8_0, Q4_0, Q4_1, \
             Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K (Q3_K, Q4_K, Q5_K: the _M \
             mixes), F16, BF16, F32. Without an importance matrix the bytes equal `llama-quantize SRC DST TYPE`'s. \
             Streams tensor by tensor: memory stays at a few tens of MB whatever the model's size.
             """)
 
-    @Argument(help: "The GGUF model to read.")
+    @Argument(help: "The GGUF model or Hugging Face checkpoint directory to read.")
     var source: String
 
     @Argument(help: "The GGUF file to write (replaced if it exists).")

@@ -22,8 +22,12 @@ lib.glm_quantize.argtypes = [_c.c_char_p, _c.c_char_p, _c.POINTER(_QuantizeParam
 
 def quantize(src, dst, type, threads=None, progress=None, allow_requantize=False):
     """Writes the GGUF model `src` (a file or any part of a split set) to the GGUF file `dst` as llama.cpp's file
-    type `type` ("Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q3_K_M", "Q2_K", ...), with llama-quantize's
-    per-tensor recipe; without an importance matrix the bytes equal `llama-quantize src dst type`'s.
+    type `type` ("Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q3_K_M", "Q2_K", ..., "F16", "BF16", "F32"), with
+    llama-quantize's per-tensor recipe; without an importance matrix the bytes equal `llama-quantize src dst type`'s.
+    `src` may also be a Hugging Face checkpoint directory (config.json + safetensors; BF16, F16, F32 or FP8): the
+    result is what llama.cpp's convert_hf_to_gguf.py followed by llama-quantize writes (same tensors and data; the
+    converter's name-heuristic keys general.basename/finetune/version/size_label are not written), converted tensor
+    by tensor without an intermediate file.
 
     `threads`: None = glm.default_threads(). `progress`: called as progress(bytes_done, bytes_total, tensor_name)
     after each slab; returning False cancels (CancelledError; the partial file is removed). An exception raised by
