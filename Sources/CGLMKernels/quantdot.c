@@ -76,15 +76,18 @@ typedef struct {
     ptrdiff_t row_bytes;   // bytes between token rows
     ptrdiff_t d_offset;    // byte offset of the f32 scales in a row
     ptrdiff_t s_offset;    // byte offset of the sums (Q8_0: f32 d·Σq per block; Q8_K: int16 Σq per 16)
+    ptrdiff_t i_offset;    // Q8_0 only: byte offset of the int32 Σq per block (the panel kernel's offset terms)
 } act_layout;
 
 static act_layout activation_layout(int act, ptrdiff_t columns) {
     act_layout l;
     ptrdiff_t nd = act == ACT_Q8_0 ? columns / QK : columns / QK_K;
     ptrdiff_t s_bytes = act == ACT_Q8_0 ? 4 * (columns / QK) : 2 * (columns / 16);
+    ptrdiff_t i_bytes = act == ACT_Q8_0 ? 4 * (columns / QK) : 0;
     l.d_offset = columns;
     l.s_offset = columns + 4 * nd;
-    l.row_bytes = (l.s_offset + s_bytes + 31) / 32 * 32;
+    l.i_offset = l.s_offset + s_bytes;
+    l.row_bytes = (l.i_offset + i_bytes + 31) / 32 * 32;
     return l;
 }
 
@@ -221,10 +224,12 @@ int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t column
         const float *xt = x + t * ldx;
         if (act == ACT_Q8_0) {
             float *ds = (float *)(row + l.s_offset);
+            int32_t *is = (int32_t *)(row + l.i_offset);
             for (ptrdiff_t b = 0; b < columns / QK; b++) {
                 int sum;
                 quantize_block_q8_0(xt + b * QK, q + b * QK, d + b, &sum);
                 ds[b] = d[b] * (float)sum;   // ggml's Q8_1 keeps the same product (as f16) for the min terms
+                is[b] = sum;
             }
         } else {
             int16_t *s = (int16_t *)(row + l.s_offset);
@@ -674,8 +679,171 @@ KTILE_FN(k_2x1, tile_q8_kact, 2, 1)
 // while a tile's weight rows stream past them.
 enum { GEMM_TOKEN_BLOCK = 64 };
 
+// MARK: prefill panels (Q8_0, Q4_0, Q5_0, IQ4_NL)
+
+// The row × token tiles above pay a float conversion and an FMA (and for Q4_0/Q5_0 a scalar offset term) per row,
+// token and 32-element block. Here 8 weight rows are repacked into a small panel, interleaved so that a vector's
+// 32-bit lanes are the 8 rows: one maddubs then multiplies 4 elements of 8 rows by the same 4 activations (one
+// broadcast load), the block's int32 sums come out with lanes = rows, and one conversion and one FMA per token and
+// block serve all 8 rows. The panel is a K range (PANEL_BLOCKS blocks) of 8 rows in a stack buffer, packed once per
+// 64-token block and reused by all its tokens; no copy of the weights outlives the call.
+//
+// Panel block (PANEL_BLOCK_BYTES): f32 d[8] (the rows' scales), then 8 vectors k = 0..7 of 32 bytes, vector k
+// holding elements 4k..4k+3 of rows 0..7 (4 bytes per row) as unpack_block32 gives them: Q8_0 and IQ4_NL signed
+// int8, Q4_0 and Q5_0 unsigned (u = q + 8 or q + 16). Rows past the matrix are zeros.
+//
+// Per output and block the integer sum S = Σ w·x is exact (Q4_0/Q5_0: Σ u·x − offset·Σx with the activation's
+// integer Σx), and the output is acc = fma(float(S), d_w·d_x, acc) over the blocks in order, one chain from 0 —
+// the same float operations for every tile and remainder shape, token block and K range. It is a different order
+// from the row kernel's (8 partial int32 lanes scaled separately, even/odd blocks apart, offset terms in f32), so
+// the two differ in the last bits (both are within 1e-6 of Σ|terms| of the exact product, the definition test
+// checks each); the panel runs from PANEL_MIN_TOKENS tokens on, so decode and the few-token rows of speculative
+// verification keep the row kernel's bits.
+enum { PANEL_ROWS = 8, PANEL_BLOCKS = 64, PANEL_BLOCK_BYTES = 32 + 8 * 32, PANEL_MIN_TOKENS = 8 };
+
+static inline int panel_type(int type) {
+    return type == GLM_GGML_Q8_0 || type == GLM_GGML_Q4_0 || type == GLM_GGML_Q5_0 || type == GLM_GGML_IQ4_NL;
+}
+// The unsigned types' offset (weight = d·(u − offset)); 0: signed values (the sign trick, as the row kernel).
+static inline int panel_offset(int type) {
+    return type == GLM_GGML_Q4_0 ? 8 : type == GLM_GGML_Q5_0 ? 16 : 0;
+}
+// How many maddubs results may be summed in int16 before widening: a lane holds u0·x0 + u1·x1 with |x| ≤ 128, at
+// most 3840 for Q4_0's u ≤ 15 (8 fit under 32767) and 7936 for Q5_0's u ≤ 31 (4 fit); the signed types' |w| ≤ 128
+// give up to 32768 − 256: one.
+static inline int panel_k16(int type) {
+    return type == GLM_GGML_Q4_0 ? 8 : type == GLM_GGML_Q5_0 ? 4 : 1;
+}
+
+static inline __attribute__((always_inline)) void
+panel_pack(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
+           uint8_t *panel) {
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        uint8_t *pb = panel + b * PANEL_BLOCK_BYTES;
+        float *d = (float *)pb;
+        uint32_t *q = (uint32_t *)(pb + 32);
+        for (int r = 0; r < PANEL_ROWS; r++) {
+            _Alignas(32) uint32_t v[8];
+            if (r < nrows) {
+                float m;
+                int is_signed;
+                _mm256_store_si256((__m256i *)v,
+                                   unpack_block32(type, w + r * row_bytes + (b0 + b) * bytes, &d[r], &m, &is_signed));
+            } else {
+                d[r] = 0.0f;
+                memset(v, 0, sizeof v);
+            }
+            for (int k = 0; k < 8; k++) q[8 * k + r] = v[k];
+        }
+    }
+}
+
+// 8 rows × NT tokens over the panel's nb blocks (blocks b0.. of the activation rows); acc_io[t*8 + r] carries the
+// accumulators between K ranges.
+static inline __attribute__((always_inline)) void
+panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, const uint8_t *act, act_layout l,
+           float *acc_io) {
+    const int is_signed = panel_offset(type) == 0, k16 = panel_k16(type);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_load_ps(acc_io + 8 * t);
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + b * PANEL_BLOCK_BYTES;
+        const ptrdiff_t bb = b0 + b;
+        __m256i isum[4], s16[4];
+        for (int t = 0; t < NT; t++) { isum[t] = _mm256_setzero_si256(); s16[t] = _mm256_setzero_si256(); }
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 8; k++) {
+            __m256i wv = _mm256_load_si256((const __m256i *)(pb + 32 + 32 * k));
+            __m256i uw = is_signed ? _mm256_sign_epi8(wv, wv) : wv;
+            for (int t = 0; t < NT; t++) {
+                int32_t xi;
+                memcpy(&xi, act + t * l.row_bytes + bb * QK + 4 * k, 4);
+                __m256i xb = _mm256_set1_epi32(xi);
+                if (is_signed) xb = _mm256_sign_epi8(xb, wv);
+                __m256i p = _mm256_maddubs_epi16(uw, xb);
+                if (k16 == 1) {
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones16));
+                } else {
+                    s16[t] = _mm256_add_epi16(s16[t], p);
+                    if ((k + 1) % k16 == 0) {
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], ones16));
+                        s16[t] = _mm256_setzero_si256();
+                    }
+                }
+            }
+        }
+        __m256 dw = _mm256_load_ps((const float *)pb);
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *row = act + t * l.row_bytes;
+            __m256i s = isum[t];
+            if (panel_offset(type))
+                s = _mm256_sub_epi32(s, _mm256_set1_epi32(panel_offset(type) * ((const int32_t *)(row + l.i_offset))[bb]));
+            __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(((const float *)(row + l.d_offset))[bb]));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm256_store_ps(acc_io + 8 * t, acc[t]);
+}
+
+static inline __attribute__((always_inline)) void
+panel_gemm_body(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    _Alignas(32) uint8_t panel[PANEL_BLOCKS * PANEL_BLOCK_BYTES];   // 18 KiB: stays in L1 with the activations
+    _Alignas(32) float acc[GEMM_TOKEN_BLOCK * PANEL_ROWS];
+    for (ptrdiff_t t0 = 0; t0 < tokens; t0 += GEMM_TOKEN_BLOCK) {
+        ptrdiff_t nt = tokens - t0 < GEMM_TOKEN_BLOCK ? tokens - t0 : GEMM_TOKEN_BLOCK;
+        const uint8_t *a0 = act + t0 * l.row_bytes;
+        for (ptrdiff_t r0 = 0; r0 < rows; r0 += PANEL_ROWS) {
+            int nr = rows - r0 < PANEL_ROWS ? (int)(rows - r0) : PANEL_ROWS;
+            memset(acc, 0, sizeof(float) * PANEL_ROWS * nt);
+            for (ptrdiff_t b0 = 0; b0 < blocks; b0 += PANEL_BLOCKS) {
+                ptrdiff_t nb = blocks - b0 < PANEL_BLOCKS ? blocks - b0 : PANEL_BLOCKS;
+                panel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
+                ptrdiff_t t = 0;
+                for (; t + 4 <= nt; t += 4) panel_tile(type, 4, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t);
+                switch (nt - t) {
+                case 3: panel_tile(type, 3, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                case 2: panel_tile(type, 2, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                case 1: panel_tile(type, 1, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                default: break;
+                }
+            }
+            for (ptrdiff_t t = 0; t < nt; t++)
+                for (int r = 0; r < nr; r++) y[(t0 + t) * ldy + r0 + r] = acc[8 * t + r];
+        }
+    }
+}
+
+static void panel_gemm(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                       const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    switch (type) {
+    case GLM_GGML_Q8_0: panel_gemm_body(GLM_GGML_Q8_0, w, row_bytes, 34, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q4_0: panel_gemm_body(GLM_GGML_Q4_0, w, row_bytes, 18, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q5_0: panel_gemm_body(GLM_GGML_Q5_0, w, row_bytes, 22, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_IQ4_NL: panel_gemm_body(GLM_GGML_IQ4_NL, w, row_bytes, 18, rows, blocks, act, l, tokens, y, ldy); break;
+    default: break;
+    }
+}
+
+// Benchmarks only (glm-bench quant's GLM_BENCH_NO_PANEL): 0 sends prefill to the row × token tiles instead.
+static int panel_enabled = 1;
+
+void glm_q8act_set_panel(int enabled) { panel_enabled = enabled != 0; }
+
+int glm_q8act_panel_min_tokens(int type) { return panel_type(type) && panel_enabled ? PANEL_MIN_TOKENS : 0; }
+
+static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel);
+
 int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                               const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy,
+                     glm_q8act_panel_min_tokens(type) && tokens >= PANEL_MIN_TOKENS);
+}
+
+static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel) {
     int block, bytes, actkind;
     if (!weight_layout(type, &block, &bytes, &actkind) || columns <= 0 || columns % block != 0 ||
         columns / block * bytes > row_bytes)
@@ -685,6 +853,10 @@ int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrd
     const uint8_t *base = (const uint8_t *)w, *a = (const uint8_t *)act;
     int k = actkind == ACT_Q8_K;
     tile_fn row1 = k ? k_1x1 : q8_1x1;
+    if (use_panel) {
+        panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
+        return 0;
+    }
     if (tokens < 4) {
         for (ptrdiff_t t = 0; t < tokens; t++) {
             const uint8_t *at = a + t * l.row_bytes;
@@ -727,10 +899,12 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
     if (act_bytes > QDOT_STACK_BYTES) return -1;
     _Alignas(32) uint8_t act[QDOT_STACK_BYTES];
     ptrdiff_t group = QDOT_STACK_BYTES / act_bytes;
+    // The kernel is chosen for the whole call, so that the token groups give the bits of one pass over all tokens.
+    int use_panel = glm_q8act_panel_min_tokens(type) && tokens >= PANEL_MIN_TOKENS;
     for (ptrdiff_t t0 = 0; t0 < tokens; t0 += group) {
         ptrdiff_t nt = tokens - t0 < group ? tokens - t0 : group;
         glm_q8act_quantize(type, x + t0 * ldx, ldx, columns, nt, act);
-        glm_matmul_rows_q8act_pre(type, w, row_bytes, rows, columns, act, nt, y + t0 * ldy, ldy);
+        q8act_pre(type, w, row_bytes, rows, columns, act, nt, y + t0 * ldy, ldy, use_panel);
     }
     return 0;
 }

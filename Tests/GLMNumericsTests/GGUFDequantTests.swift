@@ -203,9 +203,13 @@ import GLMNumerics
                     #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
                                                       &y2, shapeRows) == 0)
                 }
+                // From glm_q8act_panel_min_tokens on, the panel kernel sums in another float order
+                // (integerPanelMatchesScalarOrder checks it); the row × token tiles below it equal 1 × 1.
+                let panelFrom = Int(glm_q8act_panel_min_tokens(type))
+                let rowKernel = panelFrom == 0 || tokens < panelFrom
                 for t in 0..<tokens {
                     for r in 0..<shapeRows {
-                        #expect(y[t * shapeRows + r].bitPattern == single[t * rows + r].bitPattern,
+                        #expect(!rowKernel || y[t * shapeRows + r].bitPattern == single[t * rows + r].bitPattern,
                                 "\(name) \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r) differs from 1 × 1")
                         #expect(y2[t * shapeRows + r].bitPattern == y[t * shapeRows + r].bitPattern)
                     }
@@ -221,6 +225,102 @@ import GLMNumerics
         bad[5] = .infinity
         #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, bad, columns, 1, &y, rows) == 0)
         #expect(y[0..<rows].allSatisfy { $0.isNaN })
+    }
+
+    /// The prefill panel kernel (quantdot.c: 8 weight rows repacked per K range, lanes = rows) against a scalar
+    /// evaluation of its documented order: per output and block the exact integer sum S = Σ q_w·q_x (q_w the
+    /// weight's integer values, offsets included; q_x from glm_quantize_row_q8_0), then acc = fma(Float(S),
+    /// d_w·d_x, acc) over the blocks in order from 0. Every output must match bit for bit, for every shape: rows
+    /// 1..17 (panels of 8 and the partial one), 8..70 tokens (tiles of 4, remainders of 1..3, two 64-token
+    /// blocks), 70 blocks per row (two K ranges of the panel) and 3, through both entry points (the f32 one
+    /// quantises in token groups). Random blocks, with scales drawn from ±0, subnormals, ordinary values and ±65504.
+    @Test(arguments: ["Q4_0", "Q5_0", "Q8_0", "IQ4_NL"])
+    func integerPanelMatchesScalarOrder(_ name: String) throws {
+        let (_, type, _) = try #require(GGUFDequantTests.types.first { $0.0 == name })
+        let panelFrom = Int(glm_q8act_panel_min_tokens(type))
+        #expect(panelFrom >= 5, "speculative verification's ≤ 4-token rows must stay on the row kernel")
+        let blockBytes = [Int32(GLM_GGML_Q4_0): 18, Int32(GLM_GGML_Q5_0): 22, Int32(GLM_GGML_Q8_0): 34,
+                          Int32(GLM_GGML_IQ4_NL): 18][type]!
+        var state: UInt64 = 99
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 11
+        }
+        let scales: [UInt16] = [0x0000, 0x8000, 0x0001, 0x83FF, 0x3C00, 0xB800, 0x2E66, 0x7BFF, 0xFBFF, 0x1400]
+        for blocksPerRow in [70, 3] {
+            let (rows, maxTokens, columns) = (17, 70, 32 * blocksPerRow)
+            let rowBytes = blocksPerRow * blockBytes
+            var weights = (0..<(rows * rowBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
+            // The integer values: each block dequantised with its scale set to 1 (exact small integers).
+            var unit = weights
+            for b in 0..<(rows * blocksPerRow) {
+                let scale = next() % 4 == 0 ? scales[Int(next() % UInt64(scales.count))] : UInt16(0x2000 | next() % 0x1000)
+                weights[b * blockBytes] = UInt8(scale & 0xFF)
+                weights[b * blockBytes + 1] = UInt8(scale >> 8)
+                unit[b * blockBytes] = 0x00
+                unit[b * blockBytes + 1] = 0x3C
+            }
+            var qw = [Float](repeating: 0, count: rows * columns)
+            #expect(glm_dequantize_rows(type, unit, rowBytes, rows, columns, &qw) == 0)
+            var dw = [Float](repeating: 0, count: rows * blocksPerRow)
+            for b in 0..<(rows * blocksPerRow) {
+                dw[b] = HalfPrecision.f16ToFloat(UInt16(weights[b * blockBytes]) | UInt16(weights[b * blockBytes + 1]) << 8)
+            }
+            let x: [Float] = (0..<(maxTokens * columns)).map { _ in
+                Float(Int64(next() % 2_000_001) - 1_000_000) / Float(1 << Int(next() % 12))
+            }
+            var xq = [UInt8](repeating: 0, count: maxTokens * blocksPerRow * 34)
+            x.withUnsafeBufferPointer { p in
+                xq.withUnsafeMutableBytes { q in
+                    for t in 0..<maxTokens {
+                        glm_quantize_row_q8_0(p.baseAddress! + t * columns, q.baseAddress! + t * blocksPerRow * 34, columns)
+                    }
+                }
+            }
+            var expected = [Float](repeating: 0, count: maxTokens * rows)
+            for t in 0..<maxTokens {
+                for r in 0..<rows {
+                    var acc: Float = 0
+                    for b in 0..<blocksPerRow {
+                        let xb = (t * blocksPerRow + b) * 34
+                        let dx = HalfPrecision.f16ToFloat(UInt16(xq[xb]) | UInt16(xq[xb + 1]) << 8)
+                        var sum = 0
+                        for j in 0..<32 { sum += Int(qw[r * columns + 32 * b + j]) * Int(Int8(bitPattern: xq[xb + 2 + j])) }
+                        acc = acc.addingProduct(Float(sum), dw[r * blocksPerRow + b] * dx)
+                    }
+                    expected[t * rows + r] = acc
+                }
+            }
+            let actRow = glm_q8act_row_bytes(type, columns)
+            var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
+            for tokens in [panelFrom, 9, 11, 64, 67, 70] {
+                for shapeRows in [1, 7, 8, 9, 16, 17] {
+                    var y = [Float](repeating: .nan, count: tokens * shapeRows)
+                    #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
+                                                  shapeRows) == 0)
+                    var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
+                    act.withUnsafeMutableBytes { a in
+                        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
+                        #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
+                        #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
+                                                          &y2, shapeRows) == 0)
+                    }
+                    var mismatches = 0
+                    for t in 0..<tokens {
+                        for r in 0..<shapeRows {
+                            let want = expected[t * rows + r]
+                            let same = y[t * shapeRows + r].bitPattern == want.bitPattern
+                                && y2[t * shapeRows + r].bitPattern == want.bitPattern
+                            if !same { mismatches += 1 }
+                            if !same && mismatches <= 3 {
+                                Issue.record("\(name) \(blocksPerRow) blocks, \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r): \(y[t * shapeRows + r]) / \(y2[t * shapeRows + r]) vs \(want)")
+                            }
+                        }
+                    }
+                    #expect(mismatches == 0)
+                }
+            }
+        }
     }
 
     /// ProjectionBatch quantises each input once and shares it between projections with the same input and
