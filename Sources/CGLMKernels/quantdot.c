@@ -826,12 +826,171 @@ static void panel_gemm(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_
     }
 }
 
+// The K-quants (Q2_K..Q6_K) the same way, per 256-element block. Panel block (KPANEL_BLOCK_BYTES): f32 d[8],
+// f32 dmin[8]; 16 scale vectors h = 0..15 (one per 16 elements: lane r holds row r's scale of elements
+// 16h..16h+15 as two int16; the per-32 types repeat theirs); 8 correction vectors p = 0..7 (lane r: the int16
+// pair c_2p, c_2p+1 with c_h = the min of 16-element group h (Q2_K, Q4_K, Q5_K) or offset·scale (Q6_K: 32, Q3_K:
+// 4)); then 8 groups g of 8 vectors k of 32 bytes (elements 32g + 4k..+3 of rows 0..7, unsigned as k_unpack gives
+// them). Per output and block, all exact in int32: S = Σ_h scale_h·Σ u·x and M = Σ_h c_h·bsum_h (bsums: the
+// activation's Σq per 16); value = (d·d_x)·float(S) − (dmin·d_x)·float(M) as one fnmadd (types with mins) or
+// (d·d_x)·float(S − M) (types with an offset), and acc = acc + value over the blocks in order from 0.
+enum { KPANEL_BLOCKS = 8, KPANEL_SCALES = 64, KPANEL_CORR = 64 + 16 * 32, KPANEL_VALUES = 64 + 24 * 32,
+       KPANEL_BLOCK_BYTES = 64 + 24 * 32 + 64 * 32 };
+
+static inline int kpanel_type(int type) {
+    return type == GLM_GGML_Q2_K || type == GLM_GGML_Q3_K || type == GLM_GGML_Q4_K || type == GLM_GGML_Q5_K ||
+           type == GLM_GGML_Q6_K;
+}
+// maddubs results summed in int16 before the scale's madd: u ≤ 15 (Q4_K) allows 8 (8·2·15·128 < 32768), u ≤ 31
+// (Q5_K) 4, u ≤ 63 (Q6_K) 2; the per-16 types change scale after 4 (Q2_K's u ≤ 3, Q3_K's u ≤ 7 would allow more).
+static inline int kpanel_k16(int type) {
+    return type == GLM_GGML_Q4_K ? 8 : type == GLM_GGML_Q6_K ? 2 : 4;
+}
+
+static inline __attribute__((always_inline)) void
+kpanel_pack(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
+            uint8_t *panel) {
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        uint8_t *pb = panel + b * KPANEL_BLOCK_BYTES;
+        float *d = (float *)pb, *dmin = (float *)(pb + 32);
+        int16_t *sc = (int16_t *)(pb + KPANEL_SCALES), *corr = (int16_t *)(pb + KPANEL_CORR);
+        uint32_t *q = (uint32_t *)(pb + KPANEL_VALUES);
+        for (int r = 0; r < PANEL_ROWS; r++) {
+            if (r >= nrows) {
+                d[r] = dmin[r] = 0.0f;
+                for (int h = 0; h < 16; h++) sc[16 * h + 2 * r] = sc[16 * h + 2 * r + 1] = 0;
+                for (int h = 0; h < 16; h++) corr[16 * (h / 2) + 2 * r + h % 2] = 0;
+                for (int i = 0; i < 64; i++) q[8 * i + r] = 0;
+                continue;
+            }
+            const uint8_t *src = w + r * row_bytes + (b0 + b) * bytes;
+            kblock kb = k_block_header(type, src);
+            d[r] = kb.d;
+            dmin[r] = kb.dmin;
+            int8_t s8[16];
+            _mm_storeu_si128((__m128i *)s8, kb.scales8);
+            _Alignas(32) int16_t mins[16];
+            if (k_has_min(type)) _mm256_store_si256((__m256i *)mins, k_block_mins(type, src));
+            for (int h = 0; h < 16; h++) {
+                int16_t s = k_per16(type) ? s8[h] : s8[h / 2];
+                sc[16 * h + 2 * r] = sc[16 * h + 2 * r + 1] = s;
+                corr[16 * (h / 2) + 2 * r + h % 2] = k_has_min(type) ? mins[h] : (int16_t)(k_offset(type) * s);
+            }
+            for (int g = 0; g < 8; g++) {
+                _Alignas(32) uint32_t v[8];
+                _mm256_store_si256((__m256i *)v, k_unpack(type, src, g));
+                for (int k = 0; k < 8; k++) q[8 * (8 * g + k) + r] = v[k];
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void
+kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, const uint8_t *act, act_layout l,
+            float *acc_io) {
+    const int k16 = kpanel_k16(type);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    (void)ones16;
+    __m256 acc[4];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_load_ps(acc_io + 8 * t);
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + b * KPANEL_BLOCK_BYTES;
+        const ptrdiff_t bb = b0 + b;
+        __m256i isum[4];
+        for (int t = 0; t < NT; t++) isum[t] = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 8; g++) {
+            __m256i s16[4];
+            for (int t = 0; t < NT; t++) s16[t] = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 8; k++) {
+                __m256i wv = _mm256_load_si256((const __m256i *)(pb + KPANEL_VALUES + 32 * (8 * g + k)));
+                for (int t = 0; t < NT; t++) {
+                    int32_t xi;
+                    memcpy(&xi, act + t * l.row_bytes + bb * QK_K + 32 * g + 4 * k, 4);
+                    s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(wv, _mm256_set1_epi32(xi)));
+                }
+                if ((k + 1) % k16 == 0) {
+                    __m256i scale = _mm256_load_si256((const __m256i *)(pb + KPANEL_SCALES + 32 * (2 * g + k / 4)));
+                    for (int t = 0; t < NT; t++) {
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], scale));
+                        s16[t] = _mm256_setzero_si256();
+                    }
+                }
+            }
+        }
+        __m256 dw = _mm256_load_ps((const float *)pb);
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *row = act + t * l.row_bytes;
+            const int32_t *bsum_pairs = (const int32_t *)(row + l.s_offset + 32 * bb);
+            __m256i m = _mm256_setzero_si256();
+            for (int p = 0; p < 8; p++)
+                m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(pb + KPANEL_CORR + 32 * p)),
+                                                          _mm256_set1_epi32(bsum_pairs[p])));
+            __m256 dx = _mm256_set1_ps(((const float *)(row + l.d_offset))[bb]);
+            __m256 value;
+            if (k_has_min(type)) {
+                value = _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum[t]));
+                value = _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_load_ps((const float *)(pb + 32)), dx),
+                                         _mm256_cvtepi32_ps(m), value);
+            } else {
+                value = _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[t], m)));
+            }
+            acc[t] = _mm256_add_ps(acc[t], value);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm256_store_ps(acc_io + 8 * t, acc[t]);
+}
+
+static inline __attribute__((always_inline)) void
+kpanel_gemm_body(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                 const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    _Alignas(32) uint8_t panel[KPANEL_BLOCKS * KPANEL_BLOCK_BYTES];   // 23 KiB
+    _Alignas(32) float acc[GEMM_TOKEN_BLOCK * PANEL_ROWS];
+    for (ptrdiff_t t0 = 0; t0 < tokens; t0 += GEMM_TOKEN_BLOCK) {
+        ptrdiff_t nt = tokens - t0 < GEMM_TOKEN_BLOCK ? tokens - t0 : GEMM_TOKEN_BLOCK;
+        const uint8_t *a0 = act + t0 * l.row_bytes;
+        for (ptrdiff_t r0 = 0; r0 < rows; r0 += PANEL_ROWS) {
+            int nr = rows - r0 < PANEL_ROWS ? (int)(rows - r0) : PANEL_ROWS;
+            memset(acc, 0, sizeof(float) * PANEL_ROWS * nt);
+            for (ptrdiff_t b0 = 0; b0 < blocks; b0 += KPANEL_BLOCKS) {
+                ptrdiff_t nb = blocks - b0 < KPANEL_BLOCKS ? blocks - b0 : KPANEL_BLOCKS;
+                kpanel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
+                ptrdiff_t t = 0;
+                for (; t + 4 <= nt; t += 4) kpanel_tile(type, 4, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t);
+                switch (nt - t) {
+                case 3: kpanel_tile(type, 3, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                case 2: kpanel_tile(type, 2, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                case 1: kpanel_tile(type, 1, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                default: break;
+                }
+            }
+            for (ptrdiff_t t = 0; t < nt; t++)
+                for (int r = 0; r < nr; r++) y[(t0 + t) * ldy + r0 + r] = acc[8 * t + r];
+        }
+    }
+}
+
+static void kpanel_gemm(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                        const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    switch (type) {
+    case GLM_GGML_Q2_K: kpanel_gemm_body(GLM_GGML_Q2_K, w, row_bytes, 84, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q3_K: kpanel_gemm_body(GLM_GGML_Q3_K, w, row_bytes, 110, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q4_K: kpanel_gemm_body(GLM_GGML_Q4_K, w, row_bytes, 144, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q5_K: kpanel_gemm_body(GLM_GGML_Q5_K, w, row_bytes, 176, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q6_K: kpanel_gemm_body(GLM_GGML_Q6_K, w, row_bytes, 210, rows, blocks, act, l, tokens, y, ldy); break;
+    default: break;
+    }
+}
+
 // Benchmarks only (glm-bench quant's GLM_BENCH_NO_PANEL): 0 sends prefill to the row × token tiles instead.
 static int panel_enabled = 1;
 
 void glm_q8act_set_panel(int enabled) { panel_enabled = enabled != 0; }
 
-int glm_q8act_panel_min_tokens(int type) { return panel_type(type) && panel_enabled ? PANEL_MIN_TOKENS : 0; }
+int glm_q8act_panel_min_tokens(int type) {
+    return (panel_type(type) || kpanel_type(type)) && panel_enabled ? PANEL_MIN_TOKENS : 0;
+}
 
 static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                      const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel);
@@ -854,7 +1013,8 @@ static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t row
     int k = actkind == ACT_Q8_K;
     tile_fn row1 = k ? k_1x1 : q8_1x1;
     if (use_panel) {
-        panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
+        if (k) kpanel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
+        else panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
         return 0;
     }
     if (tokens < 4) {

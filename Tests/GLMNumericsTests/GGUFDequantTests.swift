@@ -323,6 +323,121 @@ import GLMNumerics
         }
     }
 
+    /// The K-quants' panel kernel against a scalar evaluation of its documented order: per output and block the
+    /// exact integers S = Σ scale·u·x (from the block dequantised with d = 1, dmin = 0: scale·u for the types with
+    /// mins, scale·(u − offset) = S − M for Q3_K and Q6_K) and M = Σ min·Σx (d = 0, dmin = 1: −min per element),
+    /// then value = (d·d_x)·Float(S) − (dmin·d_x)·Float(M) fused (types with mins) or (d·d_x)·Float(S − M), and
+    /// acc = acc + value over the blocks in order from 0. Bit for bit, for rows 1..17, tokens 8..70 and 10 blocks
+    /// per row (two K ranges of the panel) and 1; random blocks with scales from ±0, subnormals, ordinary values,
+    /// ±65504; activations quantised by glm_quantize_row_q8_k.
+    @Test(arguments: ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"])
+    func integerKPanelMatchesScalarOrder(_ name: String) throws {
+        let (_, type, _) = try #require(GGUFDequantTests.types.first { $0.0 == name })
+        let panelFrom = Int(glm_q8act_panel_min_tokens(type))
+        #expect(panelFrom >= 5, "speculative verification's ≤ 4-token rows must stay on the row kernel")
+        // block bytes, byte offset of d, of dmin (nil: the type has an offset instead of mins)
+        let (blockBytes, dOffset, minOffset): (Int, Int, Int?) = [
+            Int32(GLM_GGML_Q2_K): (84, 80, 82), Int32(GLM_GGML_Q3_K): (110, 108, nil), Int32(GLM_GGML_Q4_K): (144, 0, 2),
+            Int32(GLM_GGML_Q5_K): (176, 0, 2), Int32(GLM_GGML_Q6_K): (210, 208, nil)][type]!
+        var state: UInt64 = 4242
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 11
+        }
+        let extremes: [UInt16] = [0x0000, 0x8000, 0x0001, 0x83FF, 0x3C00, 0xB800, 0x2E66, 0x7BFF, 0xFBFF, 0x1400]
+        func scale() -> UInt16 { next() % 4 == 0 ? extremes[Int(next() % UInt64(extremes.count))] : UInt16(0x1800 | next() % 0x1000) }
+        func put(_ bytes: inout [UInt8], _ offset: Int, _ h: UInt16) {
+            bytes[offset] = UInt8(h & 0xFF)
+            bytes[offset + 1] = UInt8(h >> 8)
+        }
+        func f16(_ bytes: [UInt8], _ offset: Int) -> Float {
+            HalfPrecision.f16ToFloat(UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8)
+        }
+        for blocksPerRow in [10, 1] {
+            let (rows, maxTokens, columns) = (17, 70, 256 * blocksPerRow)
+            let rowBytes = blocksPerRow * blockBytes
+            var weights = (0..<(rows * rowBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
+            var scalesOnly = weights, minsOnly = weights
+            for b in 0..<(rows * blocksPerRow) {
+                put(&weights, b * blockBytes + dOffset, scale())
+                put(&scalesOnly, b * blockBytes + dOffset, 0x3C00)
+                put(&minsOnly, b * blockBytes + dOffset, 0)
+                if let m = minOffset {
+                    put(&weights, b * blockBytes + m, scale())
+                    put(&scalesOnly, b * blockBytes + m, 0)
+                    put(&minsOnly, b * blockBytes + m, 0x3C00)
+                }
+            }
+            var sw = [Float](repeating: 0, count: rows * columns), mw = sw
+            #expect(glm_dequantize_rows(type, scalesOnly, rowBytes, rows, columns, &sw) == 0)
+            #expect(glm_dequantize_rows(type, minsOnly, rowBytes, rows, columns, &mw) == 0)
+            let x: [Float] = (0..<(maxTokens * columns)).map { _ in
+                Float(Int64(next() % 2_000_001) - 1_000_000) / Float(1 << Int(next() % 12))
+            }
+            var xq = [UInt8](repeating: 0, count: maxTokens * blocksPerRow * 292)
+            x.withUnsafeBufferPointer { p in
+                xq.withUnsafeMutableBytes { q in
+                    for t in 0..<maxTokens {
+                        _ = glm_quantize_row_q8_k(p.baseAddress! + t * columns, q.baseAddress! + t * blocksPerRow * 292, columns)
+                    }
+                }
+            }
+            var expected = [Float](repeating: 0, count: maxTokens * rows)
+            for t in 0..<maxTokens {
+                for r in 0..<rows {
+                    var acc: Float = 0
+                    for b in 0..<blocksPerRow {
+                        let xb = (t * blocksPerRow + b) * 292
+                        let dx = xq.withUnsafeBytes { $0.load(fromByteOffset: xb, as: Float.self) }
+                        var s = 0, m = 0
+                        for j in 0..<256 {
+                            let qx = Int(Int8(bitPattern: xq[xb + 4 + j]))
+                            s += Int(sw[r * columns + 256 * b + j]) * qx
+                            m -= Int(mw[r * columns + 256 * b + j]) * qx
+                        }
+                        let wb = (r * blocksPerRow + b) * blockBytes
+                        let d = f16(weights, wb + dOffset)
+                        if let mo = minOffset {
+                            acc = acc + (d * dx * Float(s)).addingProduct(-(f16(weights, wb + mo) * dx), Float(m))
+                        } else {
+                            acc = acc + d * dx * Float(s)
+                        }
+                    }
+                    expected[t * rows + r] = acc
+                }
+            }
+            let actRow = glm_q8act_row_bytes(type, columns)
+            var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
+            for tokens in [panelFrom, 9, 11, 64, 70] {
+                for shapeRows in [1, 7, 8, 9, 17] {
+                    var y = [Float](repeating: .nan, count: tokens * shapeRows)
+                    #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
+                                                  shapeRows) == 0)
+                    var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
+                    act.withUnsafeMutableBytes { a in
+                        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
+                        #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
+                        #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
+                                                          &y2, shapeRows) == 0)
+                    }
+                    var mismatches = 0
+                    for t in 0..<tokens {
+                        for r in 0..<shapeRows {
+                            let want = expected[t * rows + r]
+                            let same = y[t * shapeRows + r].bitPattern == want.bitPattern
+                                && y2[t * shapeRows + r].bitPattern == want.bitPattern
+                            if !same { mismatches += 1 }
+                            if !same && mismatches <= 3 {
+                                Issue.record("\(name) \(blocksPerRow) blocks, \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r): \(y[t * shapeRows + r]) / \(y2[t * shapeRows + r]) vs \(want)")
+                            }
+                        }
+                    }
+                    #expect(mismatches == 0)
+                }
+            }
+        }
+    }
+
     /// ProjectionBatch quantises each input once and shares it between projections with the same input and
     /// activation type (here Q4_0 and Q8_0 share Q8_0 activations, Q4_K and Q6_K share Q8_K ones, and one input
     /// feeds both kinds): every output must be bit-identical to the kernel run on its own f32 input, for decode
