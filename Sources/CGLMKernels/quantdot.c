@@ -731,26 +731,44 @@ static inline int panel_k16(int type) {
     return type == GLM_GGML_Q4_0 ? 8 : type == GLM_GGML_Q5_0 ? 4 : 1;
 }
 
+// v[r] holds dwords 0..7 of row r; afterwards v[k] holds dword k of rows 0..7.
+static inline __attribute__((always_inline)) void transpose8_epi32(__m256i v[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {   // rows 4i..4i+3: dwords (0,4), (1,5), (2,6), (3,7) of the two 128-bit halves
+        u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+        v[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+    }
+}
+
 static inline __attribute__((always_inline)) void
 panel_pack(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
            uint8_t *panel) {
     for (ptrdiff_t b = 0; b < nb; b++) {
         uint8_t *pb = panel + b * PANEL_BLOCK_BYTES;
         float *d = (float *)pb;
-        uint32_t *q = (uint32_t *)(pb + 32);
+        __m256i v[8];
         for (int r = 0; r < PANEL_ROWS; r++) {
-            _Alignas(32) uint32_t v[8];
             if (r < nrows) {
                 float m;
                 int is_signed;
-                _mm256_store_si256((__m256i *)v,
-                                   unpack_block32(type, w + r * row_bytes + (b0 + b) * bytes, &d[r], &m, &is_signed));
+                v[r] = unpack_block32(type, w + r * row_bytes + (b0 + b) * bytes, &d[r], &m, &is_signed);
             } else {
                 d[r] = 0.0f;
-                memset(v, 0, sizeof v);
+                v[r] = _mm256_setzero_si256();
             }
-            for (int k = 0; k < 8; k++) q[8 * k + r] = v[k];
         }
+        transpose8_epi32(v);
+        for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(pb + 32 + 32 * k), v[k]);
     }
 }
 
@@ -869,34 +887,44 @@ kpanel_pack(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrow
     for (ptrdiff_t b = 0; b < nb; b++) {
         uint8_t *pb = panel + b * KPANEL_BLOCK_BYTES;
         float *d = (float *)pb, *dmin = (float *)(pb + 32);
-        int16_t *sc = (int16_t *)(pb + KPANEL_SCALES), *corr = (int16_t *)(pb + KPANEL_CORR);
-        uint32_t *q = (uint32_t *)(pb + KPANEL_VALUES);
+        const uint8_t *src[PANEL_ROWS];
+        // Per row: the 16 per-16 scales each doubled to a dword (scale vectors h = 0..7 and 8..15), the 16
+        // corrections as 8 dwords of pairs; transposed, lane r of vector h is row r's.
+        __m256i lo[8], hi[8], corr[8];
         for (int r = 0; r < PANEL_ROWS; r++) {
             if (r >= nrows) {
+                src[r] = NULL;
                 d[r] = dmin[r] = 0.0f;
-                for (int h = 0; h < 16; h++) sc[16 * h + 2 * r] = sc[16 * h + 2 * r + 1] = 0;
-                for (int h = 0; h < 16; h++) corr[16 * (h / 2) + 2 * r + h % 2] = 0;
-                for (int i = 0; i < 64; i++) q[8 * i + r] = 0;
+                lo[r] = hi[r] = corr[r] = _mm256_setzero_si256();
                 continue;
             }
-            const uint8_t *src = w + r * row_bytes + (b0 + b) * bytes;
-            kblock kb = k_block_header(type, src);
+            src[r] = w + r * row_bytes + (b0 + b) * bytes;
+            kblock kb = k_block_header(type, src[r]);
             d[r] = kb.d;
             dmin[r] = kb.dmin;
-            int8_t s8[16];
-            _mm_storeu_si128((__m128i *)s8, kb.scales8);
-            _Alignas(32) int16_t mins[16];
-            if (k_has_min(type)) _mm256_store_si256((__m256i *)mins, k_block_mins(type, src));
-            for (int h = 0; h < 16; h++) {
-                int16_t s = k_per16(type) ? s8[h] : s8[h / 2];
-                sc[16 * h + 2 * r] = sc[16 * h + 2 * r + 1] = s;
-                corr[16 * (h / 2) + 2 * r + h % 2] = k_has_min(type) ? mins[h] : (int16_t)(k_offset(type) * s);
-            }
-            for (int g = 0; g < 8; g++) {
-                _Alignas(32) uint32_t v[8];
-                _mm256_store_si256((__m256i *)v, k_unpack(type, src, g));
-                for (int k = 0; k < 8; k++) q[8 * (8 * g + k) + r] = v[k];
-            }
+            __m128i s8 = k_per16(type) ? kb.scales8
+                                       : _mm_shuffle_epi8(kb.scales8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5,
+                                                                                    6, 6, 7, 7));
+            __m256i s16 = _mm256_cvtepi8_epi16(s8);
+            __m256i dl = _mm256_unpacklo_epi16(s16, s16), dh = _mm256_unpackhi_epi16(s16, s16);
+            lo[r] = _mm256_permute2x128_si256(dl, dh, 0x20);
+            hi[r] = _mm256_permute2x128_si256(dl, dh, 0x31);
+            corr[r] = k_has_min(type) ? k_block_mins(type, src[r])
+                                      : _mm256_mullo_epi16(s16, _mm256_set1_epi16((short)k_offset(type)));
+        }
+        transpose8_epi32(lo);
+        transpose8_epi32(hi);
+        transpose8_epi32(corr);
+        for (int h = 0; h < 8; h++) {
+            _mm256_store_si256((__m256i *)(pb + KPANEL_SCALES + 32 * h), lo[h]);
+            _mm256_store_si256((__m256i *)(pb + KPANEL_SCALES + 32 * (8 + h)), hi[h]);
+            _mm256_store_si256((__m256i *)(pb + KPANEL_CORR + 32 * h), corr[h]);
+        }
+        for (int g = 0; g < 8; g++) {
+            __m256i v[8];
+            for (int r = 0; r < PANEL_ROWS; r++) v[r] = src[r] ? k_unpack(type, src[r], g) : _mm256_setzero_si256();
+            transpose8_epi32(v);
+            for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(pb + KPANEL_VALUES + 32 * (8 * g + k)), v[k]);
         }
     }
 }
