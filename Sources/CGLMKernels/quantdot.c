@@ -18,9 +18,8 @@
 //   prefill does the same on weights repacked at load; here no copy outlives the call). Its float order (the
 //   MARK: prefill panels sections give it) is per block one rounding of the exact int32 block sum, accumulated in
 //   block order, the same for every tile shape, token block and K range; it is not the row kernel's order, so a
-//   prefill logit and the same position decoded differ in the last bits (each is within 1e-6 of Σ|terms| of the
-//   exact product; the tests check both kernels against their definitions, the panel bit for bit against a scalar
-//   evaluation of its order). Decode was not moved to the panel's order (not tried for lack of time): it would
+//   prefill logit and the same position decoded differ in the last bits (the tests check both against the exact
+//   product, the panel also bit for bit against a scalar evaluation of its order). Decode was not moved to the panel's order (not tried for lack of time): it would
 //   need a horizontal int32 reduction per block and row and one serial f32 FMA chain per row (4-cycle latency ×
 //   160 blocks of a 5120-column row is the same order as the time that row takes to stream at decode bandwidth),
 //   or row tiles that decode measured slower (the drivers' comment).

@@ -278,19 +278,32 @@ import GLMNumerics
                 }
             }
             var expected = [Float](repeating: 0, count: maxTokens * rows)
+            var worst = 0.0
             for t in 0..<maxTokens {
                 for r in 0..<rows {
                     var acc: Float = 0
+                    var exact = 0.0, magnitude = 0.0
                     for b in 0..<blocksPerRow {
                         let xb = (t * blocksPerRow + b) * 34
                         let dx = HalfPrecision.f16ToFloat(UInt16(xq[xb]) | UInt16(xq[xb + 1]) << 8)
-                        var sum = 0
-                        for j in 0..<32 { sum += Int(qw[r * columns + 32 * b + j]) * Int(Int8(bitPattern: xq[xb + 2 + j])) }
+                        var sum = 0, absSum = 0
+                        for j in 0..<32 {
+                            let term = Int(qw[r * columns + 32 * b + j]) * Int(Int8(bitPattern: xq[xb + 2 + j]))
+                            sum += term
+                            absSum += abs(term)
+                        }
                         acc = acc.addingProduct(Float(sum), dw[r * blocksPerRow + b] * dx)
+                        exact += Double(dw[r * blocksPerRow + b]) * Double(dx) * Double(sum)
+                        magnitude += abs(Double(dw[r * blocksPerRow + b]) * Double(dx)) * Double(absSum)
                     }
                     expected[t * rows + r] = acc
+                    // The order's error bound: one rounding of d_w·d_x and one of the FMA per block.
+                    let error = abs(Double(acc) - exact)
+                    #expect(error <= Double(2 * blocksPerRow + 1) * 0x1p-24 * magnitude)
+                    if magnitude > 0 { worst = max(worst, error / magnitude) }
                 }
             }
+            print("\(name) panel, \(blocksPerRow) blocks: vs the exact product, worst |Δ| / Σ|terms| = \(worst)")
             let actRow = glm_q8act_row_bytes(type, columns)
             var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
             for tokens in [panelFrom, 9, 11, 64, 67, 70] {
@@ -383,29 +396,42 @@ import GLMNumerics
                 }
             }
             var expected = [Float](repeating: 0, count: maxTokens * rows)
+            var worst = 0.0
             for t in 0..<maxTokens {
                 for r in 0..<rows {
                     var acc: Float = 0
+                    var exact = 0.0, magnitude = 0.0
                     for b in 0..<blocksPerRow {
                         let xb = (t * blocksPerRow + b) * 292
                         let dx = xq.withUnsafeBytes { $0.load(fromByteOffset: xb, as: Float.self) }
-                        var s = 0, m = 0
+                        var s = 0, m = 0, sAbs = 0, mAbs = 0
                         for j in 0..<256 {
                             let qx = Int(Int8(bitPattern: xq[xb + 4 + j]))
                             s += Int(sw[r * columns + 256 * b + j]) * qx
                             m -= Int(mw[r * columns + 256 * b + j]) * qx
+                            sAbs += abs(Int(sw[r * columns + 256 * b + j]) * qx)
+                            mAbs += abs(Int(mw[r * columns + 256 * b + j]) * qx)
                         }
                         let wb = (r * blocksPerRow + b) * blockBytes
                         let d = f16(weights, wb + dOffset)
-                        if let mo = minOffset {
-                            acc = acc + (d * dx * Float(s)).addingProduct(-(f16(weights, wb + mo) * dx), Float(m))
+                        let dmin = minOffset.map { f16(weights, wb + $0) } ?? 0
+                        if minOffset != nil {
+                            acc = acc + (d * dx * Float(s)).addingProduct(-(dmin * dx), Float(m))
                         } else {
                             acc = acc + d * dx * Float(s)
                         }
+                        exact += Double(d) * Double(dx) * Double(s) - Double(dmin) * Double(dx) * Double(m)
+                        magnitude += abs(Double(d) * Double(dx)) * Double(sAbs) + abs(Double(dmin) * Double(dx)) * Double(mAbs)
                     }
                     expected[t * rows + r] = acc
+                    // The order's error bound: per block d·d_x, dmin·d_x, float(S), the product, the fused
+                    // subtraction and the add each round once.
+                    let error = abs(Double(acc) - exact)
+                    #expect(error <= Double(6 * blocksPerRow + 1) * 0x1p-24 * magnitude)
+                    if magnitude > 0 { worst = max(worst, error / magnitude) }
                 }
             }
+            print("\(name) panel, \(blocksPerRow) blocks: vs the exact product, worst |Δ| / Σ|terms| = \(worst)")
             let actRow = glm_q8act_row_bytes(type, columns)
             var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
             for tokens in [panelFrom, 9, 11, 64, 70] {
