@@ -7,12 +7,12 @@
 // Two kernel families, each written once per type as an always-inlined body:
 // - The row kernel: NR weight rows × NT activation rows read in place, so that one unpacked weight block serves NT
 //   tokens and one activation block NR rows, with NR·NT independent accumulators (8 int32 lanes per output, summed
-//   horizontally at the end). Decode runs 1×1 tiles (the drivers say why); 4..7 tokens 1×4 (Q8_0-activation types)
-//   or 2×4 (K types) and the remainders 1×NT and NR×1. Every tile computes each output with the same operations in
+//   horizontally at the end). Decode runs 1×1 tiles (the drivers say why); from 4 tokens to the panel's threshold
+//   1×4 (Q8_0-activation types) or 2×4 (K types) and the remainders 1×NT and NR×1. Every tile computes each output with the same operations in
 //   the same order, so decode and the few-token rows of speculative verification agree bit for bit.
-// - The panel kernel (from PANEL_MIN_TOKENS = 8 tokens on: prefill and experts with that many routed tokens; every
-//   type but Q4_1, Q5_1 and IQ4_XS, which keep the row × token tiles): 8 weight rows of a K range are repacked into
-//   a stack panel (18–23 KiB, interleaved so that a vector's 32-bit lanes are the 8 rows, values unpacked to bytes,
+// - The panel kernel (from glm_q8act_panel_min_tokens tokens on, 8–24 by type: prefill and experts with that many
+//   routed tokens; every type but Q4_1, Q5_1 and IQ4_XS, which keep the row × token tiles): 8 weight rows of a K
+//   range are repacked into a stack panel (18–23 KiB, interleaved so that a vector's 32-bit lanes are the 8 rows, values unpacked to bytes,
 //   scales as lane vectors) once per 64-token block, and an 8 rows × 4 tokens micro-kernel over it spends one
 //   maddubs on 4 elements of 8 rows, and one conversion and one FMA per token and block on 8 rows (ggml's AVX2
 //   prefill does the same on weights repacked at load; here no copy outlives the call). Its float order (the
@@ -711,9 +711,9 @@ enum { GEMM_TOKEN_BLOCK = 64 };
 // integer Σx), and the output is acc = fma(float(S), d_w·d_x, acc) over the blocks in order, one chain from 0 —
 // the same float operations for every tile and remainder shape, token block and K range. It is a different order
 // from the row kernel's (8 partial int32 lanes scaled separately, even/odd blocks apart, offset terms in f32), so
-// the two differ in the last bits (both are within 1e-6 of Σ|terms| of the exact product, the definition test
-// checks each); the panel runs from PANEL_MIN_TOKENS tokens on, so decode and the few-token rows of speculative
-// verification keep the row kernel's bits.
+// the two differ in the last bits (the tests bound each against the exact product); the panel runs from
+// glm_q8act_panel_min_tokens (≥ 8) tokens on, so decode and the few-token rows of speculative verification keep the
+// row kernel's bits.
 enum { PANEL_ROWS = 8, PANEL_BLOCKS = 64, PANEL_BLOCK_BYTES = 32 + 8 * 32, PANEL_MIN_TOKENS = 8 };
 
 static inline int panel_type(int type) {
@@ -1031,8 +1031,16 @@ static int panel_enabled = 1;
 
 void glm_q8act_set_panel(int enabled) { panel_enabled = enabled != 0; }
 
+// Where the panel starts to pay for its packing (glm-bench quant 1536 5120 5 T, one expert's up projection, T = 8
+// and 16): Q4_0, Q5_0, IQ4_NL, Q4_K, Q5_K gain already at 8 tokens (1.1–1.85×), Q8_0, Q2_K, Q3_K are even at 8 and
+// ahead at 16, Q6_K (the most expensive unpacking) is 1.26× slower at 8 and even at 16.
 int glm_q8act_panel_min_tokens(int type) {
-    return (panel_type(type) || kpanel_type(type)) && panel_enabled ? PANEL_MIN_TOKENS : 0;
+    if (!panel_enabled || !(panel_type(type) || kpanel_type(type))) return 0;
+    switch (type) {
+    case GLM_GGML_Q8_0: case GLM_GGML_Q2_K: case GLM_GGML_Q3_K: return 12;
+    case GLM_GGML_Q6_K: return 24;
+    default: return PANEL_MIN_TOKENS;
+    }
 }
 
 static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
@@ -1040,8 +1048,8 @@ static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t row
 
 int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                               const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
-    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy,
-                     glm_q8act_panel_min_tokens(type) && tokens >= PANEL_MIN_TOKENS);
+    int panel_from = glm_q8act_panel_min_tokens(type);
+    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, panel_from && tokens >= panel_from);
 }
 
 static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
@@ -1103,7 +1111,7 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
     _Alignas(32) uint8_t act[QDOT_STACK_BYTES];
     ptrdiff_t group = QDOT_STACK_BYTES / act_bytes;
     // The kernel is chosen for the whole call, so that the token groups give the bits of one pass over all tokens.
-    int use_panel = glm_q8act_panel_min_tokens(type) && tokens >= PANEL_MIN_TOKENS;
+    int panel_from = glm_q8act_panel_min_tokens(type), use_panel = panel_from && tokens >= panel_from;
     for (ptrdiff_t t0 = 0; t0 < tokens; t0 += group) {
         ptrdiff_t nt = tokens - t0 < group ? tokens - t0 : group;
         glm_q8act_quantize(type, x + t0 * ldx, ldx, columns, nt, act);

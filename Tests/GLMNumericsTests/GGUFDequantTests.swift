@@ -231,7 +231,7 @@ import GLMNumerics
     /// evaluation of its documented order: per output and block the exact integer sum S = Σ q_w·q_x (q_w the
     /// weight's integer values, offsets included; q_x from glm_quantize_row_q8_0), then acc = fma(Float(S),
     /// d_w·d_x, acc) over the blocks in order from 0. Every output must match bit for bit, for every shape: rows
-    /// 1..17 (panels of 8 and the partial one), 8..70 tokens (tiles of 4, remainders of 1..3, two 64-token
+    /// 1..17 (panels of 8 and the partial one), glm_q8act_panel_min_tokens..70 tokens (tiles of 4, remainders, two 64-token
     /// blocks), 70 blocks per row (two K ranges of the panel) and 3, through both entry points (the f32 one
     /// quantises in token groups). Random blocks, with scales drawn from ±0, subnormals, ordinary values and ±65504.
     @Test(arguments: ["Q4_0", "Q5_0", "Q8_0", "IQ4_NL"])
@@ -306,7 +306,7 @@ import GLMNumerics
             print("\(name) panel, \(blocksPerRow) blocks: vs the exact product, worst |Δ| / Σ|terms| = \(worst)")
             let actRow = glm_q8act_row_bytes(type, columns)
             var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
-            for tokens in [panelFrom, 9, 11, 64, 67, 70] {
+            for tokens in [panelFrom, panelFrom + 1, panelFrom + 3, 64, 67, 70] {
                 for shapeRows in [1, 7, 8, 9, 16, 17] {
                     var y = [Float](repeating: .nan, count: tokens * shapeRows)
                     #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
@@ -340,7 +340,7 @@ import GLMNumerics
     /// exact integers S = Σ scale·u·x (from the block dequantised with d = 1, dmin = 0: scale·u for the types with
     /// mins, scale·(u − offset) = S − M for Q3_K and Q6_K) and M = Σ min·Σx (d = 0, dmin = 1: −min per element),
     /// then value = (d·d_x)·Float(S) − (dmin·d_x)·Float(M) fused (types with mins) or (d·d_x)·Float(S − M), and
-    /// acc = acc + value over the blocks in order from 0. Bit for bit, for rows 1..17, tokens 8..70 and 10 blocks
+    /// acc = acc + value over the blocks in order from 0. Bit for bit, for rows 1..17, tokens from glm_q8act_panel_min_tokens to 70 and 10 blocks
     /// per row (two K ranges of the panel) and 1; random blocks with scales from ±0, subnormals, ordinary values,
     /// ±65504; activations quantised by glm_quantize_row_q8_k.
     @Test(arguments: ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"])
@@ -434,7 +434,7 @@ import GLMNumerics
             print("\(name) panel, \(blocksPerRow) blocks: vs the exact product, worst |Δ| / Σ|terms| = \(worst)")
             let actRow = glm_q8act_row_bytes(type, columns)
             var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
-            for tokens in [panelFrom, 9, 11, 64, 70] {
+            for tokens in [panelFrom, panelFrom + 1, panelFrom + 3, 64, 70] {
                 for shapeRows in [1, 7, 8, 9, 17] {
                     var y = [Float](repeating: .nan, count: tokens * shapeRows)
                     #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
