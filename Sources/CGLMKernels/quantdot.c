@@ -7,22 +7,22 @@
 // Two kernel families, each written once per type as an always-inlined body:
 // - The row kernel: NR weight rows × NT activation rows read in place, so that one unpacked weight block serves NT
 //   tokens and one activation block NR rows, with NR·NT independent accumulators (8 int32 lanes per output, summed
-//   horizontally at the end). Decode runs 1×1 tiles (the drivers say why); from 4 tokens to the panel's threshold
-//   1×4 (Q8_0-activation types) or 2×4 (K types) and the remainders 1×NT and NR×1. Every tile computes each output with the same operations in
-//   the same order, so decode and the few-token rows of speculative verification agree bit for bit.
+//   horizontally at the end). Decode runs 1×1 tiles (the drivers say why); from 4 tokens to the panel's threshold 1×4
+//   (Q8_0-activation types) or 2×4 (K types) and the remainders 1×NT and NR×1. Every tile computes each output with the
+//   same operations in the same order, so decode and the few-token rows of speculative verification agree bit for bit.
 // - The panel kernel (from glm_q8act_panel_min_tokens tokens on, 8–24 by type: prefill and experts with that many
-//   routed tokens; every type but Q4_1, Q5_1 and IQ4_XS, which keep the row × token tiles): 8 weight rows of a K
-//   range are repacked into a stack panel (18–23 KiB, interleaved so that a vector's 32-bit lanes are the 8 rows, values unpacked to bytes,
-//   scales as lane vectors) once per 64-token block, and an 8 rows × 4 tokens micro-kernel over it spends one
-//   maddubs on 4 elements of 8 rows, and one conversion and one FMA per token and block on 8 rows (ggml's AVX2
-//   prefill does the same on weights repacked at load; here no copy outlives the call). Its float order (the
-//   MARK: prefill panels sections give it) is per block one rounding of the exact int32 block sum, accumulated in
-//   block order, the same for every tile shape, token block and K range; it is not the row kernel's order, so a
-//   prefill logit and the same position decoded differ in the last bits (the tests check both against the exact
-//   product, the panel also bit for bit against a scalar evaluation of its order). Decode was not moved to the panel's order (not tried for lack of time): it would
-//   need a horizontal int32 reduction per block and row and one serial f32 FMA chain per row (4-cycle latency ×
-//   160 blocks of a 5120-column row is the same order as the time that row takes to stream at decode bandwidth),
-//   or row tiles that decode measured slower (the drivers' comment).
+//   routed tokens; every type but Q4_1, Q5_1 and IQ4_XS, which keep the row × token tiles): 8 weight rows of a K range
+//   are repacked into a stack panel (18–23 KiB, interleaved so that a vector's 32-bit lanes are the 8 rows, values
+//   unpacked to bytes, scales as lane vectors) once per 64-token block, and an 8 rows × 4 tokens micro-kernel over it
+//   spends one maddubs on 4 elements of 8 rows, and one conversion and one FMA per token and block on 8 rows (ggml's
+//   AVX2 prefill does the same on weights repacked at load; here no copy outlives the call). Its float order (the MARK:
+//   prefill panels sections give it) is per block one rounding of the exact int32 block sum, accumulated in block
+//   order, the same for every tile shape, token block and K range; it is not the row kernel's order, so a prefill logit
+//   and the same position decoded differ in the last bits (the tests check both against the exact product, the panel
+//   also bit for bit against a scalar evaluation of its order). Decode was not moved to the panel's order (not tried
+//   for lack of time): it would need a horizontal int32 reduction per block and row and one serial f32 FMA chain per
+//   row (4-cycle latency × 160 blocks of a 5120-column row is the same order as the time that row takes to stream at
+//   decode bandwidth), or row tiles that decode measured slower (the drivers' comment).
 //
 // Activation quantisation follows ggml's reference quantisers: Q8_0 (quantize_row_q8_0_ref; gguf-py quants.py):
 // d = amax / 127, q = roundf(x / d) (half away from zero, through the reciprocal 1/d), d rounded to f16 (nearest
