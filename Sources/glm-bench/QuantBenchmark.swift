@@ -9,10 +9,10 @@ import Glibc
 /// on, the packed GEMM in tiles of 256 rows (prefill), as `ProjectionBatch` does; every block type quantises the
 /// input (Q8_0 or Q8_K, inside the timed product) and runs its integer kernel (the row kernel, the prefill tiles
 /// from 4 tokens on, or the prefill panel kernel from `glm_q8act_panel_min_tokens` tokens on; the types with a
-/// panel kernel then also run their row × token tiles as "TYPE tiles", before and after in one run). The matrices hold random blocks (scales set to a finite value) and are far larger than the
-/// caches at the default size, so a decode product measures what decode pays per weight byte. The encodings are
-/// timed in REPEATS rounds over all of them (a busy moment of a shared machine hits them alike) and the fastest
-/// product of each counts, in wall time and in the thread's CPU time (which leaves out time the thread waited for
+/// panel kernel then also run their row × token tiles as "TYPE tiles", before and after in one run). The matrices
+/// hold random blocks (scales set to a finite value) and are far larger than the caches at the default size, so a
+/// decode product measures what decode pays per weight byte. The encodings are timed in REPEATS rounds over all of
+/// them (a busy moment of a shared machine hits them alike) and the fastest product of each counts, in wall time and in the thread's CPU time (which leaves out time the thread waited for
 /// a core); the ratios use CPU time.
 func quantBenchmark(arguments: [String]) throws {
     let rows = arguments.count > 0 ? Int(arguments[0]) ?? 12288 : 12288
