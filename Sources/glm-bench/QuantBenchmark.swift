@@ -12,8 +12,8 @@ import Glibc
 /// panel kernel then also run their row × token tiles as "TYPE tiles", before and after in one run). The matrices
 /// hold random blocks (scales set to a finite value) and are far larger than the caches at the default size, so a
 /// decode product measures what decode pays per weight byte. The encodings are timed in REPEATS rounds over all of
-/// them (a busy moment of a shared machine hits them alike) and the fastest product of each counts, in wall time and in the thread's CPU time (which leaves out time the thread waited for
-/// a core); the ratios use CPU time.
+/// them (a busy moment of a shared machine hits them alike) and the fastest product of each counts, in wall time
+/// and in the thread's CPU time (which leaves out time the thread waited for a core); the ratios use CPU time.
 func quantBenchmark(arguments: [String]) throws {
     let rows = arguments.count > 0 ? Int(arguments[0]) ?? 12288 : 12288
     let columns = arguments.count > 1 ? Int(arguments[1]) ?? 5120 : 5120
