@@ -4,11 +4,25 @@
 // in int32 with AVX2 (maddubs + madd), and the integer sums enter f32 scaled by the weight and activation scales. The
 // weights are read in place from the file's map and never widened to f32.
 //
-// Kernels are written once per type as an always-inlined body over NR weight rows × NT activation rows, so that one
-// unpacked weight block serves NT tokens and one activation block NR rows, with NR·NT independent accumulators.
-// Decode runs 1×1 tiles (the drivers say why), prefill 1×4 (Q8_0-activation types) or 2×4 (K types) and the
-// remainders 1×NT and NR×1; every tile computes each output with the same operations in the same order, so the
-// result does not depend on the tile shape (decode and prefill logits agree bit for bit).
+// Two kernel families, each written once per type as an always-inlined body:
+// - The row kernel: NR weight rows × NT activation rows read in place, so that one unpacked weight block serves NT
+//   tokens and one activation block NR rows, with NR·NT independent accumulators (8 int32 lanes per output, summed
+//   horizontally at the end). Decode runs 1×1 tiles (the drivers say why); from 4 tokens to the panel's threshold 1×4
+//   (Q8_0-activation types) or 2×4 (K types) and the remainders 1×NT and NR×1. Every tile computes each output with the
+//   same operations in the same order, so decode and the few-token rows of speculative verification agree bit for bit.
+// - The panel kernel (from glm_q8act_panel_min_tokens tokens on, 8–24 by type: prefill and experts with that many
+//   routed tokens; every type but Q4_1, Q5_1 and IQ4_XS, which keep the row × token tiles): 8 weight rows of a K range
+//   are repacked into a stack panel (18–23 KiB, interleaved so that a vector's 32-bit lanes are the 8 rows, values
+//   unpacked to bytes, scales as lane vectors) once per 64-token block, and an 8 rows × 4 tokens micro-kernel over it
+//   spends one maddubs on 4 elements of 8 rows, and one conversion and one FMA per token and block on 8 rows (ggml's
+//   AVX2 prefill does the same on weights repacked at load; here no copy outlives the call). Its float order (the MARK:
+//   prefill panels sections give it) is per block one rounding of the exact int32 block sum, accumulated in block
+//   order, the same for every tile shape, token block and K range; it is not the row kernel's order, so a prefill logit
+//   and the same position decoded differ in the last bits (the tests check both against the exact product, the panel
+//   also bit for bit against a scalar evaluation of its order). Decode was not moved to the panel's order (not tried
+//   for lack of time): it would need a horizontal int32 reduction per block and row and one serial f32 FMA chain per
+//   row (4-cycle latency × 160 blocks of a 5120-column row is the same order as the time that row takes to stream at
+//   decode bandwidth), or row tiles that decode measured slower (the drivers' comment).
 //
 // Activation quantisation follows ggml's reference quantisers: Q8_0 (quantize_row_q8_0_ref; gguf-py quants.py):
 // d = amax / 127, q = roundf(x / d) (half away from zero, through the reciprocal 1/d), d rounded to f16 (nearest
@@ -19,7 +33,8 @@
 // input reaches the output (the session reports non-finite logits) instead of vanishing in the rounding.
 //
 // Internal activation layout, per token row (glm_q8act_row_bytes apart, 32-byte aligned): int8 q[columns], then f32
-// d[columns / B] (B = 32 or 256), then int16 sums[columns / S] (S = 32: Σq per block for Q8_0; S = 16: ggml's bsums).
+// d[columns / B] (B = 32 or 256), then the sums: Q8_0 f32 d·Σq per block and int32 Σq per block (the panel kernel's
+// offset terms); Q8_K int16 Σq per 16 (ggml's bsums).
 #include "glm_kernels.h"
 
 #include <immintrin.h>
@@ -76,15 +91,18 @@ typedef struct {
     ptrdiff_t row_bytes;   // bytes between token rows
     ptrdiff_t d_offset;    // byte offset of the f32 scales in a row
     ptrdiff_t s_offset;    // byte offset of the sums (Q8_0: f32 d·Σq per block; Q8_K: int16 Σq per 16)
+    ptrdiff_t i_offset;    // Q8_0 only: byte offset of the int32 Σq per block (the panel kernel's offset terms)
 } act_layout;
 
 static act_layout activation_layout(int act, ptrdiff_t columns) {
     act_layout l;
     ptrdiff_t nd = act == ACT_Q8_0 ? columns / QK : columns / QK_K;
     ptrdiff_t s_bytes = act == ACT_Q8_0 ? 4 * (columns / QK) : 2 * (columns / 16);
+    ptrdiff_t i_bytes = act == ACT_Q8_0 ? 4 * (columns / QK) : 0;
     l.d_offset = columns;
     l.s_offset = columns + 4 * nd;
-    l.row_bytes = (l.s_offset + s_bytes + 31) / 32 * 32;
+    l.i_offset = l.s_offset + s_bytes;
+    l.row_bytes = (l.i_offset + i_bytes + 31) / 32 * 32;
     return l;
 }
 
@@ -221,10 +239,12 @@ int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t column
         const float *xt = x + t * ldx;
         if (act == ACT_Q8_0) {
             float *ds = (float *)(row + l.s_offset);
+            int32_t *is = (int32_t *)(row + l.i_offset);
             for (ptrdiff_t b = 0; b < columns / QK; b++) {
                 int sum;
                 quantize_block_q8_0(xt + b * QK, q + b * QK, d + b, &sum);
                 ds[b] = d[b] * (float)sum;   // ggml's Q8_1 keeps the same product (as f16) for the min terms
+                is[b] = sum;
             }
         } else {
             int16_t *s = (int16_t *)(row + l.s_offset);
@@ -674,8 +694,366 @@ KTILE_FN(k_2x1, tile_q8_kact, 2, 1)
 // while a tile's weight rows stream past them.
 enum { GEMM_TOKEN_BLOCK = 64 };
 
+// MARK: prefill panels (Q8_0, Q4_0, Q5_0, IQ4_NL)
+
+// The row × token tiles above pay a float conversion and an FMA (and for Q4_0/Q5_0 a scalar offset term) per row,
+// token and 32-element block. Here 8 weight rows are repacked into a small panel, interleaved so that a vector's
+// 32-bit lanes are the 8 rows: one maddubs then multiplies 4 elements of 8 rows by the same 4 activations (one
+// broadcast load), the block's int32 sums come out with lanes = rows, and one conversion and one FMA per token and
+// block serve all 8 rows. The panel is a K range (PANEL_BLOCKS blocks) of 8 rows in a stack buffer, packed once per
+// 64-token block and reused by all its tokens; no copy of the weights outlives the call.
+//
+// Panel block (PANEL_BLOCK_BYTES): f32 d[8] (the rows' scales), then 8 vectors k = 0..7 of 32 bytes, vector k
+// holding elements 4k..4k+3 of rows 0..7 (4 bytes per row) as unpack_block32 gives them: Q8_0 and IQ4_NL signed
+// int8, Q4_0 and Q5_0 unsigned (u = q + 8 or q + 16). Rows past the matrix are zeros.
+//
+// Per output and block the integer sum S = Σ w·x is exact (Q4_0/Q5_0: Σ u·x − offset·Σx with the activation's
+// integer Σx), and the output is acc = fma(float(S), d_w·d_x, acc) over the blocks in order, one chain from 0 —
+// the same float operations for every tile and remainder shape, token block and K range. It is a different order
+// from the row kernel's (8 partial int32 lanes scaled separately, even/odd blocks apart, offset terms in f32), so
+// the two differ in the last bits (the tests bound each against the exact product); the panel runs from
+// glm_q8act_panel_min_tokens (≥ 8) tokens on, so decode and the few-token rows of speculative verification keep the
+// row kernel's bits.
+enum { PANEL_ROWS = 8, PANEL_BLOCKS = 64, PANEL_BLOCK_BYTES = 32 + 8 * 32, PANEL_MIN_TOKENS = 8 };
+
+static inline int panel_type(int type) {
+    return type == GLM_GGML_Q8_0 || type == GLM_GGML_Q4_0 || type == GLM_GGML_Q5_0 || type == GLM_GGML_IQ4_NL;
+}
+// The unsigned types' offset (weight = d·(u − offset)); 0: signed values (the sign trick, as the row kernel).
+static inline int panel_offset(int type) {
+    return type == GLM_GGML_Q4_0 ? 8 : type == GLM_GGML_Q5_0 ? 16 : 0;
+}
+// How many maddubs results may be summed in int16 before widening: a lane holds u0·x0 + u1·x1 with |x| ≤ 128, at
+// most 3840 for Q4_0's u ≤ 15 (8 fit under 32767) and 7936 for Q5_0's u ≤ 31 (4 fit); the signed types' |w| ≤ 128
+// give up to 32768 − 256: one.
+static inline int panel_k16(int type) {
+    return type == GLM_GGML_Q4_0 ? 8 : type == GLM_GGML_Q5_0 ? 4 : 1;
+}
+
+// v[r] holds dwords 0..7 of row r; afterwards v[k] holds dword k of rows 0..7.
+static inline __attribute__((always_inline)) void transpose8_epi32(__m256i v[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {   // rows 4i..4i+3: dwords (0,4), (1,5), (2,6), (3,7) of the two 128-bit halves
+        u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+        v[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+panel_pack(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
+           uint8_t *panel) {
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        uint8_t *pb = panel + b * PANEL_BLOCK_BYTES;
+        float *d = (float *)pb;
+        __m256i v[8];
+        for (int r = 0; r < PANEL_ROWS; r++) {
+            if (r < nrows) {
+                float m;
+                int is_signed;
+                v[r] = unpack_block32(type, w + r * row_bytes + (b0 + b) * bytes, &d[r], &m, &is_signed);
+            } else {
+                d[r] = 0.0f;
+                v[r] = _mm256_setzero_si256();
+            }
+        }
+        transpose8_epi32(v);
+        for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(pb + 32 + 32 * k), v[k]);
+    }
+}
+
+// 8 rows × NT tokens over the panel's nb blocks (blocks b0.. of the activation rows); acc_io[t*8 + r] carries the
+// accumulators between K ranges.
+static inline __attribute__((always_inline)) void
+panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, const uint8_t *act, act_layout l,
+           float *acc_io) {
+    const int is_signed = panel_offset(type) == 0, k16 = panel_k16(type);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_load_ps(acc_io + 8 * t);
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + b * PANEL_BLOCK_BYTES;
+        const ptrdiff_t bb = b0 + b;
+        __m256i isum[4], s16[4];
+        for (int t = 0; t < NT; t++) { isum[t] = _mm256_setzero_si256(); s16[t] = _mm256_setzero_si256(); }
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 8; k++) {
+            __m256i wv = _mm256_load_si256((const __m256i *)(pb + 32 + 32 * k));
+            __m256i uw = is_signed ? _mm256_sign_epi8(wv, wv) : wv;
+            for (int t = 0; t < NT; t++) {
+                int32_t xi;
+                memcpy(&xi, act + t * l.row_bytes + bb * QK + 4 * k, 4);
+                __m256i xb = _mm256_set1_epi32(xi);
+                if (is_signed) xb = _mm256_sign_epi8(xb, wv);
+                __m256i p = _mm256_maddubs_epi16(uw, xb);
+                if (k16 == 1) {
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones16));
+                } else {
+                    s16[t] = _mm256_add_epi16(s16[t], p);
+                    if ((k + 1) % k16 == 0) {
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], ones16));
+                        s16[t] = _mm256_setzero_si256();
+                    }
+                }
+            }
+        }
+        __m256 dw = _mm256_load_ps((const float *)pb);
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *row = act + t * l.row_bytes;
+            __m256i s = isum[t];
+            if (panel_offset(type))
+                s = _mm256_sub_epi32(s, _mm256_set1_epi32(panel_offset(type) * ((const int32_t *)(row + l.i_offset))[bb]));
+            __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(((const float *)(row + l.d_offset))[bb]));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm256_store_ps(acc_io + 8 * t, acc[t]);
+}
+
+static inline __attribute__((always_inline)) void
+panel_gemm_body(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    _Alignas(32) uint8_t panel[PANEL_BLOCKS * PANEL_BLOCK_BYTES];   // 18 KiB: stays in L1 with the activations
+    _Alignas(32) float acc[GEMM_TOKEN_BLOCK * PANEL_ROWS];
+    for (ptrdiff_t t0 = 0; t0 < tokens; t0 += GEMM_TOKEN_BLOCK) {
+        ptrdiff_t nt = tokens - t0 < GEMM_TOKEN_BLOCK ? tokens - t0 : GEMM_TOKEN_BLOCK;
+        const uint8_t *a0 = act + t0 * l.row_bytes;
+        for (ptrdiff_t r0 = 0; r0 < rows; r0 += PANEL_ROWS) {
+            int nr = rows - r0 < PANEL_ROWS ? (int)(rows - r0) : PANEL_ROWS;
+            memset(acc, 0, sizeof(float) * PANEL_ROWS * nt);
+            for (ptrdiff_t b0 = 0; b0 < blocks; b0 += PANEL_BLOCKS) {
+                ptrdiff_t nb = blocks - b0 < PANEL_BLOCKS ? blocks - b0 : PANEL_BLOCKS;
+                panel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
+                ptrdiff_t t = 0;
+                for (; t + 4 <= nt; t += 4) panel_tile(type, 4, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t);
+                switch (nt - t) {
+                case 3: panel_tile(type, 3, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                case 2: panel_tile(type, 2, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                case 1: panel_tile(type, 1, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                default: break;
+                }
+            }
+            for (ptrdiff_t t = 0; t < nt; t++)
+                for (int r = 0; r < nr; r++) y[(t0 + t) * ldy + r0 + r] = acc[8 * t + r];
+        }
+    }
+}
+
+static void panel_gemm(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                       const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    switch (type) {
+    case GLM_GGML_Q8_0: panel_gemm_body(GLM_GGML_Q8_0, w, row_bytes, 34, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q4_0: panel_gemm_body(GLM_GGML_Q4_0, w, row_bytes, 18, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q5_0: panel_gemm_body(GLM_GGML_Q5_0, w, row_bytes, 22, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_IQ4_NL: panel_gemm_body(GLM_GGML_IQ4_NL, w, row_bytes, 18, rows, blocks, act, l, tokens, y, ldy); break;
+    default: break;
+    }
+}
+
+// The K-quants (Q2_K..Q6_K) the same way, per 256-element block. Panel block (KPANEL_BLOCK_BYTES): f32 d[8],
+// f32 dmin[8]; 16 scale vectors h = 0..15 (one per 16 elements: lane r holds row r's scale of elements
+// 16h..16h+15 as two int16; the per-32 types repeat theirs); 8 correction vectors p = 0..7 (lane r: the int16
+// pair c_2p, c_2p+1 with c_h = the min of 16-element group h (Q2_K, Q4_K, Q5_K) or offset·scale (Q6_K: 32, Q3_K:
+// 4)); then 8 groups g of 8 vectors k of 32 bytes (elements 32g + 4k..+3 of rows 0..7, unsigned as k_unpack gives
+// them). Per output and block, all exact in int32: S = Σ_h scale_h·Σ u·x and M = Σ_h c_h·bsum_h (bsums: the
+// activation's Σq per 16); value = (d·d_x)·float(S) − (dmin·d_x)·float(M) as one fnmadd (types with mins) or
+// (d·d_x)·float(S − M) (types with an offset), and acc = acc + value over the blocks in order from 0.
+enum { KPANEL_BLOCKS = 8, KPANEL_SCALES = 64, KPANEL_CORR = 64 + 16 * 32, KPANEL_VALUES = 64 + 24 * 32,
+       KPANEL_BLOCK_BYTES = 64 + 24 * 32 + 64 * 32 };
+
+static inline int kpanel_type(int type) {
+    return type == GLM_GGML_Q2_K || type == GLM_GGML_Q3_K || type == GLM_GGML_Q4_K || type == GLM_GGML_Q5_K ||
+           type == GLM_GGML_Q6_K;
+}
+// maddubs results summed in int16 before the scale's madd: u ≤ 15 (Q4_K) allows 8 (8·2·15·128 < 32768), u ≤ 31
+// (Q5_K) 4, u ≤ 63 (Q6_K) 2; the per-16 types change scale after 4 (Q2_K's u ≤ 3, Q3_K's u ≤ 7 would allow more).
+static inline int kpanel_k16(int type) {
+    return type == GLM_GGML_Q4_K ? 8 : type == GLM_GGML_Q6_K ? 2 : 4;
+}
+
+static inline __attribute__((always_inline)) void
+kpanel_pack(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
+            uint8_t *panel) {
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        uint8_t *pb = panel + b * KPANEL_BLOCK_BYTES;
+        float *d = (float *)pb, *dmin = (float *)(pb + 32);
+        const uint8_t *src[PANEL_ROWS];
+        // Per row: the 16 per-16 scales each doubled to a dword (scale vectors h = 0..7 and 8..15), the 16
+        // corrections as 8 dwords of pairs; transposed, lane r of vector h is row r's.
+        __m256i lo[8], hi[8], corr[8];
+        for (int r = 0; r < PANEL_ROWS; r++) {
+            if (r >= nrows) {
+                src[r] = NULL;
+                d[r] = dmin[r] = 0.0f;
+                lo[r] = hi[r] = corr[r] = _mm256_setzero_si256();
+                continue;
+            }
+            src[r] = w + r * row_bytes + (b0 + b) * bytes;
+            kblock kb = k_block_header(type, src[r]);
+            d[r] = kb.d;
+            dmin[r] = kb.dmin;
+            __m128i s8 = k_per16(type) ? kb.scales8
+                                       : _mm_shuffle_epi8(kb.scales8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5,
+                                                                                    6, 6, 7, 7));
+            __m256i s16 = _mm256_cvtepi8_epi16(s8);
+            __m256i dl = _mm256_unpacklo_epi16(s16, s16), dh = _mm256_unpackhi_epi16(s16, s16);
+            lo[r] = _mm256_permute2x128_si256(dl, dh, 0x20);
+            hi[r] = _mm256_permute2x128_si256(dl, dh, 0x31);
+            corr[r] = k_has_min(type) ? k_block_mins(type, src[r])
+                                      : _mm256_mullo_epi16(s16, _mm256_set1_epi16((short)k_offset(type)));
+        }
+        transpose8_epi32(lo);
+        transpose8_epi32(hi);
+        transpose8_epi32(corr);
+        for (int h = 0; h < 8; h++) {
+            _mm256_store_si256((__m256i *)(pb + KPANEL_SCALES + 32 * h), lo[h]);
+            _mm256_store_si256((__m256i *)(pb + KPANEL_SCALES + 32 * (8 + h)), hi[h]);
+            _mm256_store_si256((__m256i *)(pb + KPANEL_CORR + 32 * h), corr[h]);
+        }
+        for (int g = 0; g < 8; g++) {
+            __m256i v[8];
+            for (int r = 0; r < PANEL_ROWS; r++) v[r] = src[r] ? k_unpack(type, src[r], g) : _mm256_setzero_si256();
+            transpose8_epi32(v);
+            for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(pb + KPANEL_VALUES + 32 * (8 * g + k)), v[k]);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void
+kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, const uint8_t *act, act_layout l,
+            float *acc_io) {
+    const int k16 = kpanel_k16(type);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    (void)ones16;
+    __m256 acc[4];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_load_ps(acc_io + 8 * t);
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + b * KPANEL_BLOCK_BYTES;
+        const ptrdiff_t bb = b0 + b;
+        __m256i isum[4];
+        for (int t = 0; t < NT; t++) isum[t] = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 8; g++) {
+            __m256i s16[4];
+            for (int t = 0; t < NT; t++) s16[t] = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 8; k++) {
+                __m256i wv = _mm256_load_si256((const __m256i *)(pb + KPANEL_VALUES + 32 * (8 * g + k)));
+                for (int t = 0; t < NT; t++) {
+                    int32_t xi;
+                    memcpy(&xi, act + t * l.row_bytes + bb * QK_K + 32 * g + 4 * k, 4);
+                    s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(wv, _mm256_set1_epi32(xi)));
+                }
+                if ((k + 1) % k16 == 0) {
+                    __m256i scale = _mm256_load_si256((const __m256i *)(pb + KPANEL_SCALES + 32 * (2 * g + k / 4)));
+                    for (int t = 0; t < NT; t++) {
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], scale));
+                        s16[t] = _mm256_setzero_si256();
+                    }
+                }
+            }
+        }
+        __m256 dw = _mm256_load_ps((const float *)pb);
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *row = act + t * l.row_bytes;
+            const int32_t *bsum_pairs = (const int32_t *)(row + l.s_offset + 32 * bb);
+            __m256i m = _mm256_setzero_si256();
+            for (int p = 0; p < 8; p++)
+                m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(pb + KPANEL_CORR + 32 * p)),
+                                                          _mm256_set1_epi32(bsum_pairs[p])));
+            __m256 dx = _mm256_set1_ps(((const float *)(row + l.d_offset))[bb]);
+            __m256 value;
+            if (k_has_min(type)) {
+                value = _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum[t]));
+                value = _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_load_ps((const float *)(pb + 32)), dx),
+                                         _mm256_cvtepi32_ps(m), value);
+            } else {
+                value = _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[t], m)));
+            }
+            acc[t] = _mm256_add_ps(acc[t], value);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm256_store_ps(acc_io + 8 * t, acc[t]);
+}
+
+static inline __attribute__((always_inline)) void
+kpanel_gemm_body(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                 const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    _Alignas(32) uint8_t panel[KPANEL_BLOCKS * KPANEL_BLOCK_BYTES];   // 23 KiB
+    _Alignas(32) float acc[GEMM_TOKEN_BLOCK * PANEL_ROWS];
+    for (ptrdiff_t t0 = 0; t0 < tokens; t0 += GEMM_TOKEN_BLOCK) {
+        ptrdiff_t nt = tokens - t0 < GEMM_TOKEN_BLOCK ? tokens - t0 : GEMM_TOKEN_BLOCK;
+        const uint8_t *a0 = act + t0 * l.row_bytes;
+        for (ptrdiff_t r0 = 0; r0 < rows; r0 += PANEL_ROWS) {
+            int nr = rows - r0 < PANEL_ROWS ? (int)(rows - r0) : PANEL_ROWS;
+            memset(acc, 0, sizeof(float) * PANEL_ROWS * nt);
+            for (ptrdiff_t b0 = 0; b0 < blocks; b0 += KPANEL_BLOCKS) {
+                ptrdiff_t nb = blocks - b0 < KPANEL_BLOCKS ? blocks - b0 : KPANEL_BLOCKS;
+                kpanel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
+                ptrdiff_t t = 0;
+                for (; t + 4 <= nt; t += 4) kpanel_tile(type, 4, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t);
+                switch (nt - t) {
+                case 3: kpanel_tile(type, 3, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                case 2: kpanel_tile(type, 2, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                case 1: kpanel_tile(type, 1, panel, nb, b0, a0 + t * l.row_bytes, l, acc + 8 * t); break;
+                default: break;
+                }
+            }
+            for (ptrdiff_t t = 0; t < nt; t++)
+                for (int r = 0; r < nr; r++) y[(t0 + t) * ldy + r0 + r] = acc[8 * t + r];
+        }
+    }
+}
+
+static void kpanel_gemm(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                        const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    switch (type) {
+    case GLM_GGML_Q2_K: kpanel_gemm_body(GLM_GGML_Q2_K, w, row_bytes, 84, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q3_K: kpanel_gemm_body(GLM_GGML_Q3_K, w, row_bytes, 110, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q4_K: kpanel_gemm_body(GLM_GGML_Q4_K, w, row_bytes, 144, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q5_K: kpanel_gemm_body(GLM_GGML_Q5_K, w, row_bytes, 176, rows, blocks, act, l, tokens, y, ldy); break;
+    case GLM_GGML_Q6_K: kpanel_gemm_body(GLM_GGML_Q6_K, w, row_bytes, 210, rows, blocks, act, l, tokens, y, ldy); break;
+    default: break;
+    }
+}
+
+// Benchmarks only (glm-bench quant's GLM_BENCH_NO_PANEL): 0 sends prefill to the row × token tiles instead.
+static int panel_enabled = 1;
+
+void glm_q8act_set_panel(int enabled) { panel_enabled = enabled != 0; }
+
+// Where the panel starts to pay for its packing (glm-bench quant 1536 5120 5 T, one expert's up projection, T = 8
+// and 16): Q4_0, Q5_0, IQ4_NL, Q4_K, Q5_K gain already at 8 tokens (1.1–1.85×), Q8_0, Q2_K, Q3_K are even at 8 and
+// ahead at 16, Q6_K (the most expensive unpacking) is 1.26× slower at 8 and even at 16.
+int glm_q8act_panel_min_tokens(int type) {
+    if (!panel_enabled || !(panel_type(type) || kpanel_type(type))) return 0;
+    switch (type) {
+    case GLM_GGML_Q8_0: case GLM_GGML_Q2_K: case GLM_GGML_Q3_K: return 12;
+    case GLM_GGML_Q6_K: return 24;
+    default: return PANEL_MIN_TOKENS;
+    }
+}
+
+static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel);
+
 int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                               const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    int panel_from = glm_q8act_panel_min_tokens(type);
+    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, panel_from && tokens >= panel_from);
+}
+
+static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel) {
     int block, bytes, actkind;
     if (!weight_layout(type, &block, &bytes, &actkind) || columns <= 0 || columns % block != 0 ||
         columns / block * bytes > row_bytes)
@@ -685,6 +1063,11 @@ int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrd
     const uint8_t *base = (const uint8_t *)w, *a = (const uint8_t *)act;
     int k = actkind == ACT_Q8_K;
     tile_fn row1 = k ? k_1x1 : q8_1x1;
+    if (use_panel) {
+        if (k) kpanel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
+        else panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
+        return 0;
+    }
     if (tokens < 4) {
         for (ptrdiff_t t = 0; t < tokens; t++) {
             const uint8_t *at = a + t * l.row_bytes;
@@ -727,10 +1110,12 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
     if (act_bytes > QDOT_STACK_BYTES) return -1;
     _Alignas(32) uint8_t act[QDOT_STACK_BYTES];
     ptrdiff_t group = QDOT_STACK_BYTES / act_bytes;
+    // The kernel is chosen for the whole call, so that the token groups give the bits of one pass over all tokens.
+    int panel_from = glm_q8act_panel_min_tokens(type), use_panel = panel_from && tokens >= panel_from;
     for (ptrdiff_t t0 = 0; t0 < tokens; t0 += group) {
         ptrdiff_t nt = tokens - t0 < group ? tokens - t0 : group;
         glm_q8act_quantize(type, x + t0 * ldx, ldx, columns, nt, act);
-        glm_matmul_rows_q8act_pre(type, w, row_bytes, rows, columns, act, nt, y + t0 * ldy, ldy);
+        q8act_pre(type, w, row_bytes, rows, columns, act, nt, y + t0 * ldy, ldy, use_panel);
     }
     return 0;
 }

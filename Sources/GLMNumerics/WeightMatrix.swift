@@ -88,7 +88,8 @@ public struct WeightMatrix: @unchecked Sendable {
             glm_gemm_f16(w + first, columns, rowRange.count, columns, input, inputStride, tokens,
                          output, outputStride, scratch, avx512)
         case .ggml(let type, let base, let rowBytes):
-            // The integer kernels pick their prefill tiles themselves (and give the same bits as decode's).
+            // The integer kernels pick their prefill tiles or panels themselves (up to 7 tokens the bits of
+            // decode's row kernel; the panels' own order from glm_q8act_panel_min_tokens tokens on).
             WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
                                       count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
                                       tokens: tokens, output: output, outputStride: outputStride)
@@ -122,7 +123,8 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// `multiply` with the input already quantised by `quantizeInput`: the same bits as `multiply` on the f32 input,
-    /// for any number of tokens and rows (decode: the row kernel; from 4 tokens on: the prefill tiles).
+    /// for any number of tokens and rows (decode: the row kernel; from 4 tokens on: the prefill tiles, and from
+    /// `glm_q8act_panel_min_tokens` tokens on the prefill panels).
     public func multiply(rows rowRange: Range<Int>, quantizedInput: UnsafeRawPointer, tokens: Int,
                          output: UnsafeMutablePointer<Float>, outputStride: Int) {
         guard case .ggml(let type, let base, let rowBytes) = storage else { return }

@@ -7,12 +7,13 @@ import Glibc
 /// ROWS × COLUMNS weight matrix in each weight encoding, on one thread: milliseconds per product, weight bytes read
 /// per second, and time relative to BF16 in the same run. BF16 runs the f32 row kernel (decode) or, from 8 tokens
 /// on, the packed GEMM in tiles of 256 rows (prefill), as `ProjectionBatch` does; every block type quantises the
-/// input (Q8_0 or Q8_K, inside the timed product) and runs its integer kernel (the row kernel, or the prefill tiles
-/// from 4 tokens on). The matrices hold random blocks (scales set to a finite value) and are far larger than the
-/// caches at the default size, so a decode product measures what decode pays per weight byte. The encodings are
-/// timed in REPEATS rounds over all of them (a busy moment of a shared machine hits them alike) and the fastest
-/// product of each counts, in wall time and in the thread's CPU time (which leaves out time the thread waited for
-/// a core); the ratios use CPU time.
+/// input (Q8_0 or Q8_K, inside the timed product) and runs its integer kernel (the row kernel, the prefill tiles
+/// from 4 tokens on, or the prefill panel kernel from `glm_q8act_panel_min_tokens` tokens on; the types with a
+/// panel kernel then also run their row × token tiles as "TYPE tiles", before and after in one run). The matrices
+/// hold random blocks (scales set to a finite value) and are far larger than the caches at the default size, so a
+/// decode product measures what decode pays per weight byte. The encodings are timed in REPEATS rounds over all of
+/// them (a busy moment of a shared machine hits them alike) and the fastest product of each counts, in wall time
+/// and in the thread's CPU time (which leaves out time the thread waited for a core); the ratios use CPU time.
 func quantBenchmark(arguments: [String]) throws {
     let rows = arguments.count > 0 ? Int(arguments[0]) ?? 12288 : 12288
     let columns = arguments.count > 1 ? Int(arguments[1]) ?? 5120 : 5120
@@ -51,7 +52,7 @@ func quantBenchmark(arguments: [String]) throws {
     ]
     print("product of \(tokens) input row(s) with \(rows) x \(columns) weights, 1 thread, best of \(repeats) rounds,"
         + " CPU: \(CPUFeatures.host.brand), kernels \(path.rawValue)")
-    var matrices: [(name: String, matrix: WeightMatrix, bytes: Int, storage: UnsafeMutableRawPointer)] = []
+    var matrices: [(name: String, matrix: WeightMatrix, bytes: Int, storage: UnsafeMutableRawPointer?, panel: Bool)] = []
     for (name, type, block, blockBytes, scales) in kinds {
         let rowBytes = columns / block * blockBytes
         let bytes = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
@@ -68,14 +69,21 @@ func quantBenchmark(arguments: [String]) throws {
         }
         let storage: WeightMatrix.Storage = type.map { .ggml(type: $0, base: UnsafeRawPointer(bytes), rowBytes: rowBytes) }
             ?? .bf16(UnsafePointer(bytes.assumingMemoryBound(to: UInt16.self)))
-        matrices.append((name, WeightMatrix(rows: rows, columns: columns, storage: storage), rows * rowBytes, bytes))
+        let matrix = WeightMatrix(rows: rows, columns: columns, storage: storage)
+        matrices.append((name, matrix, rows * rowBytes, bytes, true))
+        // Before/after in one run: the types with a prefill panel kernel also run their row × token tiles.
+        if let type, glm_q8act_panel_min_tokens(type) > 0, tokens >= Int(glm_q8act_panel_min_tokens(type)) {
+            matrices.append((name + " tiles", matrix, rows * rowBytes, nil, false))
+        }
     }
-    defer { for m in matrices { m.storage.deallocate() } }
+    defer { for m in matrices { m.storage?.deallocate() } }
     let quantizedBytes = (matrices.compactMap { $0.matrix.quantizedInputLayout?.rowBytes }.max() ?? 0) * tokens
     let quantized = UnsafeMutableRawPointer.allocate(byteCount: max(quantizedBytes, 1), alignment: 64)
     defer { quantized.deallocate() }
 
-    func product(_ w: WeightMatrix) {
+    func product(_ w: WeightMatrix, panel: Bool = true) {
+        glm_q8act_set_panel(panel ? 1 : 0)
+        defer { glm_q8act_set_panel(1) }
         if w.quantizedInputLayout != nil {
             w.quantizeInput(input, inputStride: columns, tokens: tokens, into: quantized)
             w.multiply(rows: 0..<rows, quantizedInput: quantized, tokens: tokens, output: output, outputStride: rows)
@@ -94,17 +102,17 @@ func quantBenchmark(arguments: [String]) throws {
     }
     var wall = [Double](repeating: .infinity, count: matrices.count)
     var cpu = [Double](repeating: .infinity, count: matrices.count)
-    for m in matrices { product(m.matrix) }   // page everything in
+    for m in matrices { product(m.matrix, panel: m.panel) }   // page everything in
     for _ in 0..<repeats {
         for (i, m) in matrices.enumerated() {
             let startWall = monotonicSeconds(), startCPU = threadCPUSeconds()
-            product(m.matrix)
+            product(m.matrix, panel: m.panel)
             cpu[i] = min(cpu[i], threadCPUSeconds() - startCPU)
             wall[i] = min(wall[i], monotonicSeconds() - startWall)
         }
     }
     for (i, m) in matrices.enumerated() {
-        print("\(m.name + String(repeating: " ", count: max(0, 6 - m.name.count)))"
+        print("\(m.name + String(repeating: " ", count: max(0, 12 - m.name.count)))"
             + " \(fixed(wall[i] * 1e3, 2)) ms wall, \(fixed(cpu[i] * 1e3, 2)) ms CPU"
             + "  \(fixed(Double(m.bytes) / cpu[i] / 1e9, 2)) GB/s of weights  \(fixed(Double(m.bytes) / 1e6, 1)) MB"
             + "  time vs BF16 \(fixed(cpu[i] / cpu[0], 2))x")

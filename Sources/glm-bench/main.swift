@@ -1,5 +1,6 @@
 // glm-bench: libglm's benchmark programs, one subcommand per component. Numbers go to BENCHMARKS.md; the
 // tools/bench_*.py drivers run the reference implementation in the same run and print ratios.
+import CGLMKernels
 import Glibc
 
 let usage = """
@@ -27,6 +28,9 @@ guard let component = arguments.first else {
     exit(2)
 }
 let rest = Array(arguments.dropFirst())
+// GLM_BENCH_NO_PANEL=1: block-quantised prefill on the row × token tiles instead of the panel kernels (quantdot.c),
+// for before/after rows with one binary.
+if getenv("GLM_BENCH_NO_PANEL") != nil { glm_q8act_set_panel(0) }
 do {
     switch component {
     case "model": try modelBenchmark(arguments: rest)

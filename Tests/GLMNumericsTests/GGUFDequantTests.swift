@@ -203,9 +203,13 @@ import GLMNumerics
                     #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
                                                       &y2, shapeRows) == 0)
                 }
+                // From glm_q8act_panel_min_tokens on, the panel kernel sums in another float order
+                // (integerPanelMatchesScalarOrder checks it); the row × token tiles below it equal 1 × 1.
+                let panelFrom = Int(glm_q8act_panel_min_tokens(type))
+                let rowKernel = panelFrom == 0 || tokens < panelFrom
                 for t in 0..<tokens {
                     for r in 0..<shapeRows {
-                        #expect(y[t * shapeRows + r].bitPattern == single[t * rows + r].bitPattern,
+                        #expect(!rowKernel || y[t * shapeRows + r].bitPattern == single[t * rows + r].bitPattern,
                                 "\(name) \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r) differs from 1 × 1")
                         #expect(y2[t * shapeRows + r].bitPattern == y[t * shapeRows + r].bitPattern)
                     }
@@ -221,6 +225,243 @@ import GLMNumerics
         bad[5] = .infinity
         #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, bad, columns, 1, &y, rows) == 0)
         #expect(y[0..<rows].allSatisfy { $0.isNaN })
+    }
+
+    /// The prefill panel kernel (quantdot.c: 8 weight rows repacked per K range, lanes = rows) against a scalar
+    /// evaluation of its documented order: per output and block the exact integer sum S = Σ q_w·q_x (q_w the
+    /// weight's integer values, offsets included; q_x from glm_quantize_row_q8_0), then acc = fma(Float(S),
+    /// d_w·d_x, acc) over the blocks in order from 0. Every output must match bit for bit, for every shape: rows
+    /// 1..17 (panels of 8 and the partial one), glm_q8act_panel_min_tokens..70 tokens (tiles of 4, remainders, two 64-token
+    /// blocks), 70 blocks per row (two K ranges of the panel) and 3, through both entry points (the f32 one
+    /// quantises in token groups). Random blocks, with scales drawn from ±0, subnormals, ordinary values and ±65504.
+    @Test(arguments: ["Q4_0", "Q5_0", "Q8_0", "IQ4_NL"])
+    func integerPanelMatchesScalarOrder(_ name: String) throws {
+        let (_, type, _) = try #require(GGUFDequantTests.types.first { $0.0 == name })
+        let panelFrom = Int(glm_q8act_panel_min_tokens(type))
+        #expect(panelFrom >= 5, "speculative verification's ≤ 4-token rows must stay on the row kernel")
+        let blockBytes = [Int32(GLM_GGML_Q4_0): 18, Int32(GLM_GGML_Q5_0): 22, Int32(GLM_GGML_Q8_0): 34,
+                          Int32(GLM_GGML_IQ4_NL): 18][type]!
+        var state: UInt64 = 99
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 11
+        }
+        let scales: [UInt16] = [0x0000, 0x8000, 0x0001, 0x83FF, 0x3C00, 0xB800, 0x2E66, 0x7BFF, 0xFBFF, 0x1400]
+        for blocksPerRow in [70, 3] {
+            let (rows, maxTokens, columns) = (17, 70, 32 * blocksPerRow)
+            let rowBytes = blocksPerRow * blockBytes
+            var weights = (0..<(rows * rowBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
+            // The integer values: each block dequantised with its scale set to 1 (exact small integers).
+            var unit = weights
+            for b in 0..<(rows * blocksPerRow) {
+                let scale = next() % 4 == 0 ? scales[Int(next() % UInt64(scales.count))] : UInt16(0x2000 | next() % 0x1000)
+                weights[b * blockBytes] = UInt8(scale & 0xFF)
+                weights[b * blockBytes + 1] = UInt8(scale >> 8)
+                unit[b * blockBytes] = 0x00
+                unit[b * blockBytes + 1] = 0x3C
+            }
+            var qw = [Float](repeating: 0, count: rows * columns)
+            #expect(glm_dequantize_rows(type, unit, rowBytes, rows, columns, &qw) == 0)
+            var dw = [Float](repeating: 0, count: rows * blocksPerRow)
+            for b in 0..<(rows * blocksPerRow) {
+                dw[b] = HalfPrecision.f16ToFloat(UInt16(weights[b * blockBytes]) | UInt16(weights[b * blockBytes + 1]) << 8)
+            }
+            let x: [Float] = (0..<(maxTokens * columns)).map { _ in
+                Float(Int64(next() % 2_000_001) - 1_000_000) / Float(1 << Int(next() % 12))
+            }
+            var xq = [UInt8](repeating: 0, count: maxTokens * blocksPerRow * 34)
+            x.withUnsafeBufferPointer { p in
+                xq.withUnsafeMutableBytes { q in
+                    for t in 0..<maxTokens {
+                        glm_quantize_row_q8_0(p.baseAddress! + t * columns, q.baseAddress! + t * blocksPerRow * 34, columns)
+                    }
+                }
+            }
+            var expected = [Float](repeating: 0, count: maxTokens * rows)
+            var worst = 0.0
+            for t in 0..<maxTokens {
+                for r in 0..<rows {
+                    var acc: Float = 0
+                    var exact = 0.0, magnitude = 0.0
+                    for b in 0..<blocksPerRow {
+                        let xb = (t * blocksPerRow + b) * 34
+                        let dx = HalfPrecision.f16ToFloat(UInt16(xq[xb]) | UInt16(xq[xb + 1]) << 8)
+                        var sum = 0, absSum = 0
+                        for j in 0..<32 {
+                            let term = Int(qw[r * columns + 32 * b + j]) * Int(Int8(bitPattern: xq[xb + 2 + j]))
+                            sum += term
+                            absSum += abs(term)
+                        }
+                        acc = acc.addingProduct(Float(sum), dw[r * blocksPerRow + b] * dx)
+                        exact += Double(dw[r * blocksPerRow + b]) * Double(dx) * Double(sum)
+                        magnitude += abs(Double(dw[r * blocksPerRow + b]) * Double(dx)) * Double(absSum)
+                    }
+                    expected[t * rows + r] = acc
+                    // The order's error bound: one rounding of d_w·d_x and one of the FMA per block.
+                    let error = abs(Double(acc) - exact)
+                    #expect(error <= Double(2 * blocksPerRow + 1) * 0x1p-24 * magnitude)
+                    if magnitude > 0 { worst = max(worst, error / magnitude) }
+                }
+            }
+            print("\(name) panel, \(blocksPerRow) blocks: vs the exact product, worst |Δ| / Σ|terms| = \(worst)")
+            let actRow = glm_q8act_row_bytes(type, columns)
+            var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
+            for tokens in [panelFrom, panelFrom + 1, panelFrom + 3, 64, 67, 70] {
+                for shapeRows in [1, 7, 8, 9, 16, 17] {
+                    var y = [Float](repeating: .nan, count: tokens * shapeRows)
+                    #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
+                                                  shapeRows) == 0)
+                    var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
+                    act.withUnsafeMutableBytes { a in
+                        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
+                        #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
+                        #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
+                                                          &y2, shapeRows) == 0)
+                    }
+                    var mismatches = 0
+                    for t in 0..<tokens {
+                        for r in 0..<shapeRows {
+                            let want = expected[t * rows + r]
+                            let same = y[t * shapeRows + r].bitPattern == want.bitPattern
+                                && y2[t * shapeRows + r].bitPattern == want.bitPattern
+                            if !same { mismatches += 1 }
+                            if !same && mismatches <= 3 {
+                                Issue.record("\(name) \(blocksPerRow) blocks, \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r): \(y[t * shapeRows + r]) / \(y2[t * shapeRows + r]) vs \(want)")
+                            }
+                        }
+                    }
+                    #expect(mismatches == 0)
+                }
+            }
+        }
+    }
+
+    /// The K-quants' panel kernel against a scalar evaluation of its documented order: per output and block the
+    /// exact integers S = Σ scale·u·x (from the block dequantised with d = 1, dmin = 0: scale·u for the types with
+    /// mins, scale·(u − offset) = S − M for Q3_K and Q6_K) and M = Σ min·Σx (d = 0, dmin = 1: −min per element),
+    /// then value = (d·d_x)·Float(S) − (dmin·d_x)·Float(M) fused (types with mins) or (d·d_x)·Float(S − M), and
+    /// acc = acc + value over the blocks in order from 0. Bit for bit, for rows 1..17, tokens from glm_q8act_panel_min_tokens to 70 and 10 blocks
+    /// per row (two K ranges of the panel) and 1; random blocks with scales from ±0, subnormals, ordinary values,
+    /// ±65504; activations quantised by glm_quantize_row_q8_k.
+    @Test(arguments: ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"])
+    func integerKPanelMatchesScalarOrder(_ name: String) throws {
+        let (_, type, _) = try #require(GGUFDequantTests.types.first { $0.0 == name })
+        let panelFrom = Int(glm_q8act_panel_min_tokens(type))
+        #expect(panelFrom >= 5, "speculative verification's ≤ 4-token rows must stay on the row kernel")
+        // block bytes, byte offset of d, of dmin (nil: the type has an offset instead of mins)
+        let (blockBytes, dOffset, minOffset): (Int, Int, Int?) = [
+            Int32(GLM_GGML_Q2_K): (84, 80, 82), Int32(GLM_GGML_Q3_K): (110, 108, nil), Int32(GLM_GGML_Q4_K): (144, 0, 2),
+            Int32(GLM_GGML_Q5_K): (176, 0, 2), Int32(GLM_GGML_Q6_K): (210, 208, nil)][type]!
+        var state: UInt64 = 4242
+        func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 11
+        }
+        let extremes: [UInt16] = [0x0000, 0x8000, 0x0001, 0x83FF, 0x3C00, 0xB800, 0x2E66, 0x7BFF, 0xFBFF, 0x1400]
+        func scale() -> UInt16 { next() % 4 == 0 ? extremes[Int(next() % UInt64(extremes.count))] : UInt16(0x1800 | next() % 0x1000) }
+        func put(_ bytes: inout [UInt8], _ offset: Int, _ h: UInt16) {
+            bytes[offset] = UInt8(h & 0xFF)
+            bytes[offset + 1] = UInt8(h >> 8)
+        }
+        func f16(_ bytes: [UInt8], _ offset: Int) -> Float {
+            HalfPrecision.f16ToFloat(UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8)
+        }
+        for blocksPerRow in [10, 1] {
+            let (rows, maxTokens, columns) = (17, 70, 256 * blocksPerRow)
+            let rowBytes = blocksPerRow * blockBytes
+            var weights = (0..<(rows * rowBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
+            var scalesOnly = weights, minsOnly = weights
+            for b in 0..<(rows * blocksPerRow) {
+                put(&weights, b * blockBytes + dOffset, scale())
+                put(&scalesOnly, b * blockBytes + dOffset, 0x3C00)
+                put(&minsOnly, b * blockBytes + dOffset, 0)
+                if let m = minOffset {
+                    put(&weights, b * blockBytes + m, scale())
+                    put(&scalesOnly, b * blockBytes + m, 0)
+                    put(&minsOnly, b * blockBytes + m, 0x3C00)
+                }
+            }
+            var sw = [Float](repeating: 0, count: rows * columns), mw = sw
+            #expect(glm_dequantize_rows(type, scalesOnly, rowBytes, rows, columns, &sw) == 0)
+            #expect(glm_dequantize_rows(type, minsOnly, rowBytes, rows, columns, &mw) == 0)
+            let x: [Float] = (0..<(maxTokens * columns)).map { _ in
+                Float(Int64(next() % 2_000_001) - 1_000_000) / Float(1 << Int(next() % 12))
+            }
+            var xq = [UInt8](repeating: 0, count: maxTokens * blocksPerRow * 292)
+            x.withUnsafeBufferPointer { p in
+                xq.withUnsafeMutableBytes { q in
+                    for t in 0..<maxTokens {
+                        _ = glm_quantize_row_q8_k(p.baseAddress! + t * columns, q.baseAddress! + t * blocksPerRow * 292, columns)
+                    }
+                }
+            }
+            var expected = [Float](repeating: 0, count: maxTokens * rows)
+            var worst = 0.0
+            for t in 0..<maxTokens {
+                for r in 0..<rows {
+                    var acc: Float = 0
+                    var exact = 0.0, magnitude = 0.0
+                    for b in 0..<blocksPerRow {
+                        let xb = (t * blocksPerRow + b) * 292
+                        let dx = xq.withUnsafeBytes { $0.load(fromByteOffset: xb, as: Float.self) }
+                        var s = 0, m = 0, sAbs = 0, mAbs = 0
+                        for j in 0..<256 {
+                            let qx = Int(Int8(bitPattern: xq[xb + 4 + j]))
+                            s += Int(sw[r * columns + 256 * b + j]) * qx
+                            m -= Int(mw[r * columns + 256 * b + j]) * qx
+                            sAbs += abs(Int(sw[r * columns + 256 * b + j]) * qx)
+                            mAbs += abs(Int(mw[r * columns + 256 * b + j]) * qx)
+                        }
+                        let wb = (r * blocksPerRow + b) * blockBytes
+                        let d = f16(weights, wb + dOffset)
+                        let dmin = minOffset.map { f16(weights, wb + $0) } ?? 0
+                        if minOffset != nil {
+                            acc = acc + (d * dx * Float(s)).addingProduct(-(dmin * dx), Float(m))
+                        } else {
+                            acc = acc + d * dx * Float(s)
+                        }
+                        exact += Double(d) * Double(dx) * Double(s) - Double(dmin) * Double(dx) * Double(m)
+                        magnitude += abs(Double(d) * Double(dx)) * Double(sAbs) + abs(Double(dmin) * Double(dx)) * Double(mAbs)
+                    }
+                    expected[t * rows + r] = acc
+                    // The order's error bound: per block d·d_x, dmin·d_x, float(S), the product, the fused
+                    // subtraction and the add each round once.
+                    let error = abs(Double(acc) - exact)
+                    #expect(error <= Double(6 * blocksPerRow + 1) * 0x1p-24 * magnitude)
+                    if magnitude > 0 { worst = max(worst, error / magnitude) }
+                }
+            }
+            print("\(name) panel, \(blocksPerRow) blocks: vs the exact product, worst |Δ| / Σ|terms| = \(worst)")
+            let actRow = glm_q8act_row_bytes(type, columns)
+            var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
+            for tokens in [panelFrom, panelFrom + 1, panelFrom + 3, 64, 70] {
+                for shapeRows in [1, 7, 8, 9, 17] {
+                    var y = [Float](repeating: .nan, count: tokens * shapeRows)
+                    #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
+                                                  shapeRows) == 0)
+                    var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
+                    act.withUnsafeMutableBytes { a in
+                        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
+                        #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
+                        #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
+                                                          &y2, shapeRows) == 0)
+                    }
+                    var mismatches = 0
+                    for t in 0..<tokens {
+                        for r in 0..<shapeRows {
+                            let want = expected[t * rows + r]
+                            let same = y[t * shapeRows + r].bitPattern == want.bitPattern
+                                && y2[t * shapeRows + r].bitPattern == want.bitPattern
+                            if !same { mismatches += 1 }
+                            if !same && mismatches <= 3 {
+                                Issue.record("\(name) \(blocksPerRow) blocks, \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r): \(y[t * shapeRows + r]) / \(y2[t * shapeRows + r]) vs \(want)")
+                            }
+                        }
+                    }
+                    #expect(mismatches == 0)
+                }
+            }
+        }
     }
 
     /// ProjectionBatch quantises each input once and shares it between projections with the same input and

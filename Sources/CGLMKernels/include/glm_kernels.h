@@ -123,6 +123,13 @@ int glm_q8act_kind(int type);
 int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t columns, ptrdiff_t tokens, void *act);
 int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                               const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+// From how many tokens on glm_matmul_rows_q8act(_pre) multiplies `type` with the prefill panel kernel (8 rows
+// repacked per K range, lanes = rows; quantdot.c says how its float order differs from the row kernel's), 0 where
+// the type has none: fewer tokens run the row kernel, whose results equal one row times one token bit for bit.
+int glm_q8act_panel_min_tokens(int type);
+// Benchmarks only: 0 turns the panel kernel off (prefill then runs the row × token tiles), 1 back on. Not
+// thread-safe against running products.
+void glm_q8act_set_panel(int enabled);
 // count (a multiple of 32) floats → count/32 Q8_0 blocks of 34 bytes, as ggml's quantize_row_q8_0_ref.
 void glm_quantize_row_q8_0(const float *x, void *y, ptrdiff_t count);
 // count (a multiple of 256) floats → count/256 Q8_K blocks of 292 bytes (f32 d, int8 q[256], int16 bsums[16]), as
