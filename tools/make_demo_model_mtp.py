@@ -1,62 +1,58 @@
 #!/usr/bin/env python3
-"""WORK IN PROGRESS (issue 15, item 4): the successor of tools/make_demo_model.py -- a tiny GLM-4.7-shaped chat model
-that calls three tools with arguments copied from the user's message and drafts with a trained MTP layer. It does
-not reach its goals yet and has not replaced Tests/Fixtures/models/glm-tiny-chat (which tools/make_demo_model.py
-still makes); it writes to build/glm-tiny-chat-mtp unless --out says otherwise.
+"""NOT YET AT ITS GOALS (issue 15, item 4): the successor of tools/make_demo_model.py -- a tiny GLM-4.7-shaped chat
+model meant to call three tools with arguments copied from the user's message and to draft with a trained MTP layer.
+Its last run does not reach the goals (>= 90 % exact tool calls on held-out prompts; MTP acceptance >= 80 %), so it
+has not replaced Tests/Fixtures/models/glm-tiny-chat (which tools/make_demo_model.py still makes); it writes to
+build/glm-tiny-chat-mtp unless --out says otherwise.
 
-Status (2 shared CPU cores, torch 2.13.0+cpu, 2 threads, deterministic algorithms): data preparation (3,200
-conversations, 1.26 M tokens) takes about 60 CPU s; a training step (12 conversations of ~390 tokens, main + MTP
-forward and backward, AdamW) about 2.8 CPU s, i.e. ~1.5 s wall on two idle cores, 2-8 s on the shared machine. The
-assistant-token loss (main) went 8.4 -> 2.0 (step 50) -> 1.5 (100) -> ~0.85-1.05 (150-300) and plateaued there in
-both runs tried (360 and 640 steps planned, stopped at ~250 and ~300 for time): every assistant token is determined
-by the conversation, so a plateau near 1 means the argument copying (city, query, numbers) had not been learned;
-the fixed five conversations were fitting (their tokens are most of the rest). A 200-step diagnostic with one tool
-per prompt (~210-token prompts, 0.5 s/step on idle cores) plateaued the same (~1.3) and, greedy, wrote every
-template right but a frequent value instead of the argument ("What is the weather in Porto?" -> city "Lon";
-"417 plus 29" -> a 7, b 7): no copying (induction) mechanism had formed yet. Next things to try: more steps (the
-30-minute budget allows ~1100 on idle cores), shorter prompts (fewer tools in the system prompt), a higher
-QK_NORM_INIT or use_qk_norm off, more heads.
+What was tried and measured (machine: 2 vCPUs shared with other helpers' builds, load average 2-6; torch 2.13 CPU):
 
-Second attempt (2026-12-06, 2 cores shared with Swift builds, load 4-6): this version adds COPY_EXAMPLES pure
-copying conversations ("Repeat: Porto, 417" -> the same; 1-3 cities / quoted strings / numbers from the training
-pools, 70 % without tools, ~56 tokens) to the pool, a CONTEXT_WEIGHT 0.25 loss on the non-assistant tokens (the tool
-result repeats the call's arguments, so it is copy signal too) and a greedy probe of 9 held-out prompts every
-PROBE_EVERY steps (knobs DEMO_COPY, DEMO_CTX, DEMO_PROBE in the environment; the defaults are the run below).
-`nice -n 5 python3 tools/make_demo_model_mtp.py --steps 700 --out build/run1`: 4,700 conversations (1.47 M tokens),
-data preparation 27 CPU s; loss means per 50 steps (main / mtp / context) 5.41/5.45/5.80 (1-50), 2.55 (51-100),
-2.04 (101-150), 1.74 (151-200), 1.42 (201-250), 1.49/1.30/0.83 (251-300); probes 0/9 exact at 100, 200 and 300
-(at 200 the calls had the right names and templates but "a" 7, "b" 7 and no city: the same no-copy failure). Steps
-took 1.8 s wall at first and 3.6-4.5 s with the machine loaded (~3 CPU s each); stopped at step ~300 (1,070 s wall,
-930 CPU s) because 700 steps would not have fitted before the CPU was needed elsewhere. No checkpoint, no
-held-out accuracy or MTP acceptance from this attempt.
+1. Training forward. transformers' eager Glm4Moe code loops over experts in Python: a step cost ~1.5-1.8 s wall
+   whatever the batch, so the first two attempts got ~300 steps and no copying. This script now trains FastGLM
+   (below), docs/MODEL.md §3 and §3.9 written as batched torch code, the MoE evaluated densely over all routed experts
+   with zero weight for the unselected ones (the same function as §3.6: sigmoid router, correction bias for selection
+   only, top-k, normalised, x routed_scaling_factor, plus the shared expert). `--self-check` compares it on a random
+   O(1)-scale checkpoint (three right-padded sequences of 57/40/23 tokens): main logits against transformers'
+   Glm4MoeForCausalLM (fp32, eager) max |diff| 3.1e-6 (logits up to 4.6) with QK-norm, 4.1e-6 without; MTP logits
+   against the float64 NumPy reference (glm_reference.numpy_mtp) 5.3e-6 / 4.6e-6. transformers still makes
+   greedy.json and the held-out accuracies (on the stored bf16 weights); the NumPy reference the MTP acceptance.
+2. Threads. With 2 torch threads on the loaded machine a step of 32 x 56 tokens took 9 s (OpenMP threads waiting for
+   a descheduled peer at every op); with 1 thread 0.57 s (mm 54 %, most of it the 4292 x 128 lm_head on the loss
+   rows). THREADS = 1: robust to the shared machine, and what the bit-reproducibility is stated for.
+3. Copy-only diagnostic (tools/demo_copy_diagnostic.py: "Repeat: X" conversations alone, batch 32, lr 2e-3, warmup
+   100, no MTP; run before PSEUDO existed, so the values came from the real-city and word pools): 0.48 s a step;
+   loss (means per 100 steps) 4.94, 2.12, ..., 0.81 (601-700), 0.30 (901-1000), 0.096 (1101-1200), but 0/20
+   held-out payloads exact at steps 250, 500, 750, 1000, 1250: "Repeat: Porto" -> "Powait", later "Paris";
+   "Seville, ..." -> "Seattle" / "Seoul". The model learned the ~200-city pool (first token copied, the rest
+   completed from memory) instead of a copy circuit. Hence PSEUDO: half the training cities and query words are now
+   made-up words (Pools.pseudo_word), which only copying can reproduce; the held-out values stay real cities and
+   real words.
+4. Full run (this configuration, `nice -n 5 python3 tools/make_demo_model_mtp.py`, 2026-12-07 01:22-02:00 UTC):
+   19,200 conversations, 2.81 M tokens (3,000 tool, 16,000 copy, 200 fixed), data ready after 66 CPU s; 600 steps of
+   32 at lr 2e-3 (about 2.4 CPU s a step): training 1,450 s CPU, 1,843 s wall (load average 4.7 at the start, 2.3
+   at the end: two Swift builds and a nice-0 quantize job shared the cores). Loss means per 100 steps (main / MTP /
+   context): 5.49/5.48/5.69, 3.26/3.15/3.45, 2.48/2.27/2.71, 2.37/1.58/2.53, 2.25/1.01/2.46, 2.29/0.81/2.52.
+   Held-out exact tool calls (bf16 weights as stored): 0/60 with trained phrasings and 0/30 with new phrasings in
+   transformers, and the same 0/60 and 0/30 through libglm (tools/check_demo_model_mtp.py). The calls have the
+   template right and mostly the right tool, but made-up values ("What is the weather in Seville?" -> city
+   "Cazzza"; "What is the product of 65 and 8621?" -> operation "add", a 76.6): no copy circuit in 600 steps. The
+   five fixed conversations are not reproduced either (the run ends with that error). MTP at temperature 0 (float64
+   reference; libglm's drafts agree, 188/288 on the demo conversations): the draft is the main model's next greedy
+   token at 65.3 % of the demo-conversation positions (k = 1 speculative: 109/179 drafts accepted, 1.59 tokens per
+   main forward) and at 74.0 % on the held-out tool prompts (1,112/1,650, 1.64).
+   Reproducibility: two `--steps 3 --weights-only` runs wrote identical model.safetensors (sha256 25d7f17f...).
 
-Diagnostic that locates the problem (tools/demo_copy_diagnostic.py, built on this module's functions: the same
-model, the copying conversations alone without tools, 24 per step, greedy probe on 12 held-out payloads such as
-"Repeat: Porto, 417"): even with ~56-token sequences and a copy distance of ~10 tokens, 200 steps (386 s wall, 331 CPU
-s) gave 0/12 exact, loss 8.37 -> 2.44 (mean 51-100) -> 1.80 (151-200), the output made-up or frequent values (a held-out
-payload gave "The user wants me to repeat Berreba, 56.</think>Mon"). So it is not the prompt length, the tool system prompt or the data mix: this model with this
-optimiser does not form a copy (induction) circuit in a few hundred steps. Also measured: a step costs about the
-same for 24 x 56 tokens (1.5 s wall) as for 12 x 390 (1.8 s on a lighter load): the step time is overhead (the
-per-expert MoE loops of transformers' eager code), not tokens, so much larger batches are nearly free.
-The same diagnostic with use_qk_norm off and rope_theta 1e4 (`demo_copy_diagnostic.py noqk_rope 200`; libglm reads
-both from config.json) learns faster but still does not copy: loss 5.06 (mean 1-50), 2.04 (51-100), 1.64
-(101-150), 1.47 (151-200) against 5.19 / 2.44 / 1.98 / 1.80; probes 0/12 at 100 and 200 (508 s wall, 423 CPU s).
-Not tried for lack of time: many more steps or larger batches on the copy-only task until the probe rises (the
-cheap test of whether the circuit forms at all), a lower learning rate than 3e-3, attention_bias off, 8 heads of 16
-(variant "8h" of the diagnostic), and dropping the MoE layers (mostly overhead at this size) if libglm allows
-first_k_dense_replace = num_hidden_layers.
-
-What is verified: the trainer's torch MTP forward equals glm_reference.numpy_mtp (docs/MODEL.md §3.9) on a checkpoint
-written by this script's save path (random O(1) weights, bf16: max difference 3.6e-5 on logits up to 15, every argmax
-equal); libglm loads such a checkpoint (has_mtp, embedding and head shared) and its MTP drafts have the NumPy
-reference's argmax at every row that is not a near-tie (675 of 675 on a smoke run); the evaluation path runs end to
-end (--steps 3 --heldout 6 --heldout-phrasing 3: 288 s wall, 241 CPU s); two --steps 3 --weights-only runs wrote
-identical model.safetensors (sha256 767fff19...).
+What the numbers say: the copy-only diagnostic needed well over 1,000 steps of 32 short conversations just to fit a
+memorisable pool, and one core does ~600 steps of the full mix in the 30-minute budget, because the tool system
+prompt is most of every tool conversation. Untried for lack of time: a long copy-only phase first on made-up values
+(0.5 s a step) before the tool data; fewer tool conversations per step; 2 threads on idle cores; a smaller hidden
+size (the lm_head on the loss rows is the largest product).
 
 Run (same bytes on every run on one machine, by construction: seeded data and init, fixed data order, torch
-deterministic algorithms on 2 threads; --steps 3 --weights-only twice is the quick check):
+deterministic algorithms on THREADS = 1 thread; --steps 3 --weights-only twice is the quick check):
 
     python3 tools/make_demo_model_mtp.py [--tokenizer DIR] [--template FILE] [--out DIR] [--steps N]
+    python3 tools/make_demo_model_mtp.py --self-check     # the training forward against the references
     python3 tools/check_demo_model_mtp.py DIR      # the same numbers through libglm
 
 Needs: torch 2.13 CPU (`pip install "torch==2.13.0+cpu"`), transformers 5.24, tokenizers, safetensors, numpy.
@@ -67,17 +63,24 @@ The model: a Glm4MoeForCausalLM (hidden 128, 3 layers: 1 dense + 2 MoE with 4 ro
 (Tests/Fixtures/tokenizers/glm-tiny/tokenizer.json, added tokens included), plus one MTP ("NextN") layer at index 3
 as GLM-4.7 has (docs/MODEL.md §2.4, §3.9): enorm, hnorm, eh_proj, a full MoE decoder layer and shared_head.norm;
 its embedding and head are the main model's (the checkpoint leaves `embed_tokens` and `shared_head.head` out, which
-libglm reads as sharing).
+libglm reads as sharing). It is trained as FastGLM (this file) and written as that checkpoint; the MTP layer's
+e_score_correction_bias stays zero (GLM updates it by a load-balancing rule, not by gradients).
 
-Training: AdamW on minibatches of conversations rendered with the real GLM-4.7 chat template (transformers'
+Training: AdamW (betas 0.9/0.98, warmup WARMUP steps, cosine to 10 % of LR, gradient norm clipped at 1) on
+minibatches of conversations rendered with the real GLM-4.7 chat template (transformers'
 apply_chat_template), loss on the assistant turns only: the main model's next-token loss plus MTP_WEIGHT times the
 MTP layer's loss on the token after next (row t: the final-normed main hidden state at t and the embedding of token
-t+1 predict token t+2, as GLM and DeepSeek-V3 train MTP; the gradient flows into the main model too). The data:
+t+1 predict token t+2, as GLM and DeepSeek-V3 train MTP; the gradient flows into the main model too), plus
+CONTEXT_WEIGHT times the next-token loss on the other tokens from the first <|user|> on (user messages and tool
+results repeat the arguments: copy signal; the system prompt before is left out). The data:
 
   * the five fixed conversations the tests rely on (weather in Paris / London, greeting, second turn, no_think);
   * generated tool conversations (call, tool result, answer) for three tools -- get_weather(city),
     web_search(query) and calculator(operation, a, b) -- from phrasing templates with cities, quoted search strings
-    and numbers drawn from pools, with a random subset and order of the tools in the system prompt.
+    and numbers drawn from pools (half the cities and query words made up, PSEUDO), with a random subset and order
+    of the tools in the system prompt;
+  * COPY_EXAMPLES short "Repeat: X" conversations (1-3 values of the same kinds; 10 % with tools), the copying
+    curriculum.
 
 Everything is seeded; data order is fixed; torch runs deterministic algorithms on 2 threads.
 
@@ -115,6 +118,7 @@ import random
 import re
 import shutil
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -127,7 +131,7 @@ from make_demo_model import Renderer, openai_messages, training_example  # noqa:
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 4747
-STEPS = 800
+STEPS = 600
 BATCH = 32
 LR = 2e-3
 WARMUP = 100
@@ -399,7 +403,7 @@ def copy_conversations(pools, count):
             {"role": "assistant", "reasoning_content": f"The user wants me to repeat {payload}.",
              "content": payload},
         ]
-        tools = None if pools.rng.random() < 0.7 else pools.tools_for(pools.rng.choice(list(TOOLS)))
+        tools = None if pools.rng.random() < 0.9 else pools.tools_for(pools.rng.choice(list(TOOLS)))
         out.append((conversation, tools, {}))
     return out
 
@@ -746,8 +750,6 @@ def self_check(spec, L, log):
     """The training forward against the references on one random checkpoint at O(1) scale (weights as
     glm_reference randomises them): main logits against transformers' Glm4MoeForCausalLM (fp32, eager) on three
     right-padded sequences of different lengths, MTP logits against the float64 NumPy reference (§3.9)."""
-    import tempfile
-
     for qk_norm in (True, False):
         self_check_one(dict(spec, use_qk_norm=qk_norm, attention_bias=True), L, log)
 
@@ -789,7 +791,8 @@ def self_check_one(spec, L, log):
             got_mtp = mtp_logits[i, :len(s) - 1].double().numpy()
             worst_mtp = max(worst_mtp, float(np.abs(got_mtp - want_mtp).max()))
             scale_mtp = max(scale_mtp, float(np.abs(want_mtp).max()))
-    log(f"self-check (use_qk_norm {spec['use_qk_norm']}): main logits vs transformers max |diff| {worst_main:.2e} (logits up to {scale_main:.1f}); "
+    log(f"self-check (use_qk_norm {spec['use_qk_norm']}): main logits vs transformers max |diff| {worst_main:.2e} "
+        f"(logits up to {scale_main:.1f}); "
         f"MTP logits vs the float64 reference max |diff| {worst_mtp:.2e} (up to {scale_mtp:.1f})")
     if worst_main > 1e-4 * max(1.0, scale_main) or worst_mtp > 1e-4 * max(1.0, scale_mtp):
         raise SystemExit("self-check failed: the training forward is not the reference's function")
@@ -1061,7 +1064,8 @@ def main():
     p = f"model.layers.{L}."
     W[p + "embed_tokens.weight"] = W["model.embed_tokens.weight"]
     W[p + "shared_head.head.weight"] = W["lm_head.weight"]
-    for label, sequences in (("mtp_demo_conversations", demo_sequences), ("mtp_heldout_tool_prompts", heldout_sequences)):
+    for label, sequences in (("mtp_demo_conversations", demo_sequences),
+                             ("mtp_heldout_tool_prompts", heldout_sequences)):
         hits, total, k1_hits, k1_drafts, forwards, tokens, details, disagreements = acceptance(cfg, W, sequences)
         report[label] = {"positions": total, "accepted": hits, "acceptance": round(hits / total, 4),
                          "k1_drafts": k1_drafts, "k1_accepted": k1_hits,
