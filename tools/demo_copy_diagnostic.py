@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Copy-only diagnostic for tools/make_demo_model_mtp.py (issue 15 item 4): trains the trainer's model (its fast
 forward) on its "Repeat: X" conversations alone (no tools) and probes held-out payloads greedily.
-Usage: python3 tools/demo_copy_diagnostic.py STEPS [key=value ...]  (keys: batch lr warmup qk qkinit theta heads probe n threads).
+Usage: python3 tools/demo_copy_diagnostic.py STEPS [key=value ...]
+(keys: batch lr warmup qk qkinit theta heads probe n threads).
 See the trainer's docstring for results. CI never runs this."""
 import os, sys, random, time, torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
