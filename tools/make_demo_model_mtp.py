@@ -1,62 +1,65 @@
 #!/usr/bin/env python3
-"""WORK IN PROGRESS (issue 15, item 4): the successor of tools/make_demo_model.py -- a tiny GLM-4.7-shaped chat model
-that calls three tools with arguments copied from the user's message and drafts with a trained MTP layer. It does
-not reach its goals yet and has not replaced Tests/Fixtures/models/glm-tiny-chat (which tools/make_demo_model.py
-still makes); it writes to build/glm-tiny-chat-mtp unless --out says otherwise.
+"""NOT YET AT ITS GOALS (issue 15, item 4): the successor of tools/make_demo_model.py -- a tiny GLM-4.7-shaped chat
+model meant to call three tools with arguments copied from the user's message and to draft with a trained MTP layer.
+Its last run does not reach the goals (>= 90 % exact tool calls on held-out prompts; MTP acceptance >= 80 %), so it
+has not replaced Tests/Fixtures/models/glm-tiny-chat (which tools/make_demo_model.py still makes); it writes to
+build/glm-tiny-chat-mtp unless --out says otherwise.
 
-Status (2 shared CPU cores, torch 2.13.0+cpu, 2 threads, deterministic algorithms): data preparation (3,200
-conversations, 1.26 M tokens) takes about 60 CPU s; a training step (12 conversations of ~390 tokens, main + MTP
-forward and backward, AdamW) about 2.8 CPU s, i.e. ~1.5 s wall on two idle cores, 2-8 s on the shared machine. The
-assistant-token loss (main) went 8.4 -> 2.0 (step 50) -> 1.5 (100) -> ~0.85-1.05 (150-300) and plateaued there in
-both runs tried (360 and 640 steps planned, stopped at ~250 and ~300 for time): every assistant token is determined
-by the conversation, so a plateau near 1 means the argument copying (city, query, numbers) had not been learned;
-the fixed five conversations were fitting (their tokens are most of the rest). A 200-step diagnostic with one tool
-per prompt (~210-token prompts, 0.5 s/step on idle cores) plateaued the same (~1.3) and, greedy, wrote every
-template right but a frequent value instead of the argument ("What is the weather in Porto?" -> city "Lon";
-"417 plus 29" -> a 7, b 7): no copying (induction) mechanism had formed yet. Next things to try: more steps (the
-30-minute budget allows ~1100 on idle cores), shorter prompts (fewer tools in the system prompt), a higher
-QK_NORM_INIT or use_qk_norm off, more heads.
+What was tried and measured (machine: 2 vCPUs shared with other helpers' builds, load average 2-6; torch 2.13 CPU):
 
-Second attempt (2026-12-06, 2 cores shared with Swift builds, load 4-6): this version adds COPY_EXAMPLES pure
-copying conversations ("Repeat: Porto, 417" -> the same; 1-3 cities / quoted strings / numbers from the training
-pools, 70 % without tools, ~56 tokens) to the pool, a CONTEXT_WEIGHT 0.25 loss on the non-assistant tokens (the tool
-result repeats the call's arguments, so it is copy signal too) and a greedy probe of 9 held-out prompts every
-PROBE_EVERY steps (knobs DEMO_COPY, DEMO_CTX, DEMO_PROBE in the environment; the defaults are the run below).
-`nice -n 5 python3 tools/make_demo_model_mtp.py --steps 700 --out build/run1`: 4,700 conversations (1.47 M tokens),
-data preparation 27 CPU s; loss means per 50 steps (main / mtp / context) 5.41/5.45/5.80 (1-50), 2.55 (51-100),
-2.04 (101-150), 1.74 (151-200), 1.42 (201-250), 1.49/1.30/0.83 (251-300); probes 0/9 exact at 100, 200 and 300
-(at 200 the calls had the right names and templates but "a" 7, "b" 7 and no city: the same no-copy failure). Steps
-took 1.8 s wall at first and 3.6-4.5 s with the machine loaded (~3 CPU s each); stopped at step ~300 (1,070 s wall,
-930 CPU s) because 700 steps would not have fitted before the CPU was needed elsewhere. No checkpoint, no
-held-out accuracy or MTP acceptance from this attempt.
+1. Training forward. transformers' eager Glm4Moe code loops over experts in Python: a step cost ~1.5-1.8 s wall
+   whatever the batch, so the first two attempts got ~300 steps and no copying. This script now trains FastGLM
+   (below), docs/MODEL.md §3 and §3.9 written as batched torch code, the MoE evaluated densely over all routed experts
+   with zero weight for the unselected ones (the same function as §3.6: sigmoid router, correction bias for selection
+   only, top-k, normalised, x routed_scaling_factor, plus the shared expert). `--self-check` compares it on a random
+   O(1)-scale checkpoint (three right-padded sequences of 57/40/23 tokens): main logits against transformers'
+   Glm4MoeForCausalLM (fp32, eager) max |diff| 3.1e-6 (logits up to 4.6) with QK-norm, 4.1e-6 without; MTP logits
+   against the float64 NumPy reference (glm_reference.numpy_mtp) 5.3e-6 / 4.6e-6. transformers still makes
+   greedy.json and the held-out accuracies (on the stored bf16 weights); the NumPy reference the MTP acceptance.
+2. Threads. With 2 torch threads on the loaded machine a step of 32 x 56 tokens took 9 s (OpenMP threads waiting for
+   a descheduled peer at every op); with 1 thread 0.57 s (mm 54 %, most of it the 4292 x 128 lm_head on the loss
+   rows). THREADS = 1: robust to the shared machine, and what the bit-reproducibility is stated for.
+3. Copy-only diagnostic (tools/demo_copy_diagnostic.py: "Repeat: X" conversations alone, batch 32, lr 2e-3, warmup
+   100, no MTP; run before PSEUDO existed, so the values came from the real-city and word pools): 0.48 s a step;
+   loss (means per 100 steps) 4.94, 2.12, ..., 0.81 (601-700), 0.30 (901-1000), 0.096 (1101-1200), but 0/20
+   held-out payloads exact at steps 250, 500, 750, 1000, 1250: "Repeat: Porto" -> "Powait", later "Paris";
+   "Seville, ..." -> "Seattle" / "Seoul". The model learned the ~200-city pool (first token copied, the rest
+   completed from memory) instead of a copy circuit. Hence PSEUDO: half the training cities and query words are now
+   made-up words (Pools.pseudo_word), which only copying can reproduce; the held-out values stay real cities and
+   real words.
+   The same diagnostic with PSEUDO (`demo_copy_diagnostic.py 2400 probe=250 n=12000`, 2026-12-07 02:00-02:24,
+   1,272 s CPU, 1,397 s wall): loss 5.24 (1-100), 2.39 (401-500), 1.72 (901-1000), 1.44 (1201-1300), then a drop:
+   0.79 (1401-1500), 0.37 (1601-1700), 0.20 (1901-2000), 0.11 (2301-2400); held-out payloads (real cities never
+   trained on, new numbers) exact 0/20 at 250-1250, 2/20 at 1500, 7/20 at 1750, 10/20 at 2000 and 2250, 11/20 at
+   the end (numbers first: "416.6" copied right at 1000, cities later). So a copy (induction) circuit does form in
+   this model, after ~1,300 steps of 32 short conversations (~12 CPU minutes): the full run's 600 mixed steps stop
+   before that transition.
+4. Full run (this configuration, `nice -n 5 python3 tools/make_demo_model_mtp.py`, 2026-12-07 01:22-02:00 UTC):
+   19,200 conversations, 2.81 M tokens (3,000 tool, 16,000 copy, 200 fixed), data ready after 66 CPU s; 600 steps of
+   32 at lr 2e-3 (about 2.4 CPU s a step): training 1,450 s CPU, 1,843 s wall (load average 4.7 at the start, 2.3
+   at the end: two Swift builds and a nice-0 quantize job shared the cores). Loss means per 100 steps (main / MTP /
+   context): 5.49/5.48/5.69, 3.26/3.15/3.45, 2.48/2.27/2.71, 2.37/1.58/2.53, 2.25/1.01/2.46, 2.29/0.81/2.52.
+   Held-out exact tool calls (bf16 weights as stored): 0/60 with trained phrasings and 0/30 with new phrasings in
+   transformers, and the same 0/60 and 0/30 through libglm (tools/check_demo_model_mtp.py). The calls have the
+   template right and mostly the right tool, but made-up values ("What is the weather in Seville?" -> city
+   "Cazzza"; "What is the product of 65 and 8621?" -> operation "add", a 76.6): no copy circuit in 600 steps. The
+   five fixed conversations are not reproduced either (the run ends with that error). MTP at temperature 0 (float64
+   reference; libglm's drafts agree, 188/288 on the demo conversations): the draft is the main model's next greedy
+   token at 65.3 % of the demo-conversation positions (k = 1 speculative: 109/179 drafts accepted, 1.59 tokens per
+   main forward) and at 74.0 % on the held-out tool prompts (1,112/1,650, 1.64).
+   Reproducibility: two `--steps 3 --weights-only` runs wrote identical model.safetensors (sha256 25d7f17f...).
 
-Diagnostic that locates the problem (tools/demo_copy_diagnostic.py, built on this module's functions: the same
-model, the copying conversations alone without tools, 24 per step, greedy probe on 12 held-out payloads such as
-"Repeat: Porto, 417"): even with ~56-token sequences and a copy distance of ~10 tokens, 200 steps (386 s wall, 331 CPU
-s) gave 0/12 exact, loss 8.37 -> 2.44 (mean 51-100) -> 1.80 (151-200), the output made-up or frequent values (a held-out
-payload gave "The user wants me to repeat Berreba, 56.</think>Mon"). So it is not the prompt length, the tool system prompt or the data mix: this model with this
-optimiser does not form a copy (induction) circuit in a few hundred steps. Also measured: a step costs about the
-same for 24 x 56 tokens (1.5 s wall) as for 12 x 390 (1.8 s on a lighter load): the step time is overhead (the
-per-expert MoE loops of transformers' eager code), not tokens, so much larger batches are nearly free.
-The same diagnostic with use_qk_norm off and rope_theta 1e4 (`demo_copy_diagnostic.py noqk_rope 200`; libglm reads
-both from config.json) learns faster but still does not copy: loss 5.06 (mean 1-50), 2.04 (51-100), 1.64
-(101-150), 1.47 (151-200) against 5.19 / 2.44 / 1.98 / 1.80; probes 0/12 at 100 and 200 (508 s wall, 423 CPU s).
-Not tried for lack of time: many more steps or larger batches on the copy-only task until the probe rises (the
-cheap test of whether the circuit forms at all), a lower learning rate than 3e-3, attention_bias off, 8 heads of 16
-(variant "8h" of the diagnostic), and dropping the MoE layers (mostly overhead at this size) if libglm allows
-first_k_dense_replace = num_hidden_layers.
-
-What is verified: the trainer's torch MTP forward equals glm_reference.numpy_mtp (docs/MODEL.md §3.9) on a checkpoint
-written by this script's save path (random O(1) weights, bf16: max difference 3.6e-5 on logits up to 15, every argmax
-equal); libglm loads such a checkpoint (has_mtp, embedding and head shared) and its MTP drafts have the NumPy
-reference's argmax at every row that is not a near-tie (675 of 675 on a smoke run); the evaluation path runs end to
-end (--steps 3 --heldout 6 --heldout-phrasing 3: 288 s wall, 241 CPU s); two --steps 3 --weights-only runs wrote
-identical model.safetensors (sha256 767fff19...).
+What the numbers say: copying appears only after ~1,300 steps of 32 copy conversations (item 3), and one core does
+~600 steps of the full mix in the 30-minute budget, because the tool system prompt is most of every tool
+conversation. The next thing to try: a copy-only phase first (~1,500 steps at ~0.5 CPU s, ~13 minutes), then the
+tool data with the copy data mixed in for the remaining ~15 minutes; also fewer tool conversations per step, 2
+threads on idle cores, a smaller hidden size (the lm_head on the loss rows is the largest product).
 
 Run (same bytes on every run on one machine, by construction: seeded data and init, fixed data order, torch
-deterministic algorithms on 2 threads; --steps 3 --weights-only twice is the quick check):
+deterministic algorithms on THREADS = 1 thread; --steps 3 --weights-only twice is the quick check):
 
     python3 tools/make_demo_model_mtp.py [--tokenizer DIR] [--template FILE] [--out DIR] [--steps N]
+    python3 tools/make_demo_model_mtp.py --self-check     # the training forward against the references
     python3 tools/check_demo_model_mtp.py DIR      # the same numbers through libglm
 
 Needs: torch 2.13 CPU (`pip install "torch==2.13.0+cpu"`), transformers 5.24, tokenizers, safetensors, numpy.
@@ -67,17 +70,24 @@ The model: a Glm4MoeForCausalLM (hidden 128, 3 layers: 1 dense + 2 MoE with 4 ro
 (Tests/Fixtures/tokenizers/glm-tiny/tokenizer.json, added tokens included), plus one MTP ("NextN") layer at index 3
 as GLM-4.7 has (docs/MODEL.md §2.4, §3.9): enorm, hnorm, eh_proj, a full MoE decoder layer and shared_head.norm;
 its embedding and head are the main model's (the checkpoint leaves `embed_tokens` and `shared_head.head` out, which
-libglm reads as sharing).
+libglm reads as sharing). It is trained as FastGLM (this file) and written as that checkpoint; the MTP layer's
+e_score_correction_bias stays zero (GLM updates it by a load-balancing rule, not by gradients).
 
-Training: AdamW on minibatches of conversations rendered with the real GLM-4.7 chat template (transformers'
+Training: AdamW (betas 0.9/0.98, warmup WARMUP steps, cosine to 10 % of LR, gradient norm clipped at 1) on
+minibatches of conversations rendered with the real GLM-4.7 chat template (transformers'
 apply_chat_template), loss on the assistant turns only: the main model's next-token loss plus MTP_WEIGHT times the
 MTP layer's loss on the token after next (row t: the final-normed main hidden state at t and the embedding of token
-t+1 predict token t+2, as GLM and DeepSeek-V3 train MTP; the gradient flows into the main model too). The data:
+t+1 predict token t+2, as GLM and DeepSeek-V3 train MTP; the gradient flows into the main model too), plus
+CONTEXT_WEIGHT times the next-token loss on the other tokens from the first <|user|> on (user messages and tool
+results repeat the arguments: copy signal; the system prompt before is left out). The data:
 
   * the five fixed conversations the tests rely on (weather in Paris / London, greeting, second turn, no_think);
   * generated tool conversations (call, tool result, answer) for three tools -- get_weather(city),
     web_search(query) and calculator(operation, a, b) -- from phrasing templates with cities, quoted search strings
-    and numbers drawn from pools, with a random subset and order of the tools in the system prompt.
+    and numbers drawn from pools (half the cities and query words made up, PSEUDO), with a random subset and order
+    of the tools in the system prompt;
+  * COPY_EXAMPLES short "Repeat: X" conversations (1-3 values of the same kinds; 10 % with tools), the copying
+    curriculum.
 
 Everything is seeded; data order is fixed; torch runs deterministic algorithms on 2 threads.
 
@@ -115,6 +125,7 @@ import random
 import re
 import shutil
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -127,19 +138,22 @@ from make_demo_model import Renderer, openai_messages, training_example  # noqa:
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 4747
-STEPS = 640
-BATCH = 12
-LR = 3e-3
-WARMUP = 40
+STEPS = 600
+BATCH = 32
+LR = 2e-3
+WARMUP = 100
+LAYERS = 3           # main decoder layers; the MTP layer is layer LAYERS
+THREADS = 1          # torch threads: fixed, as bit-reproducibility needs (see the docstring for why one)
 MTP_WEIGHT = 0.5
 QK_NORM_INIT = 2.5
 GENERATED = 3000     # generated training conversations
 FIXED_REPEAT = 40    # copies of each fixed conversation in the training pool
 HELDOUT = 60         # held-out prompts with trained phrasings (20 per tool)
 HELDOUT_PHRASING = 30
-COPY_EXAMPLES = int(os.environ.get("DEMO_COPY", 1500))   # pure "Repeat: X" conversations (copying curriculum)
+PSEUDO = 0.5         # share of training cities and query words that are made-up words
+COPY_EXAMPLES = int(os.environ.get("DEMO_COPY", 16000))   # pure "Repeat: X" conversations (copying curriculum)
 CONTEXT_WEIGHT = float(os.environ.get("DEMO_CTX", 0.25))  # loss weight of the non-assistant tokens
-PROBE_EVERY = int(os.environ.get("DEMO_PROBE", 100))      # steps between quick held-out greedy probes (0: none)
+PROBE_EVERY = int(os.environ.get("DEMO_PROBE", 200))      # steps between quick held-out greedy probes (0: none)
 
 WEATHER_TOOL = {
     "type": "function",
@@ -186,6 +200,9 @@ Riyadh Jeddah Manama Kuwait Damascus""".split()
 HELDOUT_CITIES = """Porto Seville Valencia Marseille Florence Turin Kyoto Nagoya Busan Hong_Kong Kolkata Lahore Kabul
 Baghdad Beirut Amman Addis_Ababa Kampala Montevideo Asuncion La_Paz Ottawa Calgary Portland Detroit Nashville
 Brisbane Adelaide Bratislava Marrakesh""".split()
+SYLLABLE_STARTS = ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "br", "ch",
+                   "st", "tr", "sh", "gr", "pl", "kr", ""]
+SYLLABLE_ENDS = ["", "", "", "n", "r", "l", "s", "m", "t", "k"]
 CONDITIONS = ["sunny", "rainy", "cloudy", "windy", "snowy", "foggy", "stormy"]
 WORDS = """best cheap pizza recipes hiking trails near me python tutorial jazz albums electric cars history of
 solar panels vegan cake guitar lessons train tickets used bikes coffee shops movie reviews space news chess
@@ -206,6 +223,17 @@ HELDOUT_WEATHER_ASK = ["Could you check the weather for {city}?", "Do I need an 
 HELDOUT_SEARCH_ASK = ['I need results for "{query}".', 'Google "{query}" for me.']
 HELDOUT_ADD_ASK = ["Please add {a} to {b}."]
 HELDOUT_MULTIPLY_ASK = ["Compute {a} multiplied by {b}."]
+
+
+def model_spec(vocab, eos):
+    """The model's config fields (transformers' names)."""
+    return dict(vocab_size=vocab, hidden_size=128, intermediate_size=256, moe_intermediate_size=64,
+                num_hidden_layers=LAYERS, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                first_k_dense_replace=1, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1,
+                n_group=1, topk_group=1, norm_topk_prob=True, routed_scaling_factor=2.5, use_qk_norm=True,
+                attention_bias=True, rope_theta=1e6, partial_rotary_factor=0.5, tie_word_embeddings=False,
+                num_nextn_predict_layers=1, rms_norm_eps=1e-5, hidden_act="silu", max_position_embeddings=2048,
+                eos_token_id=eos, pad_token_id=eos[0])
 
 
 def call(name, arguments):
@@ -295,11 +323,30 @@ class Pools:
             if x not in avoid:
                 return x
 
-    def query(self, avoid):
+    def query(self, avoid, pseudo=0.0):
+        """2-4 words, each a made-up word with probability pseudo (else one of WORDS)."""
         while True:
-            q = " ".join(self.rng.choice(WORDS) for _ in range(self.rng.randint(2, 4)))
+            q = " ".join(self.pseudo_word(False) if self.rng.random() < pseudo else self.rng.choice(WORDS)
+                         for _ in range(self.rng.randint(2, 4)))
             if q not in avoid:
                 return q
+
+    def pseudo_word(self, capital):
+        """A made-up word of 2-4 syllables: a value the model cannot have memorised, so that the only way to
+        reproduce it is to copy it from the context (with a pool of ~200 real cities the model learns the pool
+        instead: a held-out "Porto" came out as "Paris")."""
+        w = "".join(self.rng.choice(SYLLABLE_STARTS) + self.rng.choice("aeiouy") + self.rng.choice(SYLLABLE_ENDS)
+                    for _ in range(self.rng.randint(2, 4)))
+        return w.capitalize() if capital else w
+
+    def city(self):
+        """A training city: a real one or (half the time) a made-up name of one or two words."""
+        if self.rng.random() < PSEUDO:
+            while True:
+                c = " ".join(self.pseudo_word(True) for _ in range(1 if self.rng.random() < 0.8 else 2))
+                if c not in self.heldout_cities:
+                    return c
+        return self.rng.choice(self.train_cities)
 
     def tools_for(self, needed):
         others = [n for n in TOOLS if n != needed]
@@ -348,9 +395,9 @@ def copy_conversations(pools, count):
         for _ in range(pools.rng.randint(1, 3)):
             k = pools.rng.randrange(3)
             if k == 0:
-                items.append(pools.rng.choice(pools.train_cities))
+                items.append(pools.city())
             elif k == 1:
-                q = pools.query(pools.heldout_queries)
+                q = pools.query(pools.heldout_queries, PSEUDO)
                 pools.train_queries.add(q)
                 items.append(q)
             else:
@@ -363,7 +410,7 @@ def copy_conversations(pools, count):
             {"role": "assistant", "reasoning_content": f"The user wants me to repeat {payload}.",
              "content": payload},
         ]
-        tools = None if pools.rng.random() < 0.7 else pools.tools_for(pools.rng.choice(list(TOOLS)))
+        tools = None if pools.rng.random() < 0.9 else pools.tools_for(pools.rng.choice(list(TOOLS)))
         out.append((conversation, tools, {}))
     return out
 
@@ -373,12 +420,12 @@ def generated_conversations(pools, count):
     for i in range(count):
         kind = i % 3
         if kind == 0:
-            city = pools.rng.choice(pools.train_cities)
+            city = pools.city()
             conversation = weather_conversation(city, pools.rng.randint(-10, 38), pools.rng.choice(CONDITIONS),
                                                 pools.rng.choice(WEATHER_ASK))
             needed = "get_weather"
         elif kind == 1:
-            query = pools.query(pools.heldout_queries)
+            query = pools.query(pools.heldout_queries, PSEUDO)
             title = pools.query(set())
             pools.train_queries.add(query)
             conversation = search_conversation(query, title, pools.rng.choice(SEARCH_ASK))
@@ -402,53 +449,237 @@ def generated_conversations(pools, count):
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Model
+# The model: a compact torch implementation of docs/MODEL.md §3 (main layers) and §3.9 (MTP layer)
 
 
-class MTPHead(torch.nn.Module):
-    """The NextN parts around the MTP decoder layer (which lives in model.model.layers[L], so that save_pretrained
-    writes it under its on-disk names). Embedding and head are the main model's."""
-
-    def __init__(self, config):
-        super().__init__()
-        from transformers.models.glm4_moe.modeling_glm4_moe import Glm4MoeRMSNorm
-
-        H = config.hidden_size
-        self.enorm = Glm4MoeRMSNorm(H, eps=config.rms_norm_eps)
-        self.hnorm = Glm4MoeRMSNorm(H, eps=config.rms_norm_eps)
-        self.eh_proj = torch.nn.Linear(2 * H, H, bias=False)
-        self.head_norm = Glm4MoeRMSNorm(H, eps=config.rms_norm_eps)
-
-    def forward(self, model, final, inputs):
-        """final: main hidden states after model.norm [B, T, H]; returns MTP hidden states [B, T-1, H] after
-        shared_head.norm (row t predicts token t+2)."""
-        from transformers.masking_utils import create_causal_mask
-
-        L = model.config.num_hidden_layers
-        e = model.model.embed_tokens(inputs[:, 1:])
-        u = self.eh_proj(torch.cat([self.enorm(e), self.hnorm(final[:, :-1])], dim=-1))
-        positions = torch.arange(u.shape[1]).unsqueeze(0)
-        mask = create_causal_mask(config=model.config, inputs_embeds=u, attention_mask=None, cache=None,
-                                  position_ids=positions)
-        y = model.model.layers[L](u, attention_mask=mask, position_ids=positions,
-                                  position_embeddings=model.model.rotary_emb(u, positions))
-        return self.head_norm(y)
-
-    def tensors(self, L):
-        p = f"model.layers.{L}."
-        return {p + "enorm.weight": self.enorm.weight, p + "hnorm.weight": self.hnorm.weight,
-                p + "eh_proj.weight": self.eh_proj.weight, p + "shared_head.norm.weight": self.head_norm.weight}
+def model_cfg(spec, L):
+    """parse_config's dict for a spec of HF field names (the MTP layer is layer L)."""
+    c = dict(spec, num_hidden_layers=L, rope_parameters={"rope_theta": spec["rope_theta"],
+                                                         "partial_rotary_factor": spec["partial_rotary_factor"]})
+    return ref.parse_config(c)
 
 
-def batches(examples, rng):
+class FastGLM:
+    """docs/MODEL.md §3 written for training: batched [B, T] (right padding: causal attention never lets a real row
+    see a pad, so the loss rows need no other mask), every routed expert computed densely and weighted by the routing
+    weights (zero for unselected experts: the same function as §3.6, as one matmul instead of a loop over experts).
+    Parameters are named as in the checkpoint, except the routed experts, stacked per layer ("...mlp.experts.gate",
+    "...up" [E, I, H], "...down" [E, H, I]) and split on save."""
+
+    def __init__(self, cfg, seed, std=0.02, qk_norm_init=1.0):
+        self.cfg = c = cfg
+        g = torch.Generator().manual_seed(seed)
+        H, D, nH, nKV, E, I, L = c["H"], c["D"], c["nH"], c["nKV"], c["E"], c["I"], c["L"]
+        p = {}
+
+        def normal(*shape):
+            return std * torch.randn(*shape, generator=g)
+
+        p["model.embed_tokens.weight"] = normal(c["V"], H)
+        for l in range(L + 1):
+            a = f"model.layers.{l}."
+            p[a + "input_layernorm.weight"] = torch.ones(H)
+            p[a + "post_attention_layernorm.weight"] = torch.ones(H)
+            for n, rows in (("q", nH * D), ("k", nKV * D), ("v", nKV * D)):
+                p[a + f"self_attn.{n}_proj.weight"] = normal(rows, H)
+                if c["bias"]:
+                    p[a + f"self_attn.{n}_proj.bias"] = torch.zeros(rows)
+            p[a + "self_attn.o_proj.weight"] = normal(H, nH * D)
+            if c["qk_norm"]:
+                p[a + "self_attn.q_norm.weight"] = torch.full((D,), qk_norm_init)
+                p[a + "self_attn.k_norm.weight"] = torch.full((D,), qk_norm_init)
+            if l < c["dense"]:
+                p[a + "mlp.gate_proj.weight"] = normal(c["FF"], H)
+                p[a + "mlp.up_proj.weight"] = normal(c["FF"], H)
+                p[a + "mlp.down_proj.weight"] = normal(H, c["FF"])
+            else:
+                S = I * c["shared"]
+                p[a + "mlp.gate.weight"] = normal(E, H)
+                p[a + "mlp.shared_experts.gate_proj.weight"] = normal(S, H)
+                p[a + "mlp.shared_experts.up_proj.weight"] = normal(S, H)
+                p[a + "mlp.shared_experts.down_proj.weight"] = normal(H, S)
+                p[a + "mlp.experts.gate"] = normal(E, I, H)
+                p[a + "mlp.experts.up"] = normal(E, I, H)
+                p[a + "mlp.experts.down"] = normal(E, H, I)
+        m = f"model.layers.{L}."
+        p[m + "enorm.weight"] = torch.ones(H)
+        p[m + "hnorm.weight"] = torch.ones(H)
+        p[m + "eh_proj.weight"] = normal(H, 2 * H)
+        p[m + "shared_head.norm.weight"] = torch.ones(H)
+        p["model.norm.weight"] = torch.ones(H)
+        p["lm_head.weight"] = normal(c["V"], H)
+        self.p = {k: v.requires_grad_() for k, v in sorted(p.items())}
+        # Not trained (GLM updates it by a load-balancing rule, not by gradients): zero, stored as f32.
+        self.correction = {l: torch.zeros(E) for l in range(c["dense"], L + 1)}
+
+    def parameters(self):
+        return list(self.p.values())
+
+    # -- checkpoint names ----------------------------------------------------------------------------------------------
+    def tensors(self):
+        """Checkpoint tensors (fp32): experts split, correction biases added; embedding and head of the MTP layer
+        left out (libglm and the reference read that as sharing the main ones)."""
+        out = {}
+        for k, v in self.p.items():
+            v = v.detach()
+            if k.endswith(("mlp.experts.gate", "mlp.experts.up", "mlp.experts.down")):
+                base, kind = k.rsplit(".", 1)
+                for e in range(v.shape[0]):
+                    out[f"{base}.{e}.{kind}_proj.weight"] = v[e].clone().contiguous()
+            else:
+                out[k] = v.clone().contiguous()
+        for l, b in self.correction.items():
+            out[f"model.layers.{l}.mlp.gate.e_score_correction_bias"] = b.clone()
+        return out
+
+    def load(self, tensors):
+        """The inverse of tensors() (weights upcast to fp32): evaluate the checkpoint exactly as stored."""
+        with torch.no_grad():
+            for k, v in self.p.items():
+                if k.endswith(("mlp.experts.gate", "mlp.experts.up", "mlp.experts.down")):
+                    base, kind = k.rsplit(".", 1)
+                    v.copy_(torch.stack([tensors[f"{base}.{e}.{kind}_proj.weight"].float()
+                                         for e in range(v.shape[0])]))
+                else:
+                    v.copy_(tensors[k].float())
+            for l, b in self.correction.items():
+                b.copy_(tensors[f"model.layers.{l}.mlp.gate.e_score_correction_bias"].float())
+
+    # -- forward -------------------------------------------------------------------------------------------------------
+    def rms(self, x, w):
+        # §3.1, in transformers' order: normalise, then the gain.
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.cfg["eps"]))
+
+    def rope(self, start, T):
+        """§3.4 as transformers computes it in fp32: cos, sin [T, R] (the R/2 angles twice)."""
+        R = self.cfg["R"]
+        inv_freq = 1.0 / (self.cfg["theta"] ** (torch.arange(0, R, 2, dtype=torch.int64).float() / R))
+        freqs = torch.arange(start, start + T).float()[:, None] * inv_freq[None, :]
+        angles = torch.cat([freqs, freqs], dim=-1)
+        return angles.cos(), angles.sin()
+
+    def rotate(self, x, cos, sin):
+        """x [B, heads, T, D]: NeoX rotate-half on the first R dims, the rest unchanged."""
+        R = self.cfg["R"]
+        rot, rest = x[..., :R], x[..., R:]
+        half = R // 2
+        rotated = torch.cat([-rot[..., half:], rot[..., :half]], dim=-1)
+        return torch.cat([rot * cos + rotated * sin, rest], dim=-1)
+
+    def attention(self, a, pre, rope, cache):
+        c, p = self.cfg, self.p
+        B, T, _ = a.shape
+        nH, nKV, D = c["nH"], c["nKV"], c["D"]
+
+        def proj(n, heads):
+            y = a @ p[pre + f"{n}_proj.weight"].T
+            if c["bias"]:
+                y = y + p[pre + f"{n}_proj.bias"]
+            return y.view(B, T, heads, D)
+
+        q, k, v = proj("q", nH), proj("k", nKV), proj("v", nKV)
+        if c["qk_norm"]:
+            q, k = self.rms(q, p[pre + "q_norm.weight"]), self.rms(k, p[pre + "k_norm.weight"])
+        cos, sin = rope
+        q = self.rotate(q.transpose(1, 2), cos, sin)
+        k = self.rotate(k.transpose(1, 2), cos, sin)
+        v = v.transpose(1, 2)
+        if cache is not None:  # incremental decoding (greedy probes): keys and values of the earlier positions
+            if pre in cache:
+                k = torch.cat([cache[pre][0], k], dim=2)
+                v = torch.cat([cache[pre][1], v], dim=2)
+            cache[pre] = (k, v)
+        G = nH // nKV
+        k, v = k.repeat_interleave(G, dim=1), v.repeat_interleave(G, dim=1)
+        S = k.shape[2]
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+        causal = torch.ones(T, S, dtype=torch.bool).tril(S - T)
+        probs = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+        o = (probs @ v).transpose(1, 2).reshape(B, T, nH * D)
+        return o @ p[pre + "o_proj.weight"].T
+
+    def mlp(self, m, pre):
+        p = self.p
+        return (torch.nn.functional.silu(m @ p[pre + "gate_proj.weight"].T) * (m @ p[pre + "up_proj.weight"].T)) \
+            @ p[pre + "down_proj.weight"].T
+
+    def moe(self, m, pre, l):
+        """§3.6 with every routed expert evaluated: weights zero for the unselected ones."""
+        c, p = self.cfg, self.p
+        E, I, H, K = c["E"], c["I"], c["H"], c["K"]
+        shape = m.shape
+        x = m.reshape(-1, H)
+        s = torch.sigmoid(x @ p[pre + "gate.weight"].T)
+        choice = (s + self.correction[l]).detach()
+        assert c["n_group"] == 1, "group-limited routing is not implemented in the training forward"
+        chosen = torch.topk(choice, K, dim=-1).indices
+        selected = torch.zeros_like(s).scatter_(1, chosen, 1.0)
+        w = s * selected
+        if c["norm_topk"]:
+            w = w / (w.sum(-1, keepdim=True) + 1e-20)
+        w = w * c["rsf"]
+        gate = p[pre + "experts.gate"].reshape(E * I, H)
+        up = p[pre + "experts.up"].reshape(E * I, H)
+        down = p[pre + "experts.down"].permute(1, 0, 2).reshape(H, E * I)
+        act = torch.nn.functional.silu(x @ gate.T) * (x @ up.T)
+        act = (act.view(-1, E, I) * w[:, :, None]).view(-1, E * I)
+        out = act @ down.T + self.mlp(x, pre + "shared_experts.")
+        return out.view(shape)
+
+    def layer(self, h, l, rope, cache=None):
+        p = self.p
+        pre = f"model.layers.{l}."
+        h = h + self.attention(self.rms(h, p[pre + "input_layernorm.weight"]), pre + "self_attn.", rope, cache)
+        m = self.rms(h, p[pre + "post_attention_layernorm.weight"])
+        return h + (self.mlp(m, pre + "mlp.") if l < self.cfg["dense"] else self.moe(m, pre + "mlp.", l))
+
+    def main(self, inputs, start=0, cache=None):
+        """inputs [B, T] -> h_final [B, T, H] (after model.norm)."""
+        h = self.p["model.embed_tokens.weight"][inputs]
+        rope = self.rope(start, inputs.shape[1])
+        for l in range(self.cfg["L"]):
+            h = self.layer(h, l, rope, cache)
+        return self.rms(h, self.p["model.norm.weight"])
+
+    def logits(self, final):
+        return final @ self.p["lm_head.weight"].T
+
+    def mtp(self, final, inputs):
+        """§3.9: rows t = 0 .. T-2 from h_final[t] and token t+1, at position t; returns the MTP hidden state after
+        shared_head.norm [B, T-1, H] (row t predicts token t+2 through the shared head)."""
+        p, L = self.p, self.cfg["L"]
+        m = f"model.layers.{L}."
+        e = p["model.embed_tokens.weight"][inputs[:, 1:]]
+        u = torch.cat([self.rms(e, p[m + "enorm.weight"]), self.rms(final[:, :-1], p[m + "hnorm.weight"])], -1)
+        u = u @ p[m + "eh_proj.weight"].T
+        y = self.layer(u, L, self.rope(0, u.shape[1]))
+        return self.rms(y, p[m + "shared_head.norm.weight"])
+
+    def greedy(self, prompt, eos, limit):
+        """Greedy decoding with a KV cache (the held-out probes and accuracies); returns the completion ids."""
+        cache, out = {}, []
+        with torch.no_grad():
+            final = self.main(torch.tensor([prompt]), 0, cache)
+            pos = len(prompt)
+            for _ in range(limit):
+                t = int(torch.argmax(self.logits(final[0, -1])))
+                out.append(t)
+                if t in eos:
+                    break
+                final = self.main(torch.tensor([[t]]), pos, cache)
+                pos += 1
+        return out
+
+
+def batches(examples, rng, batch):
     """Minibatches of similar length (less padding), in a seeded order."""
     order = list(range(len(examples)))
     rng.shuffle(order)
-    chunk = BATCH * 16
+    chunk = batch * 16
     out = []
     for s in range(0, len(order), chunk):
         part = sorted(order[s:s + chunk], key=lambda i: (len(examples[i][0]), i))
-        out += [part[j:j + BATCH] for j in range(0, len(part), BATCH)]
+        out += [part[j:j + batch] for j in range(0, len(part), batch)]
     rng.shuffle(out)
     return out
 
@@ -468,53 +699,126 @@ def tensors_for(examples, rows, pad):
     return inputs, labels, valid
 
 
-def train(model, mtp, examples, steps, rng, log, probe=None):
-    L = model.config.num_hidden_layers
-    params = list(model.parameters()) + list(mtp.parameters())
-    optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=0.0, betas=(0.9, 0.98))
+def train(model, examples, steps, rng, log, probe=None, batch=BATCH, lr=LR, warmup=WARMUP, probe_every=PROBE_EVERY,
+          context_weight=CONTEXT_WEIGHT, mtp_weight=MTP_WEIGHT, context_from=None):
+    """AdamW, linear warmup then cosine to 10 % of lr; loss: assistant tokens (main) + mtp_weight x the MTP layer's
+    loss on the same targets one position later (the token after next) + context_weight x the other tokens from the
+    first context_from token on (the system prompt before it is the same few tool definitions everywhere: its loss
+    teaches nothing and its lm_head rows would be a third of the step)."""
+    params = model.parameters()
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / WARMUP) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / steps))))
-    model.train()
-    mtp.train()
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps))))
+    ce = torch.nn.functional.cross_entropy
     queue = []
     pad = examples[0][0][0]
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     recent = []
     for step in range(steps):
         if not queue:
-            queue = batches(examples, rng)
+            queue = batches(examples, rng, batch)
         inputs, labels, valid = tensors_for(examples, queue.pop(), pad)
-        final = model.model(inputs).last_hidden_state
+        final = model.main(inputs)
         on = labels != -100
-        loss_main = torch.nn.functional.cross_entropy(model.lm_head(final[on]), labels[on])
+        loss_main = ce(model.logits(final[on]), labels[on])
         # The other tokens (user message, tool results) carry copies too (the tool result repeats the call's
         # arguments): a small weight on them gives the copy heads more signal per step.
         context = torch.zeros_like(on)
         context[:, :-1] = valid[:, 1:] & ~on[:, :-1]
-        loss_ctx = torch.nn.functional.cross_entropy(model.lm_head(final[context]), inputs[:, 1:][context[:, :-1]])
-        y = mtp(model, final, inputs)
-        mtp_labels = labels[:, 1:]
-        mtp_on = mtp_labels != -100
-        loss_mtp = torch.nn.functional.cross_entropy(model.lm_head(y[mtp_on]), mtp_labels[mtp_on])
-        loss = loss_main + MTP_WEIGHT * loss_mtp + CONTEXT_WEIGHT * loss_ctx
+        if context_from is not None:
+            context &= (inputs == context_from).cumsum(dim=1) > 0
+        loss = loss_main
+        loss_ctx = loss_mtp = torch.zeros(())
+        if context_weight:
+            loss_ctx = ce(model.logits(final[context]), inputs[:, 1:][context[:, :-1]])
+            loss = loss + context_weight * loss_ctx
+        if mtp_weight:
+            y = model.mtp(final, inputs)
+            mtp_labels = labels[:, 1:]
+            mtp_on = mtp_labels != -100
+            loss_mtp = ce(model.logits(y[mtp_on]), mtp_labels[mtp_on])
+            loss = loss + mtp_weight * loss_mtp
         recent.append((loss_main.item(), loss_mtp.item(), loss_ctx.item()))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
-        if step % 50 == 0 or step == steps - 1:
+        if (step + 1) % 100 == 0 or step == steps - 1:
             m = np.mean(recent, axis=0)
             recent = []
-            log(f"step {step}: loss {m[0]:.4f} mtp {m[1]:.4f} context {m[2]:.4f} (means since the last line; "
-                f"{time.time() - start:.0f} s wall, {time.process_time():.0f} s CPU)")
-        if probe is not None and PROBE_EVERY and (step + 1) % PROBE_EVERY == 0 and step + 1 < steps:
-            model.eval()
+            log(f"step {step + 1}: loss {m[0]:.4f} mtp {m[1]:.4f} context {m[2]:.4f} (means since the last line; "
+                f"{time.time() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU)")
+        if probe is not None and probe_every and (step + 1) % probe_every == 0 and step + 1 < steps:
             log(f"step {step + 1}: probe {probe()}")
-            model.train()
-    model.eval()
-    mtp.eval()
-    assert L == model.config.num_hidden_layers
+
+
+def self_check(spec, L, log):
+    """The training forward against the references on one random checkpoint at O(1) scale (weights as
+    glm_reference randomises them): main logits against transformers' Glm4MoeForCausalLM (fp32, eager) on three
+    right-padded sequences of different lengths, MTP logits against the float64 NumPy reference (§3.9)."""
+    for qk_norm in (True, False):
+        self_check_one(dict(spec, use_qk_norm=qk_norm, attention_bias=True), L, log)
+
+
+def self_check_one(spec, L, log):
+    cfg = model_cfg(spec, L)
+    model = FastGLM(cfg, SEED)
+    gen = torch.Generator().manual_seed(SEED + 1)
+    with torch.no_grad():
+        for k, v in model.p.items():
+            v.copy_(ref._random_value(k if "experts" not in k else k + "_proj.weight", tuple(v.shape), gen))
+        for b in model.correction.values():
+            b.copy_(0.3 * torch.randn(b.shape, generator=gen))
+    rng = random.Random(SEED)
+    seqs = [[rng.randrange(cfg["V"]) for _ in range(n)] for n in (57, 40, 23)]
+    inputs = torch.full((3, 57), 0, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        inputs[i, :len(s)] = torch.tensor(s)
+    with torch.no_grad():
+        final = model.main(inputs)
+        logits = model.logits(final)
+        mtp_logits = model.logits(model.mtp(final, inputs))
+    with tempfile.TemporaryDirectory() as out:
+        write_model(out, model, spec, L, "float32")
+        hf = ref.load_transformers(out, "float32")
+        cfg64, W = ref.load_float64(out)
+        m = f"model.layers.{L}."
+        W[m + "embed_tokens.weight"] = W["model.embed_tokens.weight"]
+        W[m + "shared_head.head.weight"] = W["lm_head.weight"]
+        worst_main = worst_mtp = 0.0
+        scale_main = scale_mtp = 0.0
+        for i, s in enumerate(seqs):
+            with torch.no_grad():
+                want = hf(torch.tensor([s])).logits[0]
+            got = logits[i, :len(s)]
+            worst_main = max(worst_main, float((got - want).abs().max()))
+            scale_main = max(scale_main, float(want.abs().max()))
+            want_mtp = ref.numpy_mtp(cfg64, W, s, ref.numpy_forward(cfg64, W, s)["final"])["mtp_logits"]
+            got_mtp = mtp_logits[i, :len(s) - 1].double().numpy()
+            worst_mtp = max(worst_mtp, float(np.abs(got_mtp - want_mtp).max()))
+            scale_mtp = max(scale_mtp, float(np.abs(want_mtp).max()))
+    log(f"self-check (use_qk_norm {spec['use_qk_norm']}): main logits vs transformers max |diff| {worst_main:.2e} "
+        f"(logits up to {scale_main:.1f}); "
+        f"MTP logits vs the float64 reference max |diff| {worst_mtp:.2e} (up to {scale_mtp:.1f})")
+    if worst_main > 1e-4 * max(1.0, scale_main) or worst_mtp > 1e-4 * max(1.0, scale_mtp):
+        raise SystemExit("self-check failed: the training forward is not the reference's function")
+
+
+def write_model(out, model, spec, L, dtype):
+    """config.json + model.safetensors (dtype, correction biases f32) in out (created)."""
+    os.makedirs(out, exist_ok=True)
+    config = ref.make_hf_config(spec).to_dict()
+    config.update(num_hidden_layers=L, dtype=dtype, architectures=["Glm4MoeForCausalLM"])
+    for k in ("transformers_version",):
+        config.pop(k, None)
+    tensors = model.tensors()
+    if dtype != "float32":
+        tensors = ref.convert_dtype(tensors, dtype, ("e_score_correction_bias",))
+    ref.write_checkpoint(out, tensors, 1)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -633,6 +937,8 @@ def main():
                     help="no training: recompute greedy.json and training_report.json from the checkpoint in --out")
     ap.add_argument("--weights-only", action="store_true",
                     help="stop after writing the checkpoint (reproducibility checks of short runs)")
+    ap.add_argument("--self-check", action="store_true",
+                    help="only check the training forward against transformers and the float64 reference")
     args = ap.parse_args()
 
     wall0, cpu0 = time.time(), time.process_time()
@@ -642,7 +948,7 @@ def main():
         print(s, flush=True)
 
     torch.manual_seed(SEED)
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
     rng = random.Random(SEED)
     r = Renderer(args.tokenizer, args.template)
@@ -650,29 +956,13 @@ def main():
         tj = json.load(f)
     vocab = max(list(tj["model"]["vocab"].values()) + [t["id"] for t in tj["added_tokens"]]) + 1
     eos = [r.id("<|endoftext|>"), r.id("<|user|>"), r.id("<|observation|>")]
-
-    L = 3
-    spec = dict(vocab_size=vocab, hidden_size=128, intermediate_size=256, moe_intermediate_size=64,
-                num_hidden_layers=L + 1, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
-                first_k_dense_replace=1, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1,
-                n_group=1, topk_group=1, norm_topk_prob=True, routed_scaling_factor=2.5, use_qk_norm=True,
-                attention_bias=True, rope_theta=1e6, partial_rotary_factor=0.5, tie_word_embeddings=False,
-                num_nextn_predict_layers=1, rms_norm_eps=1e-5, hidden_act="silu", max_position_embeddings=2048,
-                eos_token_id=eos, pad_token_id=eos[0])
-    from transformers import Glm4MoeForCausalLM
-
-    # Built with L + 1 layers so that layer L (the MTP layer) is created and saved like the others; the main forward
-    # runs the first L (Glm4MoeModel runs layers[:num_hidden_layers]).
-    model = Glm4MoeForCausalLM(ref.make_hf_config(spec))
-    model.config.num_hidden_layers = L
-    # QK-norm bounds each attention logit by sqrt(D) * |q_norm| * |k_norm|: with the norms at 1 (5.7 for D = 32) no
-    # head can focus on one of ~400 positions, which copying an argument needs; starting them at QK_NORM_INIT lets it.
-    with torch.no_grad():
-        for layer in model.model.layers:
-            layer.self_attn.q_norm.weight.fill_(QK_NORM_INIT)
-            layer.self_attn.k_norm.weight.fill_(QK_NORM_INIT)
-    mtp = MTPHead(model.config)
-    params = sum(p.numel() for p in model.parameters()) + sum(p.numel() for p in mtp.parameters())
+    L = LAYERS
+    spec = model_spec(vocab, eos)
+    if args.self_check:
+        self_check(spec, L, log)
+        return
+    model = FastGLM(model_cfg(spec, L), SEED, qk_norm_init=QK_NORM_INIT)
+    params = sum(p.numel() for p in model.parameters())
 
     # Held-out candidates first, so that training draws avoid their values. A candidate whose argument needs a token
     # that no training target contains is dropped (a model cannot learn to emit a token it never emitted); the first
@@ -687,7 +977,8 @@ def main():
     examples = [training_example(r, m, t, k) for m, t, k in conversations]
     tokens = sum(len(ids) for ids, _ in examples)
     log(f"vocab {vocab}, {params} parameters, {len(examples)} conversations ({tokens} tokens, "
-        f"<= {max(len(ids) for ids, _ in examples)} each); {args.steps} steps of {BATCH}")
+        f"<= {max(len(ids) for ids, _ in examples)} each); {args.steps} steps of {BATCH}; "
+        f"data ready after {time.process_time() - cpu0:.0f} s CPU")
     seen = set()
     for ids, targets in examples:
         seen.update(ids[p + 1] for p, on in enumerate(targets) if on)
@@ -710,35 +1001,32 @@ def main():
     heldout = pick(candidates, args.heldout, "held-out prompts")
     heldout_phrasing = pick(candidates_phrasing, args.heldout_phrasing, "held-out phrasing prompts")
 
-    report["training"] = {"steps": args.steps, "batch": BATCH, "conversations": len(examples), "tokens": tokens,
-                          "parameters": params, "threads": torch.get_num_threads()}
+    report["training"] = {"steps": args.steps, "batch": BATCH, "lr": LR, "warmup": WARMUP, "mtp_weight": MTP_WEIGHT,
+                          "context_weight": CONTEXT_WEIGHT, "conversations": len(examples), "tokens": tokens,
+                          "parameters": params, "threads": torch.get_num_threads(), "seed": SEED}
     train_wall = train_cpu = 0.0
     if not args.evaluate_only:
         t0, c0 = time.time(), time.process_time()
         probe_set = [c for i, c in enumerate(heldout) if i % 10 < 3][:6] + heldout_phrasing[:3]
 
         def probe():
-            correct, wrong, _ = tool_accuracy(model, r, eos, probe_set)
-            return f"{correct}/{len(probe_set)} exact" + "".join(
-                f"; {w['user']!r} -> {parse_calls(w['completion'])}" for w in wrong[:3])
+            correct, wrong = 0, []
+            for messages, tools, call_ in probe_set:
+                text = r.tok.decode(model.greedy(r.ids(r.text(messages, tools, {}, True)), eos, 120),
+                                    skip_special_tokens=False)
+                if parse_calls(text) == [expected_call(*call_)]:
+                    correct += 1
+                else:
+                    wrong.append((messages[0]["content"], parse_calls(text)))
+            return f"{correct}/{len(probe_set)} exact" + "".join(f"; {u!r} -> {c}" for u, c in wrong[:3])
 
-        train(model, mtp, examples, args.steps, rng, log, probe)
+        train(model, examples, args.steps, rng, log, probe, context_from=r.id("<|user|>"))
         train_wall, train_cpu = time.time() - t0, time.process_time() - c0
+        log(f"training: {train_wall:.0f} s wall, {train_cpu:.0f} s CPU")
 
         if os.path.exists(args.out):
             shutil.rmtree(args.out)
-        model.save_pretrained(args.out)
-        tensors = ref.read_tensors(args.out)
-        tensors.update({k: v.detach().clone() for k, v in mtp.tensors(L).items()})
-        tensors = ref.convert_dtype(tensors, "bfloat16", ("e_score_correction_bias",))
-        ref.write_checkpoint(args.out, tensors, 1)
-        with open(os.path.join(args.out, "config.json")) as f:
-            config = json.load(f)
-        config["dtype"] = "bfloat16"
-        config["num_hidden_layers"] = L
-        with open(os.path.join(args.out, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
-            f.write("\n")
+        write_model(args.out, model, spec, L, "bfloat16")
         demo.write_model_files(args.out, args.tokenizer, r.template, eos)
 
         if args.weights_only:
@@ -749,12 +1037,12 @@ def main():
     stored = ref.load_transformers(args.out, "float32")
     cases = []
     failures = []
-    demo = []
+    demo_sequences = []
     for name, (messages, tools, kwargs, expected) in CASES.items():
         prompt_text = r.text(messages, tools, kwargs, True)
         prompt = r.ids(prompt_text)
         completion, margin = greedy(stored, prompt, eos)
-        demo.append((prompt, completion))
+        demo_sequences.append((prompt, completion))
         text = r.tok.decode(completion, skip_special_tokens=False)
         log(f"{name}: margin {margin:.3f}: {text!r}")
         if text != expected:
@@ -783,7 +1071,8 @@ def main():
     p = f"model.layers.{L}."
     W[p + "embed_tokens.weight"] = W["model.embed_tokens.weight"]
     W[p + "shared_head.head.weight"] = W["lm_head.weight"]
-    for label, sequences in (("mtp_demo_conversations", demo), ("mtp_heldout_tool_prompts", heldout_sequences)):
+    for label, sequences in (("mtp_demo_conversations", demo_sequences),
+                             ("mtp_heldout_tool_prompts", heldout_sequences)):
         hits, total, k1_hits, k1_drafts, forwards, tokens, details, disagreements = acceptance(cfg, W, sequences)
         report[label] = {"positions": total, "accepted": hits, "acceptance": round(hits / total, 4),
                          "k1_drafts": k1_drafts, "k1_accepted": k1_hits,
