@@ -931,6 +931,9 @@ def main():
     ap.add_argument("--template", default=os.path.join(ROOT, "Tests", "Fixtures", "templates", "glm-4.7.jinja"))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "glm-tiny-chat-mtp"))
     ap.add_argument("--steps", type=int, default=STEPS, help="training steps (shorter runs for experiments)")
+    ap.add_argument("--copy-steps", type=int, default=0,
+                    help="steps on copying conversations alone (no tools, no MTP loss) before the main training: "
+                         "the copy heads form after ~1,300 such steps (demo_copy_diagnostic.py), not in the mix")
     ap.add_argument("--heldout", type=int, default=HELDOUT, help="held-out prompts (smaller for smoke tests)")
     ap.add_argument("--heldout-phrasing", type=int, default=HELDOUT_PHRASING)
     ap.add_argument("--evaluate-only", action="store_true",
@@ -1001,7 +1004,7 @@ def main():
     heldout = pick(candidates, args.heldout, "held-out prompts")
     heldout_phrasing = pick(candidates_phrasing, args.heldout_phrasing, "held-out phrasing prompts")
 
-    report["training"] = {"steps": args.steps, "batch": BATCH, "lr": LR, "warmup": WARMUP, "mtp_weight": MTP_WEIGHT,
+    report["training"] = {"steps": args.steps, "copy_steps": args.copy_steps, "batch": BATCH, "lr": LR, "warmup": WARMUP, "mtp_weight": MTP_WEIGHT,
                           "context_weight": CONTEXT_WEIGHT, "conversations": len(examples), "tokens": tokens,
                           "parameters": params, "threads": torch.get_num_threads(), "seed": SEED}
     train_wall = train_cpu = 0.0
@@ -1020,6 +1023,13 @@ def main():
                     wrong.append((messages[0]["content"], parse_calls(text)))
             return f"{correct}/{len(probe_set)} exact" + "".join(f"; {u!r} -> {c}" for u, c in wrong[:3])
 
+        if args.copy_steps:
+            # Curriculum: the copying conversations alone first (as demo_copy_diagnostic.py trains them), then the
+            # whole mix. Drawn after the main data, so the main data does not depend on this option.
+            copy_only = [training_example(r, m, None, k) for m, _, k in copy_conversations(pools, 12000)]
+            log(f"copy phase: {len(copy_only)} conversations, {args.copy_steps} steps")
+            train(model, copy_only, args.copy_steps, rng, log, probe, context_weight=0.25, mtp_weight=0.0,
+                  probe_every=250)
         train(model, examples, args.steps, rng, log, probe, context_from=r.id("<|user|>"))
         train_wall, train_cpu = time.time() - t0, time.process_time() - c0
         log(f"training: {train_wall:.0f} s wall, {train_cpu:.0f} s CPU")
