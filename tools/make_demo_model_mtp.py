@@ -52,7 +52,8 @@ What was tried and measured (machine: 2 vCPUs shared with other helpers' builds,
 What the numbers say: copying appears only after ~1,300 steps of 32 copy conversations (item 3), and one core does
 ~600 steps of the full mix in the 30-minute budget, because the tool system prompt is most of every tool
 conversation. The next thing to try: a copy-only phase first (~1,500 steps at ~0.5 CPU s, ~13 minutes), then the
-tool data with the copy data mixed in for the remaining ~15 minutes; also fewer tool conversations per step, 2
+tool data with the copy data mixed in for the remaining ~15 minutes: `--copy-steps 1500 --steps 375` does that
+(written 2026-12-07; a run was started and stopped after ~5 CPU minutes to leave the cores to CI: no result yet); also fewer tool conversations per step, 2
 threads on idle cores, a smaller hidden size (the lm_head on the loss rows is the largest product).
 
 Run (same bytes on every run on one machine, by construction: seeded data and init, fixed data order, torch
