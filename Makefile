@@ -108,10 +108,10 @@ sanitize:
 
 # Swift tests first; the pytest suite (Python API, C ABI, packaging checks) last, so its summary ends the output.
 # In between, every fuzz target on a fixed number of inputs (FUZZ_CI_RUNS) from its seeds.
-# The apps package's release build keeps about one core busy for ~5 minutes (its modules form a chain), so it runs
-# beside the library's test build and tests (another package, another .build: no lock shared), each target's output
-# kept together (--output-sync). The library's own builds (lib, the tests' debug build, fuzz) share one .build and
-# run one after another.
+# The apps package's release build (~5 minutes, 1.7 cores on average) runs beside the library's test build and
+# tests (another package, another .build: no lock shared), so that their quieter stretches (linking, serial module
+# chains, single-threaded tests) overlap; each target's output is kept together (--output-sync). The library's own
+# builds (lib, the tests' debug build, fuzz) share one .build and run one after another.
 test: setup
 	$(MAKE) lib examples
 	$(MAKE) -j2 --output-sync=target cli-after-lib swift-test
