@@ -37,13 +37,9 @@ $(BUILD)/bin/%: examples/%.c include/glm.h $(LIB)
 # `swift test` on the library never builds SwiftNIO and Hummingbird. It links build/lib/libglm.so, hence `lib`.
 # From clean its dependencies cost about 5.5 CPU minutes (README); `make test` builds it once, through `all`.
 cli: lib
-	$(build_cli)
-
-define build_cli
-cd apps && $(SWIFT) build $(SWIFT_RELEASE) --product glm
-@mkdir -p $(BUILD)/bin
-cp "$$(cd apps && $(SWIFT) build $(SWIFT_RELEASE) --show-bin-path)/glm" $(BUILD)/bin/glm.tmp && mv -f $(BUILD)/bin/glm.tmp $(BUILD)/bin/glm
-endef
+	cd apps && $(SWIFT) build $(SWIFT_RELEASE) --product glm
+	@mkdir -p $(BUILD)/bin
+	cp "$$(cd apps && $(SWIFT) build $(SWIFT_RELEASE) --show-bin-path)/glm" $(BUILD)/bin/glm.tmp && mv -f $(BUILD)/bin/glm.tmp $(BUILD)/bin/glm
 
 bench:
 	$(SWIFT) build -c release --product glm-bench
@@ -108,20 +104,7 @@ sanitize:
 
 # Swift tests first; the pytest suite (Python API, C ABI, packaging checks) last, so its summary ends the output.
 # In between, every fuzz target on a fixed number of inputs (FUZZ_CI_RUNS) from its seeds.
-# The apps package's release build (~5 minutes, 1.7 cores on average) runs beside the library's test build and
-# tests (another package, another .build: no lock shared), so that their quieter stretches (linking, serial module
-# chains, single-threaded tests) overlap; each target's output is kept together (--output-sync). The library's own
-# builds (lib, the tests' debug build, fuzz) share one .build and run one after another.
-test: setup
-	$(MAKE) lib examples
-	$(MAKE) -j2 --output-sync=target cli-after-lib swift-test
-	$(MAKE) fuzz-ci python-test
-
-# `cli` without its `lib` prerequisite, for `test` once lib is built (a second `swift build` of the library would
-# wait for the tests' build, which holds the package's lock).
-.PHONY: cli-after-lib
-cli-after-lib:
-	$(build_cli)
+test: setup all swift-test fuzz-ci python-test
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
