@@ -4,12 +4,13 @@ import GLMNumerics
 import GLMSupport
 
 /// `glm-bench model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]
-/// [--kernels auto|avx2|avx512|both] [--kv f32|f16|bf16|q8_0] [--depth D1,D2,...]`: prefill and decode speed of
+/// [--kernels auto|avx2|avx512|both] [--kv f32|f16|bf16|q8_0] [--batch N] [--depth D1,D2,...]`: prefill and decode speed of
 /// the forward pass, the weight bytes one decoded token reads, and the machine's memory bandwidth measured in the
 /// same run (the bound decode works against), so the fraction of it that decode reaches is known. `--gemm` picks
 /// the prefill GEMM backend (default packed; GLM_GEMM overrides it); `--kernels` the kernel path (default:
 /// GLM_KERNELS, else the CPU's best). `both` runs each on the same prompt and prints their prefill ratio. `--kv`:
-/// the KV cache type of keys and values (default f32). An untimed prefill first pages the weights in.
+/// the KV cache type of keys and values (default f32). `--batch`: the session's tokens per forward chunk (default:
+/// the library's). An untimed prefill first pages the weights in.
 ///
 /// `--depth`: llama-bench's `-d` instead of the plain run. Per depth d, a session of d + prompt + decode positions
 /// is filled with d tokens (untimed, reported), then the prompt is evaluated at positions d ..< d + prompt (pp),
@@ -17,7 +18,8 @@ import GLMSupport
 /// tokens, as llama-bench does, without filling it twice.
 func modelBenchmark(arguments: [String]) throws {
     let usage = "usage: model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]"
-        + " [--kernels auto|avx2|avx512|both] [--kv f32|f16|bf16|q8_0] [--depth D1,D2,...]"
+        + " [--kernels auto|avx2|avx512|both] [--kv f32|f16|bf16|q8_0] [--batch N] [--depth D1,D2,...]"
+    var batch = 0
     var backends: [GEMMBackend] = [.packed]
     var paths: [KernelPath?] = [nil]
     var kvType = KVType.f32
@@ -43,6 +45,9 @@ func modelBenchmark(arguments: [String]) throws {
         case "--kv":
             guard let type = KVType(name: choice) else { throw GLMError.invalidArgument(usage) }
             kvType = type
+        case "--batch":
+            guard let n = Int(choice), n >= 1 else { throw GLMError.invalidArgument(usage) }
+            batch = n
         case "--depth":
             let list = choice.split(separator: ",").map { Int($0) }
             guard !list.isEmpty, list.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw GLMError.invalidArgument(usage) }
@@ -92,12 +97,12 @@ func modelBenchmark(arguments: [String]) throws {
         state = state &* 6364136223846793005 &+ 1442695040888963407
         return Int32(truncatingIfNeeded: (state >> 33) % UInt64(vocab))
     }
-    try Session(model: model, contextLength: promptLength, threads: threads).evaluate(tokens: prompt)
+    try Session(model: model, contextLength: promptLength, threads: threads, batchSize: batch).evaluate(tokens: prompt)
 
     if let depths {
         for model in models {
             try measureAtDepths(model, depths: depths, prompt: prompt, decodeCount: decodeCount, threads: threads,
-                                kv: kvType, bandwidth: bandwidth.read)
+                                batch: batch, kv: kvType, bandwidth: bandwidth.read)
         }
         var resources = rusage()
         getrusage(Int32(RUSAGE_SELF.rawValue), &resources)
@@ -108,8 +113,8 @@ func modelBenchmark(arguments: [String]) throws {
     var prefillRates: [Double] = []
     var sessionBytes = 0
     for model in models {
-        let result = try measure(model, prompt: prompt, decodeCount: decodeCount, threads: threads, kv: kvType,
-                                 bandwidth: bandwidth.read)
+        let result = try measure(model, prompt: prompt, decodeCount: decodeCount, threads: threads, batch: batch,
+                                 kv: kvType, bandwidth: bandwidth.read)
         prefillRates.append(result.prefillRate)
         sessionBytes = max(sessionBytes, result.sessionBytes)
     }
@@ -127,12 +132,13 @@ func modelBenchmark(arguments: [String]) throws {
 
 /// Prefill of `prompt`, then greedy decode of `decodeCount` tokens, on a fresh session of `model`; prints both
 /// speeds and returns the prefill tokens/s and the session's bytes (KV cache and buffers).
-private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads: Int, kv: KVType,
+private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads: Int, batch: Int, kv: KVType,
                      bandwidth: Double) throws -> (prefillRate: Double, sessionBytes: Int) {
     let gemm = "\(model.gemmBackend.rawValue), \(model.kernelPath.rawValue)"
     let promptLength = prompt.count
-    let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads, keyType: kv,
-                              valueType: kv)
+    let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads,
+                              batchSize: batch, keyType: kv, valueType: kv)
+    print("session: batch \(session.batchSize) tokens per forward chunk")
     var start = monotonicSeconds()
     let promptLogits = try session.evaluate(tokens: prompt)
     let prefillSeconds = monotonicSeconds() - start
@@ -168,7 +174,7 @@ private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads:
 /// truncate back, greedy decode of `decodeCount` tokens. Prints one line per depth and, for decode, the rate that
 /// depth 0's decode would keep if the only extra cost were reading d more positions of KV cache at `bandwidth`.
 private func measureAtDepths(_ model: Model, depths: [Int], prompt: [Int32], decodeCount: Int, threads: Int,
-                             kv: KVType, bandwidth: Double) throws {
+                             batch: Int, kv: KVType, bandwidth: Double) throws {
     let c = model.config
     let kvPerToken = Session.kvBytesPerToken(config: c, hasMTP: false, keyType: kv, valueType: kv).layers
     print("depth runs: \(model.gemmBackend.rawValue), \(model.kernelPath.rawValue), KV \(kv.name)/\(kv.name)"
@@ -179,8 +185,8 @@ private func measureAtDepths(_ model: Model, depths: [Int], prompt: [Int32], dec
     defer { next.deallocate() }
     for depth in depths {
         let context = depth + prompt.count + decodeCount
-        let session = try Session(model: model, contextLength: context, threads: threads, mtp: false, keyType: kv,
-                                  valueType: kv)
+        let session = try Session(model: model, contextLength: context, threads: threads, batchSize: batch,
+                                  mtp: false, keyType: kv, valueType: kv)
         let fill: [Int32] = (0..<depth).map { _ in
             state = state &* 6364136223846793005 &+ 1442695040888963407
             return Int32(truncatingIfNeeded: (state >> 33) % UInt64(c.vocabSize))
