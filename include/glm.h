@@ -447,7 +447,7 @@ typedef enum glm_kv_type {
 typedef struct glm_session_params {
     int32_t context_length; /* positions the KV cache holds; 0 = min(4096, max_position_embeddings) */
     int32_t threads;        /* 0 = the model's thread count */
-    int32_t batch_size;     /* tokens per forward chunk when evaluating many; 0 = min(256, context_length) */
+    int32_t batch_size;     /* tokens per forward chunk when evaluating many; 0 = min(512, context_length) */
     bool mtp;               /* keep what MTP drafting needs (ignored when the model has no MTP layer) */
     glm_kv_type type_k;     /* the keys' element type (GLM_KV_F16 default) */
     glm_kv_type type_v;     /* the values' element type (GLM_KV_F16 default) */

@@ -87,7 +87,11 @@ public final class Session {
             guard batchSize <= limit else { throw .invalidArgument("batch size \(batchSize) is larger than \(limit)") }
             self.contextLength = contextLength
             self.threads = threads > 0 ? threads : model.threads
-            self.batchSize = batchSize > 0 ? min(batchSize, contextLength) : min(256, contextLength)
+            // 512 by default, llama.cpp's n_ubatch: a MoE layer's experts see twice the tokens per product of a
+            // 256-token chunk (8 of 160 routed: ~26 instead of ~13 each), which the prefill panels need to amortise
+            // their packing (BENCHMARKS.md, issue 11 item 7). The activation buffers double with it (~360 MB for
+            // GLM-4.7's shape at 512 rows).
+            self.batchSize = batchSize > 0 ? min(batchSize, contextLength) : min(512, contextLength)
             self.drafts = mtp && model.hasMTP
         }
     }
