@@ -113,7 +113,7 @@ import Testing
 
     /// 256 rows × `columns`: row r holds code r at column r % columns, code 0 elsewhere. With one-hot inputs every
     /// product is the element itself, so the kernels' outputs must equal torch's value × scale exactly.
-    @Test(arguments: [16, 21, 300])
+    @Test(arguments: [16, 21, 300, 640])
     func allCodesThroughEveryKernel(columns: Int) throws {
         let expected = try FP8ModelTests.torchValues()
         let rows = 256
@@ -125,7 +125,12 @@ import Testing
         let blockScales = (0..<(scaleRows * scaleColumns)).map { Float(0.37) * Float($0 % 7 + 1) }
         let channelScales = (0..<rows).map { Float(1.0 / 3.0) * Float($0 % 5 + 1) }
         let tensorScale: [Float] = [0.013]
+        // Blocks 32 columns wide: the decode kernel's 32-code phases run per block (16-wide blocks take its
+        // generic loop).
+        let scaleColumns32 = (columns + 31) / 32
+        let blockScales32 = (0..<(scaleRows * scaleColumns32)).map { Float(0.29) * Float($0 % 5 + 1) }
         let cases: [([Float], Int, Int, Int)] = [(blockScales, blockRows, blockColumns, scaleColumns),
+                                                 (blockScales32, blockRows, 32, scaleColumns32),
                                                  (channelScales, 1, columns, 1), (tensorScale, rows, columns, 1)]
         for (scaleValues, br, bc, stride) in cases {
             try scaleValues.withUnsafeBufferPointer { sp in
