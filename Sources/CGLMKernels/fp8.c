@@ -76,6 +76,22 @@ ALWAYS_INLINE void e4m3x32_phases(__m256i codes, __m256 f[4]) {
     f[3] = _mm256_castsi256_ps(_mm256_and_si256(high, mask));
 }
 
+// 32 inputs from x → × 2⁶⁴ in e4m3x32_phases' order (out[8p + i] = x[4i + p] · 2⁶⁴): unpacks and shuffles give
+// each phase with its lanes in the order 0, 2, 4, 6, 1, 3, 5, 7, which one permute puts right. Pure data movement
+// after the exact multiplication, so the values equal glm_matmul_rows_fp8's one-token buffer.
+ALWAYS_INLINE void e4m3x32_input_phases(const float *x, float *out) {
+    const __m256 two64 = _mm256_set1_ps(0x1p64f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256 v0 = _mm256_mul_ps(_mm256_loadu_ps(x), two64), v1 = _mm256_mul_ps(_mm256_loadu_ps(x + 8), two64);
+    const __m256 v2 = _mm256_mul_ps(_mm256_loadu_ps(x + 16), two64), v3 = _mm256_mul_ps(_mm256_loadu_ps(x + 24), two64);
+    const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1);   // x0 x8 x1 x9 | x4 x12 x5 x13 ...
+    const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
+    _mm256_store_ps(out, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), order));
+    _mm256_store_ps(out + 8, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)), order));
+    _mm256_store_ps(out + 16, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), order));
+    _mm256_store_ps(out + 24, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)), order));
+}
+
 void glm_fp8_e4m3_to_f32(const uint8_t *src, float *dst, ptrdiff_t count) {
     const __m256 two8 = _mm256_set1_ps(256.0f);
     ptrdiff_t i = 0;
@@ -136,13 +152,14 @@ static float horizontal_sum(__m256 v) {
 
 // R weight rows (from `row`) × T input rows (from x, ldx apart): y[t · ldy + i] = Σ_c W[row + i, c] · x[t, c].
 // Columns go in stretches of one scale each (the whole row for channel/tensor scales, one column block otherwise);
-// inside a stretch, 16 codes per step are converted once and serve all T input rows (two accumulators per output
-// when T = 1, so eight FMA chains run for four rows). A stretch's sum enters the row total multiplied by its scale.
-// NaN codes: a byte max of the magnitudes per row (one max per 16 codes) finds them; such a row's outputs are NaN,
-// as the product with a NaN weight is.
+// inside a stretch, 32 codes per step when `phased` (else 16), then 16 at a time to the last multiple of 16, are
+// converted once and serve all T input rows, with two accumulators per output (eight FMA chains for four rows of
+// decode); the same chains in the same order for every T, so an output's bits do not depend on how many tokens share
+// the call. A stretch's sum enters the row total multiplied by its scale. NaN codes: a byte max over the codes finds
+// them; such a row's outputs are NaN, as the product with a NaN weight is.
 ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, const int R, ptrdiff_t columns,
-                             const glm_fp8_scales *s, const float *x, const float *x_scaled, ptrdiff_t ldx,
-                             const int T, float *y, ptrdiff_t ldy) {
+                             const glm_fp8_scales *s, const float *x, const float *x_scaled, int phased,
+                             ptrdiff_t ldx, const int T, float *y, ptrdiff_t ldy) {
     const uint8_t *wr[4];
     const float *row_scales[4];   // the scales of each row's row block: one division per row, none per stretch
     __m256 total[4][4];
@@ -164,18 +181,23 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
         __m256 a0[4][4], a1[4][4];
         for (int i = 0; i < R; i++)
             for (int j = 0; j < T; j++) { a0[i][j] = _mm256_setzero_ps(); a1[i][j] = _mm256_setzero_ps(); }
-        if (T == 1 && x_scaled) {
-            // Decode: 32 codes per row and step, one 32-byte load, converted in four phases (e4m3x32_phases) against
-            // inputs already multiplied by 2⁶⁴ and laid out in the same phases (x_scaled, see
-            // glm_matmul_rows_fp8), so the FMAs read them from memory and 15 vector registers suffice. NaN codes:
-            // (b | 0x80) == 0xFF exactly for them; one byte max per 32 codes over all R rows finds out whether the
-            // stretch has any, and only then (never, in a real checkpoint) are the rows scanned one by one.
+        if (phased) {
+            // 32 codes per row and step, one 32-byte load, converted in four phases (e4m3x32_phases) against inputs
+            // × 2⁶⁴ in the same phases: for one token the caller's buffer (x_scaled, glm_matmul_rows_fp8), so the
+            // FMAs read them from memory and 15 vector registers suffice; for 2-4 tokens (speculative verification)
+            // each token's 32 inputs are transposed into a small stack buffer first. Every token's output takes the
+            // same operations in the same order as one token alone, so verification reproduces decode bit for bit.
+            // NaN codes: (b | 0x80) == 0xFF exactly for them; one byte max per 32 codes over all R rows finds out
+            // whether the stretch has any, and only then (never, in a real checkpoint) are the rows scanned.
             const ptrdiff_t end32 = c + ((vector_end - c) & ~(ptrdiff_t)31);
             const ptrdiff_t begin32 = c;
             const __m256i high_bit = _mm256_set1_epi8((char)0x80);
             __m256i any_max = _mm256_setzero_si256();
+            _Alignas(32) float phases[32 * T];
             for (; c < end32; c += 32) {
-                const float *xc = x_scaled + c;
+                if (T > 1 || !x_scaled) {
+                    for (int j = 0; j < T; j++) e4m3x32_input_phases(x + j * ldx + c, phases + 32 * j);
+                }
                 for (int i = 0; i < R; i++) {
                     const uint8_t *p = wr[i] + c;
                     // The same columns of the next R rows, which the next call reads: a row is only a few KB of
@@ -184,10 +206,13 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
                     const __m256i codes = _mm256_loadu_si256((const __m256i *)p);
                     __m256 f[4];
                     e4m3x32_phases(codes, f);
-                    a0[i][0] = _mm256_fmadd_ps(f[0], _mm256_loadu_ps(xc), a0[i][0]);
-                    a1[i][0] = _mm256_fmadd_ps(f[1], _mm256_loadu_ps(xc + 8), a1[i][0]);
-                    a0[i][0] = _mm256_fmadd_ps(f[2], _mm256_loadu_ps(xc + 16), a0[i][0]);
-                    a1[i][0] = _mm256_fmadd_ps(f[3], _mm256_loadu_ps(xc + 24), a1[i][0]);
+                    for (int j = 0; j < T; j++) {
+                        const float *xc = T == 1 && x_scaled ? x_scaled + c : phases + 32 * j;
+                        a0[i][j] = _mm256_fmadd_ps(f[0], _mm256_loadu_ps(xc), a0[i][j]);
+                        a1[i][j] = _mm256_fmadd_ps(f[1], _mm256_loadu_ps(xc + 8), a1[i][j]);
+                        a0[i][j] = _mm256_fmadd_ps(f[2], _mm256_loadu_ps(xc + 16), a0[i][j]);
+                        a1[i][j] = _mm256_fmadd_ps(f[3], _mm256_loadu_ps(xc + 24), a1[i][j]);
+                    }
                     any_max = _mm256_max_epu8(any_max, _mm256_or_si256(codes, high_bit));
                 }
             }
@@ -209,14 +234,9 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
                 const __m256 lo = load8_e4m3_tiny(wr[i] + c), hi = load8_e4m3_tiny(wr[i] + c + 8);
                 const __m128i raw = _mm_loadu_si128((const __m128i *)(wr[i] + c));
                 magnitude_max[i] = _mm_max_epu8(magnitude_max[i], _mm_and_si128(raw, magnitude_mask));
-                for (int j = 0; j < T; j++) {
-                    if (T == 1) {
-                        a0[i][j] = _mm256_fmadd_ps(lo, x0[j], a0[i][j]);
-                        a1[i][j] = _mm256_fmadd_ps(hi, x1[j], a1[i][j]);
-                    } else {
-                        a0[i][j] = _mm256_fmadd_ps(lo, x0[j], a0[i][j]);
-                        a0[i][j] = _mm256_fmadd_ps(hi, x1[j], a0[i][j]);
-                    }
+                for (int j = 0; j < T; j++) {   // the same chains for every T: bits independent of T
+                    a0[i][j] = _mm256_fmadd_ps(lo, x0[j], a0[i][j]);
+                    a1[i][j] = _mm256_fmadd_ps(hi, x1[j], a1[i][j]);
                 }
             }
         }
@@ -224,7 +244,7 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
             const float scale256 = row_scales[i][column_block] * 256.0f;
             const __m256 sv = _mm256_set1_ps(scale256 * 0x1p48f);   // 2⁵⁶ · scale: the vector sums' unit
             for (int j = 0; j < T; j++) {
-                total[i][j] = _mm256_fmadd_ps(T == 1 ? _mm256_add_ps(a0[i][j], a1[i][j]) : a0[i][j], sv, total[i][j]);
+                total[i][j] = _mm256_fmadd_ps(_mm256_add_ps(a0[i][j], a1[i][j]), sv, total[i][j]);
                 float partial = 0.0f;
                 for (ptrdiff_t k = vector_end; k < stretch_end; k++) {
                     partial += _cvtsh_ss(e4m3_to_half_bits(wr[i][k])) * x[j * ldx + k];
@@ -244,16 +264,16 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
 }
 
 ALWAYS_INLINE void fp8_row_group(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, const int R, ptrdiff_t columns,
-                                 const glm_fp8_scales *s, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y,
-                                 ptrdiff_t ldy) {
+                                 const glm_fp8_scales *s, int phased, const float *x, ptrdiff_t ldx, ptrdiff_t tokens,
+                                 float *y, ptrdiff_t ldy) {
     for (ptrdiff_t t = 0; t < tokens;) {
         const ptrdiff_t left = tokens - t;
         const float *xt = x + t * ldx;
         float *yt = y + t * ldy;
-        if (R == 1 && left >= 4) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, ldx, 4, yt, ldy); t += 4; }
-        else if (R == 1 && left == 3) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, ldx, 3, yt, ldy); t += 3; }
-        else if (left >= 2) { fp8_block(w, ldw, row, R, columns, s, xt, NULL, ldx, 2, yt, ldy); t += 2; }
-        else { fp8_block(w, ldw, row, R, columns, s, xt, NULL, ldx, 1, yt, ldy); t += 1; }
+        if (R == 1 && left >= 4) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, phased, ldx, 4, yt, ldy); t += 4; }
+        else if (R == 1 && left == 3) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, phased, ldx, 3, yt, ldy); t += 3; }
+        else if (left >= 2) { fp8_block(w, ldw, row, R, columns, s, xt, NULL, phased, ldx, 2, yt, ldy); t += 2; }
+        else { fp8_block(w, ldw, row, R, columns, s, xt, NULL, phased, ldx, 1, yt, ldy); t += 1; }
     }
 }
 
@@ -268,13 +288,18 @@ void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, p
     const unsigned int csr = _mm_getcsr();
     if (csr & 0x0040u) _mm_setcsr(csr & ~0x0040u);
     ptrdiff_t r = 0;
+    // The 32-code phases need every scale stretch to start at a multiple of 32 (the loop steps from its start);
+    // the width limit keeps one token's phased inputs on the stack. Both hold for every real checkpoint (channel,
+    // tensor or 128-wide block scales); otherwise all token counts take the 16-code loop alike.
+    const int phased = columns <= FP8_SCALED_INPUT_MAX
+        && (scales.block_columns % 32 == 0 || scales.block_columns >= columns);
     if (tokens == 1) {
         // The inputs × 2⁶⁴ in e4m3x32_phases' order: per 32 columns from c, scaled[c + 8p + i] = x[c + 4i + p]. The
         // decode loop steps through each scale stretch from its start in 32s, so every stretch must start at a
         // multiple of 32 (block scales with block_columns % 32 ≠ 0 take the generic loop instead).
         float scaled[columns <= FP8_SCALED_INPUT_MAX ? columns : 1] __attribute__((aligned(32)));
         const float *x_scaled = NULL;
-        if (columns <= FP8_SCALED_INPUT_MAX && (scales.block_columns % 32 == 0 || scales.block_columns >= columns)) {
+        if (phased) {
             // A gather once per call (columns floats) next to rows × columns codes: not worth vectorising.
             ptrdiff_t c = 0;
             for (; c + 32 <= columns; c += 32) {
@@ -286,13 +311,13 @@ void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, p
         }
         // Four rows share each x load: eight independent FMA chains, four weight streams.
         for (; r + 4 <= rows; r += 4) {
-            fp8_block(w, ldw, row_begin + r, 4, columns, &scales, x, x_scaled, ldx, 1, y + r, ldy);
+            fp8_block(w, ldw, row_begin + r, 4, columns, &scales, x, x_scaled, phased, ldx, 1, y + r, ldy);
         }
-        for (; r < rows; r++) fp8_block(w, ldw, row_begin + r, 1, columns, &scales, x, x_scaled, ldx, 1, y + r, ldy);
+        for (; r < rows; r++) fp8_block(w, ldw, row_begin + r, 1, columns, &scales, x, x_scaled, phased, ldx, 1, y + r, ldy);
     } else if (tokens == 2) {
-        for (; r + 2 <= rows; r += 2) fp8_row_group(w, ldw, row_begin + r, 2, columns, &scales, x, ldx, tokens, y + r, ldy);
+        for (; r + 2 <= rows; r += 2) fp8_row_group(w, ldw, row_begin + r, 2, columns, &scales, phased, x, ldx, tokens, y + r, ldy);
     }
-    for (; r < rows; r++) fp8_row_group(w, ldw, row_begin + r, 1, columns, &scales, x, ldx, tokens, y + r, ldy);
+    for (; r < rows; r++) fp8_row_group(w, ldw, row_begin + r, 1, columns, &scales, phased, x, ldx, tokens, y + r, ldy);
     if (csr & 0x0040u) _mm_setcsr(csr);
 }
 

@@ -181,6 +181,48 @@ import Testing
         }
     }
 
+    /// Speculative verification runs 2–7 tokens through the row kernel and must reproduce one-token decode bit for
+    /// bit: every token count takes the same operations per output (fp8.c), with 32-code phases (channel, tensor and
+    /// 32/128-wide block scales) and without (16-wide blocks), with and without a column tail.
+    @Test func fewTokenRowsEqualOneTokenRowsBitForBit() {
+        var state: UInt64 = 0x2545F4914F6CDD1D
+        func next() -> UInt64 { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state }
+        for columns in [5, 70, 300, 640] {
+            let rows = 11
+            // Random codes without the NaN codes (a NaN row is NaN whatever the order).
+            let w: [UInt8] = (0..<(rows * columns)).map { _ in
+                let b = UInt8(truncatingIfNeeded: next())
+                return b & 0x7F == 0x7F ? b ^ 1 : b
+            }
+            for blockColumns in [columns, 16, 32, 128] {
+                let scaleColumns = (columns + blockColumns - 1) / blockColumns
+                let scaleRows = (rows + 3) / 4
+                let scales = (0..<(scaleRows * scaleColumns)).map { Float(0.0125) * Float($0 % 9 + 1) }
+                scales.withUnsafeBufferPointer { sp in
+                    let s = glm_fp8_scales(scales: sp.baseAddress, block_rows: 4, block_columns: blockColumns,
+                                           scale_stride: scaleColumns)
+                    for tokens in 2...7 {
+                        let x: [Float] = (0..<(tokens * columns)).map { _ in Float(Int(next() % 2001) - 1000) / 997 }
+                        var together = [Float](repeating: .nan, count: tokens * rows)
+                        var alone = [Float](repeating: .nan, count: tokens * rows)
+                        glm_matmul_rows_fp8(w, columns, 0, rows, columns, s, x, columns, tokens, &together, rows)
+                        for t in 0..<tokens {
+                            x.withUnsafeBufferPointer { xp in
+                                alone.withUnsafeMutableBufferPointer { yp in
+                                    glm_matmul_rows_fp8(w, columns, 0, rows, columns, s, xp.baseAddress! + t * columns,
+                                                        columns, 1, yp.baseAddress! + t * rows, rows)
+                                }
+                            }
+                        }
+                        #expect(together.map(\.bitPattern) == alone.map(\.bitPattern),
+                                "columns \(columns) blocks \(blockColumns) tokens \(tokens)")
+                        #expect(together.allSatisfy { $0.isFinite })
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: hostile checkpoints
 
     func code(_ body: () throws -> Void) -> GLMError? {
