@@ -76,22 +76,6 @@ ALWAYS_INLINE void e4m3x32_phases(__m256i codes, __m256 f[4]) {
     f[3] = _mm256_castsi256_ps(_mm256_and_si256(high, mask));
 }
 
-// 32 inputs from x → × 2⁶⁴ in e4m3x32_phases' order (out[8p + i] = x[4i + p] · 2⁶⁴): unpacks and shuffles give
-// each phase with its lanes in the order 0, 2, 4, 6, 1, 3, 5, 7, which one permute puts right. Pure data movement
-// after the exact multiplication, so the values equal glm_matmul_rows_fp8's one-token buffer.
-ALWAYS_INLINE void e4m3x32_input_phases(const float *x, float *out) {
-    const __m256 two64 = _mm256_set1_ps(0x1p64f);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    const __m256 v0 = _mm256_mul_ps(_mm256_loadu_ps(x), two64), v1 = _mm256_mul_ps(_mm256_loadu_ps(x + 8), two64);
-    const __m256 v2 = _mm256_mul_ps(_mm256_loadu_ps(x + 16), two64), v3 = _mm256_mul_ps(_mm256_loadu_ps(x + 24), two64);
-    const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1);   // x0 x8 x1 x9 | x4 x12 x5 x13 ...
-    const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
-    _mm256_store_ps(out, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), order));
-    _mm256_store_ps(out + 8, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)), order));
-    _mm256_store_ps(out + 16, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), order));
-    _mm256_store_ps(out + 24, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)), order));
-}
-
 void glm_fp8_e4m3_to_f32(const uint8_t *src, float *dst, ptrdiff_t count) {
     const __m256 two8 = _mm256_set1_ps(256.0f);
     ptrdiff_t i = 0;
@@ -158,8 +142,9 @@ static float horizontal_sum(__m256 v) {
 // the call. A stretch's sum enters the row total multiplied by its scale. NaN codes: a byte max over the codes finds
 // them; such a row's outputs are NaN, as the product with a NaN weight is.
 ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, const int R, ptrdiff_t columns,
-                             const glm_fp8_scales *s, const float *x, const float *x_scaled, int phased,
+                             const glm_fp8_scales *s, const float *x, const float *x_scaled, const int phased,
                              ptrdiff_t ldx, const int T, float *y, ptrdiff_t ldy) {
+    // phased (T = 1 only, with x_scaled) is a compile-time constant at every call site.
     const uint8_t *wr[4];
     const float *row_scales[4];   // the scales of each row's row block: one division per row, none per stretch
     __m256 total[4][4];
@@ -182,22 +167,17 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
         for (int i = 0; i < R; i++)
             for (int j = 0; j < T; j++) { a0[i][j] = _mm256_setzero_ps(); a1[i][j] = _mm256_setzero_ps(); }
         if (phased) {
-            // 32 codes per row and step, one 32-byte load, converted in four phases (e4m3x32_phases) against inputs
-            // × 2⁶⁴ in the same phases: for one token the caller's buffer (x_scaled, glm_matmul_rows_fp8), so the
-            // FMAs read them from memory and 15 vector registers suffice; for 2-4 tokens (speculative verification)
-            // each token's 32 inputs are transposed into a small stack buffer first. Every token's output takes the
-            // same operations in the same order as one token alone, so verification reproduces decode bit for bit.
-            // NaN codes: (b | 0x80) == 0xFF exactly for them; one byte max per 32 codes over all R rows finds out
-            // whether the stretch has any, and only then (never, in a real checkpoint) are the rows scanned.
+            // Decode: 32 codes per row and step, one 32-byte load, converted in four phases (e4m3x32_phases) against
+            // inputs × 2⁶⁴ in the same phases (x_scaled, built by glm_matmul_rows_fp8), so the FMAs read them from
+            // memory and 15 vector registers suffice. NaN codes: (b | 0x80) == 0xFF exactly for them; one byte max
+            // per 32 codes over all R rows finds out whether the stretch has any, and only then (never, in a real
+            // checkpoint) are the rows scanned one by one.
             const ptrdiff_t end32 = c + ((vector_end - c) & ~(ptrdiff_t)31);
             const ptrdiff_t begin32 = c;
             const __m256i high_bit = _mm256_set1_epi8((char)0x80);
             __m256i any_max = _mm256_setzero_si256();
-            _Alignas(32) float phases[32 * T];
             for (; c < end32; c += 32) {
-                if (T > 1 || !x_scaled) {
-                    for (int j = 0; j < T; j++) e4m3x32_input_phases(x + j * ldx + c, phases + 32 * j);
-                }
+                const float *xc = x_scaled + c;
                 for (int i = 0; i < R; i++) {
                     const uint8_t *p = wr[i] + c;
                     // The same columns of the next R rows, which the next call reads: a row is only a few KB of
@@ -206,13 +186,10 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
                     const __m256i codes = _mm256_loadu_si256((const __m256i *)p);
                     __m256 f[4];
                     e4m3x32_phases(codes, f);
-                    for (int j = 0; j < T; j++) {
-                        const float *xc = T == 1 && x_scaled ? x_scaled + c : phases + 32 * j;
-                        a0[i][j] = _mm256_fmadd_ps(f[0], _mm256_loadu_ps(xc), a0[i][j]);
-                        a1[i][j] = _mm256_fmadd_ps(f[1], _mm256_loadu_ps(xc + 8), a1[i][j]);
-                        a0[i][j] = _mm256_fmadd_ps(f[2], _mm256_loadu_ps(xc + 16), a0[i][j]);
-                        a1[i][j] = _mm256_fmadd_ps(f[3], _mm256_loadu_ps(xc + 24), a1[i][j]);
-                    }
+                    a0[i][0] = _mm256_fmadd_ps(f[0], _mm256_loadu_ps(xc), a0[i][0]);
+                    a1[i][0] = _mm256_fmadd_ps(f[1], _mm256_loadu_ps(xc + 8), a1[i][0]);
+                    a0[i][0] = _mm256_fmadd_ps(f[2], _mm256_loadu_ps(xc + 16), a0[i][0]);
+                    a1[i][0] = _mm256_fmadd_ps(f[3], _mm256_loadu_ps(xc + 24), a1[i][0]);
                     any_max = _mm256_max_epu8(any_max, _mm256_or_si256(codes, high_bit));
                 }
             }
@@ -264,16 +241,16 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
 }
 
 ALWAYS_INLINE void fp8_row_group(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, const int R, ptrdiff_t columns,
-                                 const glm_fp8_scales *s, int phased, const float *x, ptrdiff_t ldx, ptrdiff_t tokens,
-                                 float *y, ptrdiff_t ldy) {
+                                 const glm_fp8_scales *s, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y,
+                                 ptrdiff_t ldy) {
     for (ptrdiff_t t = 0; t < tokens;) {
         const ptrdiff_t left = tokens - t;
         const float *xt = x + t * ldx;
         float *yt = y + t * ldy;
-        if (R == 1 && left >= 4) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, phased, ldx, 4, yt, ldy); t += 4; }
-        else if (R == 1 && left == 3) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, phased, ldx, 3, yt, ldy); t += 3; }
-        else if (left >= 2) { fp8_block(w, ldw, row, R, columns, s, xt, NULL, phased, ldx, 2, yt, ldy); t += 2; }
-        else { fp8_block(w, ldw, row, R, columns, s, xt, NULL, phased, ldx, 1, yt, ldy); t += 1; }
+        if (R == 1 && left >= 4) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, 0, ldx, 4, yt, ldy); t += 4; }
+        else if (R == 1 && left == 3) { fp8_block(w, ldw, row, 1, columns, s, xt, NULL, 0, ldx, 3, yt, ldy); t += 3; }
+        else if (left >= 2) { fp8_block(w, ldw, row, R, columns, s, xt, NULL, 0, ldx, 2, yt, ldy); t += 2; }
+        else { fp8_block(w, ldw, row, R, columns, s, xt, NULL, 0, ldx, 1, yt, ldy); t += 1; }
     }
 }
 
@@ -287,37 +264,44 @@ void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, p
     // Subnormal codes are subnormal f32 inputs in the vector loop (load8_e4m3_tiny): they must not read as zero.
     const unsigned int csr = _mm_getcsr();
     if (csr & 0x0040u) _mm_setcsr(csr & ~0x0040u);
-    ptrdiff_t r = 0;
     // The 32-code phases need every scale stretch to start at a multiple of 32 (the loop steps from its start);
     // the width limit keeps one token's phased inputs on the stack. Both hold for every real checkpoint (channel,
-    // tensor or 128-wide block scales); otherwise all token counts take the 16-code loop alike.
+    // tensor or 128-wide block scales). Then every token runs the one-token kernel on its own, 2–7 tokens
+    // (speculative verification) one after the other over the call's rows (a 32-row tile's codes stay in L2 for
+    // the next token): their bits equal one-token decode's by construction, and the phases' transposition of the
+    // inputs is paid once per token and call, not per row group. Otherwise 2-7 tokens share 16-code steps in row
+    // × token blocks with the same two chains per output as one token alone.
     const int phased = columns <= FP8_SCALED_INPUT_MAX
         && (scales.block_columns % 32 == 0 || scales.block_columns >= columns);
-    if (tokens == 1) {
-        // The inputs × 2⁶⁴ in e4m3x32_phases' order: per 32 columns from c, scaled[c + 8p + i] = x[c + 4i + p]. The
-        // decode loop steps through each scale stretch from its start in 32s, so every stretch must start at a
-        // multiple of 32 (block scales with block_columns % 32 ≠ 0 take the generic loop instead).
-        float scaled[columns <= FP8_SCALED_INPUT_MAX ? columns : 1] __attribute__((aligned(32)));
-        const float *x_scaled = NULL;
-        if (phased) {
-            // A gather once per call (columns floats) next to rows × columns codes: not worth vectorising.
+    if (phased) {
+        // The inputs × 2⁶⁴ in e4m3x32_phases' order: per 32 columns from c, scaled[c + 8p + i] = x[c + 4i + p].
+        float scaled[columns] __attribute__((aligned(32)));
+        for (ptrdiff_t t = 0; t < tokens; t++) {
+            const float *xt = x + t * ldx;
+            float *yt = y + t * ldy;
+            // A gather once per token (columns floats) next to rows × columns codes: not worth vectorising.
             ptrdiff_t c = 0;
             for (; c + 32 <= columns; c += 32) {
                 for (int p = 0; p < 4; p++)
-                    for (int i = 0; i < 8; i++) scaled[c + 8 * p + i] = x[c + 4 * i + p] * 0x1p64f;
+                    for (int i = 0; i < 8; i++) scaled[c + 8 * p + i] = xt[c + 4 * i + p] * 0x1p64f;
             }
-            for (; c < columns; c++) scaled[c] = x[c] * 0x1p64f;
-            x_scaled = scaled;
+            for (; c < columns; c++) scaled[c] = xt[c] * 0x1p64f;
+            // Four rows share each x load: eight independent FMA chains, four weight streams.
+            ptrdiff_t r = 0;
+            for (; r + 4 <= rows; r += 4)
+                fp8_block(w, ldw, row_begin + r, 4, columns, &scales, xt, scaled, 1, ldx, 1, yt + r, ldy);
+            for (; r < rows; r++) fp8_block(w, ldw, row_begin + r, 1, columns, &scales, xt, scaled, 1, ldx, 1, yt + r, ldy);
         }
-        // Four rows share each x load: eight independent FMA chains, four weight streams.
-        for (; r + 4 <= rows; r += 4) {
-            fp8_block(w, ldw, row_begin + r, 4, columns, &scales, x, x_scaled, phased, ldx, 1, y + r, ldy);
-        }
-        for (; r < rows; r++) fp8_block(w, ldw, row_begin + r, 1, columns, &scales, x, x_scaled, phased, ldx, 1, y + r, ldy);
-    } else if (tokens == 2) {
-        for (; r + 2 <= rows; r += 2) fp8_row_group(w, ldw, row_begin + r, 2, columns, &scales, phased, x, ldx, tokens, y + r, ldy);
+    } else if (tokens == 1) {
+        ptrdiff_t r = 0;
+        for (; r + 4 <= rows; r += 4) fp8_block(w, ldw, row_begin + r, 4, columns, &scales, x, NULL, 0, ldx, 1, y + r, ldy);
+        for (; r < rows; r++) fp8_block(w, ldw, row_begin + r, 1, columns, &scales, x, NULL, 0, ldx, 1, y + r, ldy);
+    } else {
+        ptrdiff_t r = 0;
+        if (tokens == 2)
+            for (; r + 2 <= rows; r += 2) fp8_row_group(w, ldw, row_begin + r, 2, columns, &scales, x, ldx, tokens, y + r, ldy);
+        for (; r < rows; r++) fp8_row_group(w, ldw, row_begin + r, 1, columns, &scales, x, ldx, tokens, y + r, ldy);
     }
-    for (; r < rows; r++) fp8_row_group(w, ldw, row_begin + r, 1, columns, &scales, phased, x, ldx, tokens, y + r, ldy);
     if (csr & 0x0040u) _mm_setcsr(csr);
 }
 
