@@ -43,6 +43,23 @@ public struct Projection {
 public final class ProjectionBatch {
     /// Input rows from which a projection goes through a GEMM instead of the row kernel (measured by glm-bench).
     public static let gemmMinimumTokens = 8
+    /// The same for f32/bf16/f16 weights when the GEMM runs the AVX2 micro-kernel: its weight panels (converted to
+    /// f32 and transposed, a fixed cost per matrix) pay off only from ~40 tokens, while the row kernel's 2 weight rows
+    /// × 4 tokens blocks stay at ~72–75% of the FMA peak. One 1536 × 5120 bf16 product (an expert's up projection), 1
+    /// thread, AMD EPYC Zen 3, 2026-12-07: packed GEMM / row kernel 6.4/2.9 ms at 8 tokens, 6.1/4.3 at 16, 7.1/6.5 at
+    /// 24, 9.7/8.7 at 32, 12.9/12.9 at 40. In a 512-token prefill of a MoE model (~26 tokens per routed expert) most
+    /// experts take the row kernel. The AVX-512 GEMM (twice the lanes) keeps the general threshold.
+    public static let floatGEMMMinimumTokensAVX2 = 32
+
+    /// Whether `p` goes through a GEMM (packed or OpenBLAS) rather than the row kernel.
+    static func usesGEMM(_ p: Projection, path: KernelPath) -> Bool {
+        switch p.weight.storage {
+        case .f32, .bf16, .f16:
+            return p.tokens >= (path == .avx2 ? floatGEMMMinimumTokensAVX2 : gemmMinimumTokens)
+        default:
+            return p.tokens >= gemmMinimumTokens
+        }
+    }
     /// Weight rows per tile: the packed GEMM's limit (its f32 panels stay in L2); the row kernel's tile is smaller
     /// so that decode has enough tiles to balance.
     static let gemmTileRows = WeightMatrix.packedRowLimit
@@ -115,7 +132,7 @@ public final class ProjectionBatch {
         quantizeInputs()
         for (index, projection) in projections.enumerated() where openBLAS?.computes(projection) != true {
             let rows = projection.weight.rows
-            let step = projection.tokens >= ProjectionBatch.gemmMinimumTokens
+            let step = ProjectionBatch.usesGEMM(projection, path: path)
                 ? ProjectionBatch.gemmTileRows : ProjectionBatch.rowKernelTileRows
             var start = 0
             while start < rows {
@@ -247,7 +264,7 @@ public final class ProjectionBatch {
                               outputStride: p.outputStride)
             return
         }
-        if p.tokens < ProjectionBatch.gemmMinimumTokens {
+        if !ProjectionBatch.usesGEMM(p, path: path) {
             p.weight.multiply(rows: rows, input: p.input, inputStride: p.inputStride, tokens: p.tokens,
                               output: output, outputStride: p.outputStride)
             return
