@@ -51,15 +51,18 @@ public final class ProjectionBatch {
     /// experts take the row kernel. The AVX-512 GEMM (twice the lanes) keeps the general threshold.
     public static let floatGEMMMinimumTokensAVX2 = 32
 
-    /// Whether `p` goes through a GEMM (packed or OpenBLAS) rather than the row kernel.
-    static func usesGEMM(_ p: Projection, path: KernelPath) -> Bool {
-        switch p.weight.storage {
+    /// Whether a projection of `weight` over `tokens` input rows goes through a GEMM (packed or OpenBLAS) rather
+    /// than the row kernel.
+    public static func usesGEMM(_ weight: WeightMatrix, tokens: Int, path: KernelPath) -> Bool {
+        switch weight.storage {
         case .f32, .bf16, .f16:
-            return p.tokens >= (path == .avx2 ? floatGEMMMinimumTokensAVX2 : gemmMinimumTokens)
+            return tokens >= (path == .avx2 ? floatGEMMMinimumTokensAVX2 : gemmMinimumTokens)
         default:
-            return p.tokens >= gemmMinimumTokens
+            return tokens >= gemmMinimumTokens
         }
     }
+
+    static func usesGEMM(_ p: Projection, path: KernelPath) -> Bool { usesGEMM(p.weight, tokens: p.tokens, path: path) }
     /// Weight rows per tile: the packed GEMM's limit (its f32 panels stay in L2); the row kernel's tile is smaller
     /// so that decode has enough tiles to balance.
     static let gemmTileRows = WeightMatrix.packedRowLimit

@@ -5,7 +5,7 @@ import Glibc
 
 /// `glm-bench quant ROWS COLUMNS [REPEATS [TOKENS]]`: one product of TOKENS input rows (default 1: decode) with a
 /// ROWS × COLUMNS weight matrix in each weight encoding, on one thread: milliseconds per product, weight bytes read
-/// per second, and time relative to BF16 in the same run. BF16 runs the f32 row kernel (decode) or, from 8 tokens
+/// per second, and time relative to BF16 in the same run. BF16 runs the row kernel or, from `ProjectionBatch.usesGEMM`'s threshold (32 tokens on AVX2)
 /// on, the packed GEMM in tiles of 256 rows (prefill), as `ProjectionBatch` does; every block type quantises the
 /// input (Q8_0 or Q8_K, inside the timed product) and runs its integer kernel (the row kernel, the prefill tiles
 /// from 4 tokens on, or the prefill panel kernel from `glm_q8act_panel_min_tokens` tokens on; the types with a
@@ -87,7 +87,7 @@ func quantBenchmark(arguments: [String]) throws {
         if w.quantizedInputLayout != nil {
             w.quantizeInput(input, inputStride: columns, tokens: tokens, into: quantized)
             w.multiply(rows: 0..<rows, quantizedInput: quantized, tokens: tokens, output: output, outputStride: rows)
-        } else if tokens < ProjectionBatch.gemmMinimumTokens {
+        } else if !ProjectionBatch.usesGEMM(w, tokens: tokens, path: path) {
             w.multiply(rows: 0..<rows, input: input, inputStride: columns, tokens: tokens, output: output,
                        outputStride: rows)
         } else {
