@@ -5,8 +5,9 @@ import Glibc
 
 /// `glm-bench quant ROWS COLUMNS [REPEATS [TOKENS]]`: one product of TOKENS input rows (default 1: decode) with a
 /// ROWS × COLUMNS weight matrix in each weight encoding, on one thread: milliseconds per product, weight bytes read
-/// per second, and time relative to BF16 in the same run. BF16 runs the row kernel or, from `ProjectionBatch.usesGEMM`'s threshold (32 tokens on AVX2)
-/// on, the packed GEMM in tiles of 256 rows (prefill), as `ProjectionBatch` does; every block type quantises the
+/// per second, and time relative to BF16 in the same run. BF16 runs the row kernel or, from
+/// `ProjectionBatch.usesGEMM`'s threshold (32 tokens on AVX2) on, the packed GEMM in tiles of 256 rows (prefill),
+/// as `ProjectionBatch` does; every block type quantises the
 /// input (Q8_0 or Q8_K, inside the timed product) and runs its integer kernel (the row kernel, the prefill tiles
 /// from 4 tokens on, or the prefill panel kernel from `glm_q8act_panel_min_tokens` tokens on; the types with a
 /// panel kernel then also run their row × token tiles as "TYPE tiles", before and after in one run). The matrices
