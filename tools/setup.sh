@@ -16,12 +16,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# pytest and numpy for the tests; jsonschema to validate constrained outputs; setuptools >= 70.1 (it builds wheels
-# itself; older ones need the separate `wheel` package) for the test that pip-installs bindings/python without
-# build isolation; openai, the official client, for the tests of `glm serve`.
-python3 - <<'PY' || python3 -m pip install -q --disable-pip-version-check pytest numpy jsonschema "setuptools>=70.1" openai
+# pytest and numpy for the tests (pytest-xdist: `make test` runs them in two processes); jsonschema to validate
+# constrained outputs; setuptools >= 70.1 (it builds wheels itself; older ones need the separate `wheel` package) for
+# the test that pip-installs bindings/python without build isolation; openai, the official client, for the tests of
+# `glm serve`.
+python3 - <<'PY' || python3 -m pip install -q --disable-pip-version-check pytest pytest-xdist numpy jsonschema "setuptools>=70.1" openai
 import importlib.metadata as metadata
-import pytest, numpy, jsonschema, openai  # noqa: F401
+import pytest, xdist, numpy, jsonschema, openai  # noqa: F401
 version = tuple(int(part) for part in metadata.version("setuptools").split(".")[:2])
 raise SystemExit(0 if version >= (70, 1) else 1)
 PY
