@@ -136,11 +136,12 @@ static float horizontal_sum(__m256 v) {
 
 // R weight rows (from `row`) × T input rows (from x, ldx apart): y[t · ldy + i] = Σ_c W[row + i, c] · x[t, c].
 // Columns go in stretches of one scale each (the whole row for channel/tensor scales, one column block otherwise);
-// inside a stretch, 32 codes per step when `phased` (else 16), then 16 at a time to the last multiple of 16, are
-// converted once and serve all T input rows, with two accumulators per output (eight FMA chains for four rows of
-// decode); the same chains in the same order for every T, so an output's bits do not depend on how many tokens share
-// the call. A stretch's sum enters the row total multiplied by its scale. NaN codes: a byte max over the codes finds
-// them; such a row's outputs are NaN, as the product with a NaN weight is.
+// inside a stretch, 32 codes per step when `phased` (one token, inputs in phases: decode), then 16 at a time to the
+// last multiple of 16, are converted once and serve all T input rows, with two accumulators per output (eight FMA
+// chains for four rows of decode). Without phases the chains are the same for every T, so an output's bits do not
+// depend on how many tokens share the call (with phases glm_matmul_rows_fp8 runs tokens one at a time). A stretch's
+// sum enters the row total multiplied by its scale. NaN codes: a byte max over the codes finds them; such a row's
+// outputs are NaN, as the product with a NaN weight is.
 ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, const int R, ptrdiff_t columns,
                              const glm_fp8_scales *s, const float *x, const float *x_scaled, const int phased,
                              ptrdiff_t ldx, const int T, float *y, ptrdiff_t ldy) {
