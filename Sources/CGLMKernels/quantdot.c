@@ -1009,27 +1009,24 @@ panel_driver(int is_k, int type, const uint8_t *w, ptrdiff_t row_bytes, int byte
     }
 }
 
+// The panel kernel for every type that has one (panel_type, kpanel_type), the block size a constant per case.
 static void panel_gemm(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
                        const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+#define PANEL_CASE(is_k, t, bytes) \
+    case t: panel_driver(is_k, t, w, row_bytes, bytes, rows, blocks, act, l, tokens, y, ldy); break;
     switch (type) {
-    case GLM_GGML_Q8_0: panel_driver(0, GLM_GGML_Q8_0, w, row_bytes, 34, rows, blocks, act, l, tokens, y, ldy); break;
-    case GLM_GGML_Q4_0: panel_driver(0, GLM_GGML_Q4_0, w, row_bytes, 18, rows, blocks, act, l, tokens, y, ldy); break;
-    case GLM_GGML_Q5_0: panel_driver(0, GLM_GGML_Q5_0, w, row_bytes, 22, rows, blocks, act, l, tokens, y, ldy); break;
-    case GLM_GGML_IQ4_NL: panel_driver(0, GLM_GGML_IQ4_NL, w, row_bytes, 18, rows, blocks, act, l, tokens, y, ldy); break;
+    PANEL_CASE(0, GLM_GGML_Q8_0, 34)
+    PANEL_CASE(0, GLM_GGML_Q4_0, 18)
+    PANEL_CASE(0, GLM_GGML_Q5_0, 22)
+    PANEL_CASE(0, GLM_GGML_IQ4_NL, 18)
+    PANEL_CASE(1, GLM_GGML_Q2_K, 84)
+    PANEL_CASE(1, GLM_GGML_Q3_K, 110)
+    PANEL_CASE(1, GLM_GGML_Q4_K, 144)
+    PANEL_CASE(1, GLM_GGML_Q5_K, 176)
+    PANEL_CASE(1, GLM_GGML_Q6_K, 210)
     default: break;
     }
-}
-
-static void kpanel_gemm(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
-                        const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
-    switch (type) {
-    case GLM_GGML_Q2_K: panel_driver(1, GLM_GGML_Q2_K, w, row_bytes, 84, rows, blocks, act, l, tokens, y, ldy); break;
-    case GLM_GGML_Q3_K: panel_driver(1, GLM_GGML_Q3_K, w, row_bytes, 110, rows, blocks, act, l, tokens, y, ldy); break;
-    case GLM_GGML_Q4_K: panel_driver(1, GLM_GGML_Q4_K, w, row_bytes, 144, rows, blocks, act, l, tokens, y, ldy); break;
-    case GLM_GGML_Q5_K: panel_driver(1, GLM_GGML_Q5_K, w, row_bytes, 176, rows, blocks, act, l, tokens, y, ldy); break;
-    case GLM_GGML_Q6_K: panel_driver(1, GLM_GGML_Q6_K, w, row_bytes, 210, rows, blocks, act, l, tokens, y, ldy); break;
-    default: break;
-    }
+#undef PANEL_CASE
 }
 
 // Benchmarks only (glm-bench quant's GLM_BENCH_NO_PANEL): 0 sends prefill to the row × token tiles instead.
@@ -1073,8 +1070,7 @@ static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t row
     int k = actkind == ACT_Q8_K;
     tile_fn row1 = k ? k_1x1 : q8_1x1;
     if (use_panel) {
-        if (k) kpanel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
-        else panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
+        panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
         return 0;
     }
     if (tokens < 4) {

@@ -316,13 +316,8 @@ final class HFCheckpointGGUF {
             }
         }
         let out = scratch.reserve(count * rowBytes)
-        var r = first
-        while r < first + count {
-            let pi = r / perPart
-            let part = tensor.parts[pi]
-            let local = r - pi * perPart
-            let n = min(perPart - local, first + count - r)
-            let dst = out.baseAddress! + (r - first) * rowBytes
+        try HFCheckpointGGUF.forEachPartSpan(of: tensor, first, count) { (part, local, n, done) throws(GLMError) in
+            let dst = out.baseAddress! + done * rowBytes
             guard let src = part.info.bytes.baseAddress else { throw .format("tensor '\(part.info.name)' has no data") }
             if let scales = part.fp8 {
                 glm_dequantize_fp8_rows(src.assumingMemoryBound(to: UInt8.self), columns, local, n, columns, scales,
@@ -338,23 +333,29 @@ final class HFCheckpointGGUF {
                     throw GLMError(.internal, "tensor '\(part.info.name)': converting \(from) to F32 failed")
                 }
             }
-            r += n
         }
         return UnsafeRawBufferPointer(rebasing: out[0..<(count * rowBytes)])
     }
 
     /// Releases the pages of rows the quantiser is done with (they are read once).
     func release(_ tensor: Tensor, _ first: Int, _ count: Int) {
+        HFCheckpointGGUF.forEachPartSpan(of: tensor, first, count) { part, local, n, _ in
+            let rowBytes = part.columns * part.info.dtype.byteSize
+            part.info.mapping.adviseDontNeed(offset: part.info.fileOffset + local * rowBytes, count: n * rowBytes)
+        }
+    }
+
+    /// Rows `first ..< first + count` of a tensor stacked from equal parts (experts), split where parts end:
+    /// `body(part, first row within the part, rows, rows done before this span)`.
+    private static func forEachPartSpan<E: Error>(of tensor: Tensor, _ first: Int, _ count: Int,
+                                                  _ body: (Part, Int, Int, Int) throws(E) -> Void) throws(E) {
         let perPart = tensor.rowsPerPart
         var r = first
         while r < first + count {
             let pi = r / perPart
-            let part = tensor.parts[pi]
             let local = r - pi * perPart
             let n = min(perPart - local, first + count - r)
-            let rowBytes = part.columns * part.info.dtype.byteSize
-            let offset = part.info.fileOffset + local * rowBytes
-            part.info.mapping.adviseDontNeed(offset: offset, count: n * rowBytes)
+            try body(tensor.parts[pi], local, n, r - first)
             r += n
         }
     }
