@@ -24,6 +24,9 @@
 //   row (4-cycle latency × 160 blocks of a 5120-column row is the same order as the time that row takes to stream at
 //   decode bandwidth), or row tiles that decode measured slower (the drivers' comment).
 //
+// On CPUs with AVX-512 VNNI, and when the caller asks for the avx512 kernel path, the panels run from a second build
+// of this file (quantdot_vnni.c: vpdpbusd, Q8_0/IQ4_NL panels stored as w + 128) that gives the same bits.
+//
 // Activation quantisation follows ggml's reference quantisers: Q8_0 (quantize_row_q8_0_ref; gguf-py quants.py):
 // d = amax / 127, q = roundf(x / d) (half away from zero, through the reciprocal 1/d), d rounded to f16 (nearest
 // even). Q8_K (quantize_row_q8_K_ref, which ggml's x86 backend calls): with m the element of largest magnitude
@@ -44,6 +47,13 @@
 
 #pragma clang fp contract(off)
 
+// 1 when this file is compiled as quantdot_vnni.c's second copy (AVX-512 VNNI); the prefill panels then use
+// vpdpbusd where this build uses maddubs + madd, with the same exact int32 sums and the same float operations, so
+// both builds give the same bits (the tests compare them).
+#ifndef GLM_QDOT_VNNI
+#define GLM_QDOT_VNNI 0
+#endif
+
 #define QK 32
 #define QK_K 256
 #define Q8_0_BYTES 34
@@ -58,11 +68,22 @@ static inline float f16_to_f32(const uint8_t *p) {
     return _mm_cvtss_f32(_mm_cvtph_ps(v));
 }
 
+// acc + Σ u·s over each 32-bit lane's 4 byte pairs (u unsigned, s signed), exact in int32. maddubs sums two
+// products in int16 with saturation; every caller keeps |u·s + u'·s'| ≤ 32512 (|s| ≤ 127, or u ≤ 128 against
+// |s| ≤ 127), so its madd-widened sum equals vpdpbusd's, which has no int16 stage.
+static inline __attribute__((always_inline)) __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if GLM_QDOT_VNNI
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
 // MARK: weight layouts
 
 enum { ACT_Q8_0 = 0, ACT_Q8_K = 1 };
 
-static int weight_layout(int type, int *block, int *bytes, int *act) {
+static inline int weight_layout(int type, int *block, int *bytes, int *act) {
     *act = ACT_Q8_0;
     switch (type) {
     case GLM_GGML_Q8_0: *block = 32; *bytes = 34; return 1;
@@ -94,7 +115,7 @@ typedef struct {
     ptrdiff_t i_offset;    // Q8_0 only: byte offset of the int32 Σq per block (the panel kernel's offset terms)
 } act_layout;
 
-static act_layout activation_layout(int act, ptrdiff_t columns) {
+static inline act_layout activation_layout(int act, ptrdiff_t columns) {
     act_layout l;
     ptrdiff_t nd = act == ACT_Q8_0 ? columns / QK : columns / QK_K;
     ptrdiff_t s_bytes = act == ACT_Q8_0 ? 4 * (columns / QK) : 2 * (columns / 16);
@@ -139,6 +160,8 @@ static inline int all_finite(const __m256 *v, int n) {
 }
 
 // One 32-element Q8_0 block: q, the f16-rounded scale as f32, and Σq.
+#if !GLM_QDOT_VNNI   // quantdot_vnni.c's copy has only the products
+
 static void quantize_block_q8_0(const float *x, int8_t *q, float *d_out, int *sum) {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     __m256 v[4];
@@ -281,6 +304,8 @@ int glm_quantize_row_q8_k(const float *x, void *out, ptrdiff_t count) {
     }
     return 0;
 }
+
+#endif   // !GLM_QDOT_VNNI
 
 // MARK: Q8_0-activation kernels
 
@@ -652,6 +677,8 @@ tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
         for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum8(acc[r][t]);
 }
 
+#if !GLM_QDOT_VNNI   // the row × token tiles run from quantdot.c's own build only (q8act_pre says why)
+
 // MARK: drivers
 
 #define TILE_FN(name, body, NR, NT)                                                                               \
@@ -698,6 +725,9 @@ KTILE_FN(k_2x1, tile_q8_kact, 2, 1)
 
 // Token rows per prefill pass: their quantised activations (at most 64 × ~5.4 KB for a 5120-wide row) stay in L2
 // while a tile's weight rows stream past them.
+
+#endif   // !GLM_QDOT_VNNI
+
 enum { GEMM_TOKEN_BLOCK = 64 };
 
 // MARK: prefill panels (Q8_0, Q4_0, Q5_0, IQ4_NL)
@@ -725,13 +755,15 @@ enum { PANEL_ROWS = 8, PANEL_BLOCKS = 64, PANEL_BLOCK_BYTES = 32 + 8 * 32, PANEL
 static inline int panel_type(int type) {
     return type == GLM_GGML_Q8_0 || type == GLM_GGML_Q4_0 || type == GLM_GGML_Q5_0 || type == GLM_GGML_IQ4_NL;
 }
-// The unsigned types' offset (weight = d·(u − offset)); 0: signed values (the sign trick, as the row kernel).
+// The panel's offset: weight = d·(u − offset) with u the unsigned byte stored. Q4_0 8, Q5_0 16; the signed types
+// (Q8_0, IQ4_NL) 0 in the AVX2 build (stored signed, the sign trick as in the row kernel) and 128 in the VNNI build
+// (stored as w + 128, so that one vpdpbusd per 4 elements does the work of sign, sign, maddubs and madd).
 static inline int panel_offset(int type) {
-    return type == GLM_GGML_Q4_0 ? 8 : type == GLM_GGML_Q5_0 ? 16 : 0;
+    return type == GLM_GGML_Q4_0 ? 8 : type == GLM_GGML_Q5_0 ? 16 : GLM_QDOT_VNNI ? 128 : 0;
 }
-// How many maddubs results may be summed in int16 before widening: a lane holds u0·x0 + u1·x1 with |x| ≤ 128, at
-// most 3840 for Q4_0's u ≤ 15 (8 fit under 32767) and 7936 for Q5_0's u ≤ 31 (4 fit); the signed types' |w| ≤ 128
-// give up to 32768 − 256: one.
+// How many maddubs results may be summed in int16 before widening (the AVX2 build; VNNI sums in int32 directly): a
+// lane holds u0·x0 + u1·x1 with |x| ≤ 128, at most 3840 for Q4_0's u ≤ 15 (8 fit under 32767) and 7936 for Q5_0's
+// u ≤ 31 (4 fit); the signed types' |w| ≤ 128 give up to 32768 − 256: one.
 static inline int panel_k16(int type) {
     return type == GLM_GGML_Q4_0 ? 8 : type == GLM_GGML_Q5_0 ? 4 : 1;
 }
@@ -767,6 +799,7 @@ panel_pack(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows
                 float m;
                 int is_signed;
                 v[r] = unpack_block32(type, w + r * row_bytes + (b0 + b) * bytes, &d[r], &m, &is_signed);
+                if (is_signed && panel_offset(type) == 128) v[r] = _mm256_xor_si256(v[r], _mm256_set1_epi8(-128));
             } else {
                 d[r] = 0.0f;
                 v[r] = _mm256_setzero_si256();
@@ -784,6 +817,7 @@ panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, c
            float *acc_io, ptrdiff_t ld_acc) {
     const int is_signed = panel_offset(type) == 0, k16 = panel_k16(type);
     const __m256i ones16 = _mm256_set1_epi16(1);
+    (void)ones16;
     __m256 acc[4];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_loadu_ps(acc_io + ld_acc * t);
     for (ptrdiff_t b = 0; b < nb; b++) {
@@ -800,10 +834,10 @@ panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, c
                 memcpy(&xi, act + t * l.row_bytes + bb * QK + 4 * k, 4);
                 __m256i xb = _mm256_set1_epi32(xi);
                 if (is_signed) xb = _mm256_sign_epi8(xb, wv);
-                __m256i p = _mm256_maddubs_epi16(uw, xb);
-                if (k16 == 1) {
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones16));
+                if (GLM_QDOT_VNNI || k16 == 1) {
+                    isum[t] = dot_u8s8(isum[t], uw, xb);
                 } else {
+                    __m256i p = _mm256_maddubs_epi16(uw, xb);
                     s16[t] = _mm256_add_epi16(s16[t], p);
                     if ((k + 1) % k16 == 0) {
                         isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], ones16));
@@ -812,7 +846,7 @@ panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, c
                 }
             }
             if (NT == 4) {   // keeps the k-major order (kpanel_tile says why)
-                if (k16 == 1) __asm__("" : "+x"(isum[0]), "+x"(isum[1]), "+x"(isum[2]), "+x"(isum[3]));
+                if (GLM_QDOT_VNNI || k16 == 1) __asm__("" : "+x"(isum[0]), "+x"(isum[1]), "+x"(isum[2]), "+x"(isum[3]));
                 else __asm__("" : "+x"(s16[0]), "+x"(s16[1]), "+x"(s16[2]), "+x"(s16[3]));
             }
         }
@@ -902,8 +936,7 @@ static inline __attribute__((always_inline)) void
 kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, const uint8_t *act, act_layout l,
             float *acc_io, ptrdiff_t ld_acc) {
     const int k16 = kpanel_k16(type);
-    const __m256i ones16 = _mm256_set1_epi16(1);
-    (void)ones16;
+    (void)k16;
     __m256 acc[4];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_loadu_ps(acc_io + ld_acc * t);
     for (ptrdiff_t b = 0; b < nb; b++) {
@@ -913,6 +946,33 @@ kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, 
         for (int t = 0; t < NT; t++) isum[t] = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
         for (int g = 0; g < 8; g++) {
+#if GLM_QDOT_VNNI
+            // Σ u·x per 4 elements straight into int32 (vpdpbusd), times the scale once per scale run (4 elements'
+            // k steps of the per-16 types, 8 of Q4_K/Q5_K): a lane's partial sum is at most 16·63·128 (Q6_K), its
+            // product with a scale below 2^24, so S is the same exact integer as the AVX2 build's.
+            __m256i s32[4];
+            for (int t = 0; t < NT; t++) s32[t] = _mm256_setzero_si256();
+            const int run = k_per16(type) ? 4 : 8;
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 8; k++) {
+                __m256i wv = _mm256_load_si256((const __m256i *)(pb + KPANEL_VALUES + 32 * (8 * g + k)));
+                for (int t = 0; t < NT; t++) {
+                    int32_t xi;
+                    memcpy(&xi, act + t * l.row_bytes + bb * QK_K + 32 * g + 4 * k, 4);
+                    s32[t] = _mm256_dpbusd_epi32(s32[t], wv, _mm256_set1_epi32(xi));
+                }
+                if (NT == 4) __asm__("" : "+v"(s32[0]), "+v"(s32[1]), "+v"(s32[2]), "+v"(s32[3]));
+                if ((k + 1) % run == 0) {
+                    // The stored int16 pair (scale, scale) → the scale as int32.
+                    __m256i scale = _mm256_srai_epi32(
+                        _mm256_load_si256((const __m256i *)(pb + KPANEL_SCALES + 32 * (2 * g + k / 4))), 16);
+                    for (int t = 0; t < NT; t++) {
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s32[t], scale));
+                        s32[t] = _mm256_setzero_si256();
+                    }
+                }
+            }
+#else
             __m256i s16[4];
             for (int t = 0; t < NT; t++) s16[t] = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
@@ -936,6 +996,7 @@ kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, 
                     }
                 }
             }
+#endif
         }
         __m256 dw = _mm256_load_ps((const float *)pb);
         for (int t = 0; t < NT; t++) {
@@ -1029,37 +1090,44 @@ static void panel_gemm(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_
 #undef PANEL_CASE
 }
 
-// Benchmarks only (glm-bench quant's GLM_BENCH_NO_PANEL): 0 sends prefill to the row × token tiles instead.
-static int panel_enabled = 1;
+// panel_gemm of the VNNI build (quantdot_vnni.c); internal to libglm.
+__attribute__((visibility("hidden")))
+void qdot_panel_vnni(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                          const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
 
-void glm_q8act_set_panel(int enabled) { panel_enabled = enabled != 0; }
+#if GLM_QDOT_VNNI
 
-// Where the panel starts to pay for its packing: one expert's up projection (1536 × 5120), panel forced against the
-// row × token tiles at 4, 5, 6 and 8 tokens, thread CPU time, after the k-major fix in the tiles (2026-12-07, Zen 3):
-// Q4_0, Q5_0, IQ4_NL are 1.4–2.2× faster on the panel already at 4 tokens, Q4_K, Q5_K, Q8_0 1.1–1.3× at 5,
-// Q2_K and Q3_K from 6 (1.15–1.2×), Q6_K from 8 (1.15×; even at 6). The floor is 5 for every type: decode and
-// speculative verification of up to 3 drafts (4 tokens, so at most 4 tokens per expert) stay on the row kernel and
-// keep its bits, which is what makes verification agree with plain decoding bit for bit.
-int glm_q8act_panel_min_tokens(int type) {
-    if (!panel_enabled || !(panel_type(type) || kpanel_type(type))) return 0;
-    switch (type) {
-    case GLM_GGML_Q2_K: case GLM_GGML_Q3_K: return 6;
-    case GLM_GGML_Q6_K: return 8;
-    default: return PANEL_MIN_TOKENS;
+void qdot_panel_vnni(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
+                          const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+    panel_gemm(type, w, row_bytes, rows, blocks, act, l, tokens, y, ldy);
+}
+
+#else   // the row × token tiles and the entry points, in quantdot.c's own build only
+
+// The VNNI build needs AVX-512 VNNI for vpdpbusd on 256-bit vectors (AVX512VL) and AVX-512F for the rest of that
+// build (quantdot_vnni.c's target). -1: not yet checked (a benign race: every thread stores the same).
+static int cpu_has_vnni = -1;
+
+static int vnni_allowed(int avx512) {
+    if (!avx512) return 0;
+    if (cpu_has_vnni < 0) {
+        __builtin_cpu_init();
+        cpu_has_vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                       __builtin_cpu_supports("avx512vnni");
     }
+    return cpu_has_vnni;
 }
 
-static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
-                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel);
+int glm_q8act_vnni_available(void) { return vnni_allowed(1); }
 
-int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
-                              const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
-    int panel_from = glm_q8act_panel_min_tokens(type);
-    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, panel_from && tokens >= panel_from);
-}
-
+// The panels run from the VNNI build where avx512 is asked for and the CPU has it: there vpdpbusd replaces two to
+// four AVX2 instructions per 4 elements of 8 rows (1536 × 5120 × 64 tokens on Zen 4, one thread: Q8_0 and IQ4_NL
+// 1.9–2×, Q4_0/Q5_0 1.26×, K-quants 1.0–1.2× faster). Decode and the row × token tiles stay on this build: compiled
+// with VNNI enabled, clang fuses their madd + add into vpdpwssd, which puts its 4–5-cycle latency on the one
+// accumulator chain of a decode row (Q4_K decode 0.60 → 0.92 ms per 4096 × 5120 product), and their Q8_0 decode was
+// 10–15% slower there too.
 static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
-                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel) {
+                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel, int avx512) {
     int block, bytes, actkind;
     if (!weight_layout(type, &block, &bytes, &actkind) || columns <= 0 || columns % block != 0 ||
         columns / block * bytes > row_bytes)
@@ -1070,7 +1138,8 @@ static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t row
     int k = actkind == ACT_Q8_K;
     tile_fn row1 = k ? k_1x1 : q8_1x1;
     if (use_panel) {
-        panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
+        if (vnni_allowed(avx512)) qdot_panel_vnni(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
+        else panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
         return 0;
     }
     if (tokens < 4) {
@@ -1103,10 +1172,38 @@ static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t row
     return 0;
 }
 
+// Benchmarks only (glm-bench quant's GLM_BENCH_NO_PANEL): 0 sends prefill to the row × token tiles instead.
+static int panel_enabled = 1;
+
+void glm_q8act_set_panel(int enabled) { panel_enabled = enabled != 0; }
+
+// Where the panel starts to pay for its packing: one expert's up projection (1536 × 5120), panel forced against the
+// row × token tiles at 4, 5, 6 and 8 tokens, thread CPU time, after the k-major fix in the tiles (2026-12-07, Zen 3):
+// Q4_0, Q5_0, IQ4_NL are 1.4–2.2× faster on the panel already at 4 tokens, Q4_K, Q5_K, Q8_0 1.1–1.3× at 5,
+// Q2_K and Q3_K from 6 (1.15–1.2×), Q6_K from 8 (1.15×; even at 6). The floor is 5 for every type: decode and
+// speculative verification of up to 3 drafts (4 tokens, so at most 4 tokens per expert) stay on the row kernel and
+// keep its bits, which is what makes verification agree with plain decoding bit for bit.
+int glm_q8act_panel_min_tokens(int type) {
+    if (!panel_enabled || !(panel_type(type) || kpanel_type(type))) return 0;
+    switch (type) {
+    case GLM_GGML_Q2_K: case GLM_GGML_Q3_K: return 6;
+    case GLM_GGML_Q6_K: return 8;
+    default: return PANEL_MIN_TOKENS;
+    }
+}
+
+
+
+int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                              const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512) {
+    int panel_from = glm_q8act_panel_min_tokens(type);
+    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, panel_from && tokens >= panel_from, avx512);
+}
+
 #define QDOT_STACK_BYTES 65536
 
 int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
-                          const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
+                          const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512) {
     int block, bytes, actkind;
     if (!weight_layout(type, &block, &bytes, &actkind) || columns <= 0 || columns % block != 0 ||
         columns / block * bytes > row_bytes)
@@ -1120,7 +1217,9 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
     for (ptrdiff_t t0 = 0; t0 < tokens; t0 += group) {
         ptrdiff_t nt = tokens - t0 < group ? tokens - t0 : group;
         glm_q8act_quantize(type, x + t0 * ldx, ldx, columns, nt, act);
-        q8act_pre(type, w, row_bytes, rows, columns, act, nt, y + t0 * ldy, ldy, use_panel);
+        q8act_pre(type, w, row_bytes, rows, columns, act, nt, y + t0 * ldy, ldy, use_panel, avx512);
     }
     return 0;
 }
+
+#endif   // GLM_QDOT_VNNI

@@ -43,26 +43,28 @@ public struct Projection {
 public final class ProjectionBatch {
     /// Input rows from which a projection goes through a GEMM instead of the row kernel (measured by glm-bench).
     public static let gemmMinimumTokens = 8
-    /// The same for f32/bf16/f16 weights when the GEMM runs the AVX2 micro-kernel: its weight panels (converted to
-    /// f32 and transposed, a fixed cost per matrix) pay off only from ~40 tokens, while the row kernel's 2 weight rows
-    /// × 4 tokens blocks stay at ~72–75% of the FMA peak. One 1536 × 5120 bf16 product (an expert's up projection), 1
-    /// thread, AMD EPYC Zen 3, 2026-12-07: packed GEMM / row kernel 6.4/2.9 ms at 8 tokens, 6.1/4.3 at 16, 7.1/6.5 at
-    /// 24, 9.7/8.7 at 32, 12.9/12.9 at 40. In a 512-token prefill of a MoE model (~26 tokens per routed expert) most
-    /// experts take the row kernel. The AVX-512 GEMM (twice the lanes) keeps the general threshold.
-    public static let floatGEMMMinimumTokensAVX2 = 32
+    /// The same for f32/bf16/f16 weights, on both kernel paths: the GEMM's weight panels (converted to f32 and
+    /// transposed, a fixed cost per matrix) pay off only from ~32–40 tokens, while the row kernel's 2 weight rows × 4
+    /// tokens blocks stay at ~72–75% of the FMA peak. One 1536 × 5120 bf16 product (an expert's up projection), 1
+    /// thread, packed GEMM / row kernel: AMD EPYC Zen 3 (AVX2 micro-kernel), 2026-12-07, 6.4/2.9 ms at 8 tokens,
+    /// 6.1/4.3 at 16, 7.1/6.5 at 24, 9.7/8.7 at 32, 12.9/12.9 at 40; AMD EPYC Zen 4 (AVX-512 micro-kernel),
+    /// 2026-12-07, 4.30/3.06 at 8, 6.10/4.23 at 16, 6.19/5.55 at 24, 7.94/8.07 at 32. In a 512-token prefill of a MoE
+    /// model (~26 tokens per routed expert) most experts take the row kernel. One threshold for both paths also keeps
+    /// their results bit-identical (the two GEMM micro-kernels sum in the same order; the row kernel in another).
+    public static let floatGEMMMinimumTokens = 32
 
     /// Whether a projection of `weight` over `tokens` input rows goes through a GEMM (packed or OpenBLAS) rather
-    /// than the row kernel.
-    public static func usesGEMM(_ weight: WeightMatrix, tokens: Int, path: KernelPath) -> Bool {
+    /// than the row kernel. The same on both kernel paths.
+    public static func usesGEMM(_ weight: WeightMatrix, tokens: Int) -> Bool {
         switch weight.storage {
         case .f32, .bf16, .f16:
-            return tokens >= (path == .avx2 ? floatGEMMMinimumTokensAVX2 : gemmMinimumTokens)
+            return tokens >= floatGEMMMinimumTokens
         default:
             return tokens >= gemmMinimumTokens
         }
     }
 
-    static func usesGEMM(_ p: Projection, path: KernelPath) -> Bool { usesGEMM(p.weight, tokens: p.tokens, path: path) }
+    static func usesGEMM(_ p: Projection) -> Bool { usesGEMM(p.weight, tokens: p.tokens) }
     /// Weight rows per tile: the packed GEMM's limit (its f32 panels stay in L2); the row kernel's tile is smaller
     /// so that decode has enough tiles to balance.
     static let gemmTileRows = WeightMatrix.packedRowLimit
@@ -135,7 +137,7 @@ public final class ProjectionBatch {
         quantizeInputs()
         for (index, projection) in projections.enumerated() where openBLAS?.computes(projection) != true {
             let rows = projection.weight.rows
-            let step = ProjectionBatch.usesGEMM(projection, path: path)
+            let step = ProjectionBatch.usesGEMM(projection)
                 ? ProjectionBatch.gemmTileRows : ProjectionBatch.rowKernelTileRows
             var start = 0
             while start < rows {
@@ -264,12 +266,12 @@ public final class ProjectionBatch {
         let output = p.output + rows.lowerBound
         if let quantizedInput = p.quantizedInput {
             p.weight.multiply(rows: rows, quantizedInput: quantizedInput, tokens: p.tokens, output: output,
-                              outputStride: p.outputStride)
+                              outputStride: p.outputStride, path: path)
             return
         }
-        if !ProjectionBatch.usesGEMM(p, path: path) {
+        if !ProjectionBatch.usesGEMM(p) {
             p.weight.multiply(rows: rows, input: p.input, inputStride: p.inputStride, tokens: p.tokens,
-                              output: output, outputStride: p.outputStride)
+                              output: output, outputStride: p.outputStride, path: path)
             return
         }
         p.weight.multiplyPacked(rows: rows, input: p.input, inputStride: p.inputStride, tokens: p.tokens,

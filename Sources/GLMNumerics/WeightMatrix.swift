@@ -46,8 +46,10 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// `output[t * outputStride + (r - rowRange.lowerBound)] = Σ_c W[r, c] · input[t * inputStride + c]` for every
     /// `r` in `rowRange` and `t < tokens`, converting the weights in registers (the decode and small-batch path).
+    /// `path` picks the integer kernels' build for block-quantised weights (`.avx512`: AVX-512 VNNI where the CPU has
+    /// it; the same bits as `.avx2`); float weights run the same kernel on both.
     public func multiply(rows rowRange: Range<Int>, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
-                         output: UnsafeMutablePointer<Float>, outputStride: Int) {
+                         output: UnsafeMutablePointer<Float>, outputStride: Int, path: KernelPath) {
         let first = rowRange.lowerBound * columns
         switch storage {
         case .f32(let w):
@@ -62,7 +64,7 @@ public struct WeightMatrix: @unchecked Sendable {
         case .ggml(let type, let base, let rowBytes):
             WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
                                       count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
-                                      tokens: tokens, output: output, outputStride: outputStride)
+                                      tokens: tokens, output: output, outputStride: outputStride, path: path)
         case .fp8(let w, let scales):
             glm_matmul_rows_fp8(w, columns, rowRange.lowerBound, rowRange.count, columns, scales, input, inputStride,
                                 tokens, output, outputStride)
@@ -92,7 +94,7 @@ public struct WeightMatrix: @unchecked Sendable {
             // decode's row kernel; the panels' own order from glm_q8act_panel_min_tokens tokens on).
             WeightMatrix.multiplyGGML(type: type, rows: base + rowRange.lowerBound * rowBytes, rowBytes: rowBytes,
                                       count: rowRange.count, columns: columns, input: input, inputStride: inputStride,
-                                      tokens: tokens, output: output, outputStride: outputStride)
+                                      tokens: tokens, output: output, outputStride: outputStride, path: path)
         case .fp8(let w, let scales):
             glm_gemm_fp8(w, columns, rowRange.lowerBound, rowRange.count, columns, scales, input, inputStride, tokens,
                          output, outputStride, scratch, avx512)
@@ -126,10 +128,10 @@ public struct WeightMatrix: @unchecked Sendable {
     /// for any number of tokens and rows (decode: the row kernel; from 4 tokens on: the prefill tiles, and from
     /// `glm_q8act_panel_min_tokens` tokens on the prefill panels).
     public func multiply(rows rowRange: Range<Int>, quantizedInput: UnsafeRawPointer, tokens: Int,
-                         output: UnsafeMutablePointer<Float>, outputStride: Int) {
+                         output: UnsafeMutablePointer<Float>, outputStride: Int, path: KernelPath) {
         guard case .ggml(let type, let base, let rowBytes) = storage else { return }
         _ = glm_matmul_rows_q8act_pre(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
-                                      quantizedInput, tokens, output, outputStride)
+                                      quantizedInput, tokens, output, outputStride, path == .avx512 ? 1 : 0)
     }
 
     /// Block-quantised rows times f32 inputs: the integer kernel (unless a row is too wide for its stack buffer),
@@ -137,10 +139,10 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `glm_dequantize` handles, so the fallback cannot fail.
     static func multiplyGGML(type: Int32, rows: UnsafeRawPointer, rowBytes: Int, count: Int, columns: Int,
                              input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
-                             output: UnsafeMutablePointer<Float>, outputStride: Int) {
+                             output: UnsafeMutablePointer<Float>, outputStride: Int, path: KernelPath) {
         if hasIntegerKernel(type),
            glm_matmul_rows_q8act(type, rows, rowBytes, count, columns, input, inputStride, tokens, output,
-                                 outputStride) == 0 {
+                                 outputStride, path == .avx512 ? 1 : 0) == 0 {
             return
         }
         _ = glm_matmul_rows_ggml(type, rows, rowBytes, count, columns, input, inputStride, tokens, output, outputStride)

@@ -66,7 +66,7 @@ func fp8Benchmark(arguments: [String]) throws {
                 let w = WeightMatrix(rows: rows, columns: columns, storage: storage)
                 let seconds = time {
                     w.multiply(rows: 0..<rows, input: input, inputStride: columns, tokens: 1, output: output,
-                               outputStride: rows)
+                               outputStride: rows, path: .avx2)
                 }
                 if bf16Time == 0 { bf16Time = seconds }
                 let gbs = Double(bytes) / seconds

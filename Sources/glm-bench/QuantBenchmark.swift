@@ -6,11 +6,12 @@ import Glibc
 /// `glm-bench quant ROWS COLUMNS [REPEATS [TOKENS]]`: one product of TOKENS input rows (default 1: decode) with a
 /// ROWS × COLUMNS weight matrix in each weight encoding, on one thread: milliseconds per product, weight bytes read
 /// per second, and time relative to BF16 in the same run. BF16 runs the row kernel or, from
-/// `ProjectionBatch.usesGEMM`'s threshold (32 tokens on AVX2) on, the packed GEMM in tiles of 256 rows (prefill),
+/// `ProjectionBatch.usesGEMM`'s threshold (32 tokens) on, the packed GEMM in tiles of 256 rows (prefill),
 /// as `ProjectionBatch` does; every block type quantises the
 /// input (Q8_0 or Q8_K, inside the timed product) and runs its integer kernel (the row kernel, the prefill tiles
 /// from 4 tokens on, or the prefill panel kernel from `glm_q8act_panel_min_tokens` tokens on; the types with a
-/// panel kernel then also run their row × token tiles as "TYPE tiles", before and after in one run). The matrices
+/// panel kernel then also run their row × token tiles as "TYPE tiles", before and after in one run; on the avx512
+/// kernel path of a CPU with AVX-512 VNNI every block type also runs its AVX2 kernels as "TYPE avx2"). The matrices
 /// hold random blocks (scales set to a finite value) and are far larger than the caches at the default size, so a
 /// decode product measures what decode pays per weight byte. The encodings are timed in REPEATS rounds over all of
 /// them (a busy moment of a shared machine hits them alike) and the fastest product of each counts, in wall time
@@ -53,7 +54,10 @@ func quantBenchmark(arguments: [String]) throws {
     ]
     print("product of \(tokens) input row(s) with \(rows) x \(columns) weights, 1 thread, best of \(repeats) rounds,"
         + " CPU: \(CPUFeatures.host.brand), kernels \(path.rawValue)")
-    var matrices: [(name: String, matrix: WeightMatrix, bytes: Int, storage: UnsafeMutableRawPointer?, panel: Bool)] = []
+    var matrices: [(name: String, matrix: WeightMatrix, bytes: Int, storage: UnsafeMutableRawPointer?, panel: Bool,
+                    path: KernelPath)] = []
+    // On the avx512 path with AVX-512 VNNI the block types also run the AVX2 build of their kernels ("TYPE avx2").
+    let compareAVX2 = path == .avx512 && glm_q8act_vnni_available() != 0
     for (name, type, block, blockBytes, scales) in kinds {
         let rowBytes = columns / block * blockBytes
         let bytes = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
@@ -71,10 +75,11 @@ func quantBenchmark(arguments: [String]) throws {
         let storage: WeightMatrix.Storage = type.map { .ggml(type: $0, base: UnsafeRawPointer(bytes), rowBytes: rowBytes) }
             ?? .bf16(UnsafePointer(bytes.assumingMemoryBound(to: UInt16.self)))
         let matrix = WeightMatrix(rows: rows, columns: columns, storage: storage)
-        matrices.append((name, matrix, rows * rowBytes, bytes, true))
+        matrices.append((name, matrix, rows * rowBytes, bytes, true, path))
+        if type != nil && compareAVX2 { matrices.append((name + " avx2", matrix, rows * rowBytes, nil, true, .avx2)) }
         // Before/after in one run: the types with a prefill panel kernel also run their row × token tiles.
         if let type, glm_q8act_panel_min_tokens(type) > 0, tokens >= Int(glm_q8act_panel_min_tokens(type)) {
-            matrices.append((name + " tiles", matrix, rows * rowBytes, nil, false))
+            matrices.append((name + " tiles", matrix, rows * rowBytes, nil, false, path))
         }
     }
     defer { for m in matrices { m.storage?.deallocate() } }
@@ -82,15 +87,16 @@ func quantBenchmark(arguments: [String]) throws {
     let quantized = UnsafeMutableRawPointer.allocate(byteCount: max(quantizedBytes, 1), alignment: 64)
     defer { quantized.deallocate() }
 
-    func product(_ w: WeightMatrix, panel: Bool = true) {
+    func product(_ w: WeightMatrix, panel: Bool, path: KernelPath) {
         glm_q8act_set_panel(panel ? 1 : 0)
         defer { glm_q8act_set_panel(1) }
         if w.quantizedInputLayout != nil {
             w.quantizeInput(input, inputStride: columns, tokens: tokens, into: quantized)
-            w.multiply(rows: 0..<rows, quantizedInput: quantized, tokens: tokens, output: output, outputStride: rows)
-        } else if !ProjectionBatch.usesGEMM(w, tokens: tokens, path: path) {
+            w.multiply(rows: 0..<rows, quantizedInput: quantized, tokens: tokens, output: output, outputStride: rows,
+                       path: path)
+        } else if !ProjectionBatch.usesGEMM(w, tokens: tokens) {
             w.multiply(rows: 0..<rows, input: input, inputStride: columns, tokens: tokens, output: output,
-                       outputStride: rows)
+                       outputStride: rows, path: path)
         } else {
             var start = 0
             while start < rows {
@@ -103,11 +109,11 @@ func quantBenchmark(arguments: [String]) throws {
     }
     var wall = [Double](repeating: .infinity, count: matrices.count)
     var cpu = [Double](repeating: .infinity, count: matrices.count)
-    for m in matrices { product(m.matrix, panel: m.panel) }   // page everything in
+    for m in matrices { product(m.matrix, panel: m.panel, path: m.path) }   // page everything in
     for _ in 0..<repeats {
         for (i, m) in matrices.enumerated() {
             let startWall = monotonicSeconds(), startCPU = threadCPUSeconds()
-            product(m.matrix, panel: m.panel)
+            product(m.matrix, panel: m.panel, path: m.path)
             cpu[i] = min(cpu[i], threadCPUSeconds() - startCPU)
             wall[i] = min(wall[i], monotonicSeconds() - startWall)
         }

@@ -101,6 +101,12 @@ import GLMSupport
             results[chunk] = got
         }
         let whole = results[GGUFModelTests.tokens.count]!, four = results[4]!, decode = results[1]!
+        // Every kernel path gives the same bits: on a CPU with AVX-512 VNNI the avx512 path runs the panels' VNNI
+        // build (quantdot_vnni.c), the avx2 path the AVX2 one.
+        for kernels in KernelPath.available() {
+            let other = try logits(Model.load(directory: path, kernels: kernels))
+            #expect(other.map(\.bitPattern) == whole.map(\.bitPattern), "\(path) on the \(kernels) path")
+        }
         // Up to 4 tokens run the row kernel's tiles, which give decode's bits: what keeps speculative verification
         // lossless at temperature 0.
         #expect(four.map(\.bitPattern) == decode.map(\.bitPattern))

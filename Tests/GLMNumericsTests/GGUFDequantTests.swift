@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import CGLMKernels
 import GLMNumerics
+import GLMSupport
 
 /// glm_dequantize against gguf-py's reference dequantisers (llama.cpp's quants.py), bit for bit: the fixtures of
 /// Tests/Fixtures/formats/gguf_quants are made by tools/make_gguf_quant_fixtures.py from random blocks and edge
@@ -12,6 +13,10 @@ import GLMNumerics
         parts.removeLast(2)
         return parts.joined(separator: "/") + "/Fixtures/formats/gguf_quants/"
     }()
+
+    /// The integer kernels' builds this CPU runs (glm_matmul_rows_q8act's avx512 argument): 0 the AVX2 build, and 1
+    /// the AVX-512 VNNI build where the CPU has it. Every product below runs on each and must give the same bits.
+    static let integerPaths: [Int32] = glm_q8act_vnni_available() != 0 ? [0, 1] : [0]
 
     static let types: [(String, Int32, Int)] = [
         ("F32", Int32(GLM_GGML_F32), 1), ("F16", Int32(GLM_GGML_F16), 1), ("BF16", Int32(GLM_GGML_BF16), 1),
@@ -165,7 +170,7 @@ import GLMNumerics
                 x.withUnsafeBufferPointer { p in
                     weights.withUnsafeBufferPointer { wp in
                         #expect(glm_matmul_rows_q8act(type, wp.baseAddress! + r * rowBytes, rowBytes, 1, columns,
-                                                      p.baseAddress! + t * columns, columns, 1, &one, 1) == 0)
+                                                      p.baseAddress! + t * columns, columns, 1, &one, 1, 0) == 0)
                     }
                 }
                 single[t * rows + r] = one
@@ -191,27 +196,36 @@ import GLMNumerics
         #expect(actRow > 0 && actRow % 32 == 0)
         for tokens in [1, 3, 4, 6, 9] {
             for shapeRows in 1...rows {
-                var y = [Float](repeating: .nan, count: tokens * shapeRows)
-                #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
-                                              shapeRows) == 0)
-                // The two-step form (quantised once, as ProjectionBatch runs it) gives the same bits.
-                var act = [UInt8](repeating: 0, count: tokens * actRow + 32)
-                var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
-                act.withUnsafeMutableBytes { a in
-                    let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
-                    #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
-                    #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
-                                                      &y2, shapeRows) == 0)
-                }
-                // From glm_q8act_panel_min_tokens on, the panel kernel sums in another float order
-                // (integerPanelMatchesScalarOrder checks it); the row × token tiles below it equal 1 × 1.
-                let panelFrom = Int(glm_q8act_panel_min_tokens(type))
-                let rowKernel = panelFrom == 0 || tokens < panelFrom
-                for t in 0..<tokens {
-                    for r in 0..<shapeRows {
-                        #expect(!rowKernel || y[t * shapeRows + r].bitPattern == single[t * rows + r].bitPattern,
-                                "\(name) \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r) differs from 1 × 1")
-                        #expect(y2[t * shapeRows + r].bitPattern == y[t * shapeRows + r].bitPattern)
+                var first: [Float]? = nil   // the AVX2 build's result: the VNNI build's must be the same bits
+                for path in GGUFDequantTests.integerPaths {
+                    var y = [Float](repeating: .nan, count: tokens * shapeRows)
+                    #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
+                                                  shapeRows, path) == 0)
+                    // The two-step form (quantised once, as ProjectionBatch runs it) gives the same bits.
+                    var act = [UInt8](repeating: 0, count: tokens * actRow + 32)
+                    var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
+                    act.withUnsafeMutableBytes { a in
+                        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
+                        #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
+                        #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
+                                                          &y2, shapeRows, path) == 0)
+                    }
+                    // From glm_q8act_panel_min_tokens on, the panel kernel sums in another float order
+                    // (integerPanelMatchesScalarOrder checks it); the row × token tiles below it equal 1 × 1.
+                    let panelFrom = Int(glm_q8act_panel_min_tokens(type))
+                    let rowKernel = panelFrom == 0 || tokens < panelFrom
+                    for t in 0..<tokens {
+                        for r in 0..<shapeRows {
+                            #expect(!rowKernel || y[t * shapeRows + r].bitPattern == single[t * rows + r].bitPattern,
+                                    "\(name) \(shapeRows) rows × \(tokens) tokens, build \(path): token \(t) row \(r) differs from 1 × 1")
+                            #expect(y2[t * shapeRows + r].bitPattern == y[t * shapeRows + r].bitPattern)
+                        }
+                    }
+                    if let first {
+                        #expect(y.map(\.bitPattern) == first.map(\.bitPattern),
+                                "\(name) \(shapeRows) rows × \(tokens) tokens: the VNNI build differs from the AVX2 build")
+                    } else {
+                        first = y
                     }
                 }
             }
@@ -220,11 +234,14 @@ import GLMNumerics
         var bad = x
         bad[5] = .nan
         var y = [Float](repeating: 0, count: rows)
-        #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, bad, columns, 1, &y, rows) == 0)
-        #expect(y[0..<rows].allSatisfy { $0.isNaN })
-        bad[5] = .infinity
-        #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, bad, columns, 1, &y, rows) == 0)
-        #expect(y[0..<rows].allSatisfy { $0.isNaN })
+        for path in GGUFDequantTests.integerPaths {
+            bad[5] = .nan
+            #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, bad, columns, 1, &y, rows, path) == 0)
+            #expect(y[0..<rows].allSatisfy { $0.isNaN })
+            bad[5] = .infinity
+            #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, bad, columns, 1, &y, rows, path) == 0)
+            #expect(y[0..<rows].allSatisfy { $0.isNaN })
+        }
     }
 
     /// The prefill panel kernel (quantdot.c: 8 weight rows repacked per K range, lanes = rows) against a scalar
@@ -308,15 +325,16 @@ import GLMNumerics
             var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
             for tokens in [panelFrom, panelFrom + 1, panelFrom + 3, 64, 67, 70] {
                 for shapeRows in [1, 7, 8, 9, 16, 17] {
+                  for path in GGUFDequantTests.integerPaths {
                     var y = [Float](repeating: .nan, count: tokens * shapeRows)
                     #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
-                                                  shapeRows) == 0)
+                                                  shapeRows, path) == 0)
                     var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
                     act.withUnsafeMutableBytes { a in
                         let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
                         #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
                         #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
-                                                          &y2, shapeRows) == 0)
+                                                          &y2, shapeRows, path) == 0)
                     }
                     var mismatches = 0
                     for t in 0..<tokens {
@@ -326,11 +344,12 @@ import GLMNumerics
                                 && y2[t * shapeRows + r].bitPattern == want.bitPattern
                             if !same { mismatches += 1 }
                             if !same && mismatches <= 3 {
-                                Issue.record("\(name) \(blocksPerRow) blocks, \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r): \(y[t * shapeRows + r]) / \(y2[t * shapeRows + r]) vs \(want)")
+                                Issue.record("\(name) \(blocksPerRow) blocks, \(shapeRows) rows × \(tokens) tokens, build \(path): token \(t) row \(r): \(y[t * shapeRows + r]) / \(y2[t * shapeRows + r]) vs \(want)")
                             }
                         }
                     }
                     #expect(mismatches == 0)
+                  }
                 }
             }
         }
@@ -436,15 +455,16 @@ import GLMNumerics
             var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
             for tokens in [panelFrom, panelFrom + 1, panelFrom + 3, 64, 70] {
                 for shapeRows in [1, 7, 8, 9, 17] {
+                  for path in GGUFDequantTests.integerPaths {
                     var y = [Float](repeating: .nan, count: tokens * shapeRows)
                     #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
-                                                  shapeRows) == 0)
+                                                  shapeRows, path) == 0)
                     var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
                     act.withUnsafeMutableBytes { a in
                         let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
                         #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
                         #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
-                                                          &y2, shapeRows) == 0)
+                                                          &y2, shapeRows, path) == 0)
                     }
                     var mismatches = 0
                     for t in 0..<tokens {
@@ -454,11 +474,12 @@ import GLMNumerics
                                 && y2[t * shapeRows + r].bitPattern == want.bitPattern
                             if !same { mismatches += 1 }
                             if !same && mismatches <= 3 {
-                                Issue.record("\(name) \(blocksPerRow) blocks, \(shapeRows) rows × \(tokens) tokens: token \(t) row \(r): \(y[t * shapeRows + r]) / \(y2[t * shapeRows + r]) vs \(want)")
+                                Issue.record("\(name) \(blocksPerRow) blocks, \(shapeRows) rows × \(tokens) tokens, build \(path): token \(t) row \(r): \(y[t * shapeRows + r]) / \(y2[t * shapeRows + r]) vs \(want)")
                             }
                         }
                     }
                     #expect(mismatches == 0)
+                  }
                 }
             }
         }
@@ -468,8 +489,8 @@ import GLMNumerics
     /// activation type (here Q4_0 and Q8_0 share Q8_0 activations, Q4_K and Q6_K share Q8_K ones, and one input
     /// feeds both kinds): every output must be bit-identical to the kernel run on its own f32 input, for decode
     /// (1 token, row tiles) and prefill (9 tokens, in parallel quantisation tasks of 16 tokens and GEMM tiles).
-    @Test(arguments: [1, 9, 37])
-    func projectionBatchSharesQuantisedInputs(tokens: Int) throws {
+    @Test(arguments: [1, 9, 37], KernelPath.available())
+    func projectionBatchSharesQuantisedInputs(tokens: Int, path: KernelPath) throws {
         let columns = 512, rows = 70
         var state: UInt64 = 777
         func next() -> UInt64 {
@@ -499,7 +520,7 @@ import GLMNumerics
         // A feeds Q4_0, Q8_0, Q4_K, Q6_K; B feeds Q4_K again (a second Q8_K quantisation of another input).
         let uses: [(Int, [Float])] = [(0, inputA), (1, inputA), (2, inputA), (3, inputA), (2, inputB)]
         var outputs = [[Float]](repeating: [Float](repeating: .nan, count: tokens * rows), count: uses.count)
-        let batch = try ProjectionBatch(workers: Workers(threads: 2), path: .avx2)
+        let batch = try ProjectionBatch(workers: Workers(threads: 2), path: path)
         try inputA.withUnsafeBufferPointer { a in
             try inputB.withUnsafeBufferPointer { b in
                 var pointers: [UnsafeMutablePointer<Float>] = []
@@ -517,8 +538,9 @@ import GLMNumerics
         for (i, use) in uses.enumerated() {
             guard case .ggml(let type, let base, let rowBytes) = weights[use.0].storage else { continue }
             var expected = [Float](repeating: .nan, count: tokens * rows)
-            #expect(glm_matmul_rows_q8act(type, base, rowBytes, rows, columns, use.1, columns, tokens, &expected, rows) == 0)
-            #expect(outputs[i].map(\.bitPattern) == expected.map(\.bitPattern), "projection \(i), \(tokens) tokens")
+            // The AVX2 build on one f32 input: the avx512 path (VNNI where the CPU has it) must give its bits too.
+            #expect(glm_matmul_rows_q8act(type, base, rowBytes, rows, columns, use.1, columns, tokens, &expected, rows, 0) == 0)
+            #expect(outputs[i].map(\.bitPattern) == expected.map(\.bitPattern), "projection \(i), \(tokens) tokens, \(path)")
         }
     }
 

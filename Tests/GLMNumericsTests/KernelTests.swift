@@ -102,12 +102,12 @@ import GLMSupport
                     input.withUnsafeBufferPointer { x in
                         together.withUnsafeMutableBufferPointer { y in
                             w.multiply(rows: 0..<rows, input: x.baseAddress!, inputStride: columns, tokens: tokens,
-                                       output: y.baseAddress!, outputStride: rows)
+                                       output: y.baseAddress!, outputStride: rows, path: .avx2)
                         }
                         alone.withUnsafeMutableBufferPointer { y in
                             for t in 0..<tokens {
                                 w.multiply(rows: 0..<rows, input: x.baseAddress! + t * columns, inputStride: columns,
-                                           tokens: 1, output: y.baseAddress! + t * rows, outputStride: rows)
+                                           tokens: 1, output: y.baseAddress! + t * rows, outputStride: rows, path: .avx2)
                             }
                         }
                     }

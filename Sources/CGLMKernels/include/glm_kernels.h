@@ -106,11 +106,13 @@ int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t 
 // ggml-style integer products for block-quantised weights (quantdot.c, every block type of glm_dequantize): each
 // input row is quantised once to the activation type ggml pairs with the weight type (Q8_0 for Q4_0, Q4_1, Q5_0,
 // Q5_1, Q8_0, IQ4_NL; Q8_K for Q2_K..Q6_K and IQ4_XS, with ggml's reference quantisers), block products are summed
-// exactly in int32 (AVX2) and scaled by the weight and activation scales in f32. y[t*ldy + r] as in
+// exactly in int32 (AVX2, or AVX-512 VNNI) and scaled by the weight and activation scales in f32. y[t*ldy + r] as in
 // glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not whole blocks, or rows wider than
 // the 64 KiB stack buffer holding one quantised input row (about 60,000 columns).
+// avx512 = 1 (the model's avx512 kernel path) runs the prefill panels from their AVX-512 VNNI build (quantdot_vnni.c)
+// where the CPU has AVX512F, VL and VNNI, else from the AVX2 one; the results are the same bits either way.
 int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
-                          const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+                          const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512);
 // The same in two steps, so that an input quantised once serves every tile of weight rows: glm_q8act_row_bytes is
 // the size of one quantised input row for weight type `type` (-1: type or columns unsupported; rows are stored that
 // many bytes apart, 32-byte aligned if `act` is), glm_q8act_quantize writes `tokens` of them, and
@@ -122,7 +124,9 @@ ptrdiff_t glm_q8act_row_bytes(int type, ptrdiff_t columns);
 int glm_q8act_kind(int type);
 int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t columns, ptrdiff_t tokens, void *act);
 int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
-                              const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+                              const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512);
+// 1 where avx512 = 1 selects the VNNI panels (the CPU has AVX512F, VL and VNNI), else 0.
+int glm_q8act_vnni_available(void);
 // From how many tokens on glm_matmul_rows_q8act(_pre) multiplies `type` with the prefill panel kernel (8 rows
 // repacked per K range, lanes = rows; quantdot.c says how its float order differs from the row kernel's), 0 where
 // the type has none: fewer tokens run the row kernel, whose results equal one row times one token bit for bit.
