@@ -159,9 +159,9 @@ static inline int all_finite(const __m256 *v, int n) {
     return _mm256_movemask_ps(bad) == 0;
 }
 
-// One 32-element Q8_0 block: q, the f16-rounded scale as f32, and Σq.
 #if !GLM_QDOT_VNNI   // quantdot_vnni.c's copy has only the products
 
+// One 32-element Q8_0 block: q, the f16-rounded scale as f32, and Σq.
 static void quantize_block_q8_0(const float *x, int8_t *q, float *d_out, int *sum) {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     __m256 v[4];
@@ -723,11 +723,10 @@ KTILE_FN(k_2x4, tile_q8_kact, 2, 4)
 KTILE_FN(k_1x4, tile_q8_kact, 1, 4)
 KTILE_FN(k_2x1, tile_q8_kact, 2, 1)
 
-// Token rows per prefill pass: their quantised activations (at most 64 × ~5.4 KB for a 5120-wide row) stay in L2
-// while a tile's weight rows stream past them.
-
 #endif   // !GLM_QDOT_VNNI
 
+// Token rows per prefill pass: their quantised activations (at most 64 × ~5.4 KB for a 5120-wide row) stay in L2
+// while a tile's weight rows stream past them.
 enum { GEMM_TOKEN_BLOCK = 64 };
 
 // MARK: prefill panels (Q8_0, Q4_0, Q5_0, IQ4_NL)
