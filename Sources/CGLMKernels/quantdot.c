@@ -24,8 +24,9 @@
 //   row (4-cycle latency × 160 blocks of a 5120-column row is the same order as the time that row takes to stream at
 //   decode bandwidth), or row tiles that decode measured slower (the drivers' comment).
 //
-// On CPUs with AVX-512 VNNI, and when the caller asks for the avx512 kernel path, the panels run from a second build
-// of this file (quantdot_vnni.c: vpdpbusd, Q8_0/IQ4_NL panels stored as w + 128) that gives the same bits.
+// On CPUs with AVX-512 VNNI, and when the caller asks for the avx512 kernel path, the panels and the Q8_0-activation
+// row kernels run from a second build of this file (quantdot_vnni.c: vpdpbusd, Q8_0/IQ4_NL panels stored as w + 128)
+// that gives the same bits (q8act_run says which and why).
 //
 // Activation quantisation follows ggml's reference quantisers: Q8_0 (quantize_row_q8_0_ref; gguf-py quants.py):
 // d = amax / 127, q = roundf(x / d) (half away from zero, through the reciprocal 1/d), d rounded to f16 (nearest
@@ -47,8 +48,8 @@
 
 #pragma clang fp contract(off)
 
-// 1 when this file is compiled as quantdot_vnni.c's second copy (AVX-512 VNNI); the prefill panels then use
-// vpdpbusd where this build uses maddubs + madd, with the same exact int32 sums and the same float operations, so
+// 1 when this file is compiled as quantdot_vnni.c's second copy (AVX-512 VNNI); the kernels then use vpdpbusd
+// where this build uses maddubs + madd, with the same exact int32 sums and the same float operations, so
 // both builds give the same bits (the tests compare them).
 #ifndef GLM_QDOT_VNNI
 #define GLM_QDOT_VNNI 0
@@ -387,7 +388,7 @@ q8_0act_block(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, i
             __m256i qx = _mm256_loadu_si256((const __m256i *)(row + b * QK));
             float dx = ((const float *)(row + l.d_offset))[b];
             __m256i sxv = is_signed ? _mm256_sign_epi8(qx, qw) : qx;   // x · sign(w)
-            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(uw, sxv), ones16);
+            __m256i p = dot_u8s8(_mm256_setzero_si256(), uw, sxv);
             acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(p), acc[r][t]);
             if (type != GLM_GGML_Q8_0 && type != GLM_GGML_IQ4_NL)
                 macc[r][t] = fmaf(m, ((const float *)(row + l.s_offset))[b], macc[r][t]);
@@ -641,7 +642,14 @@ tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
                 for (int t = 0; t < NT; t++) {
                     __m256i xs = is_signed ? _mm256_sign_epi8(qx[t], u) : qx[t];
                     __m256i p16 = _mm256_maddubs_epi16(uu, xs);
-                    isum[r][t] = _mm256_add_epi32(isum[r][t], _mm256_madd_epi16(p16, sv));
+                    __m256i p32 = _mm256_madd_epi16(p16, sv);
+#if GLM_QDOT_VNNI
+                    // Keeps clang from fusing the madd and the add into vpdpwssd, whose 4–5-cycle latency on this
+                    // accumulator chain made Q4_K decode 1.5× slower. (The VNNI build's K tiles are not used:
+                    // q8act_run says why; this keeps them correct and no slower than they can be.)
+                    __asm__("" : "+v"(p32));
+#endif
+                    isum[r][t] = _mm256_add_epi32(isum[r][t], p32);
                 }
             }
             // As in the panel tiles: the 8 sums pinned to registers after each group, or clang reorders the 2 × 4
@@ -676,8 +684,6 @@ tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum8(acc[r][t]);
 }
-
-#if !GLM_QDOT_VNNI   // the row × token tiles run from quantdot.c's own build only (q8act_pre says why)
 
 // MARK: drivers
 
@@ -722,8 +728,6 @@ KTILE_FN(k_1x1, tile_q8_kact, 1, 1)
 KTILE_FN(k_2x4, tile_q8_kact, 2, 4)
 KTILE_FN(k_1x4, tile_q8_kact, 1, 4)
 KTILE_FN(k_2x1, tile_q8_kact, 2, 1)
-
-#endif   // !GLM_QDOT_VNNI
 
 // Token rows per prefill pass: their quantised activations (at most 64 × ~5.4 KB for a 5120-wide row) stay in L2
 // while a tile's weight rows stream past them.
@@ -1089,44 +1093,8 @@ static void panel_gemm(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_
 #undef PANEL_CASE
 }
 
-// panel_gemm of the VNNI build (quantdot_vnni.c); internal to libglm.
-__attribute__((visibility("hidden")))
-void qdot_panel_vnni(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
-                          const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy);
-
-#if GLM_QDOT_VNNI
-
-void qdot_panel_vnni(int type, const uint8_t *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t blocks,
-                          const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
-    panel_gemm(type, w, row_bytes, rows, blocks, act, l, tokens, y, ldy);
-}
-
-#else   // the row × token tiles and the entry points, in quantdot.c's own build only
-
-// The VNNI build needs AVX-512 VNNI for vpdpbusd on 256-bit vectors (AVX512VL) and AVX-512F for the rest of that
-// build (quantdot_vnni.c's target). -1: not yet checked (a benign race: every thread stores the same).
-static int cpu_has_vnni = -1;
-
-static int vnni_allowed(int avx512) {
-    if (!avx512) return 0;
-    if (cpu_has_vnni < 0) {
-        __builtin_cpu_init();
-        cpu_has_vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                       __builtin_cpu_supports("avx512vnni");
-    }
-    return cpu_has_vnni;
-}
-
-int glm_q8act_vnni_available(void) { return vnni_allowed(1); }
-
-// The panels run from the VNNI build where avx512 is asked for and the CPU has it: there vpdpbusd replaces two to
-// four AVX2 instructions per 4 elements of 8 rows (1536 × 5120 × 64 tokens on Zen 4, one thread: Q8_0 and IQ4_NL
-// 1.9–2×, Q4_0/Q5_0 1.26×, K-quants 1.0–1.2× faster). Decode and the row × token tiles stay on this build: compiled
-// with VNNI enabled, clang fuses their madd + add into vpdpwssd, which puts its 4–5-cycle latency on the one
-// accumulator chain of a decode row (Q4_K decode 0.60 → 0.92 ms per 4096 × 5120 product), and their Q8_0 decode was
-// 10–15% slower there too.
 static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
-                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel, int avx512) {
+                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel) {
     int block, bytes, actkind;
     if (!weight_layout(type, &block, &bytes, &actkind) || columns <= 0 || columns % block != 0 ||
         columns / block * bytes > row_bytes)
@@ -1137,8 +1105,7 @@ static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t row
     int k = actkind == ACT_Q8_K;
     tile_fn row1 = k ? k_1x1 : q8_1x1;
     if (use_panel) {
-        if (vnni_allowed(avx512)) qdot_panel_vnni(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
-        else panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
+        panel_gemm(type, base, row_bytes, rows, blocks, a, l, tokens, y, ldy);
         return 0;
     }
     if (tokens < 4) {
@@ -1171,6 +1138,51 @@ static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t row
     return 0;
 }
 
+// q8act_pre of the VNNI build (quantdot_vnni.c); internal to libglm.
+__attribute__((visibility("hidden")))
+int qdot_pre_vnni(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns, const void *act,
+                  ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel);
+
+#if GLM_QDOT_VNNI
+
+int qdot_pre_vnni(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns, const void *act,
+                  ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel) {
+    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
+}
+
+#else   // the entry points, in quantdot.c's own build only
+
+// The VNNI build needs AVX-512 VNNI for vpdpbusd on 256-bit vectors (AVX512VL) and AVX-512F for the rest of that
+// build (quantdot_vnni.c's target). -1: not yet checked (a benign race: every thread stores the same).
+static int cpu_has_vnni = -1;
+
+static int vnni_allowed(int avx512) {
+    if (!avx512) return 0;
+    if (cpu_has_vnni < 0) {
+        __builtin_cpu_init();
+        cpu_has_vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                       __builtin_cpu_supports("avx512vnni");
+    }
+    return cpu_has_vnni;
+}
+
+int glm_q8act_vnni_available(void) { return vnni_allowed(1); }
+
+// Where avx512 is asked for and the CPU has AVX-512 VNNI, the VNNI build runs the panels of every type and the row
+// kernel and row × token tiles of the Q8_0-activation types; there vpdpbusd replaces two to four AVX2 instructions
+// per 4 elements. Measured on Zen 4, one thread, VNNI build / AVX2 build: panels (1536 × 5120 × 64 tokens) Q8_0 and
+// IQ4_NL 1.9–2.0×, Q4_0/Q5_0 1.29×, Q2_K/Q4_K 1.11×, Q5_K 1.24×, Q6_K 1.05×, Q3_K 0.97×; decode (24576 × 5120,
+// matrices larger than the L3) Q4_0, Q5_0, IQ4_NL 1.10–1.11×, Q8_0 1.03×; 4 tokens (speculative verification)
+// Q8_0 1.22×, the others 1.10–1.19×. The K-quants' row kernel and tiles stay on the AVX2 build: compiled for VNNI,
+// clang fuses their madd + add into vpdpwssd (a 4–5-cycle latency on each accumulator chain), and with that fusion
+// blocked (the asm in tile_q8_kact) the VNNI build's code still ran Q4_K decode 1.4× slower, for reasons not found.
+static int q8act_run(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns, const void *act,
+                     ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel, int avx512) {
+    const int vnni = vnni_allowed(avx512) && (use_panel || glm_q8act_kind(type) == ACT_Q8_0);
+    return vnni ? qdot_pre_vnni(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel)
+                : q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
+}
+
 // Benchmarks only (glm-bench quant's GLM_BENCH_NO_PANEL): 0 sends prefill to the row × token tiles instead.
 static int panel_enabled = 1;
 
@@ -1196,7 +1208,7 @@ int glm_q8act_panel_min_tokens(int type) {
 int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                               const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512) {
     int panel_from = glm_q8act_panel_min_tokens(type);
-    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, panel_from && tokens >= panel_from, avx512);
+    return q8act_run(type, w, row_bytes, rows, columns, act, tokens, y, ldy, panel_from && tokens >= panel_from, avx512);
 }
 
 #define QDOT_STACK_BYTES 65536
@@ -1216,7 +1228,7 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
     for (ptrdiff_t t0 = 0; t0 < tokens; t0 += group) {
         ptrdiff_t nt = tokens - t0 < group ? tokens - t0 : group;
         glm_q8act_quantize(type, x + t0 * ldx, ldx, columns, nt, act);
-        q8act_pre(type, w, row_bytes, rows, columns, act, nt, y + t0 * ldy, ldy, use_panel, avx512);
+        q8act_run(type, w, row_bytes, rows, columns, act, nt, y + t0 * ldy, ldy, use_panel, avx512);
     }
     return 0;
 }

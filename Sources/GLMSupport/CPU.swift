@@ -61,7 +61,8 @@ public enum KernelPath: String, Sendable, CaseIterable {
     /// AVX2 + FMA + F16C everywhere: decode row kernels and the 6×16 GEMM micro-kernel.
     case avx2
     /// As `avx2`, with the GEMM's 12×32 AVX-512 micro-kernel (needs AVX-512F) and, where the CPU also has AVX-512
-    /// VNNI (and VL), the block-quantised weights' prefill panels summed with vpdpbusd (quantdot_vnni.c).
+    /// VNNI (and VL), the block-quantised weights' prefill panels and Q8_0-activation row kernels summed with vpdpbusd
+    /// (quantdot_vnni.c).
     case avx512
 
     /// The environment variable that picks a path when the caller does not: `avx2`, `avx512` or `auto`.

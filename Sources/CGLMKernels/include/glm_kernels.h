@@ -109,8 +109,9 @@ int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t 
 // exactly in int32 (AVX2, or AVX-512 VNNI) and scaled by the weight and activation scales in f32. y[t*ldy + r] as in
 // glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not whole blocks, or rows wider than
 // the 64 KiB stack buffer holding one quantised input row (about 60,000 columns).
-// avx512 = 1 (the model's avx512 kernel path) runs the prefill panels from their AVX-512 VNNI build (quantdot_vnni.c)
-// where the CPU has AVX512F, VL and VNNI, else from the AVX2 one; the results are the same bits either way.
+// avx512 = 1 (the model's avx512 kernel path) runs the prefill panels and the Q8_0-activation row kernels from their
+// AVX-512 VNNI build (quantdot_vnni.c) where the CPU has AVX512F, VL and VNNI, else the AVX2 one; the results are
+// the same bits either way.
 int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                           const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512);
 // The same in two steps, so that an input quantised once serves every tile of weight rows: glm_q8act_row_bytes is
@@ -125,7 +126,7 @@ int glm_q8act_kind(int type);
 int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t columns, ptrdiff_t tokens, void *act);
 int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                               const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512);
-// 1 where avx512 = 1 selects the VNNI panels (the CPU has AVX512F, VL and VNNI), else 0.
+// 1 where avx512 = 1 selects the VNNI kernels (the CPU has AVX512F, VL and VNNI), else 0.
 int glm_q8act_vnni_available(void);
 // From how many tokens on glm_matmul_rows_q8act(_pre) multiplies `type` with the prefill panel kernel (8 rows
 // repacked per K range, lanes = rows; quantdot.c says how its float order differs from the row kernel's), 0 where
