@@ -374,7 +374,6 @@ static inline __attribute__((always_inline)) __m256i unpack_block32(int type, co
 static inline __attribute__((always_inline)) void
 q8_0act_block(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t b,
               const uint8_t *act, act_layout l, __m256 acc[4][4], float macc[4][4]) {
-    const __m256i ones16 = _mm256_set1_epi16(1);
     for (int r = 0; r < NR; r++) {
         const uint8_t *wb = w + r * row_bytes + b * bytes;
         float d, m;
@@ -819,8 +818,6 @@ static inline __attribute__((always_inline)) void
 panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, const uint8_t *act, act_layout l,
            float *acc_io, ptrdiff_t ld_acc) {
     const int is_signed = panel_offset(type) == 0, k16 = panel_k16(type);
-    const __m256i ones16 = _mm256_set1_epi16(1);
-    (void)ones16;
     __m256 acc[4];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_loadu_ps(acc_io + ld_acc * t);
     for (ptrdiff_t b = 0; b < nb; b++) {
@@ -843,7 +840,7 @@ panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, c
                     __m256i p = _mm256_maddubs_epi16(uw, xb);
                     s16[t] = _mm256_add_epi16(s16[t], p);
                     if ((k + 1) % k16 == 0) {
-                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], ones16));
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], _mm256_set1_epi16(1)));
                         s16[t] = _mm256_setzero_si256();
                     }
                 }
@@ -939,7 +936,6 @@ static inline __attribute__((always_inline)) void
 kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, const uint8_t *act, act_layout l,
             float *acc_io, ptrdiff_t ld_acc) {
     const int k16 = kpanel_k16(type);
-    (void)k16;
     __m256 acc[4];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_loadu_ps(acc_io + ld_acc * t);
     for (ptrdiff_t b = 0; b < nb; b++) {
@@ -949,57 +945,46 @@ kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, 
         for (int t = 0; t < NT; t++) isum[t] = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
         for (int g = 0; g < 8; g++) {
+            // part: the AVX2 build sums maddubs results in int16 over kpanel_k16 k steps, then applies the scale with
+            // one madd; the VNNI build sums Σ u·x per 4 elements straight into int32 (vpdpbusd) over a scale run (4
+            // k steps for the per-16 types, 8 for Q4_K/Q5_K) and multiplies by the scale once: a lane's partial sum
+            // is at most 16·63·128 (Q6_K), its product with a scale below 2^24, so S is the same exact integer.
+            const int run = GLM_QDOT_VNNI ? (k_per16(type) ? 4 : 8) : k16;
+            __m256i part[4];
+            for (int t = 0; t < NT; t++) part[t] = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 8; k++) {
+                __m256i wv = _mm256_load_si256((const __m256i *)(pb + KPANEL_VALUES + 32 * (8 * g + k)));
+                for (int t = 0; t < NT; t++) {
+                    int32_t xi;
+                    memcpy(&xi, act + t * l.row_bytes + bb * QK_K + 32 * g + 4 * k, 4);
 #if GLM_QDOT_VNNI
-            // Σ u·x per 4 elements straight into int32 (vpdpbusd), times the scale once per scale run (4 elements'
-            // k steps of the per-16 types, 8 of Q4_K/Q5_K): a lane's partial sum is at most 16·63·128 (Q6_K), its
-            // product with a scale below 2^24, so S is the same exact integer as the AVX2 build's.
-            __m256i s32[4];
-            for (int t = 0; t < NT; t++) s32[t] = _mm256_setzero_si256();
-            const int run = k_per16(type) ? 4 : 8;
-#pragma clang loop unroll(full)
-            for (int k = 0; k < 8; k++) {
-                __m256i wv = _mm256_load_si256((const __m256i *)(pb + KPANEL_VALUES + 32 * (8 * g + k)));
-                for (int t = 0; t < NT; t++) {
-                    int32_t xi;
-                    memcpy(&xi, act + t * l.row_bytes + bb * QK_K + 32 * g + 4 * k, 4);
-                    s32[t] = _mm256_dpbusd_epi32(s32[t], wv, _mm256_set1_epi32(xi));
-                }
-                if (NT == 4) __asm__("" : "+v"(s32[0]), "+v"(s32[1]), "+v"(s32[2]), "+v"(s32[3]));
-                if ((k + 1) % run == 0) {
-                    // The stored int16 pair (scale, scale) → the scale as int32.
-                    __m256i scale = _mm256_srai_epi32(
-                        _mm256_load_si256((const __m256i *)(pb + KPANEL_SCALES + 32 * (2 * g + k / 4))), 16);
-                    for (int t = 0; t < NT; t++) {
-                        isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s32[t], scale));
-                        s32[t] = _mm256_setzero_si256();
-                    }
-                }
-            }
+                    part[t] = _mm256_dpbusd_epi32(part[t], wv, _mm256_set1_epi32(xi));
 #else
-            __m256i s16[4];
-            for (int t = 0; t < NT; t++) s16[t] = _mm256_setzero_si256();
-#pragma clang loop unroll(full)
-            for (int k = 0; k < 8; k++) {
-                __m256i wv = _mm256_load_si256((const __m256i *)(pb + KPANEL_VALUES + 32 * (8 * g + k)));
-                for (int t = 0; t < NT; t++) {
-                    int32_t xi;
-                    memcpy(&xi, act + t * l.row_bytes + bb * QK_K + 32 * g + 4 * k, 4);
-                    s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(wv, _mm256_set1_epi32(xi)));
+                    part[t] = _mm256_add_epi16(part[t], _mm256_maddubs_epi16(wv, _mm256_set1_epi32(xi)));
+#endif
                 }
                 // The sums pinned to registers after each k: without this clang evaluates the 4-token tile token by
                 // token, spilling the 8 weight vectors of a group to the stack and reloading one per maddubs (two
                 // loads per maddubs instead of 1.25). Measured on one tile over an L1-resident panel, 64 tokens
                 // (Zen 3): Q4_K 1.2×, Q8_0 (panel_tile) 1.3× faster; Q4_0, Q6_K unchanged.
-                if (NT == 4) __asm__("" : "+x"(s16[0]), "+x"(s16[1]), "+x"(s16[2]), "+x"(s16[3]));
-                if ((k + 1) % k16 == 0) {
+                if (NT == 4) __asm__("" : "+x"(part[0]), "+x"(part[1]), "+x"(part[2]), "+x"(part[3]));
+                if ((k + 1) % run == 0) {
+                    // Lane r: row r's scale as the int16 pair (scale, scale).
                     __m256i scale = _mm256_load_si256((const __m256i *)(pb + KPANEL_SCALES + 32 * (2 * g + k / 4)));
+#if GLM_QDOT_VNNI
+                    scale = _mm256_srai_epi32(scale, 16);   // the scale as int32
+#endif
                     for (int t = 0; t < NT; t++) {
-                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], scale));
-                        s16[t] = _mm256_setzero_si256();
+#if GLM_QDOT_VNNI
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(part[t], scale));
+#else
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(part[t], scale));
+#endif
+                        part[t] = _mm256_setzero_si256();
                     }
                 }
             }
-#endif
         }
         __m256 dw = _mm256_load_ps((const float *)pb);
         for (int t = 0; t < NT; t++) {

@@ -18,6 +18,24 @@ import GLMSupport
     /// the AVX-512 VNNI build where the CPU has it. Every product below runs on each and must give the same bits.
     static let integerPaths: [Int32] = glm_q8act_vnni_available() != 0 ? [0, 1] : [0]
 
+    /// The first `tokens` rows of `x` times weight rows 0..<rows on integer build `path`, through both entry points:
+    /// glm_matmul_rows_q8act (f32 input) and glm_q8act_quantize + glm_matmul_rows_q8act_pre (quantised once, as
+    /// ProjectionBatch runs it); the tests expect the two to give the same bits.
+    static func integerProducts(_ type: Int32, _ weights: [UInt8], rowBytes: Int, rows: Int, columns: Int,
+                                _ x: [Float], tokens: Int, path: Int32) -> (direct: [Float], twoStep: [Float]) {
+        var y = [Float](repeating: .nan, count: tokens * rows)
+        #expect(glm_matmul_rows_q8act(type, weights, rowBytes, rows, columns, x, columns, tokens, &y, rows, path) == 0)
+        var act = [UInt8](repeating: 0, count: tokens * glm_q8act_row_bytes(type, columns) + 32)
+        var y2 = [Float](repeating: .nan, count: tokens * rows)
+        act.withUnsafeMutableBytes { a in
+            let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
+            #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
+            #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, rows, columns, aligned, tokens, &y2, rows,
+                                              path) == 0)
+        }
+        return (y, y2)
+    }
+
     static let types: [(String, Int32, Int)] = [
         ("F32", Int32(GLM_GGML_F32), 1), ("F16", Int32(GLM_GGML_F16), 1), ("BF16", Int32(GLM_GGML_BF16), 1),
         ("Q4_0", Int32(GLM_GGML_Q4_0), 32), ("Q4_1", Int32(GLM_GGML_Q4_1), 32), ("Q5_0", Int32(GLM_GGML_Q5_0), 32),
@@ -198,18 +216,9 @@ import GLMSupport
             for shapeRows in 1...rows {
                 var first: [Float]? = nil   // the AVX2 build's result: the VNNI build's must be the same bits
                 for path in GGUFDequantTests.integerPaths {
-                    var y = [Float](repeating: .nan, count: tokens * shapeRows)
-                    #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
-                                                  shapeRows, path) == 0)
                     // The two-step form (quantised once, as ProjectionBatch runs it) gives the same bits.
-                    var act = [UInt8](repeating: 0, count: tokens * actRow + 32)
-                    var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
-                    act.withUnsafeMutableBytes { a in
-                        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
-                        #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
-                        #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
-                                                          &y2, shapeRows, path) == 0)
-                    }
+                    let (y, y2) = GGUFDequantTests.integerProducts(type, weights, rowBytes: rowBytes, rows: shapeRows,
+                                                                   columns: columns, x, tokens: tokens, path: path)
                     // From glm_q8act_panel_min_tokens on, the panel kernel sums in another float order
                     // (integerPanelMatchesScalarOrder checks it); the row × token tiles below it equal 1 × 1.
                     let panelFrom = Int(glm_q8act_panel_min_tokens(type))
@@ -321,21 +330,11 @@ import GLMSupport
                 }
             }
             print("\(name) panel, \(blocksPerRow) blocks: vs the exact product, worst |Δ| / Σ|terms| = \(worst)")
-            let actRow = glm_q8act_row_bytes(type, columns)
-            var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
             for tokens in [panelFrom, panelFrom + 1, panelFrom + 3, 64, 67, 70] {
                 for shapeRows in [1, 7, 8, 9, 16, 17] {
                   for path in GGUFDequantTests.integerPaths {
-                    var y = [Float](repeating: .nan, count: tokens * shapeRows)
-                    #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
-                                                  shapeRows, path) == 0)
-                    var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
-                    act.withUnsafeMutableBytes { a in
-                        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
-                        #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
-                        #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
-                                                          &y2, shapeRows, path) == 0)
-                    }
+                    let (y, y2) = GGUFDequantTests.integerProducts(type, weights, rowBytes: rowBytes, rows: shapeRows,
+                                                                   columns: columns, x, tokens: tokens, path: path)
                     var mismatches = 0
                     for t in 0..<tokens {
                         for r in 0..<shapeRows {
@@ -451,21 +450,11 @@ import GLMSupport
                 }
             }
             print("\(name) panel, \(blocksPerRow) blocks: vs the exact product, worst |Δ| / Σ|terms| = \(worst)")
-            let actRow = glm_q8act_row_bytes(type, columns)
-            var act = [UInt8](repeating: 0, count: maxTokens * actRow + 32)
             for tokens in [panelFrom, panelFrom + 1, panelFrom + 3, 64, 70] {
                 for shapeRows in [1, 7, 8, 9, 17] {
                   for path in GGUFDequantTests.integerPaths {
-                    var y = [Float](repeating: .nan, count: tokens * shapeRows)
-                    #expect(glm_matmul_rows_q8act(type, weights, rowBytes, shapeRows, columns, x, columns, tokens, &y,
-                                                  shapeRows, path) == 0)
-                    var y2 = [Float](repeating: .nan, count: tokens * shapeRows)
-                    act.withUnsafeMutableBytes { a in
-                        let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: a.baseAddress!) + 31) & ~31)!
-                        #expect(glm_q8act_quantize(type, x, columns, columns, tokens, aligned) == 0)
-                        #expect(glm_matmul_rows_q8act_pre(type, weights, rowBytes, shapeRows, columns, aligned, tokens,
-                                                          &y2, shapeRows, path) == 0)
-                    }
+                    let (y, y2) = GGUFDequantTests.integerProducts(type, weights, rowBytes: rowBytes, rows: shapeRows,
+                                                                   columns: columns, x, tokens: tokens, path: path)
                     var mismatches = 0
                     for t in 0..<tokens {
                         for r in 0..<shapeRows {
