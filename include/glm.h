@@ -399,10 +399,24 @@ typedef enum glm_kernels {
     GLM_KERNELS_AVX512 = 2
 } glm_kernels;
 
+/* How bf16 weights multiply their inputs. F32: the inputs stay f32, every product is exact (transformers in float32
+ * computes the same sums in another order). BF16: each input row is rounded to bf16 once (nearest even), as
+ * llama.cpp multiplies a BF16 tensor on CPU; on the AVX512 kernel path of a CPU with AVX-512 BF16 the products then
+ * run as vdpbf16ps on the stored weights (about 2x the prefill speed of F32 there), elsewhere through the f32 kernels
+ * on the rounded inputs. The logits move by that rounding (docs/MODEL.md, "bf16 inputs": measured 0.3-0.5% of the
+ * largest logit on the test models). AUTO: BF16 for a GGUF model, F32 for a safetensors checkpoint.
+ * glm_model_info's "bf16_inputs" says which applies. */
+typedef enum glm_bf16_inputs {
+    GLM_BF16_INPUTS_AUTO = 0,
+    GLM_BF16_INPUTS_F32 = 1,
+    GLM_BF16_INPUTS_BF16 = 2
+} glm_bf16_inputs;
+
 typedef struct glm_model_params {
     int32_t threads;          /* threads for sessions that do not say; 0 = glm_default_threads() */
     glm_gemm_backend gemm;    /* GLM_GEMM_AUTO (default), GLM_GEMM_PACKED or GLM_GEMM_OPENBLAS */
     glm_kernels kernels;      /* GLM_KERNELS_AUTO (default), GLM_KERNELS_AVX2 or GLM_KERNELS_AVX512 */
+    glm_bf16_inputs bf16_inputs; /* GLM_BF16_INPUTS_AUTO (default), GLM_BF16_INPUTS_F32 or GLM_BF16_INPUTS_BF16 */
 } glm_model_params;
 
 glm_model_params glm_model_default_params(void);
@@ -417,7 +431,7 @@ void glm_model_free(glm_model *model);
 /* JSON: {"config": {...HF keys...}, "parameter_count", "bytes_mapped", "dtype" (the type holding most parameters:
  * "bfloat16", "float32", "float16", or a ggml type such as "Q8_0"), "format" ("safetensors" or "gguf"),
  * "quantization" (parameters per stored type, e.g. {"F32": ..., "Q4_K": ..., "Q6_K": ...}), "has_mtp", "gemm",
- * "kernels" ("avx2" or "avx512": the path this model's sessions run), "kv_bytes_per_token" ({"f16": ..., "bf16",
+ * "kernels" ("avx2" or "avx512": the path this model's sessions run), "bf16_inputs" ("f32" or "bf16"), "kv_bytes_per_token" ({"f16": ..., "bf16",
  * "f32", "q8_0"}: bytes of K and V per position of context over all layers, K and V of that type),
  * "mtp_kv_bytes_per_token" (the same for the MTP layer's own cache; 0 without one), ...}. */
 glm_status glm_model_info(const glm_model *model, char **out_info_json);

@@ -9,7 +9,7 @@ import Glibc
 
 @c @implementation
 public func glm_model_default_params() -> glm_model_params {
-    glm_model_params(threads: 0, gemm: GLM_GEMM_AUTO, kernels: GLM_KERNELS_AUTO)
+    glm_model_params(threads: 0, gemm: GLM_GEMM_AUTO, kernels: GLM_KERNELS_AUTO, bf16_inputs: GLM_BF16_INPUTS_AUTO)
 }
 
 @c @implementation
@@ -37,12 +37,20 @@ public func glm_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointe
         default:
             throw .invalidArgument("params.kernels must be GLM_KERNELS_AUTO, GLM_KERNELS_AVX2 or GLM_KERNELS_AVX512, got \(p.kernels.rawValue)")
         }
+        let bf16Inputs: BF16Inputs?
+        switch p.bf16_inputs {
+        case GLM_BF16_INPUTS_AUTO: bf16Inputs = nil
+        case GLM_BF16_INPUTS_F32: bf16Inputs = .f32
+        case GLM_BF16_INPUTS_BF16: bf16Inputs = .bf16
+        default:
+            throw .invalidArgument("params.bf16_inputs must be GLM_BF16_INPUTS_AUTO, GLM_BF16_INPUTS_F32 or GLM_BF16_INPUTS_BF16, got \(p.bf16_inputs.rawValue)")
+        }
         let directory = try string(path, "path")
         // Resolved here, in code built for baseline x86-64: GLMModel is built for x86-64-v3, so on a CPU without
         // AVX2 not even its first instruction may run.
         let kernels = try KernelPath.resolve(requested)
         out.pointee = Handle.retain(try Model.load(directory: directory, threads: Int(p.threads), gemm: gemm,
-                                                   kernels: kernels))
+                                                   kernels: kernels, bf16Inputs: bf16Inputs))
     }
 }
 

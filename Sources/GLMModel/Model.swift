@@ -20,6 +20,8 @@ public final class Model: @unchecked Sendable {
     /// The instruction set of the kernels (`KernelPath.resolve`: the caller's choice, else GLM_KERNELS, else the
     /// fastest the CPU has).
     public let kernelPath: KernelPath
+    /// How bf16 weights multiply their inputs (`BF16Inputs`; by default `.bf16` for GGUF files, `.f32` otherwise).
+    public let bf16Inputs: BF16Inputs
     /// Parameters of the tensors in use (main model and MTP layer; a tied lm_head counts once).
     public let parameterCount: Int
     /// Bytes of all mapped checkpoint files (address space, not resident memory).
@@ -47,9 +49,10 @@ public final class Model: @unchecked Sendable {
     /// naming the file, the tensor and what was expected. `threads` <= 0 means `Threads.defaultCount`.
     /// `gemm`: the prefill GEMM backend, nil = GLM_GEMM (`packed` or `openblas`) or `.packed`.
     /// `kernels`: the kernel path, nil = GLM_KERNELS or the CPU's best. A CPU without AVX2/FMA/F16C is
-    /// `.unsupported` before anything is read.
+    /// `.unsupported` before anything is read. `bf16Inputs`: how bf16 weights multiply, nil = `BF16Inputs.automatic`
+    /// for the format.
     public static func load(directory: String, threads: Int = 0, gemm: GEMMBackend? = nil,
-                            kernels: KernelPath? = nil) throws(GLMError) -> Model {
+                            kernels: KernelPath? = nil, bf16Inputs: BF16Inputs? = nil) throws(GLMError) -> Model {
         let path = try KernelPath.resolve(kernels)
         let backend = try GEMMBackend.resolve(gemm)
         // Checked before any file in it is named: "" would otherwise become "/config.json".
@@ -63,7 +66,9 @@ public final class Model: @unchecked Sendable {
         if isGGUFFile || isGGUFDirectory {
             let gguf = try GGUFModel(path: directory)
             return try Model(directory: directory, config: gguf.config, store: gguf, threads: Threads.resolve(threads),
-                             gemmBackend: backend, kernelPath: path, format: "gguf", ggufFile: gguf.path)
+                             gemmBackend: backend, kernelPath: path,
+                             bf16Inputs: bf16Inputs ?? BF16Inputs.automatic(format: "gguf"), format: "gguf",
+                             ggufFile: gguf.path)
         }
         guard FileSystem.isDirectory(directory) else {
             throw .io(FileSystem.exists(directory) ? "model path '\(directory)' is not a directory"
@@ -72,11 +77,12 @@ public final class Model: @unchecked Sendable {
         let config = try ModelConfig(contentsOf: FileSystem.join(directory, "config.json"))
         let store = try TensorStore(directory: directory)
         return try Model(directory: directory, config: config, store: store, threads: Threads.resolve(threads),
-                         gemmBackend: backend, kernelPath: path, format: "safetensors")
+                         gemmBackend: backend, kernelPath: path,
+                         bf16Inputs: bf16Inputs ?? BF16Inputs.automatic(format: "safetensors"), format: "safetensors")
     }
 
     private init(directory: String, config c: ModelConfig, store: any ModelTensorSource, threads: Int,
-                 gemmBackend: GEMMBackend, kernelPath: KernelPath, format: String,
+                 gemmBackend: GEMMBackend, kernelPath: KernelPath, bf16Inputs: BF16Inputs, format: String,
                  ggufFile: String? = nil) throws(GLMError) {
         let loader = WeightLoader(store: store, config: c)
         embedTokens = try loader.matrix("model.embed_tokens.weight", rows: c.vocabSize, columns: c.hiddenSize)
@@ -97,6 +103,7 @@ public final class Model: @unchecked Sendable {
         self.threads = threads
         self.gemmBackend = gemmBackend
         self.kernelPath = kernelPath
+        self.bf16Inputs = bf16Inputs
         self.store = store
         self.fp8Scales = loader.fp8ScaleBuffers
         self.format = format
@@ -158,6 +165,7 @@ public final class Model: @unchecked Sendable {
         o["threads"] = JSONValue(threads)
         o["gemm"] = .string(gemmBackend.rawValue)
         o["kernels"] = .string(kernelPath.rawValue)
+        o["bf16_inputs"] = .string(bf16Inputs.rawValue)
         o["cpu"] = .string(CPUFeatures.host.brand)
         // KV cache bytes per position of context, per element type (K and V both of it): all layers, and the MTP
         // layer's own cache, which a session keeps only when it drafts.

@@ -162,7 +162,8 @@ public final class Session {
         self.valueType = valueType
 
         workers = Workers(threads: self.threads)
-        projections = try ProjectionBatch(workers: workers, backend: model.gemmBackend, path: model.kernelPath)
+        projections = try ProjectionBatch(workers: workers, backend: model.gemmBackend, path: model.kernelPath,
+                                          bf16Inputs: model.bf16Inputs)
         workspace = try Workspace(config: c, rows: self.batchSize, threads: self.threads, mtp: drafts)
         var caches: [KVCache] = []
         for l in 0..<c.numHiddenLayers {

@@ -73,6 +73,8 @@ public final class ProjectionBatch {
     public let backend: GEMMBackend
     /// The packed GEMM's micro-kernel (AVX2 or AVX-512).
     public let path: KernelPath
+    /// How bf16 weights multiply their inputs (`BF16Inputs`).
+    public let bf16Inputs: BF16Inputs
     private let workers: Workers
     private let openBLAS: OpenBLASProjector?
     private let tileScratch: [FloatBuffer]
@@ -84,10 +86,12 @@ public final class ProjectionBatch {
     private var quantized: UnsafeMutableRawPointer?
     private var quantizedCapacity = 0
 
-    public init(workers: Workers, backend: GEMMBackend = .packed, path: KernelPath) throws(GLMError) {
+    public init(workers: Workers, backend: GEMMBackend = .packed, path: KernelPath,
+                bf16Inputs: BF16Inputs = .f32) throws(GLMError) {
         OpenBLASThreads.configure()
         self.backend = backend
         self.path = path
+        self.bf16Inputs = bf16Inputs
         self.workers = workers
         openBLAS = backend == .openBLAS ? try OpenBLASProjector(workers: workers) : nil
         var scratch: [FloatBuffer] = []
@@ -174,13 +178,13 @@ public final class ProjectionBatch {
 
     /// Quantises the input of every block-quantised projection once (projections that share an input and an
     /// activation format share the result), in parallel for many tokens, and points the projections at it. Without
-    /// memory for the buffer the projections keep their f32 inputs, and the kernels quantise per tile instead
-    /// (the same bits, more work).
+    /// memory for the buffer the projections keep their f32 inputs, and the integer kernels quantise per tile instead
+    /// (the same bits, more work); bf16 weights then multiply the unrounded f32 inputs (as under `BF16Inputs.f32`).
     private func quantizeInputs() {
         var total = 0
         for index in projections.indices where openBLAS?.computes(projections[index]) != true {
             let p = projections[index]
-            guard let layout = p.weight.quantizedInputLayout else { continue }
+            guard let layout = p.weight.inputLayout(bf16Inputs: bf16Inputs, path: path) else { continue }
             let shared = quantizations.firstIndex {
                 $0.input == p.input && $0.inputStride == p.inputStride && $0.tokens == p.tokens
                     && $0.kind == layout.kind && $0.weight.columns == p.weight.columns
@@ -217,12 +221,13 @@ public final class ProjectionBatch {
         quantizations.withUnsafeBufferPointer { quantizations in
             quantizationTasks.withUnsafeBufferPointer { tasks in
                 workers.run(tasks: tasks.count, elementsPerTask: elements,
-                            job: QuantizeInputs(quantizations: quantizations, tasks: tasks, buffer: buffer))
+                            job: QuantizeInputs(quantizations: quantizations, tasks: tasks, buffer: buffer,
+                                                bf16Inputs: bf16Inputs, path: path))
             }
         }
         for index in projections.indices where openBLAS?.computes(projections[index]) != true {
             let p = projections[index]
-            guard let layout = p.weight.quantizedInputLayout else { continue }
+            guard let layout = p.weight.inputLayout(bf16Inputs: bf16Inputs, path: path) else { continue }
             if let q = quantizations.first(where: {
                 $0.input == p.input && $0.inputStride == p.inputStride && $0.tokens == p.tokens
                     && $0.kind == layout.kind && $0.weight.columns == p.weight.columns
@@ -237,12 +242,15 @@ public final class ProjectionBatch {
         let quantizations: UnsafeBufferPointer<Quantization>
         let tasks: UnsafeBufferPointer<(quantization: Int, tokens: Range<Int>)>
         let buffer: UnsafeMutableRawPointer
+        let bf16Inputs: BF16Inputs
+        let path: KernelPath
 
         func run(slot: Int, task: Int) {
             let (index, tokens) = tasks[task]
             let q = quantizations[index]
-            q.weight.quantizeInput(q.input + tokens.lowerBound * q.inputStride, inputStride: q.inputStride,
-                                   tokens: tokens.count, into: buffer + q.offset + tokens.lowerBound * q.rowBytes)
+            q.weight.convertInput(q.input + tokens.lowerBound * q.inputStride, inputStride: q.inputStride,
+                                  tokens: tokens.count, into: buffer + q.offset + tokens.lowerBound * q.rowBytes,
+                                  bf16Inputs: bf16Inputs, path: path)
         }
     }
 
@@ -264,10 +272,22 @@ public final class ProjectionBatch {
     private static func compute(_ p: Projection, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>,
                                 path: KernelPath) {
         let output = p.output + rows.lowerBound
-        if let quantizedInput = p.quantizedInput {
-            p.weight.multiply(rows: rows, quantizedInput: quantizedInput, tokens: p.tokens, output: output,
-                              outputStride: p.outputStride, path: path)
-            return
+        var p = p
+        if let converted = p.quantizedInput {
+            guard case .bf16 = p.weight.storage else {
+                p.weight.multiply(rows: rows, quantizedInput: converted, tokens: p.tokens, output: output,
+                                  outputStride: p.outputStride, path: path)
+                return
+            }
+            // bf16 weights, inputs rounded to bf16: vdpbf16ps on native rows, else the f32-input kernels below on
+            // the rounded values.
+            if WeightMatrix.bf16InputsRunNative(path: path) {
+                if p.weight.multiply(rows: rows, bf16Input: converted, tokens: p.tokens, output: output,
+                                     outputStride: p.outputStride) { return }
+            } else {
+                p.input = converted.assumingMemoryBound(to: Float.self)
+                p.inputStride = p.weight.columns
+            }
         }
         if !ProjectionBatch.usesGEMM(p) {
             p.weight.multiply(rows: rows, input: p.input, inputStride: p.inputStride, tokens: p.tokens,

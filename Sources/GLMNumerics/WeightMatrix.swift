@@ -116,6 +116,40 @@ public struct WeightMatrix: @unchecked Sendable {
         return (kind, rowBytes)
     }
 
+    /// Whether bf16 weights under `BF16Inputs.bf16` multiply with vdpbf16ps (the avx512 path on a CPU with AVX-512
+    /// BF16); elsewhere the rounded inputs are stored as f32 and take the f32-input kernels.
+    public static func bf16InputsRunNative(path: KernelPath) -> Bool {
+        path == .avx512 && glm_bf16act_native_available() != 0
+    }
+
+    /// Input kinds of bf16 weights under `BF16Inputs.bf16` (beside glm_q8act_kind's 0 and 1): rows of bf16 for
+    /// vdpbf16ps, or rows of the rounded values as f32.
+    static let bf16NativeInputKind: Int32 = 100
+    static let bf16RoundedInputKind: Int32 = 101
+
+    /// What the input of a product with this matrix is converted to once per run, shared by every tile of rows and
+    /// every matrix of the same kind: the activation format and the bytes of one converted row. Block-quantised
+    /// weights: `quantizedInputLayout`; bf16 weights under `BF16Inputs.bf16`: the inputs rounded to bf16; nil for
+    /// products on the f32 input itself.
+    public func inputLayout(bf16Inputs: BF16Inputs, path: KernelPath) -> (kind: Int32, rowBytes: Int)? {
+        guard case .bf16 = storage else { return quantizedInputLayout }
+        guard bf16Inputs == .bf16, columns > 0 else { return nil }
+        let native = WeightMatrix.bf16InputsRunNative(path: path)
+        return (native ? WeightMatrix.bf16NativeInputKind : WeightMatrix.bf16RoundedInputKind,
+                glm_bf16act_row_bytes(columns, native ? 1 : 0))
+    }
+
+    /// Converts `tokens` input rows into `destination` as `inputLayout(bf16Inputs:path:)` says, rows `rowBytes` apart.
+    public func convertInput(_ input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                             into destination: UnsafeMutableRawPointer, bf16Inputs: BF16Inputs, path: KernelPath) {
+        guard case .bf16 = storage else {
+            quantizeInput(input, inputStride: inputStride, tokens: tokens, into: destination)
+            return
+        }
+        glm_bf16act_round(input, inputStride, columns, tokens, destination,
+                          WeightMatrix.bf16InputsRunNative(path: path) ? 1 : 0)
+    }
+
     /// Quantises `tokens` input rows as this matrix's integer kernel wants them (`quantizedInputLayout`) into
     /// `destination`, rows `quantizedInputLayout.rowBytes` apart.
     public func quantizeInput(_ input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
@@ -132,6 +166,16 @@ public struct WeightMatrix: @unchecked Sendable {
         guard case .ggml(let type, let base, let rowBytes) = storage else { return }
         _ = glm_matmul_rows_q8act_pre(type, base + rowRange.lowerBound * rowBytes, rowBytes, rowRange.count, columns,
                                       quantizedInput, tokens, output, outputStride, path == .avx512 ? 1 : 0)
+    }
+
+    /// bf16 rows times inputs rounded by `convertInput` to native bf16 rows (vdpbf16ps; `bf16InputsRunNative`). The
+    /// rounded-f32 form takes `multiply(rows:input:...)` / `multiplyPacked` instead. False if this is not bf16 storage
+    /// or the CPU cannot run the kernel (nothing written).
+    public func multiply(rows rowRange: Range<Int>, bf16Input: UnsafeRawPointer, tokens: Int,
+                         output: UnsafeMutablePointer<Float>, outputStride: Int) -> Bool {
+        guard case .bf16(let w) = storage else { return false }
+        return glm_matmul_rows_bf16act(w + rowRange.lowerBound * columns, columns, rowRange.count, columns, bf16Input,
+                                       tokens, output, outputStride) == 0
     }
 
     /// Block-quantised rows times f32 inputs: the integer kernel (unless a row is too wide for its stack buffer),

@@ -4,11 +4,13 @@ import GLMNumerics
 import GLMSupport
 
 /// `glm-bench model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]
-/// [--kernels auto|avx2|avx512|both] [--kv f32|f16|bf16|q8_0] [--batch N] [--depth D1,D2,...]`: prefill and decode speed of
+/// [--kernels auto|avx2|avx512|both] [--bf16-inputs auto|f32|bf16|both] [--kv f32|f16|bf16|q8_0] [--batch N]
+/// [--depth D1,D2,...]`: prefill and decode speed of
 /// the forward pass, the weight bytes one decoded token reads, and the machine's memory bandwidth measured in the
 /// same run (the bound decode works against), so the fraction of it that decode reaches is known. `--gemm` picks
 /// the prefill GEMM backend (default packed; GLM_GEMM overrides it); `--kernels` the kernel path (default:
-/// GLM_KERNELS, else the CPU's best). `both` runs each on the same prompt and prints their prefill ratio. `--kv`:
+/// GLM_KERNELS, else the CPU's best); `--bf16-inputs` how bf16 weights multiply (default: the format's, `BF16Inputs`).
+/// `both` runs each on the same prompt and prints their prefill ratio (one option at a time). `--kv`:
 /// the KV cache type of keys and values (default f32). `--batch`: the session's tokens per forward chunk (default:
 /// the library's). An untimed prefill first pages the weights in.
 ///
@@ -18,10 +20,12 @@ import GLMSupport
 /// tokens, as llama-bench does, without filling it twice.
 func modelBenchmark(arguments: [String]) throws {
     let usage = "usage: model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]"
-        + " [--kernels auto|avx2|avx512|both] [--kv f32|f16|bf16|q8_0] [--batch N] [--depth D1,D2,...]"
+        + " [--kernels auto|avx2|avx512|both] [--bf16-inputs auto|f32|bf16|both] [--kv f32|f16|bf16|q8_0]"
+        + " [--batch N] [--depth D1,D2,...]"
     var batch = 0
     var backends: [GEMMBackend] = [.packed]
     var paths: [KernelPath?] = [nil]
+    var bf16Choices: [BF16Inputs?] = [nil]
     var kvType = KVType.f32
     var depths: [Int]?
     var positional: [String] = []
@@ -42,6 +46,11 @@ func modelBenchmark(arguments: [String]) throws {
             else if choice == "auto" { paths = [nil] }
             else if let path = KernelPath(rawValue: choice) { paths = [path] }
             else { throw GLMError.invalidArgument(usage) }
+        case "--bf16-inputs":
+            if choice == "both" { bf16Choices = BF16Inputs.allCases }
+            else if choice == "auto" { bf16Choices = [nil] }
+            else if let inputs = BF16Inputs(rawValue: choice) { bf16Choices = [inputs] }
+            else { throw GLMError.invalidArgument(usage) }
         case "--kv":
             guard let type = KVType(name: choice) else { throw GLMError.invalidArgument(usage) }
             kvType = type
@@ -56,8 +65,8 @@ func modelBenchmark(arguments: [String]) throws {
             throw GLMError.invalidArgument(usage)
         }
     }
-    guard backends.count == 1 || paths.count == 1 else {
-        throw GLMError.invalidArgument("compare either the GEMM backends or the kernel paths, not both at once")
+    guard [backends.count, paths.count, bf16Choices.count].filter({ $0 > 1 }).count <= 1 else {
+        throw GLMError.invalidArgument("compare the GEMM backends, the kernel paths or the bf16 inputs, one at a time")
     }
     guard positional.count == 4, let threads = Int(positional[1]), let promptLength = Int(positional[2]),
           let decodeCount = Int(positional[3]), threads >= 1, promptLength >= 1, decodeCount >= 1 else {
@@ -72,7 +81,10 @@ func modelBenchmark(arguments: [String]) throws {
     var models: [Model] = []
     for backend in backends {
         for path in paths {
-            models.append(try Model.load(directory: directory, threads: threads, gemm: backend, kernels: path))
+            for inputs in bf16Choices {
+                models.append(try Model.load(directory: directory, threads: threads, gemm: backend, kernels: path,
+                                             bf16Inputs: inputs))
+            }
         }
     }
     let model = models[0]
@@ -125,8 +137,10 @@ func modelBenchmark(arguments: [String]) throws {
         + " peak / (files + session) = \(fixed(Double(peakResidentBytes()) / Double(max(1, files + sessionBytes)), 3))")
     if prefillRates.count == 2 && backends.count == 2 {    // GEMMBackend.allCases: packed, openblas
         print("prefill openblas / packed: \(fixed(prefillRates[1] / prefillRates[0], 3))")
-    } else if prefillRates.count == 2 {                     // KernelPath.available(): avx2, avx512
+    } else if prefillRates.count == 2 && paths.count == 2 { // KernelPath.available(): avx2, avx512
         print("prefill avx512 / avx2: \(fixed(prefillRates[1] / prefillRates[0], 3))")
+    } else if prefillRates.count == 2 {                     // BF16Inputs.allCases: f32, bf16
+        print("prefill bf16 inputs / f32 inputs: \(fixed(prefillRates[1] / prefillRates[0], 3))")
     }
 }
 
@@ -134,7 +148,7 @@ func modelBenchmark(arguments: [String]) throws {
 /// speeds and returns the prefill tokens/s and the session's bytes (KV cache and buffers).
 private func measure(_ model: Model, prompt: [Int32], decodeCount: Int, threads: Int, batch: Int, kv: KVType,
                      bandwidth: Double) throws -> (prefillRate: Double, sessionBytes: Int) {
-    let gemm = "\(model.gemmBackend.rawValue), \(model.kernelPath.rawValue)"
+    let gemm = "\(model.gemmBackend.rawValue), \(model.kernelPath.rawValue), bf16 inputs \(model.bf16Inputs.rawValue)"
     let promptLength = prompt.count
     let session = try Session(model: model, contextLength: promptLength + decodeCount, threads: threads,
                               batchSize: batch, keyType: kv, valueType: kv)
@@ -177,7 +191,7 @@ private func measureAtDepths(_ model: Model, depths: [Int], prompt: [Int32], dec
                              batch: Int, kv: KVType, bandwidth: Double) throws {
     let c = model.config
     let kvPerToken = Session.kvBytesPerToken(config: c, hasMTP: false, keyType: kv, valueType: kv).layers
-    print("depth runs: \(model.gemmBackend.rawValue), \(model.kernelPath.rawValue), KV \(kv.name)/\(kv.name)"
+    print("depth runs: \(model.gemmBackend.rawValue), \(model.kernelPath.rawValue), bf16 inputs \(model.bf16Inputs.rawValue), KV \(kv.name)/\(kv.name)"
         + " (\(kvPerToken) bytes per position), pp\(prompt.count), tg\(decodeCount), threads \(threads)")
     var state: UInt64 = 0x243F6A8885A308D3
     var decodeAtZero: Double?

@@ -55,7 +55,7 @@ func quantBenchmark(arguments: [String]) throws {
     print("product of \(tokens) input row(s) with \(rows) x \(columns) weights, 1 thread, best of \(repeats) rounds,"
         + " CPU: \(CPUFeatures.host.brand), kernels \(path.rawValue)")
     var matrices: [(name: String, matrix: WeightMatrix, bytes: Int, storage: UnsafeMutableRawPointer?, panel: Bool,
-                    path: KernelPath)] = []
+                    path: KernelPath, bf16Inputs: BF16Inputs)] = []
     // On the avx512 path with AVX-512 VNNI the block types also run the AVX2 build of their kernels ("TYPE avx2").
     let compareAVX2 = path == .avx512 && glm_q8act_vnni_available() != 0
     for (name, type, block, blockBytes, scales) in kinds {
@@ -75,21 +75,37 @@ func quantBenchmark(arguments: [String]) throws {
         let storage: WeightMatrix.Storage = type.map { .ggml(type: $0, base: UnsafeRawPointer(bytes), rowBytes: rowBytes) }
             ?? .bf16(UnsafePointer(bytes.assumingMemoryBound(to: UInt16.self)))
         let matrix = WeightMatrix(rows: rows, columns: columns, storage: storage)
-        matrices.append((name, matrix, rows * rowBytes, bytes, true, path))
-        if type != nil && compareAVX2 { matrices.append((name + " avx2", matrix, rows * rowBytes, nil, true, .avx2)) }
+        matrices.append((name, matrix, rows * rowBytes, bytes, true, path, .f32))
+        if type != nil && compareAVX2 {
+            matrices.append((name + " avx2", matrix, rows * rowBytes, nil, true, .avx2, .f32))
+        }
+        // BF16 also with its inputs rounded to bf16 (BF16Inputs.bf16: vdpbf16ps where the CPU has AVX-512 BF16).
+        if type == nil { matrices.append(("BF16 bf16in", matrix, rows * rowBytes, nil, true, path, .bf16)) }
         // Before/after in one run: the types with a prefill panel kernel also run their row × token tiles.
         if let type, glm_q8act_panel_min_tokens(type) > 0, tokens >= Int(glm_q8act_panel_min_tokens(type)) {
-            matrices.append((name + " tiles", matrix, rows * rowBytes, nil, false, path))
+            matrices.append((name + " tiles", matrix, rows * rowBytes, nil, false, path, .f32))
         }
     }
     defer { for m in matrices { m.storage?.deallocate() } }
-    let quantizedBytes = (matrices.compactMap { $0.matrix.quantizedInputLayout?.rowBytes }.max() ?? 0) * tokens
+    let quantizedBytes = (matrices.compactMap {
+        $0.matrix.inputLayout(bf16Inputs: $0.bf16Inputs, path: $0.path)?.rowBytes
+    }.max() ?? 0) * tokens
     let quantized = UnsafeMutableRawPointer.allocate(byteCount: max(quantizedBytes, 1), alignment: 64)
     defer { quantized.deallocate() }
 
-    func product(_ w: WeightMatrix, panel: Bool, path: KernelPath) {
+    func product(_ w: WeightMatrix, panel: Bool, path: KernelPath, bf16Inputs: BF16Inputs) {
         glm_q8act_set_panel(panel ? 1 : 0)
         defer { glm_q8act_set_panel(1) }
+        var input = UnsafePointer(input)
+        if case .bf16 = w.storage, bf16Inputs == .bf16 {
+            // As ProjectionBatch: round once, then vdpbf16ps, or the f32-input kernels on the rounded values.
+            w.convertInput(input, inputStride: columns, tokens: tokens, into: quantized, bf16Inputs: .bf16, path: path)
+            if WeightMatrix.bf16InputsRunNative(path: path),
+               w.multiply(rows: 0..<rows, bf16Input: quantized, tokens: tokens, output: output, outputStride: rows) {
+                return
+            }
+            input = UnsafePointer(quantized.assumingMemoryBound(to: Float.self))
+        }
         if w.quantizedInputLayout != nil {
             w.quantizeInput(input, inputStride: columns, tokens: tokens, into: quantized)
             w.multiply(rows: 0..<rows, quantizedInput: quantized, tokens: tokens, output: output, outputStride: rows,
@@ -109,11 +125,11 @@ func quantBenchmark(arguments: [String]) throws {
     }
     var wall = [Double](repeating: .infinity, count: matrices.count)
     var cpu = [Double](repeating: .infinity, count: matrices.count)
-    for m in matrices { product(m.matrix, panel: m.panel, path: m.path) }   // page everything in
+    for m in matrices { product(m.matrix, panel: m.panel, path: m.path, bf16Inputs: m.bf16Inputs) }   // page everything in
     for _ in 0..<repeats {
         for (i, m) in matrices.enumerated() {
             let startWall = monotonicSeconds(), startCPU = threadCPUSeconds()
-            product(m.matrix, panel: m.panel, path: m.path)
+            product(m.matrix, panel: m.panel, path: m.path, bf16Inputs: m.bf16Inputs)
             cpu[i] = min(cpu[i], threadCPUSeconds() - startCPU)
             wall[i] = min(wall[i], monotonicSeconds() - startWall)
         }

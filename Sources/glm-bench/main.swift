@@ -6,6 +6,7 @@ import Glibc
 let usage = """
 usage: glm-bench <component> [arguments]
   model MODEL_DIR THREADS PROMPT_TOKENS DECODE_TOKENS [--gemm packed|openblas|both] [--kernels auto|avx2|avx512|both]
+        [--bf16-inputs auto|f32|bf16|both]
         [--kv f32|f16|bf16|q8_0] [--depth D1,D2,...]    prefill/decode tokens/s, bytes per token, memory bandwidth;
                                                         --depth: pp/tg after filling the context to each depth
   quant [ROWS COLUMNS [REPEATS [TOKENS]]]               one product per weight encoding (BF16 and every GGUF block type)

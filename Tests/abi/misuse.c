@@ -274,6 +274,9 @@ static void models(void) {
     bad_model = glm_model_default_params();
     bad_model.kernels = (glm_kernels)9;
     EXPECT_STATUS(glm_model_load("Tests/Fixtures/models/glm47", &bad_model, &model), GLM_ERR_INVALID_ARGUMENT);
+    bad_model = glm_model_default_params();
+    bad_model.bf16_inputs = (glm_bf16_inputs)3;
+    EXPECT_STATUS(glm_model_load("Tests/Fixtures/models/glm47", &bad_model, &model), GLM_ERR_INVALID_ARGUMENT);
     int32_t out_of_range = 1 << 30;
     EXPECT_STATUS(glm_session_eval(session, &out_of_range, 1, GLM_LOGITS_NONE, NULL, 0), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_session_eval(session, NULL, 1, GLM_LOGITS_NONE, NULL, 0), GLM_ERR_INVALID_ARGUMENT);

@@ -57,6 +57,10 @@ def test_info(glm_binary):
     assert info["kv_bytes_per_token"]["f16"] == info["kv_cache"]["bytes_per_token"] == 2 * 2 * 2 * 16 * 2
     assert info["kv_cache"]["mtp_layers"] == 0
     assert info["kernels"] in ("avx2", "avx512")
+    assert info["bf16_inputs"] == "f32"     # a checkpoint directory: f32 inputs unless told otherwise
+    assert json.loads(ok(run_glm("info", TINY, "--json", "-q", "--bf16-inputs", "bf16")))["bf16_inputs"] == "bf16"
+    bad = run_glm("info", TINY, "--bf16-inputs", "half")
+    assert bad.returncode != 0 and "--bf16-inputs" in bad.stderr
     assert info["parameter_count"] > 0 and info["bytes_mapped"] > 0
     text = ok(run_glm("info", TINY, "-q"))
     assert "256 B per token (f16" in text and "Glm4MoeForCausalLM" in text

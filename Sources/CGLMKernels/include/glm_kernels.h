@@ -135,6 +135,20 @@ int glm_q8act_panel_min_tokens(int type);
 // Benchmarks only: 0 turns the panel kernel off (prefill then runs the row × token tiles), 1 back on. Not
 // thread-safe against running products.
 void glm_q8act_set_panel(int enabled);
+// bf16 weights times bf16-rounded inputs, ggml's way for a BF16 tensor (bf16dot.c): each input row is rounded once
+// to bf16 (nearest even; NaN stays NaN; subnormals become zero), then the products, exact in f32, are summed in f32.
+// native = 1: rows of ((columns + 31) / 32) * 32 bf16 values, zero-padded, for glm_matmul_rows_bf16act (vdpbf16ps,
+// AVX-512 BF16); native = 0: rows of `columns` f32 values holding the rounded inputs, for the f32-input kernels
+// (glm_matmul_rows_bf16, glm_gemm_bf16) on CPUs without AVX-512 BF16. glm_bf16act_row_bytes gives the bytes between
+// rows (0 for columns <= 0).
+ptrdiff_t glm_bf16act_row_bytes(ptrdiff_t columns, int native);
+void glm_bf16act_round(const float *x, ptrdiff_t ldx, ptrdiff_t columns, ptrdiff_t tokens, void *act, int native);
+// y[t*ldy + r] = Σ_c w[r*ldw + c] · act_t[c] with native rows from glm_bf16act_round, by vdpbf16ps: one order of
+// summation per output whatever the number of rows and tokens (decode's bits equal prefill's). Returns -1 (nothing
+// written) where the CPU lacks AVX-512 F/BW/VL/BF16 (glm_bf16act_native_available() = 0) or columns <= 0.
+int glm_matmul_rows_bf16act(const uint16_t *w, ptrdiff_t ldw, ptrdiff_t rows, ptrdiff_t columns, const void *act,
+                            ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+int glm_bf16act_native_available(void);
 // count (a multiple of 32) floats → count/32 Q8_0 blocks of 34 bytes, as ggml's quantize_row_q8_0_ref.
 void glm_quantize_row_q8_0(const float *x, void *y, ptrdiff_t count);
 // count (a multiple of 256) floats → count/256 Q8_K blocks of 292 bytes (f32 d, int8 q[256], int16 bsums[16]), as

@@ -172,13 +172,16 @@ public final class Tokenizer: @unchecked Sendable {
 
 public enum GEMMChoice: String, CaseIterable, Sendable { case auto, packed, openblas }
 public enum KernelChoice: String, CaseIterable, Sendable { case auto, avx2, avx512 }
+/// glm_bf16_inputs: how bf16 weights multiply (auto: bf16 for GGUF files, f32 for checkpoints).
+public enum BF16InputChoice: String, CaseIterable, Sendable { case auto, f32, bf16 }
 
 /// A loaded model: immutable, shared by any number of sessions on any threads.
 public final class Model: @unchecked Sendable {
     let handle: OpaquePointer
     public let path: String
 
-    public init(path: String, threads: Int = 0, gemm: GEMMChoice = .auto, kernels: KernelChoice = .auto) throws(GLMCallError) {
+    public init(path: String, threads: Int = 0, gemm: GEMMChoice = .auto, kernels: KernelChoice = .auto,
+                bf16Inputs: BF16InputChoice = .auto) throws(GLMCallError) {
         var params = glm_model_default_params()
         params.threads = Int32(clamping: threads)
         switch gemm {
@@ -190,6 +193,11 @@ public final class Model: @unchecked Sendable {
         case .auto: params.kernels = GLM_KERNELS_AUTO
         case .avx2: params.kernels = GLM_KERNELS_AVX2
         case .avx512: params.kernels = GLM_KERNELS_AVX512
+        }
+        switch bf16Inputs {
+        case .auto: params.bf16_inputs = GLM_BF16_INPUTS_AUTO
+        case .f32: params.bf16_inputs = GLM_BF16_INPUTS_F32
+        case .bf16: params.bf16_inputs = GLM_BF16_INPUTS_BF16
         }
         var out: OpaquePointer?
         try check(path.withCString { glm_model_load($0, &params, &out) })

@@ -86,6 +86,7 @@ struct InfoCommand: ParsableCommand {
             ("weights", "\(bytesText(info["bytes_mapped"]?.intValue ?? 0)) mapped, \(info["dtype"]?.stringValue ?? "?")"),
             ("KV cache", "\(bytesText(kv.bytesPerToken)) per token (f16, the default: \(kv.layers) layers × 2 × \(kv.kvHeads) KV heads × \(kv.headDim) × 2 B; f32 twice that, q8_0 34 B per 32 values); \(bytesText(kv.bytesPerToken * min(4096, max(context, 1)))) for \(min(4096, max(context, 1))) positions"),
             ("kernels", "\(info["kernels"]?.stringValue ?? "?") (prefill GEMM: \(info["gemm"]?.stringValue ?? "?")), \(info["threads"]?.intValue ?? 0) threads"),
+            ("bf16 inputs", info["bf16_inputs"]?.stringValue ?? "?"),
             ("cpu", info["cpu"]?.stringValue ?? "?"),
         ]
         for (key, value) in lines { Terminal.out(key.padding(12) + value + "\n") }

@@ -151,6 +151,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Kernel path: auto, avx2 or avx512.")
     var kernels: String = "auto"
 
+    @Option(help: "How bf16 weights multiply: auto (bf16 for GGUF files, f32 for checkpoints), f32 (exact products) or bf16 (inputs rounded to bf16 as llama.cpp does; AVX-512 BF16 where the CPU has it).")
+    var bf16Inputs: String = "auto"
+
     @Flag(name: .shortAndLong, help: "No progress messages on stderr.")
     var quiet = false
 
@@ -158,6 +161,9 @@ struct ModelOptions: ParsableArguments {
         guard threads >= 0 && threads <= 1024 else { throw ValidationError("--threads must be 0...1024") }
         guard GEMMChoice(rawValue: gemm) != nil else { throw ValidationError("--gemm must be auto, packed or openblas") }
         guard KernelChoice(rawValue: kernels) != nil else { throw ValidationError("--kernels must be auto, avx2 or avx512") }
+        guard BF16InputChoice(rawValue: bf16Inputs) != nil else {
+            throw ValidationError("--bf16-inputs must be auto, f32 or bf16")
+        }
     }
 
     func progress(_ text: String) { if !quiet { Terminal.err(text) } }
@@ -168,7 +174,8 @@ struct ModelOptions: ParsableArguments {
         let start = Clock.now()
         do {
             let model = try Model(path: path, threads: threads, gemm: GEMMChoice(rawValue: gemm) ?? .auto,
-                                  kernels: KernelChoice(rawValue: kernels) ?? .auto)
+                                  kernels: KernelChoice(rawValue: kernels) ?? .auto,
+                                  bf16Inputs: BF16InputChoice(rawValue: bf16Inputs) ?? .auto)
             progress(String(format1: Clock.now() - start) + " s\n")
             return model
         } catch {

@@ -19,13 +19,14 @@ _FLOATS = _c.POINTER(_c.c_float)
 
 
 class _ModelParams(_c.Structure):
-    _fields_ = [("threads", _c.c_int32), ("gemm", _c.c_int), ("kernels", _c.c_int)]
+    _fields_ = [("threads", _c.c_int32), ("gemm", _c.c_int), ("kernels", _c.c_int), ("bf16_inputs", _c.c_int)]
 
 
 _GEMM = {"auto": 0, "packed": 1, "openblas": 2}
 # glm_logits: which rows of logits a call computes.
 _LOGITS_NONE, _LOGITS_LAST, _LOGITS_ALL = 0, 1, 2
 _KERNELS = {"auto": 0, "avx2": 1, "avx512": 2}
+_BF16_INPUTS = {"auto": 0, "f32": 1, "bf16": 2}
 
 
 class _SessionParams(_c.Structure):
@@ -123,11 +124,14 @@ class Model:
     """A loaded Glm4MoeForCausalLM checkpoint directory, or a llama.cpp GGUF file of one (split or not; weights
     memory-mapped, shared by its sessions)."""
 
-    def __init__(self, path, *, threads=None, gemm="auto", kernels="auto"):
+    def __init__(self, path, *, threads=None, gemm="auto", kernels="auto", bf16_inputs="auto"):
         """`gemm`: how prefill's matrix products run: "auto" (GLM_GEMM if set, else "packed"), "packed" or
         "openblas"; an explicit choice wins over GLM_GEMM.
         `kernels`: "auto" (GLM_KERNELS if set, else the CPU's best), "avx2" or "avx512"; an explicit choice wins
-        over GLM_KERNELS. info()["kernels"] says which path runs; glm.system_info() what this CPU can run."""
+        over GLM_KERNELS. info()["kernels"] says which path runs; glm.system_info() what this CPU can run.
+        `bf16_inputs`: how bf16 weights multiply: "f32" (inputs kept in f32, exact products), "bf16" (inputs rounded
+        to bf16 as llama.cpp does; vdpbf16ps on the avx512 path of a CPU with AVX-512 BF16) or "auto" (bf16 for a
+        GGUF file, f32 for a checkpoint directory). info()["bf16_inputs"] says which applies."""
         params = lib.glm_model_default_params()
         params.threads = _threads(threads)
         if gemm not in _GEMM:
@@ -136,6 +140,9 @@ class Model:
         if kernels not in _KERNELS:
             raise ValueError("kernels must be 'auto', 'avx2' or 'avx512'")
         params.kernels = _KERNELS[kernels]
+        if bf16_inputs not in _BF16_INPUTS:
+            raise ValueError("bf16_inputs must be 'auto', 'f32' or 'bf16'")
+        params.bf16_inputs = _BF16_INPUTS[bf16_inputs]
         handle = _P()
         check(lib.glm_model_load(encode(os.fspath(path), "path"), _c.byref(params), _c.byref(handle)))
         self._handle = handle

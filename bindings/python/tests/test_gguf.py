@@ -15,13 +15,39 @@ TOKENS = [4257, 4259, 10, 200, 3000, 77]
 
 
 def test_split_bf16_gguf_equals_the_safetensors_checkpoint():
-    gguf = glm.Model(GGUF / "glm-tiny-bf16-00001-of-00002.gguf")
+    """With f32 inputs the GGUF file computes what the checkpoint does, bit for bit; by default (bf16_inputs "auto")
+    a GGUF model rounds the inputs of bf16 weights to bf16 as llama.cpp does, which moves the logits a little."""
+    gguf = glm.Model(GGUF / "glm-tiny-bf16-00001-of-00002.gguf", bf16_inputs="f32")
     st = glm.Model(FIXTURES / "models" / "glm-tiny-chat")
     info = gguf.info()
-    assert info["format"] == "gguf" and info["dtype"] == "bfloat16"
+    assert info["format"] == "gguf" and info["dtype"] == "bfloat16" and info["bf16_inputs"] == "f32"
+    assert st.info()["bf16_inputs"] == "f32"
     assert info["config"]["num_hidden_layers"] == st.info()["config"]["num_hidden_layers"]
     assert info["parameter_count"] == st.info()["parameter_count"]
-    np.testing.assert_array_equal(gguf.logits(TOKENS), st.logits(TOKENS))
+    expected = st.logits(TOKENS)
+    np.testing.assert_array_equal(gguf.logits(TOKENS), expected)
+    rounded = glm.Model(GGUF / "glm-tiny-bf16-00001-of-00002.gguf")
+    assert rounded.info()["bf16_inputs"] == "bf16"
+    moved = float(np.abs(rounded.logits(TOKENS) - expected).max()) / float(np.abs(expected).max())
+    assert 0 < moved < 0.01
+
+
+def test_bf16_inputs_option():
+    for choice in ("f32", "bf16"):
+        assert glm.Model(FIXTURES / "models" / "air", bf16_inputs=choice).info()["bf16_inputs"] == choice
+    with pytest.raises(ValueError, match="bf16_inputs"):
+        glm.Model(FIXTURES / "models" / "air", bf16_inputs="fp8")
+
+
+def test_bf16_gguf_matches_llama_cpp():
+    """llama.cpp's logits on air-bf16.gguf (tools/make_llama_cpp_logits.py): with the inputs of bf16 weights rounded
+    as ggml rounds them, within the bound of GGUFLlamaCppParityTests (0.2%), on every kernel path."""
+    meta = json.loads((GGUF / "llama-cpp-air-bf16.json").read_text())
+    expected = np.fromfile(GGUF / meta["logits"], dtype="<f4").reshape(len(meta["tokens"]), meta["vocab_size"])
+    scale = float(np.abs(expected).max())
+    for kernels in glm.system_info()["kernels"]["available"]:
+        actual = glm.Model(GGUF / meta["file"], kernels=kernels).logits(meta["tokens"])
+        assert float(np.abs(actual - expected).max()) <= 0.002 * scale, kernels
 
 
 def test_q8_0_gguf_matches_transformers_on_its_dequantised_weights():
@@ -39,7 +65,7 @@ def test_q8_0_gguf_matches_transformers_on_its_dequantised_weights():
 
 
 def test_mtp_drafts_from_gguf_equal_safetensors():
-    gguf = glm.Model(GGUF / "air-bf16.gguf")
+    gguf = glm.Model(GGUF / "air-bf16.gguf", bf16_inputs="f32")
     st = glm.Model(FIXTURES / "models" / "air")
     tokens = [1, 7, 42, 3, 19]
     np.testing.assert_array_equal(gguf.mtp_logits(tokens), st.mtp_logits(tokens))
@@ -65,9 +91,9 @@ def test_unsupported_tensor_type_is_refused(tmp_path):
 
 def test_chat_on_a_gguf_alone_equals_the_safetensors_directory():
     """The GGUF carries tokenizer and chat template (copied by the converter from glm-tiny-chat); greedy chat on the
-    split BF16 file (same logits bit for bit) must give the directory's reply."""
+    split BF16 file (same logits bit for bit with f32 inputs) must give the directory's reply."""
     messages = [{"role": "user", "content": "Hi"}]
-    gguf = glm.Model(GGUF / "glm-tiny-bf16-00002-of-00002.gguf").chat(messages, max_tokens=12, temperature=0)
+    gguf = glm.Model(GGUF / "glm-tiny-bf16-00002-of-00002.gguf", bf16_inputs="f32").chat(messages, max_tokens=12, temperature=0)
     st = glm.Model(FIXTURES / "models" / "glm-tiny-chat").chat(messages, max_tokens=12, temperature=0)
     assert gguf["choices"][0]["message"] == st["choices"][0]["message"]
     assert gguf["usage"] == st["usage"]
