@@ -45,7 +45,9 @@ final class WeightLoader {
             feedForward = .dense(try mlp(p + "mlp.", width: c.intermediateSize))
         } else {
             var experts: [MLPWeights] = []
-            experts.reserveCapacity(c.nRoutedExperts)
+            // The count comes from the file (up to ModelConfig.maxDimension): reserve no more than a real model
+            // has, so that a damaged count fails at its first missing expert instead of allocating gigabytes.
+            experts.reserveCapacity(min(c.nRoutedExperts, 1024))
             for e in 0..<c.nRoutedExperts {
                 experts.append(try mlp(p + "mlp.experts.\(e).", width: c.moeIntermediateSize))
             }

@@ -56,13 +56,14 @@ public struct CPUFeatures: Sendable, Equatable {
 }
 
 /// Which instruction set the forward pass's kernels use. Results are identical on both paths (the GEMM
-/// micro-kernels sum in the same order); the AVX-512 one is faster where the CPU has it.
+/// micro-kernels sum in the same order) except for bf16 weights under `BF16Inputs.bf16` on a CPU with AVX-512 BF16,
+/// where the avx512 path multiplies with vdpbf16ps in its own order; the AVX-512 path is faster where the CPU has it.
 public enum KernelPath: String, Sendable, CaseIterable {
     /// AVX2 + FMA + F16C everywhere: decode row kernels and the 6×16 GEMM micro-kernel.
     case avx2
     /// As `avx2`, with the GEMM's 12×32 AVX-512 micro-kernel (needs AVX-512F) and, where the CPU also has AVX-512
     /// VNNI (and VL), the block-quantised weights' prefill panels and Q8_0-activation row kernels summed with vpdpbusd
-    /// (quantdot_vnni.c).
+    /// (quantdot_vnni.c), and where it has AVX-512 BF16, bf16 weights with bf16 inputs by vdpbf16ps (bf16dot.c).
     case avx512
 
     /// The environment variable that picks a path when the caller does not: `avx2`, `avx512` or `auto`.
