@@ -863,6 +863,63 @@ panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, c
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(acc_io + ld_acc * t, acc[t]);
 }
 
+#if GLM_QDOT_VNNI
+// The VNNI build's panels of the 32-element types hold 16 rows: lanes 0–7 of a 512-bit vector are the rows of one
+// 8-row panel as above, lanes 8–15 the next 8 rows'. Each lane still computes one row's exact int32 sum S and one fma
+// chain per output, in the same order, so the results equal the 8-row panels' (and the AVX2 build's) bit for bit;
+// one vpdpbusd now serves 16 rows (a CPU with full-width AVX-512, Zen 5, runs it at the rate of the 256-bit form).
+// Panel block: f32 d[16], then 8 vectors k of 64 bytes (the two 8-row halves' vector k side by side). Half the
+// K range of the 8-row panel, so that the panel keeps its size (18 KiB) in L1.
+enum { PANEL16_ROWS = 16, PANEL16_BLOCKS = PANEL_BLOCKS / 2, PANEL16_BLOCK_BYTES = 64 + 8 * 64 };
+
+static inline __attribute__((always_inline)) void
+panel_pack16(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
+             uint8_t *panel) {
+    _Alignas(32) uint8_t half[2][PANEL_BLOCK_BYTES];
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        uint8_t *pb = panel + b * PANEL16_BLOCK_BYTES;
+        for (int h = 0; h < 2; h++) {
+            const int n = nrows - 8 * h < 0 ? 0 : nrows - 8 * h > 8 ? 8 : nrows - 8 * h;
+            panel_pack(type, w + 8 * h * row_bytes, row_bytes, bytes, n, b0 + b, 1, half[h]);
+            memcpy(pb + 32 * h, half[h], 32);
+            for (int k = 0; k < 8; k++) memcpy(pb + 64 + 64 * k + 32 * h, half[h] + 32 + 32 * k, 32);
+        }
+    }
+}
+
+// panel_tile for 16 rows: the same operations on 16 lanes.
+static inline __attribute__((always_inline)) void
+panel_tile16(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, const uint8_t *act, act_layout l,
+             float *acc_io, ptrdiff_t ld_acc) {
+    __m512 acc[4];
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_loadu_ps(acc_io + ld_acc * t);
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + b * PANEL16_BLOCK_BYTES;
+        const ptrdiff_t bb = b0 + b;
+        __m512i isum[4];
+        for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 8; k++) {
+            const __m512i wv = _mm512_load_si512((const void *)(pb + 64 + 64 * k));
+            for (int t = 0; t < NT; t++) {
+                int32_t xi;
+                memcpy(&xi, act + t * l.row_bytes + bb * QK + 4 * k, 4);
+                isum[t] = _mm512_dpbusd_epi32(isum[t], wv, _mm512_set1_epi32(xi));
+            }
+        }
+        const __m512 dw = _mm512_load_ps((const float *)pb);
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *row = act + t * l.row_bytes;
+            const __m512i sx = _mm512_set1_epi32(panel_offset(type) * ((const int32_t *)(row + l.i_offset))[bb]);
+            const __m512i sum = _mm512_sub_epi32(isum[t], sx);
+            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(((const float *)(row + l.d_offset))[bb]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm512_storeu_ps(acc_io + ld_acc * t, acc[t]);
+}
+#endif
+
 // The K-quants (Q2_K..Q6_K) the same way, per 256-element block. Panel block (KPANEL_BLOCK_BYTES): f32 d[8],
 // f32 dmin[8]; 16 scale vectors h = 0..15 (one per 16 elements: lane r holds row r's scale of elements
 // 16h..16h+15 as two int16; the per-32 types repeat theirs); 8 correction vectors p = 0..7 (lane r: the int16
@@ -1017,15 +1074,26 @@ kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, 
 // for 5120 columns, ~890 KB for 12288) through the cache once per 8 rows. Each output still sums its blocks in
 // order from 0, so the bits are those of any other loop order. A last group of fewer than 8 rows accumulates in a
 // local 8-wide buffer (the tile always writes 8 lanes).
+#if GLM_QDOT_VNNI
+#define PANEL_PACK16 panel_pack16
+#define PANEL_TILE16 panel_tile16
+#else   // `wide` is 0 in the AVX2 build: these never run there
+#define PANEL_PACK16(...) ((void)0)
+#define PANEL_TILE16(...) ((void)0)
+#endif
+
 static inline __attribute__((always_inline)) void
 panel_driver(int is_k, int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t rows, ptrdiff_t blocks,
              const uint8_t *act, act_layout l, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
     enum { PANEL_BYTES = PANEL_BLOCKS * PANEL_BLOCK_BYTES > KPANEL_BLOCKS * KPANEL_BLOCK_BYTES
                          ? PANEL_BLOCKS * PANEL_BLOCK_BYTES : KPANEL_BLOCKS * KPANEL_BLOCK_BYTES };
-    _Alignas(32) uint8_t panel[PANEL_BYTES];   // 18–23 KiB: stays in L1 with the activations it meets
-    _Alignas(32) float tail[GEMM_TOKEN_BLOCK * PANEL_ROWS];
-    const ptrdiff_t range = is_k ? KPANEL_BLOCKS : PANEL_BLOCKS;
-    const ptrdiff_t full_rows = rows / PANEL_ROWS * PANEL_ROWS;
+    _Alignas(64) uint8_t panel[PANEL_BYTES];   // 18–23 KiB: stays in L1 with the activations it meets
+    // Rows per panel: 16 for the 32-element types in the VNNI build (panel_tile16), else 8.
+    const int wide = !is_k && GLM_QDOT_VNNI;
+    const int panel_rows = wide ? 16 : PANEL_ROWS;
+    _Alignas(64) float tail[GEMM_TOKEN_BLOCK * 16];
+    const ptrdiff_t range = is_k ? KPANEL_BLOCKS : wide ? PANEL_BLOCKS / 2 : PANEL_BLOCKS;
+    const ptrdiff_t full_rows = rows / panel_rows * panel_rows;
     for (ptrdiff_t t0 = 0; t0 < tokens; t0 += GEMM_TOKEN_BLOCK) {
         const ptrdiff_t nt = tokens - t0 < GEMM_TOKEN_BLOCK ? tokens - t0 : GEMM_TOKEN_BLOCK;
         const uint8_t *a0 = act + t0 * l.row_bytes;
@@ -1034,13 +1102,15 @@ panel_driver(int is_k, int type, const uint8_t *w, ptrdiff_t row_bytes, int byte
         if (full_rows < rows) memset(tail, 0, sizeof tail);
         for (ptrdiff_t b0 = 0; b0 < blocks; b0 += range) {
             const ptrdiff_t nb = blocks - b0 < range ? blocks - b0 : range;
-            for (ptrdiff_t r0 = 0; r0 < rows; r0 += PANEL_ROWS) {
-                const int nr = rows - r0 < PANEL_ROWS ? (int)(rows - r0) : PANEL_ROWS;
-                float *acc = nr == PANEL_ROWS ? y0 + r0 : tail;
-                const ptrdiff_t ld_acc = nr == PANEL_ROWS ? ldy : PANEL_ROWS;
+            for (ptrdiff_t r0 = 0; r0 < rows; r0 += panel_rows) {
+                const int nr = rows - r0 < panel_rows ? (int)(rows - r0) : panel_rows;
+                float *acc = nr == panel_rows ? y0 + r0 : tail;
+                const ptrdiff_t ld_acc = nr == panel_rows ? ldy : panel_rows;
                 if (is_k) kpanel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
+                else if (wide) PANEL_PACK16(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
                 else panel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
 #define PANEL_TILE(NT) (is_k ? kpanel_tile(type, NT, panel, nb, b0, a0 + t * l.row_bytes, l, acc + t * ld_acc, ld_acc) \
+                        : wide ? PANEL_TILE16(type, NT, panel, nb, b0, a0 + t * l.row_bytes, l, acc + t * ld_acc, ld_acc) \
                              : panel_tile(type, NT, panel, nb, b0, a0 + t * l.row_bytes, l, acc + t * ld_acc, ld_acc))
                 ptrdiff_t t = 0;
                 for (; t + 4 <= nt; t += 4) PANEL_TILE(4);
@@ -1054,7 +1124,7 @@ panel_driver(int is_k, int type, const uint8_t *w, ptrdiff_t row_bytes, int byte
             }
         }
         for (ptrdiff_t t = 0; t < nt; t++)
-            for (ptrdiff_t r = full_rows; r < rows; r++) y0[t * ldy + r] = tail[PANEL_ROWS * t + r - full_rows];
+            for (ptrdiff_t r = full_rows; r < rows; r++) y0[t * ldy + r] = tail[panel_rows * t + r - full_rows];
     }
 }
 
