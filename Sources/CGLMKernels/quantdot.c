@@ -868,22 +868,30 @@ panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, c
 // 8-row panel as above, lanes 8–15 the next 8 rows'. Each lane still computes one row's exact int32 sum S and one fma
 // chain per output, in the same order, so the results equal the 8-row panels' (and the AVX2 build's) bit for bit;
 // one vpdpbusd now serves 16 rows (a CPU with full-width AVX-512, Zen 5, runs it at the rate of the 256-bit form).
-// Panel block: f32 d[16], then 8 vectors k of 64 bytes (the two 8-row halves' vector k side by side). Half the
+// Panel block: every 32-byte unit of the 8-row block (f32 d[8], then the 8 vectors k) becomes 64 bytes, the two
+// halves' units side by side (this holds for the K-quants' panel below too: it is made of 32-byte units). Half the
 // K range of the 8-row panel, so that the panel keeps its size (18 KiB) in L1.
-enum { PANEL16_ROWS = 16, PANEL16_BLOCKS = PANEL_BLOCKS / 2, PANEL16_BLOCK_BYTES = 64 + 8 * 64 };
+enum { PANEL16_ROWS = 16, PANEL16_BLOCKS = PANEL_BLOCKS / 2, PANEL16_BLOCK_BYTES = 2 * PANEL_BLOCK_BYTES };
+
+// Two 8-row panel blocks (`unit_bytes` each, whole 32-byte units) interleaved unit by unit into one 16-row block.
+static inline __attribute__((always_inline)) void
+interleave_halves(const uint8_t *half0, const uint8_t *half1, int unit_bytes, uint8_t *dst) {
+    for (int u = 0; u < unit_bytes / 32; u++) {
+        memcpy(dst + 64 * u, half0 + 32 * u, 32);
+        memcpy(dst + 64 * u + 32, half1 + 32 * u, 32);
+    }
+}
 
 static inline __attribute__((always_inline)) void
 panel_pack16(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
              uint8_t *panel) {
     _Alignas(32) uint8_t half[2][PANEL_BLOCK_BYTES];
     for (ptrdiff_t b = 0; b < nb; b++) {
-        uint8_t *pb = panel + b * PANEL16_BLOCK_BYTES;
         for (int h = 0; h < 2; h++) {
             const int n = nrows - 8 * h < 0 ? 0 : nrows - 8 * h > 8 ? 8 : nrows - 8 * h;
             panel_pack(type, w + 8 * h * row_bytes, row_bytes, bytes, n, b0 + b, 1, half[h]);
-            memcpy(pb + 32 * h, half[h], 32);
-            for (int k = 0; k < 8; k++) memcpy(pb + 64 + 64 * k + 32 * h, half[h] + 32 + 32 * k, 32);
         }
+        interleave_halves(half[0], half[1], PANEL_BLOCK_BYTES, panel + b * PANEL16_BLOCK_BYTES);
     }
 }
 
@@ -1066,6 +1074,83 @@ kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, 
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(acc_io + ld_acc * t, acc[t]);
 }
 
+#if GLM_QDOT_VNNI
+// The K-quants' panels with 16 rows in the VNNI build, as panel_tile16 for the 32-element types: every 32-byte unit
+// of kpanel's layout doubled (offsets × 2, the second 8 rows in the upper half), the same per-lane operations, the
+// same bits. Half the K range (4 blocks, 23 KiB).
+enum { KPANEL16_BLOCKS = KPANEL_BLOCKS / 2, KPANEL16_BLOCK_BYTES = 2 * KPANEL_BLOCK_BYTES };
+
+static inline __attribute__((always_inline)) void
+kpanel_pack16(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
+              uint8_t *panel) {
+    _Alignas(32) uint8_t half[2][KPANEL_BLOCK_BYTES];
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        for (int h = 0; h < 2; h++) {
+            const int n = nrows - 8 * h < 0 ? 0 : nrows - 8 * h > 8 ? 8 : nrows - 8 * h;
+            kpanel_pack(type, w + 8 * h * row_bytes, row_bytes, bytes, n, b0 + b, 1, half[h]);
+        }
+        interleave_halves(half[0], half[1], KPANEL_BLOCK_BYTES, panel + b * KPANEL16_BLOCK_BYTES);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+kpanel_tile16(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, const uint8_t *act, act_layout l,
+              float *acc_io, ptrdiff_t ld_acc) {
+    __m512 acc[4];
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_loadu_ps(acc_io + ld_acc * t);
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + b * KPANEL16_BLOCK_BYTES;
+        const ptrdiff_t bb = b0 + b;
+        __m512i isum[4];
+        for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 8; g++) {
+            const int run = k_per16(type) ? 4 : 8;
+            __m512i part[4];
+            for (int t = 0; t < NT; t++) part[t] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 8; k++) {
+                const __m512i wv = _mm512_load_si512((const void *)(pb + 2 * KPANEL_VALUES + 64 * (8 * g + k)));
+                for (int t = 0; t < NT; t++) {
+                    int32_t xi;
+                    memcpy(&xi, act + t * l.row_bytes + bb * QK_K + 32 * g + 4 * k, 4);
+                    part[t] = _mm512_dpbusd_epi32(part[t], wv, _mm512_set1_epi32(xi));
+                }
+                if (NT == 4) __asm__("" : "+v"(part[0]), "+v"(part[1]), "+v"(part[2]), "+v"(part[3]));
+                if ((k + 1) % run == 0) {
+                    const __m512i scale = _mm512_srai_epi32(
+                        _mm512_load_si512((const void *)(pb + 2 * KPANEL_SCALES + 64 * (2 * g + k / 4))), 16);
+                    for (int t = 0; t < NT; t++) {
+                        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(part[t], scale));
+                        part[t] = _mm512_setzero_si512();
+                    }
+                }
+            }
+        }
+        const __m512 dw = _mm512_load_ps((const float *)pb);
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *row = act + t * l.row_bytes;
+            const int32_t *bsum_pairs = (const int32_t *)(row + l.s_offset + 32 * bb);
+            __m512i m = _mm512_setzero_si512();
+            for (int p = 0; p < 8; p++)
+                m = _mm512_add_epi32(m, _mm512_madd_epi16(_mm512_load_si512((const void *)(pb + 2 * KPANEL_CORR + 64 * p)),
+                                                          _mm512_set1_epi32(bsum_pairs[p])));
+            const __m512 dx = _mm512_set1_ps(((const float *)(row + l.d_offset))[bb]);
+            __m512 value;
+            if (k_has_min(type)) {
+                value = _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum[t]));
+                value = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_load_ps((const float *)(pb + 64)), dx),
+                                         _mm512_cvtepi32_ps(m), value);
+            } else {
+                value = _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], m)));
+            }
+            acc[t] = _mm512_add_ps(acc[t], value);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm512_storeu_ps(acc_io + ld_acc * t, acc[t]);
+}
+#endif
+
 // The panel driver, for both families (is_k: the K-quant panel). Loop order: token block (64 rows of activations),
 // then K range, then groups of 8 weight rows: one K range of the token block's activations (64 × 2048 bytes plus
 // scales, ~130 KB) stays in L2 while every row group's panel is packed and multiplied against it, and the
@@ -1077,9 +1162,13 @@ kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, 
 #if GLM_QDOT_VNNI
 #define PANEL_PACK16 panel_pack16
 #define PANEL_TILE16 panel_tile16
+#define KPANEL_PACK16 kpanel_pack16
+#define KPANEL_TILE16 kpanel_tile16
 #else   // `wide` is 0 in the AVX2 build: these never run there
 #define PANEL_PACK16(...) ((void)0)
 #define PANEL_TILE16(...) ((void)0)
+#define KPANEL_PACK16(...) ((void)0)
+#define KPANEL_TILE16(...) ((void)0)
 #endif
 
 static inline __attribute__((always_inline)) void
@@ -1088,11 +1177,11 @@ panel_driver(int is_k, int type, const uint8_t *w, ptrdiff_t row_bytes, int byte
     enum { PANEL_BYTES = PANEL_BLOCKS * PANEL_BLOCK_BYTES > KPANEL_BLOCKS * KPANEL_BLOCK_BYTES
                          ? PANEL_BLOCKS * PANEL_BLOCK_BYTES : KPANEL_BLOCKS * KPANEL_BLOCK_BYTES };
     _Alignas(64) uint8_t panel[PANEL_BYTES];   // 18–23 KiB: stays in L1 with the activations it meets
-    // Rows per panel: 16 for the 32-element types in the VNNI build (panel_tile16), else 8.
-    const int wide = !is_k && GLM_QDOT_VNNI;
+    // Rows per panel: 16 in the VNNI build (panel_tile16, kpanel_tile16; half the K range), else 8.
+    const int wide = GLM_QDOT_VNNI;
     const int panel_rows = wide ? 16 : PANEL_ROWS;
     _Alignas(64) float tail[GEMM_TOKEN_BLOCK * 16];
-    const ptrdiff_t range = is_k ? KPANEL_BLOCKS : wide ? PANEL_BLOCKS / 2 : PANEL_BLOCKS;
+    const ptrdiff_t range = (is_k ? KPANEL_BLOCKS : PANEL_BLOCKS) / (wide ? 2 : 1);
     const ptrdiff_t full_rows = rows / panel_rows * panel_rows;
     for (ptrdiff_t t0 = 0; t0 < tokens; t0 += GEMM_TOKEN_BLOCK) {
         const ptrdiff_t nt = tokens - t0 < GEMM_TOKEN_BLOCK ? tokens - t0 : GEMM_TOKEN_BLOCK;
@@ -1106,12 +1195,13 @@ panel_driver(int is_k, int type, const uint8_t *w, ptrdiff_t row_bytes, int byte
                 const int nr = rows - r0 < panel_rows ? (int)(rows - r0) : panel_rows;
                 float *acc = nr == panel_rows ? y0 + r0 : tail;
                 const ptrdiff_t ld_acc = nr == panel_rows ? ldy : panel_rows;
-                if (is_k) kpanel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
+                if (is_k && wide) KPANEL_PACK16(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
+                else if (is_k) kpanel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
                 else if (wide) PANEL_PACK16(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
                 else panel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
-#define PANEL_TILE(NT) (is_k ? kpanel_tile(type, NT, panel, nb, b0, a0 + t * l.row_bytes, l, acc + t * ld_acc, ld_acc) \
-                        : wide ? PANEL_TILE16(type, NT, panel, nb, b0, a0 + t * l.row_bytes, l, acc + t * ld_acc, ld_acc) \
-                             : panel_tile(type, NT, panel, nb, b0, a0 + t * l.row_bytes, l, acc + t * ld_acc, ld_acc))
+#define PANEL_ARGS(NT) type, NT, panel, nb, b0, a0 + t * l.row_bytes, l, acc + t * ld_acc, ld_acc
+#define PANEL_TILE(NT) (is_k ? (wide ? KPANEL_TILE16(PANEL_ARGS(NT)) : kpanel_tile(PANEL_ARGS(NT))) \
+                             : (wide ? PANEL_TILE16(PANEL_ARGS(NT)) : panel_tile(PANEL_ARGS(NT))))
                 ptrdiff_t t = 0;
                 for (; t + 4 <= nt; t += 4) PANEL_TILE(4);
                 switch (nt - t) {
@@ -1121,6 +1211,7 @@ panel_driver(int is_k, int type, const uint8_t *w, ptrdiff_t row_bytes, int byte
                 default: break;
                 }
 #undef PANEL_TILE
+#undef PANEL_ARGS
             }
         }
         for (ptrdiff_t t = 0; t < nt; t++)
@@ -1216,7 +1307,7 @@ static int vnni_allowed(int avx512) {
     if (cpu_has_vnni < 0) {
         __builtin_cpu_init();
         cpu_has_vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                       __builtin_cpu_supports("avx512vnni");
+                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
     }
     return cpu_has_vnni;
 }
