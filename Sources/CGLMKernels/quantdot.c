@@ -399,9 +399,67 @@ q8_0act_block(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, i
 // block's products, converted and multiplied by d_w·d_x into an 8-lane f32 accumulator; offset terms (m·d_x·Σq_x)
 // in a scalar f32 sum. Even and odd blocks go to separate accumulators (summed at the end), so that consecutive
 // blocks do not wait on each other's FMA: decode's one row has no other independent chain.
+#if GLM_QDOT_VNNI
+// The VNNI build's pair of blocks b (even) and b + 1 (odd) in one 512-bit vector: lanes 0–7 are what
+// q8_0act_block computes into the even accumulator, lanes 8–15 what it computes into the odd one, with the same
+// integer sums (|w| × x·sign(w) per 4 bytes; x is not zeroed where w = 0, |w| is) and the same FMA per lane, so
+// the bits are the AVX2 build's; one vpdpbusd, conversion and FMA serve two blocks.
+static inline __attribute__((always_inline)) void
+q8_0act_pair(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t b,
+             const uint8_t *act, act_layout l, __m512 acc[4][4], float macc[2][4][4]) {
+    for (int r = 0; r < NR; r++) {
+        const uint8_t *wb = w + r * row_bytes + b * bytes;
+        float d0, m0, d1, m1;
+        int is_signed, is_signed1;
+        const __m256i q0 = unpack_block32(type, wb, &d0, &m0, &is_signed);
+        const __m256i q1 = unpack_block32(type, wb + bytes, &d1, &m1, &is_signed1);
+        const __m512i qw = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+        const __m512i uw = is_signed ? _mm512_abs_epi8(qw) : qw;   // |w| (as unsigned: −128 → 128)
+        const __mmask64 negative = _mm512_movepi8_mask(qw);
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *row = act + t * l.row_bytes;
+            const __m512i qx = _mm512_loadu_si512((const void *)(row + b * QK));   // blocks b and b + 1
+            const float *dx = (const float *)(row + l.d_offset) + b;
+            const __m512i sxv = is_signed ? _mm512_mask_sub_epi8(qx, negative, _mm512_setzero_si512(), qx) : qx;
+            const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), uw, sxv);
+            const __m512 scale = _mm512_castpd_ps(_mm512_insertf64x4(
+                _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_set1_ps(d0 * dx[0]))),
+                _mm256_castps_pd(_mm256_set1_ps(d1 * dx[1])), 1));
+            acc[r][t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(p), acc[r][t]);
+            if (type != GLM_GGML_Q8_0 && type != GLM_GGML_IQ4_NL) {
+                const float *sx = (const float *)(row + l.s_offset) + b;
+                macc[0][r][t] = fmaf(m0, sx[0], macc[0][r][t]);
+                macc[1][r][t] = fmaf(m1, sx[1], macc[1][r][t]);
+            }
+        }
+    }
+}
+#endif
+
 static inline __attribute__((always_inline)) void
 tile_q8_0act(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t blocks,
              const uint8_t *act, act_layout l, float *y, ptrdiff_t ldy) {
+#if GLM_QDOT_VNNI
+    {
+        __m512 acc[4][4];
+        float macc[2][4][4];
+        for (int r = 0; r < NR; r++)
+            for (int t = 0; t < NT; t++) { acc[r][t] = _mm512_setzero_ps(); macc[0][r][t] = macc[1][r][t] = 0.0f; }
+        ptrdiff_t b = 0;
+        for (; b + 2 <= blocks; b += 2) q8_0act_pair(type, NR, NT, w, row_bytes, bytes, b, act, l, acc, macc);
+        __m256 even[4][4], odd[4][4];
+        for (int r = 0; r < NR; r++)
+            for (int t = 0; t < NT; t++) {
+                even[r][t] = _mm512_castps512_ps256(acc[r][t]);
+                odd[r][t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][t]), 1));
+            }
+        if (b < blocks) q8_0act_block(type, NR, NT, w, row_bytes, bytes, b, act, l, even, macc[0]);
+        for (int r = 0; r < NR; r++)
+            for (int t = 0; t < NT; t++)
+                y[t * ldy + r] = hsum8(_mm256_add_ps(even[r][t], odd[r][t])) + (macc[0][r][t] + macc[1][r][t]);
+        return;
+    }
+#endif
     __m256 acc[2][4][4];
     float macc[2][4][4];
     for (int p = 0; p < 2; p++)
