@@ -665,9 +665,66 @@ static inline __attribute__((always_inline)) __m256i k_group_scales(int type, ks
 // NR rows × NT tokens over `blocks` 256-element blocks. Per block and output everything is summed exactly in int32
 // (Σ_groups scale·Σ u·x, minus offset·Σ scale·bsum) and enters f32 once as d_w·d_x·sum, the min term as
 // dmin·d_x·Σ min·bsum.
+#if GLM_QDOT_VNNI
+// Decode's one row × one token in the VNNI build: groups g and g + 1 of a block side by side in one 512-bit vector
+// (one maddubs and one madd for 64 elements). The block's int32 sum is the same exact integer as the 256-bit
+// kernel's (lanes 0–7 and 8–15 added at the end of the block), and everything after it is that kernel's, so the
+// bits are the AVX2 build's.
+static inline __attribute__((always_inline)) __m512i pair256(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+static inline __attribute__((always_inline)) float
+row_q8_kact512(int type, const uint8_t *w, int bytes, ptrdiff_t blocks, const uint8_t *act, act_layout l) {
+    const int is_signed = type == GLM_GGML_IQ4_XS;
+    __m256 acc = _mm256_setzero_ps();
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+        const uint8_t *wb = w + b * bytes;
+        for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(wb + 8 * bytes + o), _MM_HINT_T0);
+        const kblock kb = k_block_header(type, wb);
+        const kscales ks = k_widen_scales(type, kb.scales8);
+        __m512i isum = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 8; g += 2) {
+            const __m512i qx = _mm512_loadu_si512((const void *)(act + b * QK_K + g * 32));
+            const __m512i u = pair256(k_unpack(type, wb, g), k_unpack(type, wb, g + 1));
+            const __m512i sv = pair256(k_group_scales(type, ks, g), k_group_scales(type, ks, g + 1));
+            const __m512i uu = is_signed ? _mm512_abs_epi8(u) : u;
+            const __m512i xs = is_signed ? _mm512_mask_sub_epi8(qx, _mm512_movepi8_mask(u), _mm512_setzero_si512(), qx)
+                                         : qx;
+            __m512i p32 = _mm512_madd_epi16(_mm512_maddubs_epi16(uu, xs), sv);
+            __asm__("" : "+v"(p32));   // no vpdpwssd fusion (its latency would sit on the isum chain)
+            isum = _mm512_add_epi32(isum, p32);
+        }
+        __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+        const float dx = ((const float *)(act + l.d_offset))[b];
+        const __m256i bsums = _mm256_loadu_si256((const __m256i *)(act + l.s_offset + 32 * b));
+        if (k_offset(type)) {
+            const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(kb.scales8), bsums);
+            s = _mm256_sub_epi32(s, k_offset(type) == 32 ? _mm256_slli_epi32(corr, 5) : _mm256_slli_epi32(corr, 2));
+        }
+        __m256 value = _mm256_mul_ps(_mm256_set1_ps(kb.d * dx), _mm256_cvtepi32_ps(s));
+        if (k_has_min(type)) {
+            const __m256i mins = _mm256_madd_epi16(k_block_mins(type, wb), bsums);
+            value = _mm256_fnmadd_ps(_mm256_set1_ps(kb.dmin * dx), _mm256_cvtepi32_ps(mins), value);
+        }
+        acc = _mm256_add_ps(acc, value);
+    }
+    return hsum8(acc);
+}
+#endif
+
 static inline __attribute__((always_inline)) void
 tile_q8_kact(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t blocks,
              const uint8_t *act, act_layout l, float *y, ptrdiff_t ldy) {
+#if GLM_QDOT_VNNI
+    if (NR == 1 && NT == 1) {
+        (void)row_bytes;
+        (void)ldy;
+        y[0] = row_q8_kact512(type, w, bytes, blocks, act, l);
+        return;
+    }
+#endif
     __m256 acc[4][4];
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
@@ -1377,12 +1434,16 @@ int glm_q8act_vnni_available(void) { return vnni_allowed(1); }
 // per 4 elements. Measured on Zen 4, one thread, VNNI build / AVX2 build: panels (1536 × 5120 × 64 tokens) Q8_0 and
 // IQ4_NL 1.9–2.0×, Q4_0/Q5_0 1.29×, Q2_K/Q4_K 1.11×, Q5_K 1.24×, Q6_K 1.05×, Q3_K 0.97×; decode (24576 × 5120,
 // matrices larger than the L3) Q4_0, Q5_0, IQ4_NL 1.10–1.11×, Q8_0 1.03×; 4 tokens (speculative verification)
-// Q8_0 1.22×, the others 1.10–1.19×. The K-quants' row kernel and tiles stay on the AVX2 build: compiled for VNNI,
+// Q8_0 1.22×, the others 1.10–1.19×. The K-quants' row × token tiles stay on the AVX2 build: compiled for VNNI,
 // clang fuses their madd + add into vpdpwssd (a 4–5-cycle latency on each accumulator chain), and with that fusion
 // blocked (the asm in tile_q8_kact) the VNNI build's code still ran Q4_K decode 1.4× slower, for reasons not found.
+// Their one-row kernel (decode, and 2–3 tokens) takes the VNNI build's 512-bit row_q8_kact512 for Q2_K, Q3_K, Q6_K
+// and IQ4_XS (Zen 5, 24576 × 5120: 1.18×, 1.27×, 1.10×, 1.22× the AVX2 build) but not for Q4_K and Q5_K, which that
+// build runs 1.6–1.9× slower (the same unexplained effect).
 static int q8act_run(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns, const void *act,
                      ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel, int avx512) {
-    const int vnni = vnni_allowed(avx512) && (use_panel || glm_q8act_kind(type) == ACT_Q8_0);
+    const int k_row = tokens < 4 && type != GLM_GGML_Q4_K && type != GLM_GGML_Q5_K;
+    const int vnni = vnni_allowed(avx512) && (use_panel || glm_q8act_kind(type) == ACT_Q8_0 || k_row);
     return vnni ? qdot_pre_vnni(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel)
                 : q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
 }

@@ -195,8 +195,8 @@ import GLMSupport
             results.append(output)
         }
         let worst = zip(results[0], results[1]).map { abs(Double($0) - Double($1)) }.max() ?? 0
+        print("bf16 inputs, vdpbf16ps vs the f32 kernels on the rounded inputs: max |Δ| \(worst)")
         #expect(worst < 1e-5 * Double(columns).squareRoot())
-        #expect(results[0] != results[1] || worst == 0)
     }
 
     /// Weights whose last block is partial are read with a masked load: a row ending exactly at the end of a
