@@ -507,6 +507,22 @@ static inline int k_offset(int type) {   // the weight is scale·(u − offset) 
 // 6 bits of byte j, min j < 4 of byte 4+j; scale 4+j is the low nibble of byte 8+j with the top 2 bits of byte j
 // above it, min 4+j the high nibble of byte 8+j with the top 2 bits of byte 4+j.
 static inline __m128i k4_scales_mins(const uint8_t *s) {
+#if GLM_QDOT_VNNI
+    // The VNNI build: in vector registers throughout (the 16 bytes read stay inside the block: its quants follow the
+    // 12 bytes). Built from general-purpose registers as below, clang inserted the words into an arbitrary vector
+    // register of this build, the row kernel's accumulator, which chained every block to the previous one (Q4_K
+    // decode 2× slower than the AVX2 build on Zen 5, 1.4× on Zen 4); the AVX2 build keeps the scalar form, ~7%
+    // faster there.
+    const __m128i a = _mm_loadu_si128((const __m128i *)s);             // dwords a0, a1, a2 (and 4 bytes of quants)
+    const __m128i words = _mm_shuffle_epi32(a, _MM_SHUFFLE(2, 1, 2, 0)); // a0, a2, a1, a2
+    const __m128i high = _mm_shuffle_epi32(a, _MM_SHUFFLE(1, 1, 0, 0));  // a0, a0, a1, a1
+    const __m128i low6 = _mm_set1_epi32(0x3F3F3F3F), low4 = _mm_set1_epi32(0x0F0F0F0F), low2 = _mm_set1_epi32(0x03030303);
+    const __m128i even = _mm_and_si128(words, low6);                     // o0 = a0 & low6, o2 = a1 & low6
+    const __m128i nibbles = _mm_and_si128(_mm_srlv_epi32(words, _mm_setr_epi32(0, 0, 0, 4)), low4);
+    const __m128i top = _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(high, 6), low2), 4);
+    const __m128i odd = _mm_or_si128(nibbles, top);                      // o1, o3
+    return _mm_blend_epi32(even, odd, 0xA);
+#else
     uint32_t a[3], o[4];
     memcpy(a, s, 12);
     const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
@@ -514,7 +530,8 @@ static inline __m128i k4_scales_mins(const uint8_t *s) {
     o[1] = (a[2] & low4) | (((a[0] >> 6) & low2) << 4);
     o[2] = a[1] & low6;
     o[3] = ((a[2] >> 4) & low4) | (((a[1] >> 6) & low2) << 4);
-    return _mm_loadu_si128((const __m128i *)o);
+    return fresh(_mm_loadu_si128((const __m128i *)o));
+#endif
 }
 
 static inline __attribute__((always_inline)) kblock k_block_header(int type, const uint8_t *b) {
@@ -524,7 +541,7 @@ static inline __attribute__((always_inline)) kblock k_block_header(int type, con
     case GLM_GGML_Q4_K: case GLM_GGML_Q5_K: {
         k.d = f16_to_f32(b);
         k.dmin = f16_to_f32(b + 2);
-        k.scales8 = fresh(k4_scales_mins(b + 4));
+        k.scales8 = k4_scales_mins(b + 4);
         break;
     }
     case GLM_GGML_Q6_K:
@@ -579,7 +596,7 @@ static inline __attribute__((always_inline)) __m256i k_block_mins(int type, cons
         return _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)b), 4),
                                                   _mm_set1_epi8(0x0F)));
     // Q4_K/Q5_K: the mins (bytes 8..15) each duplicated for the two 16-element halves of its 32 elements
-    __m128i dup = _mm_shuffle_epi8(fresh(k4_scales_mins(b + 4)),
+    __m128i dup = _mm_shuffle_epi8(k4_scales_mins(b + 4),
                                    _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
     return _mm256_cvtepu8_epi16(dup);
 }
@@ -1434,15 +1451,14 @@ int glm_q8act_vnni_available(void) { return vnni_allowed(1); }
 // per 4 elements. Measured on Zen 4, one thread, VNNI build / AVX2 build: panels (1536 × 5120 × 64 tokens) Q8_0 and
 // IQ4_NL 1.9–2.0×, Q4_0/Q5_0 1.29×, Q2_K/Q4_K 1.11×, Q5_K 1.24×, Q6_K 1.05×, Q3_K 0.97×; decode (24576 × 5120,
 // matrices larger than the L3) Q4_0, Q5_0, IQ4_NL 1.10–1.11×, Q8_0 1.03×; 4 tokens (speculative verification)
-// Q8_0 1.22×, the others 1.10–1.19×. The K-quants' row × token tiles stay on the AVX2 build: compiled for VNNI,
-// clang fuses their madd + add into vpdpwssd (a 4–5-cycle latency on each accumulator chain), and with that fusion
-// blocked (the asm in tile_q8_kact) the VNNI build's code still ran Q4_K decode 1.4× slower, for reasons not found.
-// Their one-row kernel (decode, and 2–3 tokens) takes the VNNI build's 512-bit row_q8_kact512 for Q2_K, Q3_K, Q6_K
-// and IQ4_XS (Zen 5, 24576 × 5120: 1.18×, 1.27×, 1.10×, 1.22× the AVX2 build) but not for Q4_K and Q5_K, which that
-// build runs 1.6–1.9× slower (the same unexplained effect).
+// Q8_0 1.22×, the others 1.10–1.19×. The K-quants' row × token tiles stay on the AVX2 build (compiled for VNNI,
+// clang fuses their madd + add into vpdpwssd, a 4–5-cycle latency on each accumulator chain; the asm in
+// tile_q8_kact blocks it). Their one-row kernel (decode, and 2–3 tokens) takes the VNNI build's 512-bit
+// row_q8_kact512: Zen 5, 24576 × 5120, VNNI / AVX2 build 1.1–1.3× for every K type. (Q4_K and Q5_K ran 1.4–2×
+// slower in the VNNI build until k4_scales_mins stopped building their scales through general-purpose registers.)
 static int q8act_run(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns, const void *act,
                      ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel, int avx512) {
-    const int k_row = tokens < 4 && type != GLM_GGML_Q4_K && type != GLM_GGML_Q5_K;
+    const int k_row = tokens < 4;
     const int vnni = vnni_allowed(avx512) && (use_panel || glm_q8act_kind(type) == ACT_Q8_0 || k_row);
     return vnni ? qdot_pre_vnni(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel)
                 : q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
