@@ -1001,31 +1001,9 @@ panel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, c
 // chain per output, in the same order, so the results equal the 8-row panels' (and the AVX2 build's) bit for bit;
 // one vpdpbusd now serves 16 rows (a CPU with full-width AVX-512, Zen 5, runs it at the rate of the 256-bit form).
 // Panel block: every 32-byte unit of the 8-row block (f32 d[8], then the 8 vectors k) becomes 64 bytes, the two
-// halves' units side by side (this holds for the K-quants' panel below too: it is made of 32-byte units). Half the
-// K range of the 8-row panel, so that the panel keeps its size (18 KiB) in L1.
-enum { PANEL16_ROWS = 16, PANEL16_BLOCKS = PANEL_BLOCKS / 2, PANEL16_BLOCK_BYTES = 2 * PANEL_BLOCK_BYTES };
-
-// Two 8-row panel blocks (`unit_bytes` each, whole 32-byte units) interleaved unit by unit into one 16-row block.
-static inline __attribute__((always_inline)) void
-interleave_halves(const uint8_t *half0, const uint8_t *half1, int unit_bytes, uint8_t *dst) {
-    for (int u = 0; u < unit_bytes / 32; u++) {
-        memcpy(dst + 64 * u, half0 + 32 * u, 32);
-        memcpy(dst + 64 * u + 32, half1 + 32 * u, 32);
-    }
-}
-
-static inline __attribute__((always_inline)) void
-panel_pack16(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
-             uint8_t *panel) {
-    _Alignas(32) uint8_t half[2][PANEL_BLOCK_BYTES];
-    for (ptrdiff_t b = 0; b < nb; b++) {
-        for (int h = 0; h < 2; h++) {
-            const int n = nrows - 8 * h < 0 ? 0 : nrows - 8 * h > 8 ? 8 : nrows - 8 * h;
-            panel_pack(type, w + 8 * h * row_bytes, row_bytes, bytes, n, b0 + b, 1, half[h]);
-        }
-        interleave_halves(half[0], half[1], PANEL_BLOCK_BYTES, panel + b * PANEL16_BLOCK_BYTES);
-    }
-}
+// halves' units side by side (panel_pack16, below, for both families: the K-quants' panel is made of 32-byte units
+// too). The driver gives it half the K range of the 8-row panel, so that the panel keeps its size (18 KiB) in L1.
+enum { PANEL16_BLOCK_BYTES = 2 * PANEL_BLOCK_BYTES };
 
 // panel_tile for 16 rows: the same operations on 16 lanes.
 static inline __attribute__((always_inline)) void
@@ -1210,18 +1188,27 @@ kpanel_tile(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0, 
 // The K-quants' panels with 16 rows in the VNNI build, as panel_tile16 for the 32-element types: every 32-byte unit
 // of kpanel's layout doubled (offsets × 2, the second 8 rows in the upper half), the same per-lane operations, the
 // same bits. Half the K range (4 blocks, 23 KiB).
-enum { KPANEL16_BLOCKS = KPANEL_BLOCKS / 2, KPANEL16_BLOCK_BYTES = 2 * KPANEL_BLOCK_BYTES };
+enum { KPANEL16_BLOCK_BYTES = 2 * KPANEL_BLOCK_BYTES };
 
+// A 16-row panel of either family (is_k: the K-quants'): per block, the two 8-row halves packed as the 8-row
+// panels are, then interleaved unit by unit (every 32-byte unit of the 8-row block becomes 64 bytes, the halves'
+// units side by side).
 static inline __attribute__((always_inline)) void
-kpanel_pack16(int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0, ptrdiff_t nb,
-              uint8_t *panel) {
-    _Alignas(32) uint8_t half[2][KPANEL_BLOCK_BYTES];
+panel_pack16(int is_k, int type, const uint8_t *w, ptrdiff_t row_bytes, int bytes, int nrows, ptrdiff_t b0,
+             ptrdiff_t nb, uint8_t *panel) {
+    const int half_bytes = is_k ? KPANEL_BLOCK_BYTES : PANEL_BLOCK_BYTES;
+    _Alignas(32) uint8_t half[2][KPANEL_BLOCK_BYTES > PANEL_BLOCK_BYTES ? KPANEL_BLOCK_BYTES : PANEL_BLOCK_BYTES];
     for (ptrdiff_t b = 0; b < nb; b++) {
         for (int h = 0; h < 2; h++) {
             const int n = nrows - 8 * h < 0 ? 0 : nrows - 8 * h > 8 ? 8 : nrows - 8 * h;
-            kpanel_pack(type, w + 8 * h * row_bytes, row_bytes, bytes, n, b0 + b, 1, half[h]);
+            if (is_k) kpanel_pack(type, w + 8 * h * row_bytes, row_bytes, bytes, n, b0 + b, 1, half[h]);
+            else panel_pack(type, w + 8 * h * row_bytes, row_bytes, bytes, n, b0 + b, 1, half[h]);
         }
-        interleave_halves(half[0], half[1], KPANEL_BLOCK_BYTES, panel + b * KPANEL16_BLOCK_BYTES);
+        uint8_t *dst = panel + b * 2 * half_bytes;
+        for (int u = 0; u < half_bytes / 32; u++) {
+            memcpy(dst + 64 * u, half[0] + 32 * u, 32);
+            memcpy(dst + 64 * u + 32, half[1] + 32 * u, 32);
+        }
     }
 }
 
@@ -1294,12 +1281,10 @@ kpanel_tile16(int type, int NT, const uint8_t *panel, ptrdiff_t nb, ptrdiff_t b0
 #if GLM_QDOT_VNNI
 #define PANEL_PACK16 panel_pack16
 #define PANEL_TILE16 panel_tile16
-#define KPANEL_PACK16 kpanel_pack16
 #define KPANEL_TILE16 kpanel_tile16
 #else   // `wide` is 0 in the AVX2 build: these never run there
 #define PANEL_PACK16(...) ((void)0)
 #define PANEL_TILE16(...) ((void)0)
-#define KPANEL_PACK16(...) ((void)0)
 #define KPANEL_TILE16(...) ((void)0)
 #endif
 
@@ -1327,9 +1312,8 @@ panel_driver(int is_k, int type, const uint8_t *w, ptrdiff_t row_bytes, int byte
                 const int nr = rows - r0 < panel_rows ? (int)(rows - r0) : panel_rows;
                 float *acc = nr == panel_rows ? y0 + r0 : tail;
                 const ptrdiff_t ld_acc = nr == panel_rows ? ldy : panel_rows;
-                if (is_k && wide) KPANEL_PACK16(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
+                if (wide) PANEL_PACK16(is_k, type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
                 else if (is_k) kpanel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
-                else if (wide) PANEL_PACK16(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
                 else panel_pack(type, w + r0 * row_bytes, row_bytes, bytes, nr, b0, nb, panel);
 #define PANEL_ARGS(NT) type, NT, panel, nb, b0, a0 + t * l.row_bytes, l, acc + t * ld_acc, ld_acc
 #define PANEL_TILE(NT) (is_k ? (wide ? KPANEL_TILE16(PANEL_ARGS(NT)) : kpanel_tile(PANEL_ARGS(NT))) \
