@@ -1,3 +1,4 @@
+import CGLMKernels
 import Glibc
 import GLMNumerics
 import GLMSupport
@@ -44,11 +45,11 @@ extension Session {
     /// heads sharing a KV head are stacked into one left-hand matrix, so each key and value tile is read (and, for
     /// a non-f32 cache, converted) once for all of them. Memory per task is O(tile), whatever the context.
     ///
-    /// Chunks of at most `Workspace.splitRows` rows (decode, MTP verification) are computed so that a row's result
-    /// does not depend on the chunk (verification must equal one-token decoding bit for bit): the same kernels
-    /// whatever the row count, and, when KV heads leave threads idle, position ranges at fixed multiples of
-    /// `attentionSplitLength` (split-K), each leaving a partial (max, sum, accumulator) per row and head that `MergeSplits`
-    /// combines.
+    /// Chunks of at most `Workspace.splitRows` rows (decode, MTP verification) take `glm_attend_rows`, whose
+    /// result for a row does not depend on the chunk (verification must equal one-token decoding bit for bit) nor
+    /// on the kernel path, and, when KV heads leave threads idle, position ranges at fixed multiples of
+    /// `attentionSplitLength` (split-K), each leaving a partial (max, sum, accumulator) per row and head that
+    /// `MergeSplits` combines.
     func attendCausally(query: UnsafeMutablePointer<Float>, rows: Int, start: Int, cache: KVCache,
                         output: UnsafeMutablePointer<Float>) {
         let c = model.config
@@ -63,7 +64,7 @@ extension Session {
                     job: AttendTiled(query: query, cache: cache, output: output, partials: partials, rows: rows,
                                      start: start, heads: heads, kvHeads: kvHeads, headDim: D,
                                      scale: 1 / Float(D).squareRoot(), blocks: blocks, ranges: ranges,
-                                     rangeLength: rangeLength ?? visible, rowOrderKernels: few,
+                                     rangeLength: rangeLength ?? visible, fewRows: few,
                                      merged: rangeLength != nil,
                                      scratch: workspace.attentionScratch, gemmScratch: workspace.gemmScratch,
                                      path: model.kernelPath))
@@ -152,9 +153,8 @@ private struct AttendTiled: WorkerJob {
     let blocks, ranges: Int
     /// Positions per range (ranges cover [r · rangeLength, (r + 1) · rangeLength)); one range: the whole context.
     let rangeLength: Int
-    /// Chunks of few rows: the row kernel for Q·Kᵀ and the packed GEMM for P·V whatever the stacked row count, so
-    /// that each row's sums run in the same order in any chunk (MatrixProducts otherwise picks by row count).
-    let rowOrderKernels: Bool
+    /// Chunks of few rows: `attendFewRows` (glm_attend_rows) instead of the tiles below.
+    let fewRows: Bool
     /// Whether `MergeSplits` follows: results go to `partials` (even for one range) instead of `output`.
     let merged: Bool
     /// Per slot: `Workspace.attentionScratchCount` floats, and the matrix products' packing space.
@@ -174,6 +174,10 @@ private struct AttendTiled: WorkerJob {
         let visible = start + first + count           // positions the block's last row sees
         let p0 = min(visible, split * rangeLength), p1 = min(visible, p0 + rangeLength)
 
+        if fewRows {
+            attendFewRows(kv: kv, split: split, first: first, count: count, from: p0, to: p1, slot: slot)
+            return
+        }
         let q = scratch[slot].pointer
         let scores = q + m * D, tileOutput = scores + m * T, acc = tileOutput + m * D
         let rowMax = acc + m * D, rowSum = rowMax + m, correction = rowSum + m
@@ -201,13 +205,8 @@ private struct AttendTiled: WorkerJob {
                 keys = UnsafePointer(keyTile)
                 ldk = D
             }
-            if rowOrderKernels {
-                MatrixProducts.multiplyTransposedByRows(q, lda: D, rows: m, keys, ldb: ldk, rows: n, depth: D,
-                                                        into: scores, ldc: T)
-            } else {
-                MatrixProducts.multiplyTransposed(q, lda: D, rows: m, keys, ldb: ldk, rows: n, depth: D,
-                                                  into: scores, ldc: T, scratch: gemm, path: path)
-            }
+            MatrixProducts.multiplyTransposed(q, lda: D, rows: m, keys, ldb: ldk, rows: n, depth: D,
+                                              into: scores, ldc: T, scratch: gemm, path: path)
             // P, running max and sum; row t·G + g sees positions 0 ... start + first + t
             var depth = 0
             for i in 0..<m {
@@ -230,13 +229,8 @@ private struct AttendTiled: WorkerJob {
                     values = UnsafePointer(valueTile)
                     ldv = D
                 }
-                if rowOrderKernels {
-                    MatrixProducts.multiplyPacked(scores, lda: T, rows: m, values, ldb: ldv, depth: depth, columns: D,
-                                                  into: tileOutput, ldc: D, scratch: gemm, path: path)
-                } else {
-                    MatrixProducts.multiply(scores, lda: T, rows: m, values, ldb: ldv, depth: depth, columns: D,
-                                            into: tileOutput, ldc: D, scratch: gemm, path: path)
-                }
+                MatrixProducts.multiply(scores, lda: T, rows: m, values, ldb: ldv, depth: depth, columns: D,
+                                        into: tileOutput, ldc: D, scratch: gemm, path: path)
                 for i in 0..<m {
                     VectorKernels.scaleAdd(correction[i], acc + i * D, plus: tileOutput + i * D, count: D)
                 }
@@ -258,6 +252,67 @@ private struct AttendTiled: WorkerJob {
                 partial[D + 1] = rowSum[i]
             }
         }
+    }
+}
+
+extension AttendTiled {
+    /// A chunk of few rows (decode, verification): `glm_attend_rows` over positions p0 ..< p1 for the `count` rows
+    /// from `first` and the G query heads of KV head kv, reading each key and value once for all of them, in an order
+    /// that makes every row's result independent of the chunk and of the kernel path.
+    func attendFewRows(kv: Int, split: Int, first: Int, count: Int, from p0: Int, to p1: Int, slot: Int) {
+        let D = headDim, qWidth = heads * D, kvWidth = kvHeads * D
+        let G = heads / kvHeads
+        let keyHead = cache.keyType.headBytes(headDim: D), valueHead = cache.valueType.headBytes(headDim: D)
+        let keys: UnsafeRawPointer, values: UnsafeRawPointer
+        let keyStride: Int, valueStride: Int
+        if cache.keyType == .f32 {
+            keys = UnsafeRawPointer(cache.floatKeys + kv * D)
+            keyStride = kvWidth * MemoryLayout<Float>.size
+        } else {
+            keys = UnsafeRawPointer(cache.keys.pointer + kv * keyHead)
+            keyStride = cache.keyRowBytes
+        }
+        if cache.valueType == .f32 {
+            values = UnsafeRawPointer(cache.floatValues + kv * D)
+            valueStride = kvWidth * MemoryLayout<Float>.size
+        } else {
+            values = UnsafeRawPointer(cache.values.pointer + kv * valueHead)
+            valueStride = cache.valueRowBytes
+        }
+        let out: UnsafeMutablePointer<Float>, tokenStride: Int, headStride: Int
+        if merged {
+            out = partials + ((split * rows + first) * heads + kv * G) * (D + 2)
+            tokenStride = heads * (D + 2)
+            headStride = D + 2
+        } else {
+            out = output + first * qWidth + kv * G * D
+            tokenStride = qWidth
+            headStride = D
+        }
+        var args = glm_attend_rows_args()
+        args.key_kind = cache.keyType.rawValue
+        args.value_kind = cache.valueType.rawValue
+        args.keys = keys
+        args.values = values
+        args.key_stride = keyStride
+        args.value_stride = valueStride
+        args.key_head_bytes = keyHead
+        args.value_head_bytes = valueHead
+        args.head_dim = D
+        args.rows = count * G
+        args.group = G
+        args.query = UnsafePointer(query + first * qWidth + kv * G * D)
+        args.query_token_stride = qWidth
+        args.query_head_stride = D
+        args.first_limit = start + first + 1
+        args.first = p0
+        args.end = p1
+        args.scale = scale
+        args.output = out
+        args.output_token_stride = tokenStride
+        args.output_head_stride = headStride
+        args.partial = merged ? 1 : 0
+        glm_attend_rows(&args, scratch[slot].pointer, path == .avx512 ? 1 : 0)
     }
 }
 

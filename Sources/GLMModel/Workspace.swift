@@ -1,3 +1,4 @@
+import CGLMKernels
 import Glibc
 import GLMFormats
 import GLMNumerics
@@ -52,8 +53,11 @@ struct Workspace {
     static func attentionScratchCount(config c: ModelConfig, rows: Int) throws(GLMError) -> Int {
         let D = c.headDim
         let stacked = try checkedProduct(min(rows, queryBlock), max(1, c.numAttentionHeads / max(1, c.numKeyValueHeads)))
-        return try checkedSum([checkedProduct(stacked, D, 3), checkedProduct(stacked, keyTile),
-                               checkedProduct(stacked, 3), checkedProduct(keyTile, D, 2)])
+        let tiled = try checkedSum([checkedProduct(stacked, D, 3), checkedProduct(stacked, keyTile),
+                                    checkedProduct(stacked, 3), checkedProduct(keyTile, D, 2)])
+        // Few-row chunks (decode, verification) take glm_attend_rows instead.
+        let fewRows = try checkedProduct(min(rows, splitRows), max(1, c.numAttentionHeads / max(1, c.numKeyValueHeads)))
+        return max(tiled, Int(glm_attend_rows_scratch_floats(D, fewRows)))
     }
 
     static func attentionPartialsCount(config c: ModelConfig, rows: Int, threads: Int) throws(GLMError) -> Int {

@@ -42,25 +42,4 @@ public enum MatrixProducts {
                             path == .avx512 ? 1 : 0)
         }
     }
-
-    /// `multiplyTransposed` with the row kernel whatever `m`: every output is summed in one-token order, so a row's
-    /// result does not depend on how many rows share the call (glm_matmul_rows_f32).
-    public static func multiplyTransposedByRows(_ a: UnsafePointer<Float>, lda: Int, rows m: Int,
-                                                _ b: UnsafePointer<Float>, ldb: Int, rows n: Int, depth: Int,
-                                                into c: UnsafeMutablePointer<Float>, ldc: Int) {
-        glm_matmul_rows_f32(b, ldb, n, depth, a, lda, m, c, ldc)
-    }
-
-    /// `multiply` with the packed GEMM whatever `m`: the micro-kernels sum every output in k order, so a row's
-    /// result does not depend on how many rows share the call.
-    public static func multiplyPacked(_ a: UnsafePointer<Float>, lda: Int, rows m: Int,
-                                      _ b: UnsafePointer<Float>, ldb: Int, depth: Int, columns n: Int,
-                                      into c: UnsafeMutablePointer<Float>, ldc: Int,
-                                      scratch: UnsafeMutablePointer<Float>, path: KernelPath) {
-        let tile = WeightMatrix.packedRowLimit
-        for j in stride(from: 0, to: n, by: tile) {
-            glm_gemm_f32_kn(b + j, ldb, min(tile, n - j), depth, a, lda, m, c + j, ldc, scratch,
-                            path == .avx512 ? 1 : 0)
-        }
-    }
 }

@@ -68,6 +68,33 @@ void glm_softmax(float *x, ptrdiff_t count);
 float glm_softmax_online(float *x, ptrdiff_t valid, ptrdiff_t count, float scale, float *running_max,
                          float *running_sum);
 
+// Attention of a few stacked query rows (decode, speculative verification) over cache positions [first, end) of one
+// KV head, keys and values read once for all rows (attention.c). Stacked row i is query token i / group, head i % group
+// of the KV head; it sees positions below first_limit + i / group. Keys and values: position 0 of the head in a
+// cache of kind GLM_KV_KIND_*, key_stride / value_stride bytes apart. Per row, with z_s = q · k_s · scale:
+//   partial == 0: output = Σ_s exp(z_s − m) · v_s / Σ_s exp(z_s − m)   (m: the running maximum)
+//   partial != 0: output[0..head_dim) = Σ_s exp(z_s − m) · v_s, output[head_dim] = m, output[head_dim + 1] = Σ exp
+// Each row's sums run in one order whatever the other rows and the kernel path: results are bit-identical for any
+// row count and for avx512 != 0 (AVX-512 F, where the CPU has it) or 0.
+struct glm_attend_rows_args {
+    int key_kind, value_kind;
+    const void *keys, *values;
+    ptrdiff_t key_stride, value_stride;
+    ptrdiff_t key_head_bytes, value_head_bytes;   // bytes of one head in the cache (glm_kv_head_bytes)
+    ptrdiff_t head_dim, rows, group;
+    const float *query;
+    ptrdiff_t query_token_stride, query_head_stride;
+    ptrdiff_t first_limit, first, end;
+    float scale;
+    float *output;
+    ptrdiff_t output_token_stride, output_head_stride;
+    int partial;
+};
+// Floats of scratch glm_attend_rows needs for head_dim and rows (per call; 64-byte alignment not required).
+size_t glm_attend_rows_scratch_floats(ptrdiff_t head_dim, ptrdiff_t rows);
+void glm_attend_rows(const struct glm_attend_rows_args *args, float *scratch, int avx512);
+void glm_attend_rows_avx2(const struct glm_attend_rows_args *args, float *scratch);
+
 // Partial NeoX rotary embedding of one head vector: for i < half, with c = cos_sin[2i], s = cos_sin[2i+1],
 //   (x[i], x[i+half]) <- (x[i]·c − x[i+half]·s, x[i+half]·c + x[i]·s). Entries from 2·half on are untouched.
 void glm_rope_neox(float *x, const float *cos_sin, ptrdiff_t half);
