@@ -11,6 +11,7 @@ usage: glm-bench <component> [arguments]
                                                         --depth: pp/tg after filling the context to each depth
   quant [ROWS COLUMNS [REPEATS [TOKENS]]]               one product per weight encoding (BF16 and every GGUF block type)
   fp8 [ROWS COLUMNS REPEATS]                            one decode product in BF16 and FP8 (channel, block) vs read bandwidth
+  attention [DEPTHS [ROWS [KV]]]                        decode attention of one GLM-4.7-shaped layer at each depth, per kernel path
   chat ...                                              time to first token and second-turn speed with/without prefix reuse
   tokenizer ...                                         encoding throughput and vocabulary load time
   template ...                                          chat-template rendering
@@ -38,6 +39,7 @@ do {
     case "chat": try chatBenchmark(arguments: rest)
     case "quant": try quantBenchmark(arguments: rest)
     case "fp8": try fp8Benchmark(arguments: rest)
+    case "attention": try attentionBenchmark(arguments: rest)
     case "tokenizer": try tokenizerBenchmark(arguments: rest)
     case "template": try templateBenchmark(arguments: rest)
     case "parser": try parserBenchmark(arguments: rest)
