@@ -11,11 +11,19 @@
 // (scale · 256 is exact: a power of two), so value = half(code) · (256 · scale) is the exact product fp8 · scale
 // rounded once, bit-identical to PyTorch's float8_e4m3fn → float32 conversion followed by `* scale` in f32.
 // The NaN codes would read as half 1.875 (fp8 480); they are made NaN explicitly.
+//
+// The decode row kernel is compiled a second time for AVX-512 (fp8_avx512.c, GLM_FP8_WIDE): there its 32-code step
+// converts the codes into two 512-bit vectors instead of four 256-bit ones and runs two 512-bit FMAs whose halves are
+// the AVX2 build's two accumulators, each lane in the same order: the two builds give the same bits.
 #include "glm_kernels.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
+
+#ifndef GLM_FP8_WIDE
+#define GLM_FP8_WIDE 0
+#endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -76,6 +84,7 @@ ALWAYS_INLINE void e4m3x32_phases(__m256i codes, __m256 f[4]) {
     f[3] = _mm256_castsi256_ps(_mm256_and_si256(high, mask));
 }
 
+#if !GLM_FP8_WIDE   // fp8_avx512.c's copy has only the decode row kernel
 void glm_fp8_e4m3_to_f32(const uint8_t *src, float *dst, ptrdiff_t count) {
     const __m256 two8 = _mm256_set1_ps(256.0f);
     ptrdiff_t i = 0;
@@ -124,6 +133,8 @@ void glm_dequantize_fp8_rows(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begi
                              glm_fp8_scales scales, float *dst) {
     dequantize_block(w, ldw, row_begin, rows, 0, columns, &scales, dst, columns);
 }
+
+#endif   // !GLM_FP8_WIDE
 
 // MARK: row kernel (decode and a few tokens)
 
@@ -177,6 +188,36 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
             const ptrdiff_t begin32 = c;
             const __m256i high_bit = _mm256_set1_epi8((char)0x80);
             __m256i any_max = _mm256_setzero_si256();
+#if GLM_FP8_WIDE
+            // The 32 codes in both halves of a 512-bit vector; a 16-bit shift left by 8 in the lower half only,
+            // then the arithmetic shift by 4, leaves the low codes (4i, 4i + 2) in the lower half and the high ones
+            // (4i + 1, 4i + 3) in the upper: the two ANDs below give [f[0] | f[1]] and [f[2] | f[3]] of
+            // e4m3x32_phases, against inputs [x0 | x1] and [x2 | x3], so each half of `pair` is the AVX2 build's a0
+            // or a1 with the same FMAs in the same order.
+            const __m512i lower_by_8 = _mm512_inserti64x4(_mm512_set1_epi16(8), _mm256_setzero_si256(), 1);
+            const __m512i mask512 = _mm512_set1_epi32((int)0x87F00000u);
+            __m512 pair[4];
+            for (int i = 0; i < R; i++) pair[i] = _mm512_setzero_ps();
+            for (; c < end32; c += 32) {
+                const float *xc = x_scaled + c;
+                const __m512 x01 = _mm512_loadu_ps(xc), x23 = _mm512_loadu_ps(xc + 16);
+                for (int i = 0; i < R; i++) {
+                    const uint8_t *p = wr[i] + c;
+                    if ((c & 63) == 0) _mm_prefetch((const char *)(p + R * ldw), _MM_HINT_T0);
+                    const __m256i codes = _mm256_loadu_si256((const __m256i *)p);
+                    const __m512i t = _mm512_srai_epi16(
+                        _mm512_sllv_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(codes), codes, 1), lower_by_8), 4);
+                    pair[i] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_slli_epi32(t, 16), mask512)),
+                                              x01, pair[i]);
+                    pair[i] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(t, mask512)), x23, pair[i]);
+                    any_max = _mm256_max_epu8(any_max, _mm256_or_si256(codes, high_bit));
+                }
+            }
+            for (int i = 0; i < R; i++) {
+                a0[i][0] = _mm512_castps512_ps256(pair[i]);
+                a1[i][0] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(pair[i]), 1));
+            }
+#else
             for (; c < end32; c += 32) {
                 const float *xc = x_scaled + c;
                 for (int i = 0; i < R; i++) {
@@ -194,6 +235,7 @@ ALWAYS_INLINE void fp8_block(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row, con
                     any_max = _mm256_max_epu8(any_max, _mm256_or_si256(codes, high_bit));
                 }
             }
+#endif
             if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(any_max, _mm256_set1_epi8((char)0xFF)))) {
                 for (int i = 0; i < R; i++) {
                     for (ptrdiff_t k = begin32; k < end32; k++) {
@@ -259,9 +301,17 @@ ALWAYS_INLINE void fp8_row_group(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row,
 // multiply in the loop.
 enum { FP8_SCALED_INPUT_MAX = 16384 };
 
-void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
-                         glm_fp8_scales scales, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y,
-                         ptrdiff_t ldy) {
+#if GLM_FP8_WIDE
+#define FP8_ROWS_FN glm_matmul_rows_fp8_avx512
+#else
+#define FP8_ROWS_FN fp8_rows_avx2
+void glm_matmul_rows_fp8_avx512(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows,
+                                ptrdiff_t columns, glm_fp8_scales scales, const float *x, ptrdiff_t ldx,
+                                ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+static
+#endif
+void FP8_ROWS_FN(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
+                 glm_fp8_scales scales, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy) {
     // Subnormal codes are subnormal f32 inputs in the vector loop (load8_e4m3_tiny): they must not read as zero.
     const unsigned int csr = _mm_getcsr();
     if (csr & 0x0040u) _mm_setcsr(csr & ~0x0040u);
@@ -304,6 +354,22 @@ void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, p
         for (; r < rows; r++) fp8_row_group(w, ldw, row_begin + r, 1, columns, &scales, x, ldx, tokens, y + r, ldy);
     }
     if (csr & 0x0040u) _mm_setcsr(csr);
+}
+
+#if !GLM_FP8_WIDE
+static int fp8_cpu_wide = -1;   // -1: not yet checked
+
+void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
+                         glm_fp8_scales scales, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y,
+                         ptrdiff_t ldy, int avx512) {
+    if (avx512 && fp8_cpu_wide < 0) {
+        __builtin_cpu_init();
+        fp8_cpu_wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    }
+    if (avx512 && fp8_cpu_wide == 1)
+        glm_matmul_rows_fp8_avx512(w, ldw, row_begin, rows, columns, scales, x, ldx, tokens, y, ldy);
+    else
+        fp8_rows_avx2(w, ldw, row_begin, rows, columns, scales, x, ldx, tokens, y, ldy);
 }
 
 // MARK: packed GEMM (prefill)
@@ -349,3 +415,4 @@ void glm_gemm_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_
         }
     }
 }
+#endif   // !GLM_FP8_WIDE

@@ -47,7 +47,8 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `output[t * outputStride + (r - rowRange.lowerBound)] = Σ_c W[r, c] · input[t * inputStride + c]` for every
     /// `r` in `rowRange` and `t < tokens`, converting the weights in registers (the decode and small-batch path).
     /// `path` picks the integer kernels' build for block-quantised weights (`.avx512`: AVX-512 VNNI where the CPU has
-    /// it; the same bits as `.avx2`); float weights run the same kernel on both.
+    /// it; the same bits as `.avx2`) and FP8's (AVX-512 F/BW, the same bits); float weights run the same kernel on
+    /// both.
     public func multiply(rows rowRange: Range<Int>, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
                          output: UnsafeMutablePointer<Float>, outputStride: Int, path: KernelPath) {
         let first = rowRange.lowerBound * columns
@@ -67,7 +68,7 @@ public struct WeightMatrix: @unchecked Sendable {
                                       tokens: tokens, output: output, outputStride: outputStride, path: path)
         case .fp8(let w, let scales):
             glm_matmul_rows_fp8(w, columns, rowRange.lowerBound, rowRange.count, columns, scales, input, inputStride,
-                                tokens, output, outputStride)
+                                tokens, output, outputStride, path == .avx512 ? 1 : 0)
         }
     }
 

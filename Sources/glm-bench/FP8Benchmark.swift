@@ -64,15 +64,19 @@ func fp8Benchmark(arguments: [String]) throws {
             var bf16Time = 0.0
             for (name, storage, bytes) in kinds {
                 let w = WeightMatrix(rows: rows, columns: columns, storage: storage)
-                let seconds = time {
-                    w.multiply(rows: 0..<rows, input: input, inputStride: columns, tokens: 1, output: output,
-                               outputStride: rows, path: .avx2)
+                // Every kernel path this CPU has (FP8's decode step has an AVX-512 build; BF16's row kernel is one).
+                for path in name == "BF16" ? [KernelPath.avx2] : KernelPath.available() {
+                    let seconds = time {
+                        w.multiply(rows: 0..<rows, input: input, inputStride: columns, tokens: 1, output: output,
+                                   outputStride: rows, path: path)
+                    }
+                    if bf16Time == 0 { bf16Time = seconds }
+                    let gbs = Double(bytes) / seconds
+                    let label = name == "BF16" ? name : "\(name) \(path.rawValue)"
+                    print("\(label + String(repeating: " ", count: max(0, 20 - label.count))) \(fixed(seconds * 1e3, 2)) ms  "
+                        + "\(fixed(gbs / 1e9, 2)) GB/s of weights = \(fixed(100 * gbs / readBandwidth, 1))% of the read"
+                        + " bandwidth  time vs BF16 \(fixed(seconds / bf16Time, 2))x")
                 }
-                if bf16Time == 0 { bf16Time = seconds }
-                let gbs = Double(bytes) / seconds
-                print("\(name + String(repeating: " ", count: max(0, 14 - name.count))) \(fixed(seconds * 1e3, 2)) ms  "
-                    + "\(fixed(gbs / 1e9, 2)) GB/s of weights = \(fixed(100 * gbs / readBandwidth, 1))% of the read"
-                    + " bandwidth  time vs BF16 \(fixed(seconds / bf16Time, 2))x")
             }
         }
     }

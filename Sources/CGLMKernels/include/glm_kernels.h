@@ -221,10 +221,11 @@ void glm_fp8_e4m3_to_f32(const uint8_t *src, float *dst, ptrdiff_t count);
 void glm_dequantize_fp8_rows(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
                              glm_fp8_scales scales, float *dst);
 // y[t·ldy + r] = Σ_c element(row_begin + r, c) · x[t·ldx + c] for r < rows, t < tokens, converting in registers
-// (decode and a few tokens; each stretch of one scale is summed, then multiplied by its scale).
+// (decode and a few tokens; each stretch of one scale is summed, then multiplied by its scale). avx512 != 0: the
+// AVX-512 build of the decode step where the CPU has AVX-512 F/BW (fp8_avx512.c); the same bits either way.
 void glm_matmul_rows_fp8(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,
                          glm_fp8_scales scales, const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y,
-                         ptrdiff_t ldy);
+                         ptrdiff_t ldy, int avx512);
 // The same product for many tokens (prefill): panels of 256 columns dequantised to f32 and multiplied by the packed
 // f32 GEMM (`avx512` as there). rows <= GLM_GEMM_MAX_ROWS; `scratch` holds glm_gemm_fp8_scratch_floats() floats.
 ptrdiff_t glm_gemm_fp8_scratch_floats(void);
