@@ -26,7 +26,9 @@
 //
 // On CPUs with AVX-512 VNNI, and when the caller asks for the avx512 kernel path, the panels and the Q8_0-activation
 // row kernels run from a second build of this file (quantdot_vnni.c: vpdpbusd, Q8_0/IQ4_NL panels stored as w + 128)
-// that gives the same bits (q8act_run says which and why).
+// that gives the same bits (q8act_run says which and why). On the avx2 path, a CPU with AVX-VNNI (the VEX form:
+// Intel Alder Lake and its E-core Xeons, which lack AVX-512; Zen 5) runs the Q8_0-activation types from a third build
+// (quantdot_avxvnni.c): this build's layout and code with vpdpbusd as dot_u8s8, the same bits again.
 //
 // Activation quantisation follows ggml's reference quantisers: Q8_0 (quantize_row_q8_0_ref; gguf-py quants.py):
 // d = amax / 127, q = roundf(x / d) (half away from zero, through the reciprocal 1/d), d rounded to f16 (nearest
@@ -54,6 +56,10 @@
 #ifndef GLM_QDOT_VNNI
 #define GLM_QDOT_VNNI 0
 #endif
+// 1 when compiled as quantdot_avxvnni.c's copy: this (AVX2) build with dot_u8s8 as the VEX vpdpbusd.
+#ifndef GLM_QDOT_AVXVNNI
+#define GLM_QDOT_AVXVNNI 0
+#endif
 
 #define QK 32
 #define QK_K 256
@@ -75,6 +81,8 @@ static inline float f16_to_f32(const uint8_t *p) {
 static inline __attribute__((always_inline)) __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
 #if GLM_QDOT_VNNI
     return _mm256_dpbusd_epi32(acc, u, s);
+#elif GLM_QDOT_AVXVNNI
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
 #else
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 #endif
@@ -160,7 +168,7 @@ static inline int all_finite(const __m256 *v, int n) {
     return _mm256_movemask_ps(bad) == 0;
 }
 
-#if !GLM_QDOT_VNNI   // quantdot_vnni.c's copy has only the products
+#if !GLM_QDOT_VNNI && !GLM_QDOT_AVXVNNI   // the other builds' copies have only the products
 
 // One 32-element Q8_0 block: q, the f16-rounded scale as f32, and Σq.
 static void quantize_block_q8_0(const float *x, int8_t *q, float *d_out, int *sum) {
@@ -306,7 +314,7 @@ int glm_quantize_row_q8_k(const float *x, void *out, ptrdiff_t count) {
     return 0;
 }
 
-#endif   // !GLM_QDOT_VNNI
+#endif   // !GLM_QDOT_VNNI && !GLM_QDOT_AVXVNNI
 
 // MARK: Q8_0-activation kernels
 
@@ -1400,15 +1408,25 @@ static int q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t row
     return 0;
 }
 
-// q8act_pre of the VNNI build (quantdot_vnni.c); internal to libglm.
+// q8act_pre of the VNNI build (quantdot_vnni.c) and of the AVX-VNNI build (quantdot_avxvnni.c); internal to libglm.
 __attribute__((visibility("hidden")))
 int qdot_pre_vnni(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns, const void *act,
                   ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel);
+__attribute__((visibility("hidden")))
+int qdot_pre_avxvnni(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel);
 
 #if GLM_QDOT_VNNI
 
 int qdot_pre_vnni(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns, const void *act,
                   ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel) {
+    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
+}
+
+#elif GLM_QDOT_AVXVNNI
+
+int qdot_pre_avxvnni(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
+                     const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel) {
     return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
 }
 
@@ -1430,6 +1448,16 @@ static int vnni_allowed(int avx512) {
 
 int glm_q8act_vnni_available(void) { return vnni_allowed(1); }
 
+static int cpu_has_avxvnni = -1;
+
+int glm_q8act_avxvnni_available(void) {
+    if (cpu_has_avxvnni < 0) {
+        __builtin_cpu_init();
+        cpu_has_avxvnni = __builtin_cpu_supports("avxvnni");
+    }
+    return cpu_has_avxvnni;
+}
+
 // Where avx512 is asked for and the CPU has AVX-512 VNNI, the VNNI build runs the panels of every type and the row
 // kernel and row × token tiles of the Q8_0-activation types; there vpdpbusd replaces two to four AVX2 instructions
 // per 4 elements. Measured on Zen 4, one thread, VNNI build / AVX2 build: panels (1536 × 5120 × 64 tokens) Q8_0 and
@@ -1440,12 +1468,21 @@ int glm_q8act_vnni_available(void) { return vnni_allowed(1); }
 // tile_q8_kact blocks it). Their one-row kernel (decode, and 2–3 tokens) takes the VNNI build's 512-bit
 // row_q8_kact512: Zen 5, 24576 × 5120, VNNI / AVX2 build 1.1–1.3× for every K type. (Q4_K and Q5_K ran 1.4–2×
 // slower in the VNNI build until k4_scales_mins stopped building their scales through general-purpose registers.)
+//
+// Otherwise (the avx2 path, or the K-quant tiles above) the Q8_0-activation types run the AVX-VNNI build where the
+// CPU has AVX-VNNI, unless the caller forces the plain AVX2 build (avx512 = 2: tests and benchmarks): vpdpbusd where
+// this build's dot_u8s8 takes maddubs + madd + add. Zen 5's avx2 path, one thread, AVX-VNNI / AVX2 build: prefill
+// panels (1536 × 5120 × 64 tokens) Q8_0 and IQ4_NL 1.4× faster, Q4_0/Q5_0/Q4_1/Q5_1 equal; decode (12288 × 5120)
+// Q5_0, Q5_1, IQ4_NL 1.04–1.08×, the rest equal. The K-quants stay on the AVX2 build: nothing of theirs changes in
+// the AVX-VNNI build but the compiler's choices, and Q6_K's panels measured 1.13× slower there.
 static int q8act_run(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns, const void *act,
                      ptrdiff_t tokens, float *y, ptrdiff_t ldy, int use_panel, int avx512) {
     const int k_row = tokens < 4;
-    const int vnni = vnni_allowed(avx512) && (use_panel || glm_q8act_kind(type) == ACT_Q8_0 || k_row);
-    return vnni ? qdot_pre_vnni(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel)
-                : q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
+    const int vnni = avx512 == 1 && vnni_allowed(1) && (use_panel || glm_q8act_kind(type) == ACT_Q8_0 || k_row);
+    if (vnni) return qdot_pre_vnni(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
+    if (avx512 != 2 && glm_q8act_kind(type) == ACT_Q8_0 && glm_q8act_avxvnni_available())
+        return qdot_pre_avxvnni(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
+    return q8act_pre(type, w, row_bytes, rows, columns, act, tokens, y, ldy, use_panel);
 }
 
 // Benchmarks only (glm-bench quant's GLM_BENCH_NO_PANEL): 0 sends prefill to the row × token tiles instead.
@@ -1498,4 +1535,4 @@ int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_
     return 0;
 }
 
-#endif   // GLM_QDOT_VNNI
+#endif   // GLM_QDOT_VNNI, GLM_QDOT_AVXVNNI

@@ -14,9 +14,11 @@ import GLMSupport
         return parts.joined(separator: "/") + "/Fixtures/formats/gguf_quants/"
     }()
 
-    /// The integer kernels' builds this CPU runs (glm_matmul_rows_q8act's avx512 argument): 0 the AVX2 build, and 1
-    /// the AVX-512 VNNI build where the CPU has it. Every product below runs on each and must give the same bits.
-    static let integerPaths: [Int32] = glm_q8act_vnni_available() != 0 ? [0, 1] : [0]
+    /// The integer kernels' builds this CPU runs (glm_matmul_rows_q8act's avx512 argument): 2 the AVX2 build
+    /// (forced), 0 the AVX-VNNI build where the CPU has AVX-VNNI, 1 the AVX-512 VNNI build where it has that. Every
+    /// product below runs on each and must give the same bits.
+    static let integerPaths: [Int32] = [2] + (glm_q8act_avxvnni_available() != 0 ? [0] : [])
+        + (glm_q8act_vnni_available() != 0 ? [1] : [])
 
     /// The first `tokens` rows of `x` times weight rows 0..<rows on integer build `path`, through both entry points:
     /// glm_matmul_rows_q8act (f32 input) and glm_q8act_quantize + glm_matmul_rows_q8act_pre (quantised once, as
@@ -214,7 +216,7 @@ import GLMSupport
         #expect(actRow > 0 && actRow % 32 == 0)
         for tokens in [1, 3, 4, 6, 9] {
             for shapeRows in 1...rows {
-                var first: [Float]? = nil   // the AVX2 build's result: the VNNI build's must be the same bits
+                var first: [Float]? = nil   // the AVX2 build's result: every other build's must be the same bits
                 for path in GGUFDequantTests.integerPaths {
                     // The two-step form (quantised once, as ProjectionBatch runs it) gives the same bits.
                     let (y, y2) = GGUFDequantTests.integerProducts(type, weights, rowBytes: rowBytes, rows: shapeRows,
@@ -232,7 +234,7 @@ import GLMSupport
                     }
                     if let first {
                         #expect(y.map(\.bitPattern) == first.map(\.bitPattern),
-                                "\(name) \(shapeRows) rows × \(tokens) tokens: the VNNI build differs from the AVX2 build")
+                                "\(name) \(shapeRows) rows × \(tokens) tokens: build \(path) differs from the AVX2 build")
                     } else {
                         first = y
                     }

@@ -137,8 +137,10 @@ int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t 
 // glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not whole blocks, or rows wider than
 // the 64 KiB stack buffer holding one quantised input row (about 60,000 columns).
 // avx512 = 1 (the model's avx512 kernel path) runs the prefill panels and the Q8_0-activation row kernels from their
-// AVX-512 VNNI build (quantdot_vnni.c) where the CPU has AVX512F, VL and VNNI, else the AVX2 one; the results are
-// the same bits either way.
+// AVX-512 VNNI build (quantdot_vnni.c) where the CPU has AVX512F, VL and VNNI; otherwise, and with avx512 = 0 (the
+// avx2 path), the Q8_0-activation types run the AVX-VNNI build (quantdot_avxvnni.c) where the CPU has AVX-VNNI, and
+// everything else the AVX2 build; avx512 = 2 forces the AVX2 build (tests, benchmarks). The results are the same
+// bits on every build.
 int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                           const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512);
 // The same in two steps, so that an input quantised once serves every tile of weight rows: glm_q8act_row_bytes is
@@ -155,6 +157,8 @@ int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrd
                               const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512);
 // 1 where avx512 = 1 selects the VNNI kernels (the CPU has AVX512F, VL and VNNI), else 0.
 int glm_q8act_vnni_available(void);
+// 1 where the CPU has AVX-VNNI (avx512 = 0 then runs the AVX-VNNI build), else 0.
+int glm_q8act_avxvnni_available(void);
 // From how many tokens on glm_matmul_rows_q8act(_pre) multiplies `type` with the prefill panel kernel (8 rows
 // repacked per K range, lanes = rows; quantdot.c says how its float order differs from the row kernel's), 0 where
 // the type has none: fewer tokens run the row kernel, whose results equal one row times one token bit for bit.
