@@ -149,6 +149,12 @@ ALWAYS_INLINE void block_values(const float *p, ptrdiff_t ldp, const float *valu
     for (; c < d; c++) value_dims(p, ldp, values, d, n, c, 1, corr, acc, lda);
 }
 
+// The two builds' entry points, internal to libglm (each runs only on a CPU with its instructions).
+__attribute__((visibility("hidden"))) void glm_attend_rows_avx2(const struct glm_attend_rows_args *args,
+                                                               float *scratch);
+__attribute__((visibility("hidden"))) void glm_attend_rows_avx512(const struct glm_attend_rows_args *args,
+                                                                 float *scratch);
+
 void ATTN_FN(glm_attend_rows)(const struct glm_attend_rows_args *args, float *scratch) {
     const ptrdiff_t d = args->head_dim, rows = args->rows, group = args->group;
     const ptrdiff_t lanes = (rows + ATTN_LANES - 1) / ATTN_LANES * ATTN_LANES;
@@ -242,7 +248,6 @@ void ATTN_FN(glm_attend_rows)(const struct glm_attend_rows_args *args, float *sc
 }
 
 #if !GLM_ATTN_WIDE
-void glm_attend_rows_avx512(const struct glm_attend_rows_args *args, float *scratch);
 
 size_t glm_attend_rows_scratch_floats(ptrdiff_t head_dim, ptrdiff_t rows) {
     const size_t lanes = (size_t)(rows + ATTN_LANES - 1) / ATTN_LANES * ATTN_LANES;

@@ -301,13 +301,16 @@ ALWAYS_INLINE void fp8_row_group(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row,
 // multiply in the loop.
 enum { FP8_SCALED_INPUT_MAX = 16384 };
 
+// The AVX-512 build's entry point, internal to libglm (it runs only on a CPU with AVX-512 F/BW).
+__attribute__((visibility("hidden")))
+void glm_matmul_rows_fp8_avx512(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows,
+                                ptrdiff_t columns, glm_fp8_scales scales, const float *x, ptrdiff_t ldx,
+                                ptrdiff_t tokens, float *y, ptrdiff_t ldy);
+
 #if GLM_FP8_WIDE
 #define FP8_ROWS_FN glm_matmul_rows_fp8_avx512
 #else
 #define FP8_ROWS_FN fp8_rows_avx2
-void glm_matmul_rows_fp8_avx512(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows,
-                                ptrdiff_t columns, glm_fp8_scales scales, const float *x, ptrdiff_t ldx,
-                                ptrdiff_t tokens, float *y, ptrdiff_t ldy);
 static
 #endif
 void FP8_ROWS_FN(const uint8_t *w, ptrdiff_t ldw, ptrdiff_t row_begin, ptrdiff_t rows, ptrdiff_t columns,

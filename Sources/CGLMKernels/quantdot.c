@@ -1470,7 +1470,7 @@ int glm_q8act_avxvnni_available(void) {
 // slower in the VNNI build until k4_scales_mins stopped building their scales through general-purpose registers.)
 //
 // Otherwise (the avx2 path, or the K-quant tiles above) the Q8_0-activation types run the AVX-VNNI build where the
-// CPU has AVX-VNNI, unless the caller forces the plain AVX2 build (avx512 = 2: tests and benchmarks): vpdpbusd where
+// CPU has AVX-VNNI, unless the caller forces the plain AVX2 build (avx512 = 2: the tests): vpdpbusd where
 // this build's dot_u8s8 takes maddubs + madd + add. Zen 5's avx2 path, one thread, AVX-VNNI / AVX2 build: prefill
 // panels (1536 × 5120 × 64 tokens) Q8_0 and IQ4_NL 1.4× faster, Q4_0/Q5_0/Q4_1/Q5_1 equal; decode (12288 × 5120)
 // Q5_0, Q5_1, IQ4_NL 1.04–1.08×, the rest equal. The K-quants stay on the AVX2 build: nothing of theirs changes in

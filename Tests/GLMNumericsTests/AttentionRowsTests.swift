@@ -97,6 +97,7 @@ import GLMSupport
             (64, 2, 3, 77, 0, 77, 75),             // the 64-wide constant kernel, a partial lane vector
             (40, 5, 2, 50, 5, 50, 49),             // a head size of neither constant: the general loops
             (16, 1, 1, 1, 0, 1, 1),                // one key
+            (32, 4, 2, 90, 70, 90, 70),            // token 0 sees nothing of its range (first_limit = first)
         ] {
             let kvHeads = 2, kv = 1
             let keys = Cache(type: type, positions: positions, kvHeads: kvHeads, headDim: headDim, numbers: &numbers,
@@ -151,10 +152,12 @@ import GLMSupport
 
     /// Every row alone (decode) equals the same row inside a 4-token call (verification), and the AVX2 and
     /// AVX-512 builds agree, bit for bit.
-    @Test(arguments: KVType.allCases)
-    func rowsAreBitIdenticalAloneAndTogetherOnEveryPath(type: KVType) throws {
+    /// The positions: 203 (all four tokens' last keys in one block) and 194 (the first token's last key in the block
+    /// before the others': a block it sees nothing of), from position 0 and from 37 (a range start, as split-K has).
+    @Test(arguments: KVType.allCases, [(203, 0), (194, 0), (194, 37)])
+    func rowsAreBitIdenticalAloneAndTogetherOnEveryPath(type: KVType, range: (positions: Int, first: Int)) throws {
         var numbers = KernelTests.Numbers(state: 29)
-        let headDim = 128, group = 12, tokens = 4, positions = 203, kvHeads = 2
+        let headDim = 128, group = 12, tokens = 4, positions = range.positions, first = range.first, kvHeads = 2
         let keys = Cache(type: type, positions: positions, kvHeads: kvHeads, headDim: headDim, numbers: &numbers,
                          magnitude: 4)
         let values = Cache(type: type, positions: positions, kvHeads: kvHeads, headDim: headDim, numbers: &numbers)
@@ -165,12 +168,12 @@ import GLMSupport
             var results: [[Float]] = []
             for path in Self.paths {
                 let together = Self.attend(keys: keys, values: values, kv: 0, query: query, tokens: tokens,
-                                           group: group, firstLimit: firstLimit, first: 0, end: positions,
+                                           group: group, firstLimit: firstLimit, first: first, end: positions,
                                            partial: partial, avx512: path == .avx512)
                 for t in 0..<tokens {
                     let alone = Self.attend(keys: keys, values: values, kv: 0,
                                             query: Array(query[(t * group * headDim)..<((t + 1) * group * headDim)]),
-                                            tokens: 1, group: group, firstLimit: firstLimit + t, first: 0,
+                                            tokens: 1, group: group, firstLimit: firstLimit + t, first: first,
                                             end: firstLimit + t, partial: partial, avx512: path == .avx512)
                     let part = Array(together[(t * group * width)..<((t + 1) * group * width)])
                     let differing = zip(alone, part).filter { $0.bitPattern != $1.bitPattern }.count

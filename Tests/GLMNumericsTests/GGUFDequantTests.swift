@@ -529,8 +529,9 @@ import GLMSupport
         for (i, use) in uses.enumerated() {
             guard case .ggml(let type, let base, let rowBytes) = weights[use.0].storage else { continue }
             var expected = [Float](repeating: .nan, count: tokens * rows)
-            // The AVX2 build on one f32 input: the avx512 path (VNNI where the CPU has it) must give its bits too.
-            #expect(glm_matmul_rows_q8act(type, base, rowBytes, rows, columns, use.1, columns, tokens, &expected, rows, 0) == 0)
+            // The AVX2 build (forced) on one f32 input: every path (VNNI, AVX-VNNI where the CPU has them) must give
+            // its bits too.
+            #expect(glm_matmul_rows_q8act(type, base, rowBytes, rows, columns, use.1, columns, tokens, &expected, rows, 2) == 0)
             #expect(outputs[i].map(\.bitPattern) == expected.map(\.bitPattern), "projection \(i), \(tokens) tokens, \(path)")
         }
     }

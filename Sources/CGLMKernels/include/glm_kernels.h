@@ -75,7 +75,8 @@ float glm_softmax_online(float *x, ptrdiff_t valid, ptrdiff_t count, float scale
 //   partial == 0: output = Σ_s exp(z_s − m) · v_s / Σ_s exp(z_s − m)   (m: the running maximum)
 //   partial != 0: output[0..head_dim) = Σ_s exp(z_s − m) · v_s, output[head_dim] = m, output[head_dim + 1] = Σ exp
 // Each row's sums run in one order whatever the other rows and the kernel path: results are bit-identical for any
-// row count and for avx512 != 0 (AVX-512 F, where the CPU has it) or 0.
+// row count and for avx512 != 0 (AVX-512 F, where the CPU has it) or 0, for finite cache values (a key past a row's
+// position still adds 0 · v to its sums: an infinite or NaN v there would reach it). Positions are below 2^31.
 struct glm_attend_rows_args {
     int key_kind, value_kind;
     const void *keys, *values;
@@ -93,7 +94,6 @@ struct glm_attend_rows_args {
 // Floats of scratch glm_attend_rows needs for head_dim and rows (per call; 64-byte alignment not required).
 size_t glm_attend_rows_scratch_floats(ptrdiff_t head_dim, ptrdiff_t rows);
 void glm_attend_rows(const struct glm_attend_rows_args *args, float *scratch, int avx512);
-void glm_attend_rows_avx2(const struct glm_attend_rows_args *args, float *scratch);
 
 // Partial NeoX rotary embedding of one head vector: for i < half, with c = cos_sin[2i], s = cos_sin[2i+1],
 //   (x[i], x[i+half]) <- (x[i]·c − x[i+half]·s, x[i+half]·c + x[i]·s). Entries from 2·half on are untouched.
@@ -137,10 +137,10 @@ int glm_dequantize_rows(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t 
 // glm_matmul_rows_ggml. Returns -1 (nothing written) for another type, columns not whole blocks, or rows wider than
 // the 64 KiB stack buffer holding one quantised input row (about 60,000 columns).
 // avx512 = 1 (the model's avx512 kernel path) runs the prefill panels and the Q8_0-activation row kernels from their
-// AVX-512 VNNI build (quantdot_vnni.c) where the CPU has AVX512F, VL and VNNI; otherwise, and with avx512 = 0 (the
-// avx2 path), the Q8_0-activation types run the AVX-VNNI build (quantdot_avxvnni.c) where the CPU has AVX-VNNI, and
-// everything else the AVX2 build; avx512 = 2 forces the AVX2 build (tests, benchmarks). The results are the same
-// bits on every build.
+// AVX-512 VNNI build (quantdot_vnni.c) where the CPU has AVX512F, VL, BW and VNNI; otherwise, and with avx512 = 0
+// (the avx2 path), the Q8_0-activation types run the AVX-VNNI build (quantdot_avxvnni.c) where the CPU has AVX-VNNI,
+// and everything else the AVX2 build; avx512 = 2 forces the AVX2 build (the tests compare every build). The results
+// are the same bits on every build.
 int glm_matmul_rows_q8act(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                           const float *x, ptrdiff_t ldx, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512);
 // The same in two steps, so that an input quantised once serves every tile of weight rows: glm_q8act_row_bytes is
@@ -155,7 +155,7 @@ int glm_q8act_kind(int type);
 int glm_q8act_quantize(int type, const float *x, ptrdiff_t ldx, ptrdiff_t columns, ptrdiff_t tokens, void *act);
 int glm_matmul_rows_q8act_pre(int type, const void *w, ptrdiff_t row_bytes, ptrdiff_t rows, ptrdiff_t columns,
                               const void *act, ptrdiff_t tokens, float *y, ptrdiff_t ldy, int avx512);
-// 1 where avx512 = 1 selects the VNNI kernels (the CPU has AVX512F, VL and VNNI), else 0.
+// 1 where avx512 = 1 selects the VNNI kernels (the CPU has AVX512F, VL, BW and VNNI), else 0.
 int glm_q8act_vnni_available(void);
 // 1 where the CPU has AVX-VNNI (avx512 = 0 then runs the AVX-VNNI build), else 0.
 int glm_q8act_avxvnni_available(void);
