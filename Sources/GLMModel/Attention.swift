@@ -1,4 +1,3 @@
-import CGLMKernels
 import Glibc
 import GLMNumerics
 import GLMSupport
@@ -260,59 +259,25 @@ extension AttendTiled {
     /// from `first` and the G query heads of KV head kv, reading each key and value once for all of them, in an order
     /// that makes every row's result independent of the chunk and of the kernel path.
     func attendFewRows(kv: Int, split: Int, first: Int, count: Int, from p0: Int, to p1: Int, slot: Int) {
-        let D = headDim, qWidth = heads * D, kvWidth = kvHeads * D
+        let D = headDim, qWidth = heads * D
         let G = heads / kvHeads
-        let keyHead = cache.keyType.headBytes(headDim: D), valueHead = cache.valueType.headBytes(headDim: D)
-        let keys: UnsafeRawPointer, values: UnsafeRawPointer
-        let keyStride: Int, valueStride: Int
-        if cache.keyType == .f32 {
-            keys = UnsafeRawPointer(cache.floatKeys + kv * D)
-            keyStride = kvWidth * MemoryLayout<Float>.size
-        } else {
-            keys = UnsafeRawPointer(cache.keys.pointer + kv * keyHead)
-            keyStride = cache.keyRowBytes
-        }
-        if cache.valueType == .f32 {
-            values = UnsafeRawPointer(cache.floatValues + kv * D)
-            valueStride = kvWidth * MemoryLayout<Float>.size
-        } else {
-            values = UnsafeRawPointer(cache.values.pointer + kv * valueHead)
-            valueStride = cache.valueRowBytes
-        }
-        let out: UnsafeMutablePointer<Float>, tokenStride: Int, headStride: Int
-        if merged {
-            out = partials + ((split * rows + first) * heads + kv * G) * (D + 2)
-            tokenStride = heads * (D + 2)
-            headStride = D + 2
-        } else {
-            out = output + first * qWidth + kv * G * D
-            tokenStride = qWidth
-            headStride = D
-        }
-        var args = glm_attend_rows_args()
-        args.key_kind = cache.keyType.rawValue
-        args.value_kind = cache.valueType.rawValue
-        args.keys = keys
-        args.values = values
-        args.key_stride = keyStride
-        args.value_stride = valueStride
-        args.key_head_bytes = keyHead
-        args.value_head_bytes = valueHead
-        args.head_dim = D
-        args.rows = count * G
-        args.group = G
-        args.query = UnsafePointer(query + first * qWidth + kv * G * D)
-        args.query_token_stride = qWidth
-        args.query_head_stride = D
-        args.first_limit = start + first + 1
-        args.first = p0
-        args.end = p1
-        args.scale = scale
-        args.output = out
-        args.output_token_stride = tokenStride
-        args.output_head_stride = headStride
-        args.partial = merged ? 1 : 0
-        glm_attend_rows(&args, scratch[slot].pointer, path == .avx512 ? 1 : 0)
+        // (An f32 side is the same bytes: a head is D floats, a row kvHeads heads.)
+        let keys = KVKernels.Head(type: cache.keyType,
+                                  base: UnsafeRawPointer(cache.keys.pointer + kv * cache.keyType.headBytes(headDim: D)),
+                                  stride: cache.keyRowBytes)
+        let values = KVKernels.Head(type: cache.valueType,
+                                    base: UnsafeRawPointer(cache.values.pointer
+                                        + kv * cache.valueType.headBytes(headDim: D)),
+                                    stride: cache.valueRowBytes)
+        let out = merged
+            ? KVKernels.Rows(partials + ((split * rows + first) * heads + kv * G) * (D + 2),
+                             tokenStride: heads * (D + 2), headStride: D + 2)
+            : KVKernels.Rows(output + first * qWidth + kv * G * D, tokenStride: qWidth, headStride: D)
+        KVKernels.attendRows(keys: keys, values: values, headDim: D, rows: count * G, group: G,
+                             query: KVKernels.Rows(UnsafePointer(query + first * qWidth + kv * G * D),
+                                                   tokenStride: qWidth, headStride: D),
+                             firstLimit: start + first + 1, positions: p0..<p1, scale: scale, output: out,
+                             partial: merged, scratch: scratch[slot].pointer, path: path)
     }
 }
 

@@ -1,4 +1,3 @@
-import CGLMKernels
 import Glibc
 import GLMFormats
 import GLMNumerics
@@ -57,7 +56,7 @@ struct Workspace {
                                     checkedProduct(stacked, 3), checkedProduct(keyTile, D, 2)])
         // Few-row chunks (decode, verification) take glm_attend_rows instead.
         let fewRows = try checkedProduct(min(rows, splitRows), max(1, c.numAttentionHeads / max(1, c.numKeyValueHeads)))
-        return max(tiled, Int(glm_attend_rows_scratch_floats(D, fewRows)))
+        return max(tiled, KVKernels.attendRowsScratchCount(headDim: D, rows: fewRows))
     }
 
     static func attentionPartialsCount(config c: ModelConfig, rows: Int, threads: Int) throws(GLMError) -> Int {

@@ -51,6 +51,72 @@ public enum KVKernels {
                                 into destination: UnsafeMutablePointer<Float>, ldd: Int, headDim: Int) {
         glm_kv_load_rows(type.rawValue, source, stride, count, destination, ldd, headDim)
     }
+
+    /// One KV head of a cache side as attention reads it: its `type`, the head at position 0, and the bytes from one
+    /// position's row to the next.
+    public struct Head {
+        public let type: KVType
+        public let base: UnsafeRawPointer
+        public let stride: Int
+
+        public init(type: KVType, base: UnsafeRawPointer, stride: Int) {
+            self.type = type
+            self.base = base
+            self.stride = stride
+        }
+    }
+
+    /// Where stacked row i of a few-row attention call reads its query or writes its output:
+    /// `base + (i / group) · tokenStride + (i % group) · headStride` floats.
+    public struct Rows<Pointer> {
+        public let base: Pointer
+        public let tokenStride, headStride: Int
+
+        public init(_ base: Pointer, tokenStride: Int, headStride: Int) {
+            self.base = base
+            self.tokenStride = tokenStride
+            self.headStride = headStride
+        }
+    }
+
+    /// Floats of scratch `attendRows` needs for `rows` stacked rows of `headDim`.
+    public static func attendRowsScratchCount(headDim: Int, rows: Int) -> Int {
+        Int(glm_attend_rows_scratch_floats(headDim, rows))
+    }
+
+    /// Decode / verification attention of `rows` stacked query rows (token i / group, head i % group of one KV
+    /// head) over the positions `positions`, row i seeing those below `firstLimit + i / group` (glm_attend_rows,
+    /// Sources/CGLMKernels/attention.c): normalised output, or with `partial` the accumulator, running max and sum
+    /// ([headDim + 2] per row) for a split-K merge. Bit-identical for any row count and on both kernel paths.
+    public static func attendRows(keys: Head, values: Head, headDim: Int, rows: Int, group: Int,
+                                  query: Rows<UnsafePointer<Float>>, firstLimit: Int, positions: Range<Int>,
+                                  scale: Float, output: Rows<UnsafeMutablePointer<Float>>, partial: Bool,
+                                  scratch: UnsafeMutablePointer<Float>, path: KernelPath) {
+        var args = glm_attend_rows_args()
+        args.key_kind = keys.type.rawValue
+        args.value_kind = values.type.rawValue
+        args.keys = keys.base
+        args.values = values.base
+        args.key_stride = keys.stride
+        args.value_stride = values.stride
+        args.key_head_bytes = keys.type.headBytes(headDim: headDim)
+        args.value_head_bytes = values.type.headBytes(headDim: headDim)
+        args.head_dim = headDim
+        args.rows = rows
+        args.group = group
+        args.query = query.base
+        args.query_token_stride = query.tokenStride
+        args.query_head_stride = query.headStride
+        args.first_limit = firstLimit
+        args.first = positions.lowerBound
+        args.end = positions.upperBound
+        args.scale = scale
+        args.output = output.base
+        args.output_token_stride = output.tokenStride
+        args.output_head_stride = output.headStride
+        args.partial = partial ? 1 : 0
+        glm_attend_rows(&args, scratch, path == .avx512 ? 1 : 0)
+    }
 }
 
 /// Owned, aligned bytes for a KV cache. `zero(workers:)` writes them (the session does it right after allocating):

@@ -1,4 +1,3 @@
-import CGLMKernels
 import GLMNumerics
 import GLMSupport
 import Glibc
@@ -40,34 +39,22 @@ func attentionBenchmark(arguments: [String]) throws {
         let query = try FloatBuffer(count: tokens * width, purpose: "benchmark queries")
         for i in 0..<(tokens * width) { query.pointer[i] = random() }
         let output = try FloatBuffer(count: tokens * width, purpose: "benchmark output")
-        let scratch = try FloatBuffer(count: Int(glm_attend_rows_scratch_floats(headDim, tokens * group)),
+        let scratch = try FloatBuffer(count: KVKernels.attendRowsScratchCount(headDim: headDim, rows: tokens * group),
                                       purpose: "benchmark scratch")
         func layer(_ path: KernelPath) {
             for head in 0..<kvHeads {
-                var args = glm_attend_rows_args()
-                args.key_kind = kv.rawValue
-                args.value_kind = kv.rawValue
-                args.keys = UnsafeRawPointer(keys.pointer + head * headBytes)
-                args.values = UnsafeRawPointer(values.pointer + head * headBytes)
-                args.key_stride = rowBytes
-                args.value_stride = rowBytes
-                args.key_head_bytes = headBytes
-                args.value_head_bytes = headBytes
-                args.head_dim = headDim
-                args.rows = tokens * group
-                args.group = group
-                args.query = UnsafePointer(query.pointer + head * group * headDim)
-                args.query_token_stride = width
-                args.query_head_stride = headDim
-                args.first_limit = depth - tokens + 1
-                args.first = 0
-                args.end = depth
-                args.scale = 1 / Float(headDim).squareRoot()
-                args.output = output.pointer + head * group * headDim
-                args.output_token_stride = width
-                args.output_head_stride = headDim
-                args.partial = 0
-                glm_attend_rows(&args, scratch.pointer, path == .avx512 ? 1 : 0)
+                KVKernels.attendRows(
+                    keys: KVKernels.Head(type: kv, base: UnsafeRawPointer(keys.pointer + head * headBytes),
+                                         stride: rowBytes),
+                    values: KVKernels.Head(type: kv, base: UnsafeRawPointer(values.pointer + head * headBytes),
+                                           stride: rowBytes),
+                    headDim: headDim, rows: tokens * group, group: group,
+                    query: KVKernels.Rows(UnsafePointer(query.pointer + head * group * headDim), tokenStride: width,
+                                          headStride: headDim),
+                    firstLimit: depth - tokens + 1, positions: 0..<depth, scale: 1 / Float(headDim).squareRoot(),
+                    output: KVKernels.Rows(output.pointer + head * group * headDim, tokenStride: width,
+                                           headStride: headDim),
+                    partial: false, scratch: scratch.pointer, path: path)
             }
         }
         let repeats = max(3, min(200, 50_000_000 / (depth * tokens)))

@@ -1,6 +1,5 @@
 import Testing
 import Glibc
-import CGLMKernels
 @testable import GLMNumerics
 import GLMSupport
 
@@ -47,35 +46,25 @@ import GLMSupport
                        firstLimit: Int, first: Int, end: Int, partial: Bool, avx512: Bool) -> [Float] {
         let d = keys.headDim, width = partial ? d + 2 : d
         var out = [Float](repeating: .nan, count: tokens * group * width)
-        var scratch = [Float](repeating: .nan, count: Int(glm_attend_rows_scratch_floats(d, tokens * group)))
+        var scratch = [Float](repeating: .nan, count: KVKernels.attendRowsScratchCount(headDim: d, rows: tokens * group))
         keys.bytes.withUnsafeBytes { k in
             values.bytes.withUnsafeBytes { v in
                 query.withUnsafeBufferPointer { q in
                     out.withUnsafeMutableBufferPointer { o in
-                        var args = glm_attend_rows_args()
-                        args.key_kind = keys.type.rawValue
-                        args.value_kind = values.type.rawValue
-                        args.keys = k.baseAddress! + kv * keys.type.headBytes(headDim: d)
-                        args.values = v.baseAddress! + kv * values.type.headBytes(headDim: d)
-                        args.key_stride = keys.rowBytes
-                        args.value_stride = values.rowBytes
-                        args.key_head_bytes = keys.type.headBytes(headDim: d)
-                        args.value_head_bytes = values.type.headBytes(headDim: d)
-                        args.head_dim = d
-                        args.rows = tokens * group
-                        args.group = group
-                        args.query = q.baseAddress!
-                        args.query_token_stride = group * d
-                        args.query_head_stride = d
-                        args.first_limit = firstLimit
-                        args.first = first
-                        args.end = end
-                        args.scale = 1 / Float(d).squareRoot()
-                        args.output = o.baseAddress!
-                        args.output_token_stride = group * width
-                        args.output_head_stride = width
-                        args.partial = partial ? 1 : 0
-                        scratch.withUnsafeMutableBufferPointer { glm_attend_rows(&args, $0.baseAddress!, avx512 ? 1 : 0) }
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            KVKernels.attendRows(
+                                keys: KVKernels.Head(type: keys.type,
+                                                     base: k.baseAddress! + kv * keys.type.headBytes(headDim: d),
+                                                     stride: keys.rowBytes),
+                                values: KVKernels.Head(type: values.type,
+                                                       base: v.baseAddress! + kv * values.type.headBytes(headDim: d),
+                                                       stride: values.rowBytes),
+                                headDim: d, rows: tokens * group, group: group,
+                                query: KVKernels.Rows(q.baseAddress!, tokenStride: group * d, headStride: d),
+                                firstLimit: firstLimit, positions: first..<end, scale: 1 / Float(d).squareRoot(),
+                                output: KVKernels.Rows(o.baseAddress!, tokenStride: group * width, headStride: width),
+                                partial: partial, scratch: s.baseAddress!, path: avx512 ? .avx512 : .avx2)
+                        }
                     }
                 }
             }
