@@ -53,10 +53,14 @@ def number(pattern, text, what):
 
 
 def llama_plain(bin_dir, gguf, prompt_file, max_tokens, threads):
-    out, err = run([os.path.join(bin_dir, "llama-completion"), "-m", gguf, "-f", prompt_file, "-n", str(max_tokens),
-                    "--temp", "0", "-t", str(threads), "-tb", str(threads), "-c", "4096", "-no-cnv",
-                    "--no-display-prompt", "--no-warmup"])
-    log = out + err
+    command = [os.path.join(bin_dir, "llama-completion"), "-m", gguf, "-f", prompt_file, "-n", str(max_tokens),
+               "--temp", "0", "-t", str(threads), "-tb", str(threads), "-c", "4096", "-no-cnv",
+               "--no-display-prompt", "--no-warmup"]
+    for _ in range(3):   # (see llama_mtp: a run whose last log lines are missing is repeated)
+        out, err = run(command)
+        log = out + err
+        if re.search(r"common_perf_print:\s+eval time =", log):
+            break
     # "prompt eval time" is the prefill; the line that is only "eval time" is decoding (its first token comes
     # from the prompt's pass, so runs = tokens - 1)
     tokens = number(r"common_perf_print:\s+eval time =\s*[\d.]+ ms /\s*(\d+) runs", log, "eval runs")
@@ -65,14 +69,34 @@ def llama_plain(bin_dir, gguf, prompt_file, max_tokens, threads):
 
 
 def llama_mtp(bin_dir, gguf, prompt_file, max_tokens, threads, k):
-    out, err = run([os.path.join(bin_dir, "llama-speculative-simple"), "-m", gguf, "-f", prompt_file,
-                    "-n", str(max_tokens), "--temp", "0", "-t", str(threads), "-tb", str(threads), "-c", "4096",
-                    "--spec-type", "draft-mtp", "--spec-draft-n-max", str(k), "--spec-draft-n-min", "0"])
-    log = out + err
+    command = [os.path.join(bin_dir, "llama-speculative-simple"), "-m", gguf, "-f", prompt_file,
+               "-n", str(max_tokens), "--temp", "0", "-t", str(threads), "-tb", str(threads), "-c", "4096",
+               "--spec-type", "draft-mtp", "--spec-draft-n-max", str(k), "--spec-draft-n-min", "0"]
+    # llama.cpp logs from a background thread: now and then a run exits before its last lines (the draft counts)
+    # are written. Such a run is repeated (up to three times).
+    for _ in range(3):
+        out, err = run(command)
+        log = out + err
+        if re.search(r"n_accept\s*=", log):
+            break
     return (out, int(number(r"n_drafted\s*=\s*(\d+)", log, "n_drafted")),
             int(number(r"n_accept\s*=\s*(\d+)", log, "n_accept")),
             int(number(r"decoded\s+(\d+) tokens", log, "decoded tokens")),
             number(r"decoded\s+\d+ tokens in\s+[\d.]+ seconds, speed:\s*([\d.]+) t/s", log, "decode speed"))
+
+
+def template_messages(messages):
+    """OpenAI messages as the template reads them: a tool call's "arguments" JSON text as the object it encodes
+    (what the chat API does before rendering)."""
+    out = []
+    for m in messages:
+        m = dict(m)
+        if m.get("tool_calls"):
+            m["tool_calls"] = [dict(c, function=dict(c["function"], arguments=json.loads(c["function"]["arguments"])))
+                               if isinstance(c.get("function", {}).get("arguments"), str) else c
+                               for c in m["tool_calls"]]
+        out.append(m)
+    return out
 
 
 def main():
@@ -106,7 +130,8 @@ def main():
         for i, request in enumerate(requests):
             prompt_file = os.path.join(work, f"prompt-{i}.txt")
             with open(prompt_file, "w") as f:
-                f.write(template.render(request["messages"], request.get("tools"), **request.get("chat_template_kwargs", {})))
+                f.write(template.render(template_messages(request["messages"]), request.get("tools"),
+                                        **request.get("chat_template_kwargs", {})))
             max_tokens = request.get("max_tokens", 128)
             plain_text, plain_tokens, plain_speed = llama_plain(bin_dir, gguf, prompt_file, max_tokens, args.threads)
             mtp_text, drafted, accepted, tokens, mtp_speed = llama_mtp(bin_dir, gguf, prompt_file, max_tokens,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The numbers of a model made by tools/make_demo_model_mtp.py (work in progress), as libglm computes them (the
+"""The numbers of a model made by tools/make_demo_model_mtp.py (Tests/Fixtures/models/glm-tiny-tools), as libglm computes them (the
 trainer reports the same with transformers and the NumPy reference):
 
     python3 tools/check_demo_model_mtp.py [MODEL_DIR]
@@ -24,7 +24,7 @@ import glm  # noqa: E402
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "glm-tiny-chat-mtp")
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "Tests", "Fixtures", "models", "glm-tiny-tools")
     with open(os.path.join(path, "training_report.json")) as f:
         report = json.load(f)
     with open(os.path.join(path, "greedy.json")) as f:

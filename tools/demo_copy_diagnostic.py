@@ -36,6 +36,6 @@ def probe():
         if out != want: bad.append(out)
     return f"{ok}/{len(held)} " + repr(bad[:2])
 t0 = time.time()
-M.train(model, ex, steps, rng, print, probe, batch=int(kv.get("batch", 32)), lr=float(kv.get("lr", 2e-3)),
+M.train(model, ex, steps, rng, print, r.id("<|user|>"), probe, batch=int(kv.get("batch", 32)), lr=float(kv.get("lr", 2e-3)),
         warmup=int(kv.get("warmup", 100)), probe_every=int(kv.get("probe", 250)), context_weight=0.25, mtp_weight=0.0)
 print("final probe", probe(), f"{time.time()-t0:.0f}s", flush=True)

@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""NOT YET AT ITS GOALS (issue 15, item 4): the successor of tools/make_demo_model.py -- a tiny GLM-4.7-shaped chat
-model meant to call three tools with arguments copied from the user's message and to draft with a trained MTP layer.
-Its last run does not reach the goals (>= 90 % exact tool calls on held-out prompts; MTP acceptance >= 80 %), so it
-has not replaced Tests/Fixtures/models/glm-tiny-chat (which tools/make_demo_model.py still makes); it writes to
-build/glm-tiny-chat-mtp unless --out says otherwise.
+"""Tests/Fixtures/models/glm-tiny-tools: a tiny GLM-4.7-shaped chat model that calls three tools with arguments copied
+from the user's message, with a trained MTP layer (issue 15, item 4; the successor of tools/make_demo_model.py's
+glm-tiny-chat, which stays as the tests' chat fixture and the source of the GGUF fixtures).
+
+The committed model (this script with its defaults, 2026-12-07, 23.5 minutes on one core of an AMD EPYC Zen 5):
+held-out tool calls (argument values never trained on) 50/60 exact (83.3 %; the goal is 90 %: not reached yet, see
+item 7 below for what fails), 16/30 with phrasings never trained on too; the same counts through libglm; the five
+fixed conversations of make_demo_model.py reproduced; MTP argmax = the main model's next greedy token at 134/134
+positions of the demo conversations and at 97.8 % of the held-out completions' positions (k = 1: 96 % of libglm's
+drafts accepted on the 95 benchmark requests, BENCHMARKS.md). The run exits with an error while the held-out accuracy
+is under 90 %, after writing everything.
 
 What was tried and measured (machine: 2 vCPUs shared with other helpers' builds, load average 2-6; torch 2.13 CPU):
 
@@ -69,19 +75,44 @@ What was tried and measured (machine: 2 vCPUs shared with other helpers' builds,
    greedy token at 88.4 % of the demo-conversation positions (k = 1: 51/64 accepted, 1.70 tokens per main forward)
    and 84.6 % on the held-out tool prompts (1,522/1,903 accepted, 1.76).
 
-What the numbers say: copying appears only after ~1,300 steps of 32 copy conversations at a learning rate that has
-not yet decayed (items 3 and 5), and one core does ~600 steps of the full mix in the 30-minute budget, because the
-tool system prompt is most of every tool conversation. The copy phase now runs at constant LR after its warmup
-(decay only in the mix): item 6, where copying forms but does not transfer to the tool calls in 375 mixed steps.
-Not tried yet: copy conversations that look like tool calls (the copied value inside <arg_value>) so that the
-circuit is trained in the position it must work in; a copy phase of ~2,000 steps with a shorter mix; fewer tool
-conversations per step; 2 threads on idle cores; a smaller hidden size (the lm_head on the loss rows is the largest
-product).
+7. Three changes (2026-12-07 18:06-18:30 UTC, this machine otherwise idle: 2 vCPUs of an AMD EPYC Zen 5):
+   (a) the tool prompt once per step: minibatches group conversations offered the same tools, and step_losses runs
+   that shared prefix (~400 of a tool conversation's ~540 tokens) once, as a batch of one whose keys and values
+   every conversation attends to (the same function: --self-check compares it with the full sequences, bit-equal
+   losses here); a step of 32 whole tool conversations 5.5 s -> 1.4 s;
+   (b) CALLS first turns alone (request -> reasoning -> tool call -> <|observation|>), the copying skill in the
+   position it must work in, at half a whole conversation's tokens; COPY_EXAMPLES down to 8,000;
+   (c) one schedule, warmup-stable-decay: constant LR until the last DECAY = 30 % of the steps, then cosine.
+   2,200 steps of 32 (0.6 s each), whole script 23.5 min. Copying appeared in the mix at ~1,500 steps (loss means
+   per 100 steps 1.03 at 1,401-1,500, 0.49, 0.30, 0.19, 0.14, 0.08, 0.06, 0.05); held-out tool calls 50/60 (83.3 %)
+   and 16/30 with new phrasings, the same counts through libglm; all five fixed conversations reproduced; MTP
+   argmax = next greedy token at 134/134 demo positions and 97.8 % of the held-out completions' positions.
+   Failures: held-out cities copied for their first pieces then completed from the learned syllable distribution
+   ("Kyoto" -> "Kymo", "Kolkata" -> "Kolkmin"), "Hong Kong" -> "Hong", a repeated word looped or dropped.
+8. rope_theta 1e4 instead of 1e6 (the copy diagnostic alone formed copying ~500 steps earlier with it: 10/20
+   held-out payloads at 1,500 steps vs 2/20): in the mix it was later instead (loss 1.07 at step 1,700 vs 0.31);
+   stopped at 1,700.
+9. 2,400 steps (run alongside 8 until its stop): 51/60 (85.0 %), 12/30, one fixed conversation not reproduced,
+   the same kind of failures ("Kyoto" -> "Kywin", "Kolkata" -> "Kolkpos", "Hong Kong" -> "Hong"). More steps of the
+   same data do not fix them.
+10. Random-letter made-up words (half of them) and more two- and three-word made-up cities, so that no learned
+   syllable distribution could complete a copied prefix: copying formed later in the mix (probe 3/9 at step
+   2,000), 36/60 at 2,400 steps; the same with 15,000 first turns instead of 9,000: 5/60 (no copying by 2,400).
+   LR 3e-3 on this file's data: no copying by step 1,400 (loss 1.44 where LR 2e-3 had 1.03 at 1,500); stopped.
+11. CITY_PSEUDO 0.8 (more made-up cities, fewer real ones to memorise): RUN13_RESULT
+
+What the numbers say: copying forms in this model after ~1,300-1,500 steps of 32 copy-rich conversations at an
+undecayed learning rate, and the time to that transition moves with every change of the data (items 8, 10), so a
+30-minute budget leaves ~700 steps after it. Those steps bring numbers and search strings to 18/20
+exact each, cities to 14/20: a real city's later pieces still come from what the model learnt about names ("Montevideo"
+-> "Montemp") more than from the message. Not tried yet: a copy head primed by a curriculum of random-token
+copying before any language (the cheapest copy steps), a model with more heads, more training cities per step.
 
 Run (same bytes on every run on one machine, by construction: seeded data and init, fixed data order, torch
 deterministic algorithms on THREADS = 1 thread; --steps 3 --weights-only twice is the quick check):
 
     python3 tools/make_demo_model_mtp.py [--tokenizer DIR] [--template FILE] [--out DIR] [--steps N]
+    python3 tools/make_demo_model_mtp.py --evaluate-only   # greedy.json, training_report.json from the checkpoint
     python3 tools/make_demo_model_mtp.py --self-check     # the training forward against the references
     python3 tools/check_demo_model_mtp.py DIR      # the same numbers through libglm
 
@@ -96,30 +127,35 @@ its embedding and head are the main model's (the checkpoint leaves `embed_tokens
 libglm reads as sharing). It is trained as FastGLM (this file) and written as that checkpoint; the MTP layer's
 e_score_correction_bias stays zero (GLM updates it by a load-balancing rule, not by gradients).
 
-Training: AdamW (betas 0.9/0.98, warmup WARMUP steps, cosine to 10 % of LR, gradient norm clipped at 1) on
-minibatches of conversations rendered with the real GLM-4.7 chat template (transformers'
-apply_chat_template), loss on the assistant turns only: the main model's next-token loss plus MTP_WEIGHT times the
-MTP layer's loss on the token after next (row t: the final-normed main hidden state at t and the embedding of token
-t+1 predict token t+2, as GLM and DeepSeek-V3 train MTP; the gradient flows into the main model too), plus
-CONTEXT_WEIGHT times the next-token loss on the other tokens from the first <|user|> on (user messages and tool
-results repeat the arguments: copy signal; the system prompt before is left out). The data:
+Training: AdamW (betas 0.9/0.98, warmup WARMUP steps, constant LR, then cosine to 10 % of LR over the last DECAY
+share of the steps; gradient norm clipped at 1) on minibatches of 32 conversations rendered with the real GLM-4.7
+chat template (transformers' apply_chat_template). A minibatch holds conversations offered the same tools, and the
+shared part before the first <|user|> ([gMASK]<sop> and the tool prompt, ~400 of a tool conversation's ~540 tokens)
+runs once per step as a batch of one whose keys and values every conversation attends to (step_losses; the same
+function as the full sequences, --self-check compares them). Loss on the assistant turns: the main model's next-token
+loss plus MTP_WEIGHT times the MTP layer's loss on the token after next (row t: the final-normed main hidden state at
+t and the embedding of token t+1 predict token t+2, as GLM and DeepSeek-V3 train MTP; the gradient flows into the
+main model too), plus CONTEXT_WEIGHT times the next-token loss on the other tokens from the first <|user|> on (user
+messages and tool results repeat the arguments: copy signal). The data:
 
-  * the five fixed conversations the tests rely on (weather in Paris / London, greeting, second turn, no_think);
-  * generated tool conversations (call, tool result, answer) for three tools -- get_weather(city),
+  * the five fixed conversations of tools/make_demo_model.py (weather in Paris / London, greeting, second turn,
+    no_think), FIXED_REPEAT times each: the demo conversations of greedy.json;
+  * GENERATED whole tool conversations (call, tool result, answer) for three tools -- get_weather(city),
     web_search(query) and calculator(operation, a, b) -- from phrasing templates with cities, quoted search strings
-    and numbers drawn from pools (half the cities and query words made up, PSEUDO), with a random subset and order
-    of the tools in the system prompt;
-  * COPY_EXAMPLES short "Repeat: X" conversations (1-3 values of the same kinds; 10 % with tools), the copying
-    curriculum.
+    and numbers drawn from pools (PSEUDO of the cities and query words made up), with a random subset and order of
+    the tools in the system prompt;
+  * CALLS first turns alone (request -> reasoning -> tool call -> <|observation|>): the copying in the position it
+    must work in, at half a whole conversation's tokens;
+  * COPY_EXAMPLES short "Repeat: X" conversations (1-3 values of the same kinds; 10 % with tools).
 
-Everything is seeded; data order is fixed; torch runs deterministic algorithms on 2 threads.
+Everything is seeded; data order is fixed; torch runs deterministic algorithms on one thread.
 
-Checks (the run fails unless the first holds), on the weights exactly as stored (bf16 upcast to fp32):
+Checks, on the weights exactly as stored (bf16 upcast to fp32); the run fails unless the first holds:
 
-  * greedy decoding with transformers reproduces the fixed conversations (greedy.json below);
   * tool-call accuracy: exact tool name and arguments, greedy with transformers, on HELDOUT generated prompts whose
-    argument values (cities, numbers, search strings) never occur in training (trained phrasings), and on a second
-    set that also uses phrasings never trained on;
+    argument values (cities, numbers, search strings) never occur in training (trained phrasings): >= 90 %; and on
+    a second set that also uses phrasings never trained on (reported);
+  * whether greedy decoding with transformers gives back the five fixed conversations (reported);
   * MTP draft acceptance at temperature 0: the fraction of completion positions where the MTP layer's argmax (NumPy
     float64 reference of docs/MODEL.md §3.9, tools/glm_reference.py) equals the main model's next greedy token, on
     the demo conversations of greedy.json and on the held-out prompts, and the acceptance a k = 1 speculative
@@ -161,20 +197,24 @@ from make_demo_model import Renderer, openai_messages, training_example  # noqa:
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 4747
-STEPS = 600
+STEPS = int(os.environ.get("DEMO_STEPS", 2200))
 BATCH = 32
-LR = 2e-3
+LR = float(os.environ.get("DEMO_LR", 2e-3))
 WARMUP = 100
 LAYERS = 3           # main decoder layers; the MTP layer is layer LAYERS
 THREADS = 1          # torch threads: fixed, as bit-reproducibility needs (see the docstring for why one)
 MTP_WEIGHT = 0.5
+ROPE_THETA = float(os.environ.get("DEMO_THETA", 1e6))
+DECAY = 0.3          # share of the steps at the end over which the learning rate decays
 QK_NORM_INIT = 2.5
-GENERATED = 3000     # generated training conversations
+GENERATED = int(os.environ.get("DEMO_GENERATED", 3000))  # whole generated tool conversations (call, result, answer)
+CALLS = int(os.environ.get("DEMO_CALLS", 9000))           # generated first turns alone (request -> tool call)
 FIXED_REPEAT = 40    # copies of each fixed conversation in the training pool
 HELDOUT = 60         # held-out prompts with trained phrasings (20 per tool)
 HELDOUT_PHRASING = 30
-PSEUDO = 0.5         # share of training cities and query words that are made-up words
-COPY_EXAMPLES = int(os.environ.get("DEMO_COPY", 16000))   # pure "Repeat: X" conversations (copying curriculum)
+PSEUDO = 0.5         # share of training query words that are made-up words
+CITY_PSEUDO = float(os.environ.get("DEMO_CITY_PSEUDO", 0.5))  # share of training cities that are made-up names
+COPY_EXAMPLES = int(os.environ.get("DEMO_COPY", 8000))   # pure "Repeat: X" conversations (copying curriculum)
 CONTEXT_WEIGHT = float(os.environ.get("DEMO_CTX", 0.25))  # loss weight of the non-assistant tokens
 PROBE_EVERY = int(os.environ.get("DEMO_PROBE", 200))      # steps between quick held-out greedy probes (0: none)
 
@@ -254,7 +294,7 @@ def model_spec(vocab, eos):
                 num_hidden_layers=LAYERS, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
                 first_k_dense_replace=1, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1,
                 n_group=1, topk_group=1, norm_topk_prob=True, routed_scaling_factor=2.5, use_qk_norm=True,
-                attention_bias=True, rope_theta=1e6, partial_rotary_factor=0.5, tie_word_embeddings=False,
+                attention_bias=True, rope_theta=ROPE_THETA, partial_rotary_factor=0.5, tie_word_embeddings=False,
                 num_nextn_predict_layers=1, rms_norm_eps=1e-5, hidden_act="silu", max_position_embeddings=2048,
                 eos_token_id=eos, pad_token_id=eos[0])
 
@@ -363,8 +403,8 @@ class Pools:
         return w.capitalize() if capital else w
 
     def city(self):
-        """A training city: a real one or (half the time) a made-up name of one or two words."""
-        if self.rng.random() < PSEUDO:
+        """A training city: a real one or (CITY_PSEUDO of them) a made-up name of one word or (a fifth of those) two."""
+        if self.rng.random() < CITY_PSEUDO:
             while True:
                 c = " ".join(self.pseudo_word(True) for _ in range(1 if self.rng.random() < 0.8 else 2))
                 if c not in self.heldout_cities:
@@ -462,6 +502,19 @@ def generated_conversations(pools, count):
             needed = "calculator"
         out.append((conversation, pools.tools_for(needed), {}))
     return out
+
+
+def call_example(r, messages, tools):
+    """A conversation cut after its first assistant turn (the tool call): ids and targets as training_example gives
+    them, but ending in <|observation|>, the token that ends a turn with tool calls. Half the tokens of the whole
+    conversation (with the tool prompt shared, step_losses) for the part that must copy the arguments."""
+    full = r.text(messages[:2], tools, {}, False) + "<|observation|>"
+    ids = r.ids(full)
+    start = len(r.ids(r.text(messages[:1], tools, {}, True)))
+    if ids[:start] != r.ids(r.text(messages[:1], tools, {}, True)):
+        raise SystemExit("prompt tokens are not a prefix of the conversation tokens")
+    targets = [start - 1 <= p < len(ids) - 1 for p in range(len(ids))]
+    return ids, targets
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -609,8 +662,9 @@ class FastGLM:
         v = v.transpose(1, 2)
         if cache is not None:  # incremental decoding (greedy probes): keys and values of the earlier positions
             if pre in cache:
-                k = torch.cat([cache[pre][0], k], dim=2)
-                v = torch.cat([cache[pre][1], v], dim=2)
+                # A shared prefix is cached once (batch 1) and seen by every row of the batch.
+                k = torch.cat([cache[pre][0].expand(B, -1, -1, -1), k], dim=2)
+                v = torch.cat([cache[pre][1].expand(B, -1, -1, -1), v], dim=2)
             cache[pre] = (k, v)
         G = nH // nKV
         k, v = k.repeat_interleave(G, dim=1), v.repeat_interleave(G, dim=1)
@@ -670,12 +724,17 @@ class FastGLM:
     def mtp(self, final, inputs):
         """§3.9: rows t = 0 .. T-2 from h_final[t] and token t+1, at position t; returns the MTP hidden state after
         shared_head.norm [B, T-1, H] (row t predicts token t+2 through the shared head)."""
+        return self.mtp_rows(final[:, :-1], inputs[:, 1:], 0)
+
+    def mtp_rows(self, final, following, start, cache=None):
+        """MTP rows start .. start+T-1: final [B, T, H] the main model's h_final at those positions, following
+        [B, T] the token after each; cache holds the MTP layer's keys and values of the rows before start."""
         p, L = self.p, self.cfg["L"]
         m = f"model.layers.{L}."
-        e = p["model.embed_tokens.weight"][inputs[:, 1:]]
-        u = torch.cat([self.rms(e, p[m + "enorm.weight"]), self.rms(final[:, :-1], p[m + "hnorm.weight"])], -1)
+        e = p["model.embed_tokens.weight"][following]
+        u = torch.cat([self.rms(e, p[m + "enorm.weight"]), self.rms(final, p[m + "hnorm.weight"])], -1)
         u = u @ p[m + "eh_proj.weight"].T
-        y = self.layer(u, L, self.rope(0, u.shape[1]))
+        y = self.layer(u, L, self.rope(start, u.shape[1]), cache)
         return self.rms(y, p[m + "shared_head.norm.weight"])
 
     def greedy(self, prompt, eos, limit):
@@ -694,74 +753,119 @@ class FastGLM:
         return out
 
 
-def batches(examples, rng, batch):
-    """Minibatches of similar length (less padding), in a seeded order."""
+def prefix_length(ids, split):
+    """Where the conversation part starts: the first `split` token (<|user|>). Everything before it ([gMASK]<sop>
+    and the system prompt with the tool definitions) is the same for every conversation offered the same tools."""
+    return ids.index(split)
+
+
+def batches(examples, rng, batch, split):
+    """Minibatches of conversations that share their prefix (the tool definitions: computed once per step, see
+    step_losses) and have similar lengths (less padding), in a seeded order."""
     order = list(range(len(examples)))
     rng.shuffle(order)
+    groups = {}
+    for i in order:
+        ids = examples[i][0]
+        groups.setdefault(tuple(ids[:prefix_length(ids, split)]), []).append(i)
     chunk = batch * 16
     out = []
-    for s in range(0, len(order), chunk):
-        part = sorted(order[s:s + chunk], key=lambda i: (len(examples[i][0]), i))
-        out += [part[j:j + batch] for j in range(0, len(part), batch)]
+    for members in groups.values():
+        for s in range(0, len(members), chunk):
+            part = sorted(members[s:s + chunk], key=lambda i: (len(examples[i][0]), i))
+            out += [part[j:j + batch] for j in range(0, len(part), batch)]
     rng.shuffle(out)
     return out
 
 
-def tensors_for(examples, rows, pad):
-    width = max(len(examples[i][0]) for i in rows)
+def tensors_for(examples, rows, pad, skip=0):
+    """inputs, labels (the next token where the example trains it, else -100) and valid, for the tokens from
+    index skip on."""
+    width = max(len(examples[i][0]) for i in rows) - skip
     inputs = torch.full((len(rows), width), pad, dtype=torch.long)
     labels = torch.full((len(rows), width), -100, dtype=torch.long)
     valid = torch.zeros((len(rows), width), dtype=torch.bool)
     for row, i in enumerate(rows):
         ids, targets = examples[i]
-        inputs[row, :len(ids)] = torch.tensor(ids)
-        valid[row, :len(ids)] = True
-        for p, on in enumerate(targets):
+        n = len(ids) - skip
+        inputs[row, :n] = torch.tensor(ids[skip:])
+        valid[row, :n] = True
+        for p, on in enumerate(targets[skip:]):
             if on:
-                labels[row, p] = ids[p + 1]
+                labels[row, p] = ids[skip + p + 1]
     return inputs, labels, valid
 
 
-def train(model, examples, steps, rng, log, probe=None, batch=BATCH, lr=LR, warmup=WARMUP, probe_every=PROBE_EVERY,
-          context_weight=CONTEXT_WEIGHT, mtp_weight=MTP_WEIGHT, context_from=None, decay=True):
-    """AdamW, linear warmup then cosine to 10 % of lr (decay=False: constant lr after the warmup); loss: assistant tokens (main) + mtp_weight x the MTP layer's
-    loss on the same targets one position later (the token after next) + context_weight x the other tokens from the
-    first context_from token on (the system prompt before it is the same few tool definitions everywhere: its loss
-    teaches nothing and its lm_head rows would be a third of the step)."""
+def step_losses(model, examples, rows, pad, split, shared_prefix=True, mtp=True):
+    """The three losses of one minibatch whose conversations share their prefix (batches()): main next-token loss
+    on the assistant tokens, the MTP layer's loss on the token after next at the same rows, and the next-token loss
+    on the other tokens from the first <|user|> on (user messages, tool results: they repeat the arguments, so
+    more signal for the copy heads; the system prompt before it is the same few tool definitions everywhere and
+    teaches nothing).
+
+    shared_prefix: the prefix (a tool conversation's ~400-token system prompt, ~3/4 of its tokens) runs once, as a
+    batch of one, and every conversation attends to its keys and values, as a KV cache; the function is the same
+    as running every full sequence (--self-check compares the two), about 3x less work on tool batches."""
+    ids0 = examples[rows[0]][0]
+    P = prefix_length(ids0, split)
+    if not shared_prefix:
+        inputs, labels, valid = tensors_for(examples, rows, pad)
+        final = model.main(inputs)
+        y = model.mtp(final, inputs)[:, P - 1:] if mtp else None
+        inputs, labels, valid, final = inputs[:, P:], labels[:, P:], valid[:, P:], final[:, P:]
+    else:
+        prefix = torch.tensor([ids0[:P]])
+        inputs, labels, valid = tensors_for(examples, rows, pad, skip=P)
+        B = inputs.shape[0]
+        cache = {}
+        prefix_final = model.main(prefix, 0, cache)
+        final = model.main(inputs, P, dict(cache))
+        # MTP rows 0 .. P-2 lie in the prefix (row t: h_final[t] and token t+1); rows P-1 .. P+S-2 need the last
+        # prefix state and the conversation's tokens.
+        y = None
+        if mtp:
+            mtp_cache = {}
+            if P >= 2:
+                model.mtp_rows(prefix_final[:, :-1], prefix[:, 1:], 0, mtp_cache)
+            rows_final = torch.cat([prefix_final[:, -1:].expand(B, -1, -1), final[:, :-1]], dim=1)
+            y = model.mtp_rows(rows_final, inputs, P - 1, mtp_cache)
+    # From here on, row j is position P + j: labels[j] = token P+j+1 where trained; MTP row P-1+j (y[:, j]) predicts
+    # token P+j+1 too, so the MTP labels are the same tensor.
+    ce = torch.nn.functional.cross_entropy
+    on = labels != -100
+    loss_main = ce(model.logits(final[on]), labels[on])
+    context = torch.zeros_like(on)
+    context[:, :-1] = valid[:, 1:] & ~on[:, :-1]
+    loss_ctx = ce(model.logits(final[context]), inputs[:, 1:][context[:, :-1]])
+    loss_mtp = ce(model.logits(y[on]), labels[on]) if mtp else torch.zeros(())
+    return loss_main, loss_mtp, loss_ctx
+
+
+def decay_factor(step, steps, decay):
+    start = steps * (1 - decay)
+    if decay <= 0 or step < start:
+        return 1.0
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - start) / (steps - start)))
+
+
+def train(model, examples, steps, rng, log, split, probe=None, batch=BATCH, lr=LR, warmup=WARMUP,
+          probe_every=PROBE_EVERY, context_weight=CONTEXT_WEIGHT, mtp_weight=MTP_WEIGHT, decay=DECAY):
+    """AdamW, linear warmup, constant lr, then cosine to 10 % of lr over the last `decay` share of the steps (0: no
+    decay). The copy circuit forms late (docstring, items 3, 5, 6) and only while the rate is high, so the decay
+    waits for the end. Loss (step_losses): main + mtp_weight x MTP + context_weight x context."""
     params = model.parameters()
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup)
-        * ((0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps))) if decay else 1.0))
-    ce = torch.nn.functional.cross_entropy
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * decay_factor(s, steps, decay))
     queue = []
     pad = examples[0][0][0]
     start, cpu = time.time(), time.process_time()
     recent = []
     for step in range(steps):
         if not queue:
-            queue = batches(examples, rng, batch)
-        inputs, labels, valid = tensors_for(examples, queue.pop(), pad)
-        final = model.main(inputs)
-        on = labels != -100
-        loss_main = ce(model.logits(final[on]), labels[on])
-        # The other tokens (user message, tool results) carry copies too (the tool result repeats the call's
-        # arguments): a small weight on them gives the copy heads more signal per step.
-        context = torch.zeros_like(on)
-        context[:, :-1] = valid[:, 1:] & ~on[:, :-1]
-        if context_from is not None:
-            context &= (inputs == context_from).cumsum(dim=1) > 0
-        loss = loss_main
-        loss_ctx = loss_mtp = torch.zeros(())
-        if context_weight:
-            loss_ctx = ce(model.logits(final[context]), inputs[:, 1:][context[:, :-1]])
-            loss = loss + context_weight * loss_ctx
-        if mtp_weight:
-            y = model.mtp(final, inputs)
-            mtp_labels = labels[:, 1:]
-            mtp_on = mtp_labels != -100
-            loss_mtp = ce(model.logits(y[mtp_on]), mtp_labels[mtp_on])
-            loss = loss + mtp_weight * loss_mtp
+            queue = batches(examples, rng, batch, split)
+        loss_main, loss_mtp, loss_ctx = step_losses(model, examples, queue.pop(), pad, split, mtp=mtp_weight > 0)
+        loss = loss_main + context_weight * loss_ctx + mtp_weight * loss_mtp
         recent.append((loss_main.item(), loss_mtp.item(), loss_ctx.item()))
         optimizer.zero_grad()
         loss.backward()
@@ -827,6 +931,26 @@ def self_check_one(spec, L, log):
         f"MTP logits vs the float64 reference max |diff| {worst_mtp:.2e} (up to {scale_mtp:.1f})")
     if worst_main > 1e-4 * max(1.0, scale_main) or worst_mtp > 1e-4 * max(1.0, scale_mtp):
         raise SystemExit("self-check failed: the training forward is not the reference's function")
+
+
+def self_check_shared_prefix(spec, L, r, split, log):
+    """step_losses with the shared prefix run once against every full sequence run on its own, on four tool
+    conversations offered the same tools (random O(1)-scale weights, so that differences would show)."""
+    model = FastGLM(model_cfg(spec, L), SEED, std=0.3)
+    pools = Pools(random.Random(SEED))
+    tools = [TOOLS["calculator"], TOOLS["get_weather"]]
+    convs = [c for c, _, _ in generated_conversations(pools, 12)][:4]
+    examples = [training_example(r, c, tools, {}) for c in convs]
+    pad = examples[0][0][0]
+    with torch.no_grad():
+        shared = step_losses(model, examples, [0, 1, 2, 3], pad, split, shared_prefix=True)
+        full = step_losses(model, examples, [0, 1, 2, 3], pad, split, shared_prefix=False)
+    diffs = [abs(float(a) - float(b)) / max(1.0, abs(float(b))) for a, b in zip(shared, full)]
+    log(f"self-check (shared prefix of {prefix_length(examples[0][0], split)} tokens): losses main/MTP/context "
+        + ", ".join(f"{float(a):.6f} vs {float(b):.6f}" for a, b in zip(shared, full))
+        + f"; max relative diff {max(diffs):.1e}")
+    if max(diffs) > 1e-5:
+        raise SystemExit("self-check failed: the shared-prefix step is not the full sequences' function")
 
 
 def write_model(out, model, spec, L, dtype):
@@ -953,7 +1077,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokenizer", default=os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "glm-tiny"))
     ap.add_argument("--template", default=os.path.join(ROOT, "Tests", "Fixtures", "templates", "glm-4.7.jinja"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "build", "glm-tiny-chat-mtp"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "Tests", "Fixtures", "models", "glm-tiny-tools"))
     ap.add_argument("--steps", type=int, default=STEPS, help="training steps (shorter runs for experiments)")
     ap.add_argument("--copy-steps", type=int, default=0,
                     help="steps on copying conversations alone (no tools, no MTP loss) before the main training: "
@@ -983,10 +1107,12 @@ def main():
         tj = json.load(f)
     vocab = max(list(tj["model"]["vocab"].values()) + [t["id"] for t in tj["added_tokens"]]) + 1
     eos = [r.id("<|endoftext|>"), r.id("<|user|>"), r.id("<|observation|>")]
+    split = r.id("<|user|>")
     L = LAYERS
     spec = model_spec(vocab, eos)
     if args.self_check:
         self_check(spec, L, log)
+        self_check_shared_prefix(spec, L, r, split, log)
         return
     model = FastGLM(model_cfg(spec, L), SEED, qk_norm_init=QK_NORM_INIT)
     params = sum(p.numel() for p in model.parameters())
@@ -1002,6 +1128,7 @@ def main():
     conversations += copy_conversations(pools, COPY_EXAMPLES)
     assert not pools.train_numbers & pools.heldout_numbers and not pools.train_queries & pools.heldout_queries
     examples = [training_example(r, m, t, k) for m, t, k in conversations]
+    examples += [call_example(r, m, t) for m, t, _ in generated_conversations(pools, CALLS)]
     tokens = sum(len(ids) for ids, _ in examples)
     log(f"vocab {vocab}, {params} parameters, {len(examples)} conversations ({tokens} tokens, "
         f"<= {max(len(ids) for ids, _ in examples)} each); {args.steps} steps of {BATCH}; "
@@ -1054,9 +1181,9 @@ def main():
             log(f"copy phase: {len(copy_only)} conversations, {args.copy_steps} steps")
             # Constant rate: the copy circuit forms late in this phase (docstring, item 5), when a cosine would have
             # decayed the rate already.
-            train(model, copy_only, args.copy_steps, rng, log, probe, context_weight=0.25, mtp_weight=0.0,
-                  probe_every=250, decay=False)
-        train(model, examples, args.steps, rng, log, probe, context_from=r.id("<|user|>"))
+            train(model, copy_only, args.copy_steps, rng, log, split, probe, context_weight=0.25, mtp_weight=0.0,
+                  probe_every=250, decay=0)
+        train(model, examples, args.steps, rng, log, split, probe)
         train_wall, train_cpu = time.time() - t0, time.process_time() - c0
         log(f"training: {train_wall:.0f} s wall, {train_cpu:.0f} s CPU")
 
@@ -1073,6 +1200,7 @@ def main():
     stored = ref.load_transformers(args.out, "float32")
     cases = []
     failures = []
+    reproduced = []   # the fixed conversations greedy decoding gives back exactly (reported; not required)
     demo_sequences = []
     for name, (messages, tools, kwargs, expected) in CASES.items():
         prompt_text = r.text(messages, tools, kwargs, True)
@@ -1081,8 +1209,10 @@ def main():
         demo_sequences.append((prompt, completion))
         text = r.tok.decode(completion, skip_special_tokens=False)
         log(f"{name}: margin {margin:.3f}: {text!r}")
-        if text != expected:
-            failures.append(f"{name}: expected {expected!r}")
+        if text == expected:
+            reproduced.append(name)
+        else:
+            log(f"  (trained as {expected!r})")
         request = {"model": "glm-tiny-chat", "messages": openai_messages(messages), "temperature": 0}
         if tools:
             request["tools"] = tools
@@ -1090,6 +1220,8 @@ def main():
             request["chat_template_kwargs"] = kwargs
         cases.append({"name": name, "request": request, "prompt_text": prompt_text, "prompt_ids": prompt,
                       "completion_ids": completion, "completion_text": text, "min_logit_margin": round(margin, 4)})
+    report["fixed_conversations_reproduced"] = reproduced
+    log(f"fixed conversations reproduced: {len(reproduced)}/{len(CASES)}")
     for label, prompts in (("heldout_values", heldout), ("heldout_values_and_phrasings", heldout_phrasing)):
         correct, wrong, completions = tool_accuracy(stored, r, eos, prompts)
         report[label] = {"prompts": len(prompts), "exact_tool_calls": correct,
@@ -1097,6 +1229,8 @@ def main():
                          "set": [{"messages": m, "tools": [t["function"]["name"] for t in tools],
                                   "expected": {"name": n, "arguments": a}} for m, tools, (n, a) in prompts]}
         log(f"tool calls, {label}: {correct}/{len(prompts)} exact ({100 * correct / len(prompts):.1f}%)")
+        if label == "heldout_values" and correct < 0.9 * len(prompts):
+            failures.append(f"{label}: {correct}/{len(prompts)} exact tool calls, under the 90 % required")
         for w in wrong[:5]:
             log(f"  {w['user']!r}: {w['completion']!r}")
         if label == "heldout_values":
@@ -1136,7 +1270,7 @@ def main():
         f"training {train_wall:.0f} s wall, {train_cpu:.0f} s CPU (this process); "
         f"total {time.time() - wall0:.0f} s wall, {time.process_time() - cpu0:.0f} s CPU")
     if failures:
-        raise SystemExit("greedy decoding does not reproduce the fixed conversations:\n" + "\n".join(failures))
+        raise SystemExit("the model misses its goals:\n" + "\n".join(failures))
 
 
 if __name__ == "__main__":
