@@ -38,10 +38,15 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
 
 
-def run(command):
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{command[0]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+def run(command, complete=None):
+    """stdout and stderr of `command`. llama.cpp logs from a background thread: now and then a run exits before its
+    last lines are written, so a run whose output lacks the pattern `complete` is repeated (up to three times)."""
+    for _ in range(3):
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(f"{command[0]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        if complete is None or re.search(complete, result.stdout + result.stderr):
+            break
     return result.stdout, result.stderr
 
 
@@ -56,11 +61,8 @@ def llama_plain(bin_dir, gguf, prompt_file, max_tokens, threads):
     command = [os.path.join(bin_dir, "llama-completion"), "-m", gguf, "-f", prompt_file, "-n", str(max_tokens),
                "--temp", "0", "-t", str(threads), "-tb", str(threads), "-c", "4096", "-no-cnv",
                "--no-display-prompt", "--no-warmup"]
-    for _ in range(3):   # (see llama_mtp: a run whose last log lines are missing is repeated)
-        out, err = run(command)
-        log = out + err
-        if re.search(r"common_perf_print:\s+eval time =", log):
-            break
+    out, err = run(command, complete=r"common_perf_print:\s+eval time =")
+    log = out + err
     # "prompt eval time" is the prefill; the line that is only "eval time" is decoding (its first token comes
     # from the prompt's pass, so runs = tokens - 1)
     tokens = number(r"common_perf_print:\s+eval time =\s*[\d.]+ ms /\s*(\d+) runs", log, "eval runs")
@@ -72,13 +74,8 @@ def llama_mtp(bin_dir, gguf, prompt_file, max_tokens, threads, k):
     command = [os.path.join(bin_dir, "llama-speculative-simple"), "-m", gguf, "-f", prompt_file,
                "-n", str(max_tokens), "--temp", "0", "-t", str(threads), "-tb", str(threads), "-c", "4096",
                "--spec-type", "draft-mtp", "--spec-draft-n-max", str(k), "--spec-draft-n-min", "0"]
-    # llama.cpp logs from a background thread: now and then a run exits before its last lines (the draft counts)
-    # are written. Such a run is repeated (up to three times).
-    for _ in range(3):
-        out, err = run(command)
-        log = out + err
-        if re.search(r"n_accept\s*=", log):
-            break
+    out, err = run(command, complete=r"n_accept\s*=")
+    log = out + err
     return (out, int(number(r"n_drafted\s*=\s*(\d+)", log, "n_drafted")),
             int(number(r"n_accept\s*=\s*(\d+)", log, "n_accept")),
             int(number(r"decoded\s+(\d+) tokens", log, "decoded tokens")),
