@@ -22,6 +22,9 @@ usage: glm-bench <component> [arguments]
                                                         the drafts relative to one decoded token; implied speed-up
   speculative MODEL_DIR --requests FILE [--k 1..3] [--threads N] [--max-tokens N]
                                                         MTP acceptance rate and decode tok/s with vs without, per request
+  threads MODEL [--threads 1,2] [--spin 0,200] [--tokens N] [--rounds R]
+                                                        decode tok/s and CPU per token under each thread count and
+                                                        thread-pool spin (GLM_THREAD_SPIN_US), side by side
 """
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -46,6 +49,7 @@ do {
     case "grammar": try grammarBenchmark(arguments: rest)
     case "speculative-cost": try speculativeCostBenchmark(arguments: rest)
     case "speculative": try speculativeBenchmark(arguments: rest)
+    case "threads": try threadsBenchmark(arguments: rest)
     default:
         fputs(usage, stderr)
         exit(2)

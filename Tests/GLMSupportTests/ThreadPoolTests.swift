@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import Synchronization
 @testable import GLMSupport
@@ -31,6 +32,31 @@ import Synchronization
             pool.parallelFor(10, threads: 2) { _ in total.add(1, ordering: .relaxed) }
         }
         #expect(total.load(ordering: .relaxed) == 80)
+    }
+
+    /// Workers that sleep at once (spin 0), that spin past the gaps between jobs, and that give up spinning during
+    /// a pause: every job still runs each index once, while the pool grows (new workers are created for a job
+    /// that is already posted) and thread counts change from job to job (uninvited workers must stay out).
+    @Test(arguments: [0, 5, 2_000]) func waitModes(spin: Int) {
+        let pool = ThreadPool()
+        pool.spinMicroseconds = spin
+        #expect(pool.spinMicroseconds == spin)
+        let n = 257
+        let hits = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        defer { hits.deallocate() }
+        for round in 0..<300 {
+            let threads = [2, 1, 3, 2, 5, 4, 2][round % 7]
+            hits.initialize(repeating: 0, count: n)
+            pool.parallelFor(n, threads: threads, grain: 3) { i in hits[i] &+= 1 }
+            #expect((0..<n).allSatisfy { hits[$0] == 1 }, "round \(round), threads \(threads)")
+            if round % 50 == 49 { usleep(3_000) }   // longer than a 2 ms spin: the workers go to sleep
+        }
+    }
+
+    @Test func negativeSpinIsZero() {
+        let pool = ThreadPool()
+        pool.spinMicroseconds = -4
+        #expect(pool.spinMicroseconds == 0)
     }
 
     @Test func zeroAndNegativeCountsDoNothing() {

@@ -35,6 +35,10 @@ void glm_cpu_brand(char *out, size_t capacity);
 // The vendor id ("GenuineIntel", "AuthenticAMD"), NUL-terminated in out[13].
 void glm_cpu_vendor(char out[13]);
 
+// One PAUSE instruction (SSE2, so baseline x86-64): the spin-wait hint that lets a sibling hyperthread run and
+// keeps a spinning core from flooding the memory pipeline.
+static inline void glm_cpu_relax(void) { __builtin_ia32_pause(); }
+
 #ifdef __cplusplus
 }
 #endif
