@@ -53,6 +53,18 @@ import Synchronization
         }
     }
 
+    /// GLM_THREAD_SPIN_US sets a new pool's spin; a value that is not a non-negative integer leaves the default.
+    /// (Another test creating a pool meanwhile may get the value too: harmless, every spin is correct.)
+    @Test func spinFromTheEnvironment() {
+        setenv(ThreadPool.spinEnvironmentVariable, "17", 1)
+        #expect(ThreadPool().spinMicroseconds == 17)
+        setenv(ThreadPool.spinEnvironmentVariable, "-5", 1)
+        #expect(ThreadPool().spinMicroseconds == ThreadPool.defaultSpinMicroseconds)
+        setenv(ThreadPool.spinEnvironmentVariable, "fast", 1)
+        #expect(ThreadPool().spinMicroseconds == ThreadPool.defaultSpinMicroseconds)
+        unsetenv(ThreadPool.spinEnvironmentVariable)
+    }
+
     @Test func negativeSpinIsZero() {
         let pool = ThreadPool()
         pool.spinMicroseconds = -4
