@@ -103,6 +103,29 @@ What was tried and measured (machine: 2 vCPUs shared with other helpers' builds,
    1,700), 32/60.
 12. Reproduction: this file with its defaults (item 7's configuration), run again alongside item 11, wrote a
    model.safetensors with the same sha256 (744dae06...), every loss line equal; 23.9 min for the whole script.
+13. DEMO_TIE=1 (2026-12-07 20:50-21:20 UTC, 2 vCPUs of an AMD EPYC Zen 4, builds on the other core): lm_head
+   trained as the embedding itself (1.25 M trained parameters), on the idea that a copied token's own embedding
+   then scores it. Copying formed later (loss 0.95 at step 1,700, 0.35 at 1,900, vs 0.31 and 0.14 untied) and the
+   run ended at 38/60 held-out (13/30 new phrasings); MTP agreement 97.0 % of held-out positions.
+14. DEMO_ARGW=3 and DEMO_ARGW=6 (2026-12-07 21:15-21:40 UTC, the two side by side): the main and MTP losses weight
+   the rows whose label lies inside <arg_value> ... </arg_value> (the copied text) 3 or 6 times. No copying by step
+   1,800 in either (probe 0/9: "Porto" -> "Sapporo", "Povo"), where the unweighted run had formed it at ~1,500:
+   stopped there. Pushing the gradient onto the copied tokens before the copy circuit exists teaches the model to
+   guess them from its priors harder, which delays the circuit.
+15. DEMO_BATCH=16 with 4,000 steps, at LR 2e-3 and at 1.4e-3 (2026-12-07 21:41-22:00 UTC, side by side; 0.35 s a
+   step): copying had not formed by step 3,000 (loss 1.15 and 1.02, probes 2/9 and 1/9), about where a batch of 32
+   stands at step 1,500 on the same number of conversations: the transition follows the tokens seen, not the
+   number of updates. Stopped at 3,000.
+16. On Zen 4 (this session's machine, family 25 model 17) a one-thread step of 32 takes 0.76 s (Zen 5: 0.6 s), so
+   the defaults' 2,200 steps would not fit 30 minutes here; two torch threads (DEMO_THREADS=2, idle machine) take
+   0.44 s (1.73x), and two runs of 20 steps at 2 threads wrote the same bytes (sha256 224ace37...).
+17. DEMO_THREADS=2 DEMO_STEPS=3200 (2026-12-07 22:03-22:23 UTC, idle machine, 0.41 s a step): the same data and
+   order as the defaults, decay from step 2,240 instead of 1,540, arithmetic summed in another order (2 threads).
+   No sharp copy transition by step 2,900 (loss 1.24 at 1,901-2,000, 0.90 at 2,201-2,300, then 0.83-0.81, where
+   the default run fell to 0.05); probe 1/9 at 2,800; stopped. In the default run the drop (1.03 -> 0.49) came
+   right as its decay began (step 1,540), in this one the loss also fell fastest just after its decay began: the
+   transition may need the rate to come down, not only enough tokens, and it is fragile (a change of summation
+   order moved it by 800+ steps). Untried: an earlier or longer decay (DEMO_DECAY 0.5-0.6) at 2,200 steps.
 
 What the numbers say: copying forms in this model after ~1,300-1,500 steps of 32 copy-rich conversations at an
 undecayed learning rate, and the time to that transition moves with every change of the data (items 8, 10), so a
@@ -201,14 +224,14 @@ from make_demo_model import Renderer, openai_messages, training_example  # noqa:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 4747
 STEPS = int(os.environ.get("DEMO_STEPS", 2200))
-BATCH = 32
+BATCH = int(os.environ.get("DEMO_BATCH", 32))
 LR = float(os.environ.get("DEMO_LR", 2e-3))
 WARMUP = 100
 LAYERS = 3           # main decoder layers; the MTP layer is layer LAYERS
-THREADS = 1          # torch threads: fixed, as bit-reproducibility needs (see the docstring for why one)
+THREADS = int(os.environ.get("DEMO_THREADS", 1))  # torch threads: fixed, as bit-reproducibility needs (docstring)
 MTP_WEIGHT = 0.5
 ROPE_THETA = float(os.environ.get("DEMO_THETA", 1e6))
-DECAY = 0.3          # share of the steps at the end over which the learning rate decays
+DECAY = float(os.environ.get("DEMO_DECAY", 0.3))  # share of the steps at the end over which the learning rate decays
 QK_NORM_INIT = 2.5
 GENERATED = int(os.environ.get("DEMO_GENERATED", 3000))  # whole generated tool conversations (call, result, answer)
 CALLS = int(os.environ.get("DEMO_CALLS", 9000))           # generated first turns alone (request -> tool call)
@@ -220,6 +243,10 @@ CITY_PSEUDO = float(os.environ.get("DEMO_CITY_PSEUDO", 0.5))  # share of trainin
 COPY_EXAMPLES = int(os.environ.get("DEMO_COPY", 8000))   # pure "Repeat: X" conversations (copying curriculum)
 CONTEXT_WEIGHT = float(os.environ.get("DEMO_CTX", 0.25))  # loss weight of the non-assistant tokens
 PROBE_EVERY = int(os.environ.get("DEMO_PROBE", 200))      # steps between quick held-out greedy probes (0: none)
+ARG_WEIGHT = float(os.environ.get("DEMO_ARGW", 1.0))  # loss weight of tool-call argument values (copied text)
+TIE = os.environ.get("DEMO_TIE", "0") == "1"  # train lm_head as the embedding itself (both written, equal)
+
+ARG_VALUE_OPEN, ARG_VALUE_CLOSE = 4285, 4286   # <arg_value>, </arg_value> in the glm-tiny tokenizer (checked in main)
 
 WEATHER_TOOL = {
     "type": "function",
@@ -586,13 +613,19 @@ class FastGLM:
         p[m + "eh_proj.weight"] = normal(H, 2 * H)
         p[m + "shared_head.norm.weight"] = torch.ones(H)
         p["model.norm.weight"] = torch.ones(H)
-        p["lm_head.weight"] = normal(c["V"], H)
+        if not TIE:
+            p["lm_head.weight"] = normal(c["V"], H)
         self.p = {k: v.requires_grad_() for k, v in sorted(p.items())}
+        if TIE:
+            self.p["lm_head.weight"] = self.p["model.embed_tokens.weight"]
         # Not trained (GLM updates it by a load-balancing rule, not by gradients): zero, stored as f32.
         self.correction = {l: torch.zeros(E) for l in range(c["dense"], L + 1)}
 
     def parameters(self):
-        return list(self.p.values())
+        unique = {}
+        for v in self.p.values():
+            unique.setdefault(id(v), v)
+        return list(unique.values())
 
     # -- checkpoint names ----------------------------------------------------------------------------------------------
     def tensors(self):
@@ -836,11 +869,25 @@ def step_losses(model, examples, rows, pad, split, shared_prefix=True, mtp=True)
     # token P+j+1 too, so the MTP labels are the same tensor.
     ce = torch.nn.functional.cross_entropy
     on = labels != -100
-    loss_main = ce(model.logits(final[on]), labels[on])
+    # The losses are built main, context, MTP: autograd sums shared gradients in that order, and the defaults'
+    # bytes depend on it.
+    if ARG_WEIGHT == 1.0:
+        def loss_on(x):
+            return ce(model.logits(x), labels[on])
+    else:
+        # Rows whose label lies inside <arg_value> ... </arg_value> (the closing tag included): the copied text.
+        # Token j is inside when more <arg_value> than </arg_value> tags end at j (a shared prefix has them in
+        # pairs).
+        opened = torch.cumsum(inputs == ARG_VALUE_OPEN, dim=1) - torch.cumsum(inputs == ARG_VALUE_CLOSE, dim=1)
+        w = torch.where(opened[on] > 0, ARG_WEIGHT, 1.0)
+
+        def loss_on(x):
+            return (ce(model.logits(x), labels[on], reduction="none") * w).sum() / w.sum()
+    loss_main = loss_on(final[on])
     context = torch.zeros_like(on)
     context[:, :-1] = valid[:, 1:] & ~on[:, :-1]
     loss_ctx = ce(model.logits(final[context]), inputs[:, 1:][context[:, :-1]])
-    loss_mtp = ce(model.logits(y[on]), labels[on]) if mtp else torch.zeros(())
+    loss_mtp = loss_on(y[on]) if mtp else torch.zeros(())
     return loss_main, loss_mtp, loss_ctx
 
 
@@ -1109,6 +1156,9 @@ def main():
     with open(os.path.join(args.tokenizer, "tokenizer.json")) as f:
         tj = json.load(f)
     vocab = max(list(tj["model"]["vocab"].values()) + [t["id"] for t in tj["added_tokens"]]) + 1
+    added = {t["content"]: t["id"] for t in tj["added_tokens"]}
+    if (added.get("<arg_value>"), added.get("</arg_value>")) != (ARG_VALUE_OPEN, ARG_VALUE_CLOSE):
+        raise SystemExit("this tokenizer's <arg_value> / </arg_value> ids differ from ARG_VALUE_OPEN / CLOSE")
     eos = [r.id("<|endoftext|>"), r.id("<|user|>"), r.id("<|observation|>")]
     split = r.id("<|user|>")
     L = LAYERS
