@@ -22,3 +22,10 @@ func fixed(_ x: Double, _ decimals: Int) -> String {
     _ = withVaList([x]) { vsnprintf(&buffer, buffer.count, "%.\(decimals)f", $0) }
     return String(cString: buffer)
 }
+
+/// The id of the largest logit (the first on ties): greedy decoding in the benchmarks.
+func argmax(_ x: some RandomAccessCollection<Float>) -> Int32 {
+    var best = 0, bestValue = -Float.infinity
+    for (i, value) in x.enumerated() where value > bestValue { best = i; bestValue = value }
+    return Int32(best)
+}

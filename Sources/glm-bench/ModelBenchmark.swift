@@ -235,12 +235,6 @@ private func measureAtDepths(_ model: Model, depths: [Int], prompt: [Int32], dec
     }
 }
 
-private func argmax(_ x: some RandomAccessCollection<Float>) -> Int32 {
-    var best = 0, bestValue = -Float.infinity
-    for (i, value) in x.enumerated() where value > bestValue { best = i; bestValue = value }
-    return Int32(best)
-}
-
 /// Streaming read and STREAM-triad bandwidth over buffers much larger than the last-level cache, split over
 /// `threads` threads; best of three passes.
 private func measureBandwidth(threads: Int) throws -> (read: Double, triad: Double) {

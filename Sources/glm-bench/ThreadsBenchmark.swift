@@ -30,8 +30,8 @@ func threadsBenchmark(arguments: [String]) throws {
         switch argument {
         case "--threads": threadCounts = try list(value)
         case "--spin": spins = try list(value)
-        case "--tokens": tokens = try list(value).first ?? 0
-        case "--rounds": rounds = try list(value).first ?? 0
+        case "--tokens": tokens = Int(value) ?? 0
+        case "--rounds": rounds = Int(value) ?? 0
         default: throw GLMError.invalidArgument(usage)
         }
     }
@@ -74,12 +74,13 @@ func threadsBenchmark(arguments: [String]) throws {
             try session.truncate(to: prompt.count - 1)
             var next = prompt[prompt.count - 1]
             var produced: [Int32] = []
+            produced.reserveCapacity(tokens)
             let startWall = monotonicSeconds(), startCPU = cpuSeconds()
             for _ in 0..<tokens {
-                let logits = try session.evaluate(tokens: [next])
-                var best = 0
-                for i in 1..<logits.count where logits[i] > logits[best] { best = i }
-                next = Int32(best)
+                let input = next
+                next = try withUnsafePointer(to: input) { p in
+                    argmax(try session.evaluate(tokens: UnsafeBufferPointer(start: p, count: 1)))
+                }
                 produced.append(next)
             }
             let elapsed = monotonicSeconds() - startWall, used = cpuSeconds() - startCPU
