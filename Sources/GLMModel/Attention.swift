@@ -10,17 +10,20 @@ extension Session {
     ///   q, k = RMSNorm per head (q_norm, k_norm), then partial NeoX RoPE at their positions
     ///   o[t, h] = Σ_{s ≤ t} softmax_s(q[t, h] · k[s, h / G] / sqrt(D)) · v[s, h / G]
     ///   output = Lin(concat_h o[t, h]; Wo)
+    /// Queries, attention and `output` only for the rows `queryRows` (their output rows first in `output`); keys
+    /// and values for every row.
     func selfAttention(_ w: AttentionWeights, input a: UnsafeMutablePointer<Float>, rows: Int, start: Int,
-                       cache: KVCache, output: UnsafeMutablePointer<Float>) {
+                       cache: KVCache, queryRows: Range<Int>, output: UnsafeMutablePointer<Float>) {
         let c = model.config
         let kvWidth = c.numKeyValueHeads * c.headDim
+        let queries = queryRows.count
         let q = workspace.query.pointer, o = workspace.attention.pointer
         // f32 caches take the projections in place; other types get the chunk's f32 rows, converted per row below.
         let k = cache.keyType == .f32 ? cache.floatKeys + start * kvWidth : workspace.keyRows.pointer
         let v = cache.valueType == .f32 ? cache.floatValues + start * kvWidth : workspace.valueRows.pointer
 
         // q, k, v = a · Wᵀ (the biases follow with the norms)
-        projections.append(w.query, tokens: rows, input: a, output: q)
+        projections.append(w.query, tokens: queries, input: a + queryRows.lowerBound * c.hiddenSize, output: q)
         projections.append(w.key, tokens: rows, input: a, output: k)
         projections.append(w.value, tokens: rows, input: a, output: v)
         projections.run()
@@ -29,13 +32,14 @@ extension Session {
         workers.run(tasks: rows, elementsPerTask: (c.numAttentionHeads + 2 * c.numKeyValueHeads) * c.headDim,
                     job: PrepareHeads(weights: w, query: q, key: k, value: v, heads: c.numAttentionHeads,
                                       kvHeads: c.numKeyValueHeads, headDim: c.headDim, eps: Float(c.rmsNormEps),
-                                      rope: rope, start: start, cache: cache))
+                                      rope: rope, start: start, queryRows: queryRows, cache: cache))
+        if queries == 0 { return }
 
         // o = causal softmax(q · kᵀ / sqrt(D)) · v over the cache
-        attendCausally(query: q, rows: rows, start: start, cache: cache, output: o)
+        attendCausally(query: q, rows: queries, start: start + queryRows.lowerBound, cache: cache, output: o)
 
         // output = o · Woᵀ
-        projections.run(w.output, tokens: rows, input: o, output: output)
+        projections.run(w.output, tokens: queries, input: o, output: output)
     }
 
     /// Causal GQA attention of the chunk's queries `query` ([rows, nH·D]) over the cache positions
@@ -91,7 +95,8 @@ extension Session {
 }
 
 /// Per chunk row t (task t): adds the q/k/v biases, then normalises (QK-norm) and rotates (RoPE at position
-/// `start + t`) every query and key head; a key or value cache that is not f32 then stores the row converted.
+/// `start + t`) every query and key head; a key or value cache that is not f32 then stores the row converted. Only
+/// the rows `queryRows` have queries, stored from row 0 of `query`.
 private struct PrepareHeads: WorkerJob {
     let weights: AttentionWeights
     let query, key, value: UnsafeMutablePointer<Float>
@@ -99,20 +104,24 @@ private struct PrepareHeads: WorkerJob {
     let eps: Float
     let rope: RotaryTable
     let start: Int
+    let queryRows: Range<Int>
     let cache: KVCache
 
     func run(slot: Int, task t: Int) {
         let w = weights, D = headDim
         let qWidth = heads * D, kvWidth = kvHeads * D
-        let qRow = query + t * qWidth, kRow = key + t * kvWidth, vRow = value + t * kvWidth
-        if let b = w.queryBias { VectorKernels.add(b.pointer, to: qRow, count: qWidth) }
+        let kRow = key + t * kvWidth, vRow = value + t * kvWidth
         if let b = w.keyBias { VectorKernels.add(b.pointer, to: kRow, count: kvWidth) }
         if let b = w.valueBias { VectorKernels.add(b.pointer, to: vRow, count: kvWidth) }
         let angles = rope.pairs(at: start + t)
-        for head in 0..<heads {
-            let x = qRow + head * D
-            if let n = w.queryNorm { VectorKernels.rmsNorm(x, weight: n.pointer, into: x, count: D, eps: eps) }
-            VectorKernels.rotateNeoX(x, cosSin: angles, half: rope.half)
+        if queryRows.contains(t) {
+            let qRow = query + (t - queryRows.lowerBound) * qWidth
+            if let b = w.queryBias { VectorKernels.add(b.pointer, to: qRow, count: qWidth) }
+            for head in 0..<heads {
+                let x = qRow + head * D
+                if let n = w.queryNorm { VectorKernels.rmsNorm(x, weight: n.pointer, into: x, count: D, eps: eps) }
+                VectorKernels.rotateNeoX(x, cosSin: angles, half: rope.half)
+            }
         }
         for head in 0..<kvHeads {
             let x = kRow + head * D

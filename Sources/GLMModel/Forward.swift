@@ -17,10 +17,17 @@ extension Session {
         for t in 0..<rows { model.embedTokens.copyRow(Int(tokens[t]), to: h + t * H) }
         trace?.recordHidden(layer: 0, h, rows: rows, width: H)
 
-        // §3.3  decoder layers
+        // §3.3  decoder layers. The last layer's output is read only through the final norm: for the logit rows,
+        // and for every row when the MTP layer (its hidden-state history) or a trace reads them. Its other rows
+        // only need their keys and values in the cache (llama.cpp skips them the same way): in a prompt of n
+        // tokens whose last alone gives logits, n − 1 rows skip the last layer's queries, attention, output
+        // projection and feed-forward block.
+        let lastLayerRows = finalHiddenHistory == nil && trace == nil ? logitRows : 0..<rows
         for (l, layer) in model.layers.enumerated() {
-            decoderLayer(layer, index: l, hidden: h, rows: rows, start: start, cache: caches[l])
-            if l + 1 < model.layers.count { trace?.recordHidden(layer: l + 1, h, rows: rows, width: H) }
+            let last = l + 1 == model.layers.count
+            decoderLayer(layer, index: l, hidden: h, rows: rows, start: start, cache: caches[l],
+                         outputRows: last ? lastLayerRows : 0..<rows)
+            if !last { trace?.recordHidden(layer: l + 1, h, rows: rows, width: H) }
         }
 
         // §3.7  h_final = RMSNorm(h; model.norm); the MTP layer later reads it for every position.
@@ -38,26 +45,32 @@ extension Session {
     }
 
     /// §3.3  One pre-norm decoder layer on the residual stream `hidden` ([rows, H], updated in place) at positions
-    /// `start ..< start + rows`; attention appends the rows' keys and values to `cache`.
+    /// `start ..< start + rows`; attention appends the rows' keys and values to `cache`. Only the rows `outputRows`
+    /// of `hidden` are updated (the others keep their input: a caller passes fewer rows only where nothing reads
+    /// the rest); the keys and values of every row reach the cache.
     func decoderLayer(_ layer: DecoderLayerWeights, index: Int, hidden h: UnsafeMutablePointer<Float>, rows: Int,
-                      start: Int, cache: KVCache) {
+                      start: Int, cache: KVCache, outputRows: Range<Int>) {
+        let H = model.config.hiddenSize
         let m = workspace.normed.pointer         // a block's input: the normed residual stream
         let y = workspace.blockOutput.pointer    // a block's output, added to the residual stream
+        let kept = outputRows.count, hk = h + outputRows.lowerBound * H
 
         // h = h + Attention(RMSNorm(h; input_layernorm))
         normalizeRows(h, weight: layer.inputNorm, into: m, rows: 0..<rows)
-        selfAttention(layer.attention, input: m, rows: rows, start: start, cache: cache, output: y)
-        addRows(y, to: h, rows: rows)
+        selfAttention(layer.attention, input: m, rows: rows, start: start, cache: cache, queryRows: outputRows,
+                      output: y)
+        if kept == 0 { return }
+        addRows(y, to: hk, rows: kept)
 
         // h = h + (dense ? MLP : MoE)(RMSNorm(h; post_attention_layernorm))
-        normalizeRows(h, weight: layer.postAttentionNorm, into: m, rows: 0..<rows)
+        normalizeRows(hk, weight: layer.postAttentionNorm, into: m, rows: 0..<kept)
         switch layer.feedForward {
         case .dense(let mlp):
-            swiGLU(mlp, input: m, rows: rows, output: y)
+            swiGLU(mlp, input: m, rows: kept, output: y)
         case .mixtureOfExperts(let moe):
-            mixtureOfExperts(moe, layer: index, input: m, rows: rows, output: y)
+            mixtureOfExperts(moe, layer: index, input: m, rows: kept, output: y)
         }
-        addRows(y, to: h, rows: rows)
+        addRows(y, to: hk, rows: kept)
     }
 
     /// §3.9  MTP draft for positions `start ..< start + nextTokens.count`:
@@ -82,7 +95,11 @@ extension Session {
         }
         let h = workspace.hidden.pointer
         projections.run(mtp.combine, tokens: rows, input: concat, output: h)
-        decoderLayer(mtp.layer, index: model.layers.count, hidden: h, rows: rows, start: start, cache: cache)
+        // The layer's output is read at the logit rows and at the last row (the chain): the rows before them
+        // only put their keys and values in the MTP cache.
+        let outputRows = rows == 0 ? 0..<0 : min(logitRows.isEmpty ? rows - 1 : logitRows.lowerBound, rows - 1)..<rows
+        decoderLayer(mtp.layer, index: model.layers.count, hidden: h, rows: rows, start: start, cache: cache,
+                     outputRows: outputRows)
         chain.pointer.update(from: h + (rows - 1) * H, count: H)
         let final = workspace.finalHidden.pointer
         normalizeRows(h, weight: mtp.headNorm, into: final, rows: logitRows)

@@ -93,6 +93,31 @@ import GLMSupport
         #expect(worst < 1e-5, "\(name)")
     }
 
+    /// Asking for the last row's logits only lets the last layer skip every other row past its keys and values
+    /// (`Session.forward`): the last row equals that row of a run that computes every row, and the cache the skipping
+    /// run leaves behind (keys and values of every row, chunks without logits included) gives the same decode.
+    @Test(arguments: ["glm47", "grouped"], ForwardPassTests.paths)
+    func lastRowLogitsEqualEveryRowLogits(name: String, path: KernelPath) throws {
+        let model = try Model.load(directory: try ReferenceModel(name).directory, threads: 2, kernels: path)
+        let vocab = model.config.vocabSize
+        let tokens: [Int32] = (0..<75).map { Int32(($0 * 4099 + 7) % vocab) }
+        let full = try Session(model: model, contextLength: 80).evaluate(tokens: tokens, logits: .all)
+        func row(_ t: Int) -> [Float] { Array(full[(t * vocab)..<((t + 1) * vocab)]) }
+        for batch in [75, 25] {
+            // batch 25: two chunks of the prompt give no logits at all, the third its last row.
+            let session = try Session(model: model, contextLength: 80, threads: 2, batchSize: batch)
+            let last = try session.evaluate(tokens: Array(tokens[0..<60]), logits: .last)
+            #expect(relativeError(last, row(59)) < 1e-5, "\(name) batch \(batch) prompt")
+            var worst = 0.0
+            for t in 60..<75 { worst = max(worst, relativeError(try session.evaluate(tokens: [tokens[t]]), row(t))) }
+            #expect(worst < 1e-5, "\(name) batch \(batch) decode after the prompt")
+            // No logits at all: the last layer computes keys and values only.
+            let silent = try Session(model: model, contextLength: 80, threads: 2, batchSize: batch)
+            try silent.evaluate(tokens: Array(tokens[0..<74]), logits: .none)
+            #expect(relativeError(try silent.evaluate(tokens: [tokens[74]]), row(74)) < 1e-5, "\(name) batch \(batch) none")
+        }
+    }
+
     /// The AVX2 and AVX-512 GEMM micro-kernels sum in the same order: a 75-token prefill (GEMM for every
     /// projection and the attention products) gives bit-identical logits on both. Needs an AVX-512 host.
     @Test(.enabled(if: ForwardPassTests.paths.count == 2, "this CPU has no AVX-512: only the AVX2 path exists"),
