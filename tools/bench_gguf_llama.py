@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """libglm vs llama.cpp on the same GGUF files, one after the other in one run (BENCHMARKS.md, issue 11 item 7).
 
-For each file: `glm-bench model FILE T PROMPT DECODE` for every thread count T (prefill and decode tokens/s, the
+For each file: `glm-bench model FILE T PROMPT DECODE` for every thread count T, each after reading the file once
+(page cache warm, as llama.cpp's load leaves it) (prefill and decode tokens/s, the
 memory-read bandwidth measured in the same process, decode's share of it, peak RSS), then
 `llama-bench -m FILE -t T1,T2 -p PROMPT -n DECODE -r REPS -o json` under /usr/bin/time (peak RSS). Prints one
 markdown table with the ratios libglm / llama.cpp, and the raw outputs to --log.
@@ -46,7 +47,20 @@ def number(pattern, text):
     return float(m.group(1))
 
 
+def warm(path, log):
+    """Reads the file once so that the page cache holds it. llama.cpp reads (and repacks) the whole file at load,
+    before its timing starts; libglm maps it and would otherwise fault pages in from disk inside its timed decode
+    when the files of one run do not all fit in memory together (the four synthetic files are 25 GB on a 23 GiB
+    machine: the first libglm run of a file measured 9.6 instead of 18.9 tokens/s of Q4_0 decode)."""
+    started = time.time()
+    with open(path, "rb", buffering=0) as f:
+        while f.read(16 << 20):
+            pass
+    log.write(f"warmed {path} in {time.time() - started:.1f} s\n")
+
+
 def libglm(glm_bench, path, threads, prompt, decode, log):
+    warm(path, log)
     out = run([glm_bench, "model", path, str(threads), str(prompt), str(decode)], log).stdout
     return {
         "prefill": number(r"prefill \([^)]*\): \d+ tokens in [\d.]+ s = ([\d.]+) tokens/s", out),

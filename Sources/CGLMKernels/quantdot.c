@@ -408,36 +408,77 @@ q8_0act_block(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, i
 // in a scalar f32 sum. Even and odd blocks go to separate accumulators (summed at the end), so that consecutive
 // blocks do not wait on each other's FMA: decode's one row has no other independent chain.
 #if GLM_QDOT_VNNI
+// The pair of blocks of a 4-bit type (Q4_0, Q4_1, IQ4_NL: an f16 d, for Q4_1 an f16 m, then 16 nibble bytes)
+// straight into the 512-bit layout: each block's nibble bytes broadcast to two 128-bit lanes (one load each), the
+// odd lanes shifted down by 4, then masked: lanes 0–3 hold block b's values 0–15, 16–31, block b + 1's likewise, as
+// unpack_block32 gives them. The blocks' f16 scales (and Q4_1's offsets) go through one conversion.
+static inline __attribute__((always_inline)) __m512i nibble_pair(const uint8_t *wb, int header, int bytes, __m128 *d,
+                                                                 __m128 *m) {
+    const __m256i n0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(wb + header)));
+    const __m256i n1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(wb + bytes + header)));
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(n0), n1, 1);
+    v = _mm512_mask_srli_epi16(v, (__mmask32)0xFF00FF00u, v, 4);
+    uint16_t h0, h1;
+    memcpy(&h0, wb, 2);
+    memcpy(&h1, wb + bytes, 2);
+    *d = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)h0 | (uint32_t)h1 << 16)));
+    if (header == 4) {   // Q4_1's m after its d
+        memcpy(&h0, wb + 2, 2);
+        memcpy(&h1, wb + bytes + 2, 2);
+        *m = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)h0 | (uint32_t)h1 << 16)));
+    }
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+}
+
 // The VNNI build's pair of blocks b (even) and b + 1 (odd) in one 512-bit vector: lanes 0–7 are what
 // q8_0act_block computes into the even accumulator, lanes 8–15 what it computes into the odd one, with the same
 // integer sums (|w| × x·sign(w) per 4 bytes; x is not zeroed where w = 0, |w| is) and the same FMA per lane, so
-// the bits are the AVX2 build's; one vpdpbusd, conversion and FMA serve two blocks.
+// the bits are the AVX2 build's; one vpdpbusd, conversion and FMA serve two blocks. The scales d·d_x of both
+// blocks are one 2-lane product, and the offset terms (m·d_x·Σq_x) two lanes of one FMA (lane 0 the even blocks'
+// chain, lane 1 the odd blocks'): each lane the scalar operation q8_0act_block does, so the same bits.
 static inline __attribute__((always_inline)) void
 q8_0act_pair(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, int bytes, ptrdiff_t b,
-             const uint8_t *act, act_layout l, __m512 acc[4][4], float macc[2][4][4]) {
+             const uint8_t *act, act_layout l, __m512 acc[4][4], __m128 macc[4][4]) {
+    // lanes 0–7 ← lane 0 (the even block's d·d_x), lanes 8–15 ← lane 1
+    const __m512i halves = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const int has_offset = type != GLM_GGML_Q8_0 && type != GLM_GGML_IQ4_NL;
     for (int r = 0; r < NR; r++) {
         const uint8_t *wb = w + r * row_bytes + b * bytes;
-        float d0, m0, d1, m1;
-        int is_signed, is_signed1;
-        const __m256i q0 = unpack_block32(type, wb, &d0, &m0, &is_signed);
-        const __m256i q1 = unpack_block32(type, wb + bytes, &d1, &m1, &is_signed1);
-        const __m512i qw = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+        __m512i qw;
+        __m128 d, m = _mm_setzero_ps();
+        int is_signed;
+        if (type == GLM_GGML_Q4_0 || type == GLM_GGML_Q4_1 || type == GLM_GGML_IQ4_NL) {
+            __m128 m1 = _mm_setzero_ps();
+            qw = nibble_pair(wb, type == GLM_GGML_Q4_1 ? 4 : 2, bytes, &d, &m1);
+            is_signed = type == GLM_GGML_IQ4_NL;
+            if (type == GLM_GGML_Q4_0) m = _mm_mul_ps(d, _mm_set1_ps(-8.0f));
+            if (type == GLM_GGML_Q4_1) m = m1;
+            if (type == GLM_GGML_IQ4_NL)
+                qw = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)kvalues_nl)), qw);
+        } else {
+            float d0, m0, d1, m1;
+            int is_signed1;
+            const __m256i q0 = unpack_block32(type, wb, &d0, &m0, &is_signed);
+            const __m256i q1 = unpack_block32(type, wb + bytes, &d1, &m1, &is_signed1);
+            qw = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+            d = _mm_setr_ps(d0, d1, 0.0f, 0.0f);
+            if (has_offset) m = _mm_setr_ps(m0, m1, 0.0f, 0.0f);
+        }
         const __m512i uw = is_signed ? _mm512_abs_epi8(qw) : qw;   // |w| (as unsigned: −128 → 128)
         const __mmask64 negative = _mm512_movepi8_mask(qw);
         for (int t = 0; t < NT; t++) {
             const uint8_t *row = act + t * l.row_bytes;
             const __m512i qx = _mm512_loadu_si512((const void *)(row + b * QK));   // blocks b and b + 1
-            const float *dx = (const float *)(row + l.d_offset) + b;
+            const __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)((const float *)(row + l.d_offset) + b)));
             const __m512i sxv = is_signed ? _mm512_mask_sub_epi8(qx, negative, _mm512_setzero_si512(), qx) : qx;
             const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), uw, sxv);
-            const __m512 scale = _mm512_castpd_ps(_mm512_insertf64x4(
-                _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_set1_ps(d0 * dx[0]))),
-                _mm256_castps_pd(_mm256_set1_ps(d1 * dx[1])), 1));
+            // d·d_x per block, as the scalar products of q8_0act_block, spread over the block's eight lanes
+            const __m512 scale = _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(_mm_mul_ps(d, dx)));
             acc[r][t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(p), acc[r][t]);
-            if (type != GLM_GGML_Q8_0 && type != GLM_GGML_IQ4_NL) {
-                const float *sx = (const float *)(row + l.s_offset) + b;
-                macc[0][r][t] = fmaf(m0, sx[0], macc[0][r][t]);
-                macc[1][r][t] = fmaf(m1, sx[1], macc[1][r][t]);
+            if (has_offset) {   // lane 0: the even blocks' offset chain, lane 1: the odd blocks'
+                const __m128 sx =
+                    _mm_castpd_ps(_mm_load_sd((const double *)((const float *)(row + l.s_offset) + b)));
+                macc[r][t] = _mm_fmadd_ps(m, sx, macc[r][t]);
             }
         }
     }
@@ -450,16 +491,19 @@ tile_q8_0act(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
 #if GLM_QDOT_VNNI
     {
         __m512 acc[4][4];
+        __m128 pair_macc[4][4];
         float macc[2][4][4];
         for (int r = 0; r < NR; r++)
-            for (int t = 0; t < NT; t++) { acc[r][t] = _mm512_setzero_ps(); macc[0][r][t] = macc[1][r][t] = 0.0f; }
+            for (int t = 0; t < NT; t++) { acc[r][t] = _mm512_setzero_ps(); pair_macc[r][t] = _mm_setzero_ps(); }
         ptrdiff_t b = 0;
-        for (; b + 2 <= blocks; b += 2) q8_0act_pair(type, NR, NT, w, row_bytes, bytes, b, act, l, acc, macc);
+        for (; b + 2 <= blocks; b += 2) q8_0act_pair(type, NR, NT, w, row_bytes, bytes, b, act, l, acc, pair_macc);
         __m256 even[4][4], odd[4][4];
         for (int r = 0; r < NR; r++)
             for (int t = 0; t < NT; t++) {
                 even[r][t] = _mm512_castps512_ps256(acc[r][t]);
                 odd[r][t] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][t]), 1));
+                macc[0][r][t] = _mm_cvtss_f32(pair_macc[r][t]);
+                macc[1][r][t] = _mm_cvtss_f32(_mm_movehdup_ps(pair_macc[r][t]));
             }
         if (b < blocks) q8_0act_block(type, NR, NT, w, row_bytes, bytes, b, act, l, even, macc[0]);
         for (int r = 0; r < NR; r++)

@@ -140,7 +140,7 @@ import GLMSupport
         let fixture = try GGUFDequantTests.bytes(name + ".blocks")
         let randoms = block == 32 ? 48 : 12   // tools/make_gguf_quant_fixtures.py: the random blocks come first
         #expect(fixture.count >= randoms * blockBytes)
-        let (rows, blocksPerRow, maxTokens) = (9, block == 32 ? 8 : 2, 9)
+        let (rows, blocksPerRow, maxTokens) = (9, block == 32 ? 9 : 2, 9)   // 9 blocks: pairs and a last one alone
         let columns = block * blocksPerRow
         let rowBytes = blocksPerRow * blockBytes
         var weights = [UInt8]()
