@@ -11,7 +11,7 @@ llama.cpp's decode share of the bandwidth uses the bytes libglm's decode reads p
 plus the KV cache at the average position): llama.cpp reads the same weights.
 
 Usage: python3 tools/bench_gguf_llama.py --llama-bench PATH/llama-bench [--glm-bench build/bin/glm-bench]
-       [--threads 1,2] [--prompt 512] [--decode 32] [--reps 2] [--log FILE] FILE.gguf...
+       [--threads 1,2] [--prompt 512] [--decode 32] [--reps 2] [--log FILE] [--decode-rounds N] FILE.gguf...
 Run big files under `flock /work/scratch/bench.lock` so that no other benchmark shares the machine. Creating
 LOG.stop ends the run after the file being measured (the rows so far are printed).
 """
@@ -59,8 +59,9 @@ def warm(path, log):
     log.write(f"warmed {path} in {time.time() - started:.1f} s\n")
 
 
-def libglm(glm_bench, path, threads, prompt, decode, log):
-    warm(path, log)
+def libglm(glm_bench, path, threads, prompt, decode, log, warm_first=True):
+    if warm_first:
+        warm(path, log)
     out = run([glm_bench, "model", path, str(threads), str(prompt), str(decode)], log).stdout
     return {
         "prefill": number(r"prefill \([^)]*\): \d+ tokens in [\d.]+ s = ([\d.]+) tokens/s", out),
@@ -90,6 +91,33 @@ def llama(llama_bench, path, threads, prompt, decode, reps, log):
         out[t] = {"prefill": pp[0]["avg_ts"], "prefill_sd": pp[0]["stddev_ts"], "decode": tg[0]["avg_ts"],
                   "decode_sd": tg[0]["stddev_ts"], "rss_mb": rss_mb}
     return out
+
+
+def llama_decode(llama_bench, path, threads, decode, log):
+    rows = json.loads(run([llama_bench, "-m", path, "-t", str(threads), "-p", "0", "-n", str(decode), "-r", "1",
+                           "-o", "json"], log).stdout)
+    return rows[0]["avg_ts"]
+
+
+def decode_rounds(a, path, llama_path, log):
+    """Decode alone, the two programs alternating, `a.decode_rounds` rounds per thread count: decode speed on this
+    kind of machine moves by 10-20% from one minute to the next, so one pair of runs cannot rank two programs that
+    are within that of each other; the median of the per-round ratios can. libglm's rounds prefill --prompt tokens
+    first (untimed here): that maps every expert's pages into the process, as llama.cpp's load does (it maps the file
+    with MAP_POPULATE or repacks it); after an 8-token prompt the first decoded tokens still fault pages in, which
+    measured 16.3 instead of 18.2 tokens/s of Q4_0 on one thread."""
+    warm(path, log)
+    rows = []
+    for t in a.threads:
+        ours, theirs = [], []
+        for _ in range(a.decode_rounds):
+            ours.append(libglm(a.glm_bench, path, t, a.prompt, a.rounds_decode, log, warm_first=False)["decode"])
+            theirs.append(llama_decode(a.llama_bench, llama_path, t, a.rounds_decode, log))
+        ratios = sorted(o / l for o, l in zip(ours, theirs))
+        rows.append(f"| {os.path.basename(path)} | {t} | {', '.join(f'{v:.2f}' for v in ours)} |"
+                    f" {', '.join(f'{v:.2f}' for v in theirs)} | {ratios[len(ratios) // 2]:.2f}×"
+                    f" ({ratios[0]:.2f}–{ratios[-1]:.2f}) |")
+    return rows
 
 
 def tokenizer_model_offset(path):
@@ -124,9 +152,16 @@ def main():
                    help="for llama-bench only, rewrite FILE's tokenizer.ggml.model string 'gpt2' as 'bert' in place"
                         " (4 bytes; restored right after, also on failure): --llama-copy's effect without the disk"
                         " space of a copy (the synthetic BF16 file is 11.6 GB)")
+    p.add_argument("--decode-rounds", type=int, default=0, metavar="N",
+                   help="then, per file and thread count, N rounds of decode alone with the two programs"
+                        " alternating (`glm-bench model F T PROMPT D`, `llama-bench -p 0 -n D -r 1`; D = --rounds-decode),"
+                        " and a second table of the rounds and the median ratio")
+    p.add_argument("--rounds-decode", type=int, default=64, metavar="D", help="tokens per decode round (64)")
     p.add_argument("files", nargs="+")
     a = p.parse_args()
     threads = [int(t) for t in a.threads.split(",")]
+    a.threads = threads
+    round_rows = []
     print(f"| file | threads | decode tok/s libglm / llama.cpp (ratio) | prefill {a.prompt} tok/s libglm / llama.cpp"
           f" (ratio) | read bandwidth GB/s | decode share of it libglm / llama.cpp | peak RSS MB libglm / llama.cpp"
           f" (file, libglm session) | load avg |")
@@ -162,6 +197,14 @@ def main():
                       f" ({o['prefill'] / l['prefill']:.2f}×) | {o['bandwidth']:.1f} |"
                       f" {o['share']:.0f}% / {llama_share:.0f}% | {o['rss_mb']:.0f} / {l['rss_mb']:.0f}"
                       f" ({o['files_mb']:.0f}, {o['session_mb']:.0f}) | {load} |", flush=True)
+            if a.decode_rounds > 0:
+                round_rows += decode_rounds(a, path, copies.get(path, path), log)
+    if round_rows:
+        print(f"\n| file | threads | libglm decode tok/s, {a.decode_rounds} rounds | llama.cpp, alternating |"
+              f" median ratio (range) |")
+        print("|---|---|---|---|---|")
+        for row in round_rows:
+            print(row, flush=True)
 
 
 if __name__ == "__main__":
