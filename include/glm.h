@@ -418,6 +418,11 @@ typedef struct glm_model_params {
     glm_gemm_backend gemm;    /* GLM_GEMM_AUTO (default), GLM_GEMM_PACKED or GLM_GEMM_OPENBLAS */
     glm_kernels kernels;      /* GLM_KERNELS_AUTO (default), GLM_KERNELS_AVX2 or GLM_KERNELS_AVX512 */
     glm_bf16_inputs bf16_inputs; /* GLM_BF16_INPUTS_AUTO (default), GLM_BF16_INPUTS_F32 or GLM_BF16_INPUTS_BF16 */
+    int32_t populate;         /* 1: map every page of the model's files into the process before glm_model_load
+                               * returns (read from disk what the page cache lacks, on the model's threads), as
+                               * llama.cpp's mmap load does, so that the first tokens do not stop on page faults;
+                               * 0 (default): pages map in on first use, the load returns at once. Other values:
+                               * GLM_ERR_INVALID_ARGUMENT. */
 } glm_model_params;
 
 glm_model_params glm_model_default_params(void);

@@ -102,10 +102,8 @@ def llama_decode(llama_bench, path, threads, decode, log):
 def decode_rounds(a, path, llama_path, log):
     """Decode alone, the two programs alternating, `a.decode_rounds` rounds per thread count: decode speed on this
     kind of machine moves by 10-20% from one minute to the next, so one pair of runs cannot rank two programs that
-    are within that of each other; the median of the per-round ratios can. libglm's rounds prefill --prompt tokens
-    first (untimed here): that maps every expert's pages into the process, as llama.cpp's load does (it maps the file
-    with MAP_POPULATE or repacks it); after an 8-token prompt the first decoded tokens still fault pages in, which
-    measured 16.3 instead of 18.2 tokens/s of Q4_0 on one thread."""
+    are within that of each other; the median of the per-round ratios can. libglm's rounds run glm-bench as the
+    main table does (its prefill of --prompt tokens, untimed here, touches every expert before the decode)."""
     warm(path, log)
     rows = []
     for t in a.threads:

@@ -9,7 +9,8 @@ import Glibc
 
 @c @implementation
 public func glm_model_default_params() -> glm_model_params {
-    glm_model_params(threads: 0, gemm: GLM_GEMM_AUTO, kernels: GLM_KERNELS_AUTO, bf16_inputs: GLM_BF16_INPUTS_AUTO)
+    glm_model_params(threads: 0, gemm: GLM_GEMM_AUTO, kernels: GLM_KERNELS_AUTO, bf16_inputs: GLM_BF16_INPUTS_AUTO,
+                     populate: 0)
 }
 
 @c @implementation
@@ -45,12 +46,16 @@ public func glm_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointe
         default:
             throw .invalidArgument("params.bf16_inputs must be GLM_BF16_INPUTS_AUTO, GLM_BF16_INPUTS_F32 or GLM_BF16_INPUTS_BF16, got \(p.bf16_inputs.rawValue)")
         }
+        guard p.populate == 0 || p.populate == 1 else {
+            throw .invalidArgument("params.populate must be 0 or 1, got \(p.populate)")
+        }
         let directory = try string(path, "path")
         // Resolved here, in code built for baseline x86-64: GLMModel is built for x86-64-v3, so on a CPU without
         // AVX2 not even its first instruction may run.
         let kernels = try KernelPath.resolve(requested)
         out.pointee = Handle.retain(try Model.load(directory: directory, threads: Int(p.threads), gemm: gemm,
-                                                   kernels: kernels, bf16Inputs: bf16Inputs))
+                                                   kernels: kernels, bf16Inputs: bf16Inputs,
+                                                   populate: p.populate == 1))
     }
 }
 

@@ -24,6 +24,7 @@ public final class GGUFModel: ModelTensorSource, @unchecked Sendable {
     public var location: String { path }
     public var bytesMapped: Int { files.reduce(0) { $0 + $1.file.count } }
     public func adviseWillNeed() { for f in files { f.file.adviseWillNeed() } }
+    public var mappedFiles: [MappedFile] { files.map(\.file) }
     public func modelTensor(_ name: String) -> ModelTensor? { tensors[name] }
 
     /// The GGUF file a model path names: the path itself if it is a file, else the one `.gguf` model in the

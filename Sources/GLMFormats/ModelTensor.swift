@@ -64,6 +64,8 @@ public protocol ModelTensorSource: AnyObject, Sendable {
     /// Bytes of all mapped files.
     var bytesMapped: Int { get }
     func adviseWillNeed()
+    /// The mapped files the tensors point into.
+    var mappedFiles: [MappedFile] { get }
 }
 
 extension TensorStore: ModelTensorSource {

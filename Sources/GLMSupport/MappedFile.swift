@@ -59,6 +59,31 @@ public final class MappedFile: @unchecked Sendable {
         if let base { madvise(UnsafeMutableRawPointer(mutating: base), count, MADV_WILLNEED) }
     }
 
+    /// Maps the pages of `offset..<offset+length` into this process now, reading them from disk where the page
+    /// cache lacks them (`MADV_POPULATE_READ`, Linux 5.14+; on older kernels one byte per page is read), so that
+    /// the first computation on them does not stop on page faults. The range is clamped to the file. Throws `.io`
+    /// if the kernel cannot read the file (an I/O error, a file truncated since it was mapped).
+    public func populate(offset: Int, count length: Int) throws(GLMError) {
+        guard let base, offset >= 0, length > 0, offset < count else { return }
+        let page = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+        let start = offset / page * page
+        let end = min(count, offset + min(length, count - offset))
+        let madvPopulateRead: Int32 = 22   // MADV_POPULATE_READ (Linux uapi; Glibc's headers may predate it)
+        if madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, madvPopulateRead) == 0 { return }
+        let error = errno
+        guard error == EINVAL else {
+            throw .io("'\(path)': reading bytes \(start)..<\(end) into memory failed: \(String(cString: strerror(error)))")
+        }
+        // A kernel without MADV_POPULATE_READ: touch every page (the file's size was checked when it was mapped).
+        var sum: UInt8 = 0
+        var at = start
+        while at < end {
+            sum &+= base.load(fromByteOffset: at, as: UInt8.self)
+            at += page
+        }
+        withExtendedLifetime(sum) {}
+    }
+
     /// Tells the kernel the bytes `offset..<offset+length` are not needed any more: their pages leave this process's
     /// resident set (they stay in the page cache, and a later read maps them again). A streaming pass over a file
     /// larger than memory (GGUF quantisation) calls it behind itself, so its RSS stays at what it is working on.

@@ -5,14 +5,15 @@ import GLMSupport
 
 /// `glm-bench model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]
 /// [--kernels auto|avx2|avx512|both] [--bf16-inputs auto|f32|bf16|both] [--kv f32|f16|bf16|q8_0] [--batch N]
-/// [--depth D1,D2,...]`: prefill and decode speed of
+/// [--depth D1,D2,...] [--populate 0|1]`: prefill and decode speed of
 /// the forward pass, the weight bytes one decoded token reads, and the machine's memory bandwidth measured in the
 /// same run (the bound decode works against), so the fraction of it that decode reaches is known. `--gemm` picks
 /// the prefill GEMM backend (default packed; GLM_GEMM overrides it); `--kernels` the kernel path (default:
 /// GLM_KERNELS, else the CPU's best); `--bf16-inputs` how bf16 weights multiply (default: the format's, `BF16Inputs`).
 /// `both` runs each on the same prompt and prints their prefill ratio (one option at a time). `--kv`:
 /// the KV cache type of keys and values (default f32). `--batch`: the session's tokens per forward chunk (default:
-/// the library's). An untimed prefill first pages the weights in.
+/// the library's). `--populate 1`: load with `Model.populate` (every page mapped in before anything runs; the load
+/// time printed includes it). An untimed prefill first pages the weights in.
 ///
 /// `--depth`: llama-bench's `-d` instead of the plain run. Per depth d, a session of d + prompt + decode positions
 /// is filled with d tokens (untimed, reported), then the prompt is evaluated at positions d ..< d + prompt (pp),
@@ -21,13 +22,14 @@ import GLMSupport
 func modelBenchmark(arguments: [String]) throws {
     let usage = "usage: model <model dir> <threads> <prompt tokens> <decode tokens> [--gemm packed|openblas|both]"
         + " [--kernels auto|avx2|avx512|both] [--bf16-inputs auto|f32|bf16|both] [--kv f32|f16|bf16|q8_0]"
-        + " [--batch N] [--depth D1,D2,...]"
+        + " [--batch N] [--depth D1,D2,...] [--populate 0|1]"
     var batch = 0
     var backends: [GEMMBackend] = [.packed]
     var paths: [KernelPath?] = [nil]
     var bf16Choices: [BF16Inputs?] = [nil]
     var kvType = KVType.f32
     var depths: [Int]?
+    var populate = false
     var positional: [String] = []
     var index = 0
     while index < arguments.count {
@@ -57,6 +59,9 @@ func modelBenchmark(arguments: [String]) throws {
         case "--batch":
             guard let n = Int(choice), n >= 1 else { throw GLMError.invalidArgument(usage) }
             batch = n
+        case "--populate":
+            guard choice == "0" || choice == "1" else { throw GLMError.invalidArgument(usage) }
+            populate = choice == "1"
         case "--depth":
             let list = choice.split(separator: ",").map { Int($0) }
             guard !list.isEmpty, list.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw GLMError.invalidArgument(usage) }
@@ -83,7 +88,7 @@ func modelBenchmark(arguments: [String]) throws {
         for path in paths {
             for inputs in bf16Choices {
                 models.append(try Model.load(directory: directory, threads: threads, gemm: backend, kernels: path,
-                                             bf16Inputs: inputs))
+                                             bf16Inputs: inputs, populate: populate))
             }
         }
     }

@@ -237,6 +237,9 @@ static void models(void) {
     EXPECT_STATUS(glm_model_load(NULL, NULL, &model), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_model_load("/nonexistent", NULL, &model), GLM_ERR_IO);
     EXPECT_STATUS(glm_model_load("Tests/Fixtures/models/glm47", &bad_model, &model), GLM_ERR_INVALID_ARGUMENT);
+    bad_model = glm_model_default_params();
+    bad_model.populate = 2;
+    EXPECT_STATUS(glm_model_load("Tests/Fixtures/models/glm47", &bad_model, &model), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_model_info(NULL, &out), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_session_new(NULL, NULL, &session), GLM_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(glm_model_load("Tests/Fixtures/models/glm47", NULL, &model), GLM_OK);

@@ -61,6 +61,9 @@ def test_info(glm_binary):
     assert json.loads(ok(run_glm("info", TINY, "--json", "-q", "--bf16-inputs", "bf16")))["bf16_inputs"] == "bf16"
     bad = run_glm("info", TINY, "--bf16-inputs", "half")
     assert bad.returncode != 0 and "--bf16-inputs" in bad.stderr
+    # --populate: every page of the files mapped at load (glm_model_params.populate); the same model
+    populated = json.loads(ok(run_glm("info", TINY, "--json", "-q", "--populate")))
+    assert populated["parameter_count"] == info["parameter_count"]
     assert info["parameter_count"] > 0 and info["bytes_mapped"] > 0
     text = ok(run_glm("info", TINY, "-q"))
     assert "256 B per token (f16" in text and "Glm4MoeForCausalLM" in text

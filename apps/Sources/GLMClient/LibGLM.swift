@@ -180,10 +180,12 @@ public final class Model: @unchecked Sendable {
     let handle: OpaquePointer
     public let path: String
 
+    /// `populate`: glm_model_params.populate (every page of the files mapped in before the load returns).
     public init(path: String, threads: Int = 0, gemm: GEMMChoice = .auto, kernels: KernelChoice = .auto,
-                bf16Inputs: BF16InputChoice = .auto) throws(GLMCallError) {
+                bf16Inputs: BF16InputChoice = .auto, populate: Bool = false) throws(GLMCallError) {
         var params = glm_model_default_params()
         params.threads = Int32(clamping: threads)
+        params.populate = populate ? 1 : 0
         switch gemm {
         case .auto: params.gemm = GLM_GEMM_AUTO
         case .packed: params.gemm = GLM_GEMM_PACKED

@@ -154,6 +154,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "How bf16 weights multiply: auto (bf16 for GGUF files, f32 for checkpoints), f32 (exact products) or bf16 (inputs rounded to bf16 as llama.cpp does; AVX-512 BF16 where the CPU has it).")
     var bf16Inputs: String = "auto"
 
+    @Flag(help: "Read every page of the model's files into memory while loading (as llama.cpp's mmap load does), so that the first tokens do not wait on page faults or the disk.")
+    var populate = false
+
     @Flag(name: .shortAndLong, help: "No progress messages on stderr.")
     var quiet = false
 
@@ -175,7 +178,7 @@ struct ModelOptions: ParsableArguments {
         do {
             let model = try Model(path: path, threads: threads, gemm: GEMMChoice(rawValue: gemm) ?? .auto,
                                   kernels: KernelChoice(rawValue: kernels) ?? .auto,
-                                  bf16Inputs: BF16InputChoice(rawValue: bf16Inputs) ?? .auto)
+                                  bf16Inputs: BF16InputChoice(rawValue: bf16Inputs) ?? .auto, populate: populate)
             progress(String(format1: Clock.now() - start) + " s\n")
             return model
         } catch {

@@ -19,7 +19,8 @@ _FLOATS = _c.POINTER(_c.c_float)
 
 
 class _ModelParams(_c.Structure):
-    _fields_ = [("threads", _c.c_int32), ("gemm", _c.c_int), ("kernels", _c.c_int), ("bf16_inputs", _c.c_int)]
+    _fields_ = [("threads", _c.c_int32), ("gemm", _c.c_int), ("kernels", _c.c_int), ("bf16_inputs", _c.c_int),
+                ("populate", _c.c_int32)]
 
 
 _GEMM = {"auto": 0, "packed": 1, "openblas": 2}
@@ -124,15 +125,19 @@ class Model:
     """A loaded Glm4MoeForCausalLM checkpoint directory, or a llama.cpp GGUF file of one (split or not; weights
     memory-mapped, shared by its sessions)."""
 
-    def __init__(self, path, *, threads=None, gemm="auto", kernels="auto", bf16_inputs="auto"):
+    def __init__(self, path, *, threads=None, gemm="auto", kernels="auto", bf16_inputs="auto", populate=False):
         """`gemm`: how prefill's matrix products run: "auto" (GLM_GEMM if set, else "packed"), "packed" or
         "openblas"; an explicit choice wins over GLM_GEMM.
         `kernels`: "auto" (GLM_KERNELS if set, else the CPU's best), "avx2" or "avx512"; an explicit choice wins
         over GLM_KERNELS. info()["kernels"] says which path runs; glm.system_info() what this CPU can run.
         `bf16_inputs`: how bf16 weights multiply: "f32" (inputs kept in f32, exact products), "bf16" (inputs rounded
         to bf16 as llama.cpp does; vdpbf16ps on the avx512 path of a CPU with AVX-512 BF16) or "auto" (bf16 for a
-        GGUF file, f32 for a checkpoint directory). info()["bf16_inputs"] says which applies."""
+        GGUF file, f32 for a checkpoint directory). info()["bf16_inputs"] says which applies.
+        `populate`: True maps every page of the model's files into the process before returning (reading from disk
+        what the page cache lacks), so that the first tokens do not stop on page faults; False (default) maps them
+        on first use and returns at once."""
         params = lib.glm_model_default_params()
+        params.populate = 1 if populate else 0
         params.threads = _threads(threads)
         if gemm not in _GEMM:
             raise ValueError("gemm must be 'auto', 'packed' or 'openblas'")

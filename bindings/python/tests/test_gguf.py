@@ -39,6 +39,28 @@ def test_bf16_inputs_option():
         glm.Model(FIXTURES / "models" / "air", bf16_inputs="fp8")
 
 
+def test_populate_option():
+    """populate=True maps every page of the files at load (glm_model_params.populate): the process's mapping of
+    each split part is wholly resident, and the logits are the lazy model's, bit for bit."""
+    path = GGUF / "glm-tiny-bf16-00001-of-00002.gguf"
+    lazy = glm.Model(path)
+    populated = glm.Model(path, populate=True)
+    for part in ("glm-tiny-bf16-00001-of-00002.gguf", "glm-tiny-bf16-00002-of-00002.gguf"):
+        target, maps, header = str(GGUF / part), [], None
+        for line in open("/proc/self/smaps"):
+            fields = line.split()
+            if fields and "-" in fields[0] and len(fields) >= 5:
+                header = " ".join(fields[5:]) if len(fields) >= 6 else ""
+                size = None
+            elif header == target and fields[0] == "Size:":
+                size = int(fields[1])
+            elif header == target and fields[0] == "Rss:":
+                maps.append((int(fields[1]), size))
+        assert any(size and rss >= size for rss, size in maps), (part, maps)
+    # Checked before any forward pass: on a model this small one would page the lazy model's weights in too.
+    np.testing.assert_array_equal(populated.logits(TOKENS), lazy.logits(TOKENS))
+
+
 def test_bf16_gguf_matches_llama_cpp():
     """llama.cpp's logits on air-bf16.gguf (tools/make_llama_cpp_logits.py): with the inputs of bf16 weights rounded
     as ggml rounds them, within the bound of GGUFLlamaCppParityTests (0.2%), on every kernel path."""
