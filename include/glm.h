@@ -421,8 +421,9 @@ typedef struct glm_model_params {
     int32_t populate;         /* 1: map every page of the model's files into the process before glm_model_load
                                * returns (read from disk what the page cache lacks, on the model's threads), as
                                * llama.cpp's mmap load does, so that the first tokens do not stop on page faults;
-                               * 0 (default): pages map in on first use, the load returns at once. Other values:
-                               * GLM_ERR_INVALID_ARGUMENT. */
+                               * 0 (default): pages map in on first use, the load returns at once. Not for a model
+                               * larger than the memory (what it reads is evicted again). Other values:
+                               * GLM_ERR_INVALID_ARGUMENT. A read error is GLM_ERR_IO. */
 } glm_model_params;
 
 glm_model_params glm_model_default_params(void);
