@@ -19,9 +19,9 @@ extension Session {
 
         // §3.3  decoder layers. The last layer's output is read only through the final norm: for the logit rows,
         // and for every row when the MTP layer (its hidden-state history) or a trace reads them. Its other rows
-        // only need their keys and values in the cache (llama.cpp skips them the same way): in a prompt of n
-        // tokens whose last alone gives logits, n − 1 rows skip the last layer's queries, attention, output
-        // projection and feed-forward block.
+        // only need their keys and values in the cache: in a prompt of n tokens whose last alone gives logits,
+        // n − 1 rows skip the last layer's queries, attention, output projection and feed-forward block
+        // (llama.cpp skips the feed-forward block of those rows).
         let lastLayerRows = finalHiddenHistory == nil && trace == nil ? logitRows : 0..<rows
         for (l, layer) in model.layers.enumerated() {
             let last = l + 1 == model.layers.count
