@@ -448,11 +448,9 @@ q8_0act_pair(int type, int NR, int NT, const uint8_t *w, ptrdiff_t row_bytes, in
         __m128 d, m = _mm_setzero_ps();
         int is_signed;
         if (type == GLM_GGML_Q4_0 || type == GLM_GGML_Q4_1 || type == GLM_GGML_IQ4_NL) {
-            __m128 m1 = _mm_setzero_ps();
-            qw = nibble_pair(wb, type == GLM_GGML_Q4_1 ? 4 : 2, bytes, &d, &m1);
+            qw = nibble_pair(wb, type == GLM_GGML_Q4_1 ? 4 : 2, bytes, &d, &m);   // m: Q4_1's
             is_signed = type == GLM_GGML_IQ4_NL;
             if (type == GLM_GGML_Q4_0) m = _mm_mul_ps(d, _mm_set1_ps(-8.0f));
-            if (type == GLM_GGML_Q4_1) m = m1;
             if (type == GLM_GGML_IQ4_NL)
                 qw = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)kvalues_nl)), qw);
         } else {

@@ -22,8 +22,6 @@ public final class GGUFModel: ModelTensorSource, @unchecked Sendable {
     private let tensors: [String: ModelTensor]
 
     public var location: String { path }
-    public var bytesMapped: Int { files.reduce(0) { $0 + $1.file.count } }
-    public func adviseWillNeed() { for f in files { f.file.adviseWillNeed() } }
     public var mappedFiles: [MappedFile] { files.map(\.file) }
     public func modelTensor(_ name: String) -> ModelTensor? { tensors[name] }
 

@@ -61,11 +61,16 @@ public protocol ModelTensorSource: AnyObject, Sendable {
     /// Every tensor name, in a stable order.
     var tensorNames: [String] { get }
     func modelTensor(_ name: String) -> ModelTensor?
-    /// Bytes of all mapped files.
-    var bytesMapped: Int { get }
-    func adviseWillNeed()
     /// The mapped files the tensors point into.
     var mappedFiles: [MappedFile] { get }
+}
+
+extension ModelTensorSource {
+    /// Bytes of all mapped files (headers included); virtual memory, not resident memory.
+    public var bytesMapped: Int { mappedFiles.reduce(0) { $0 + $1.count } }
+
+    /// Asks the kernel to start reading every file (before a scan over all weights).
+    public func adviseWillNeed() { for file in mappedFiles { file.adviseWillNeed() } }
 }
 
 extension TensorStore: ModelTensorSource {

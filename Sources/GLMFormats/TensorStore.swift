@@ -99,16 +99,8 @@ public final class TensorStore: Sendable {
         return info
     }
 
-    /// Bytes of all mapped files (headers included); virtual memory, not resident memory.
-    public var bytesMapped: Int { files.reduce(0) { $0 + $1.mapping.count } }
-
     /// Every shard's map.
     public var mappedFiles: [MappedFile] { files.map(\.mapping) }
-
-    /// Asks the kernel to start reading every file (before a scan over all weights).
-    public func adviseWillNeed() {
-        for file in files { file.mapping.adviseWillNeed() }
-    }
 
     private static func describe(_ dtypes: Set<TensorDType>) -> String {
         let sorted = dtypes.map(\.rawValue).sorted()

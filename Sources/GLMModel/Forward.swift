@@ -97,9 +97,9 @@ extension Session {
         projections.run(mtp.combine, tokens: rows, input: concat, output: h)
         // The layer's output is read at the logit rows and at the last row (the chain): the rows before them
         // only put their keys and values in the MTP cache.
-        let outputRows = rows == 0 ? 0..<0 : min(logitRows.isEmpty ? rows - 1 : logitRows.lowerBound, rows - 1)..<rows
+        let firstOutput = logitRows.isEmpty ? max(rows - 1, 0) : logitRows.lowerBound
         decoderLayer(mtp.layer, index: model.layers.count, hidden: h, rows: rows, start: start, cache: cache,
-                     outputRows: outputRows)
+                     outputRows: firstOutput..<rows)
         chain.pointer.update(from: h + (rows - 1) * H, count: H)
         let final = workspace.finalHidden.pointer
         normalizeRows(h, weight: mtp.headNorm, into: final, rows: logitRows)
